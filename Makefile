@@ -1,0 +1,48 @@
+# uxlab: `make demo` runs the app with a demo study; `make test` sets up and runs the whole suite.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CHROMIUM ?= /usr/bin/chromium
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Settings for the test suite: real Postgres and Redis on this machine (Redis database 15).
+TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
+	REDIS_URL=redis://127.0.0.1:6379/15 CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
+	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM)
+
+# `make demo` reads .env when there is one; without it the demo runs on the embedded default.
+-include .env
+export
+
+.PHONY: install demo test test-fast chromium services benchmarks clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup
+	DEBUG=$${DEBUG:-true} $(PY) manage.py serve
+
+# Debian's chromium, driven by Playwright through executable_path (no browser download).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+services:
+	bash .ci/services.sh
+
+test: install chromium services
+	$(TEST_ENV) $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

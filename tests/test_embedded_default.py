@@ -1,0 +1,49 @@
+"""The single-machine pilot mode: no DATABASE_URL / REDIS_URL / broker, and still a full session."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser.participant_flow import complete_session
+from tests.conftest import REPO, free_port, stop, wait_for_port
+from uxlab.processes import web_command
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture
+def embedded_server(tmp_path):
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(DEBUG="true", SQLITE_PATH=str(tmp_path / "uxlab.sqlite3"), PYTHONUNBUFFERED="1")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=120)
+    setup = subprocess.run([*manage, "demo_setup"], cwd=REPO, env=env, check=True, timeout=60, capture_output=True, text=True)
+    assert "/s/demo/" in setup.stdout and "researcher" in setup.stdout
+    port = free_port()
+    log = open(tmp_path / "web.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", *web_command("127.0.0.1", port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    wait_for_port(port, process)
+    yield f"http://127.0.0.1:{port}", tmp_path / "uxlab.sqlite3"
+    stop(process)
+    log.close()
+
+
+def test_it_completes_the_demo_with_no_database_or_redis_configured(embedded_server, browser):
+    base_url, database = embedded_server
+    code = complete_session(browser.new_page(), base_url, "demo", answer_key="3")
+
+    with sqlite3.connect(database) as connection:
+        (expected_code,) = connection.execute("select completion_code from studies_study where code = 'demo'").fetchone()
+        values = [row[0] for row in connection.execute("select value from studies_rating")]
+        trials = connection.execute("select count(*) from studies_trial").fetchone()[0]
+    assert code == expected_code
+    assert values == ["tie"] * trials and trials >= 1

@@ -1,0 +1,112 @@
+"""Group scheduled tokens into display frames and send them on time.
+
+A browser paints at most once per 60 Hz frame, so tokens due within one frame are sent together:
+fewer messages, identical perceived timing. The pacer takes its clock and sleep as arguments so
+tests drive it with a fake clock and never sleep.
+"""
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from uxlab.streaming.schedule import ANSWER, Token
+
+FRAME_S = 1 / 60
+
+# Tolerance (in frames) so a token due exactly on a window boundary is not pushed back into the
+# previous window by floating-point rounding.
+_EPS_FRAMES = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Text of ``tokens`` consecutive same-phase tokens of one pane, sent ``due_s`` after t0."""
+
+    pane: str
+    due_s: float
+    text: str
+    phase: str
+    tokens: int
+    last: bool
+
+
+def coalesce(pane: str, tokens: list[Token], frame_s: float = FRAME_S) -> list[Frame]:
+    """Merge consecutive same-phase tokens whose due times fall in the same frame window.
+
+    Windows are counted from the pane's own first token, ``[first + k*frame_s, first +
+    (k+1)*frame_s)``, so a pane's first text is never delayed to a global frame grid. A frame is
+    due when its first token is. No tokens gives one empty final frame, so every pane ends.
+    """
+    if not tokens:
+        return [Frame(pane, 0.0, "", ANSWER, 0, True)]
+    first_due = tokens[0].due_s
+    groups: list[list[Token]] = []
+    current_key = None
+    for token in tokens:
+        key = (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES), token.phase)
+        if key != current_key:
+            groups.append([])
+            current_key = key
+        groups[-1].append(token)
+    return [
+        Frame(
+            pane=pane,
+            due_s=group[0].due_s,
+            text="".join(t.text for t in group),
+            phase=group[0].phase,
+            tokens=len(group),
+            last=i == len(groups) - 1,
+        )
+        for i, group in enumerate(groups)
+    ]
+
+
+def merge_panes(frames_by_pane: dict[str, list[Frame]]) -> list[Frame]:
+    """All panes' frames in due order; ties keep pane order, then each pane's own order."""
+    return sorted(
+        (frame for frames in frames_by_pane.values() for frame in frames),
+        key=lambda frame: frame.due_s,
+    )
+
+
+class Pacer:
+    """Send frames at ``t0 + due_s`` using an injected clock and sleep.
+
+    ``lateness_s`` records, per sent frame, how late it went out (``clock() - (t0 + due_s)``);
+    ``next_index`` is the index of the next frame to send, which is where a resumed stream starts.
+    """
+
+    def __init__(
+        self,
+        frames: list[Frame],
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.frames = frames
+        self.clock = clock
+        self.sleep = sleep
+        self.t0: float | None = None
+        self.next_index = 0
+        self.lateness_s: list[float] = []
+
+    async def run(
+        self,
+        send: Callable[[Frame], Awaitable[None]],
+        start_at: float | None = None,
+        start_index: int = 0,
+    ) -> None:
+        """Send frames from ``start_index`` on, timed from ``start_at`` (default: now).
+
+        To resume after a reconnect, pass the original ``t0`` as ``start_at`` and the number of
+        frames already delivered as ``start_index``: frames that are already due go out at once.
+        """
+        self.t0 = self.clock() if start_at is None else start_at
+        self.next_index = start_index
+        for index in range(start_index, len(self.frames)):
+            frame = self.frames[index]
+            delay = self.t0 + frame.due_s - self.clock()
+            if delay > 0:
+                await self.sleep(delay)
+            self.lateness_s.append(self.clock() - (self.t0 + frame.due_s))
+            await send(frame)
+            self.next_index = index + 1

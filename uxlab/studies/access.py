@@ -1,0 +1,17 @@
+"""The one way researcher-facing code reaches study data: through team membership."""
+
+from django.http import Http404
+
+from uxlab.studies.models import Study
+
+
+def get_study_for_user(user, code, write=False):
+    """The study with this code if the user's team may see (or, with write, change) it; else 404.
+
+    Outsiders get the same 404 as for a code that does not exist, so codes cannot be probed.
+    """
+    studies = Study.objects.writable_by(user) if write else Study.objects.visible_to(user)
+    try:
+        return studies.select_related("team").get(code=code)
+    except Study.DoesNotExist:
+        raise Http404("No such study.") from None

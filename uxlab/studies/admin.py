@@ -1,0 +1,88 @@
+from django.contrib import admin
+
+from uxlab.studies import models
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.Membership
+    extra = 0
+
+
+@admin.register(models.Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(models.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["role"]
+
+
+class ArmInline(admin.StackedInline):
+    model = models.Arm
+    extra = 0
+
+
+class PromptInline(admin.StackedInline):
+    model = models.Prompt
+    extra = 0
+
+
+class QuestionInline(admin.TabularInline):
+    model = models.Question
+    extra = 0
+
+
+@admin.register(models.Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "code", "team", "status", "created_at"]
+    list_filter = ["status", "team"]
+    search_fields = ["title", "code"]
+    inlines = [ArmInline, PromptInline, QuestionInline]
+
+
+@admin.register(models.Arm)
+class ArmAdmin(admin.ModelAdmin):
+    list_display = ["name", "study", "kind", "label"]
+    list_filter = ["kind"]
+
+
+@admin.register(models.Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["name", "study"]
+
+
+@admin.register(models.Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ["name", "study", "kind", "text"]
+
+
+@admin.register(models.Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "status", "created_at", "consented_at", "completed_at"]
+    list_filter = ["status", "study"]
+    readonly_fields = ["token"]
+
+
+@admin.register(models.ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ["participant", "study", "panel", "external_id"]
+
+
+@admin.register(models.Trial)
+class TrialAdmin(admin.ModelAdmin):
+    list_display = ["participant", "index", "prompt", "arm_a", "arm_b", "status"]
+    list_filter = ["status"]
+
+
+@admin.register(models.Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["key", "participant", "trial", "question", "value", "response_ms", "stored_at"]
+
+
+@admin.register(models.RatingConflict)
+class RatingConflictAdmin(admin.ModelAdmin):
+    list_display = ["key", "participant", "reason", "recorded_at"]

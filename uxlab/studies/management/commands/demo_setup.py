@@ -1,0 +1,44 @@
+"""Prepare the demo: the demo study (open), a demo team and a researcher who owns it."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from uxlab.studies.models import Membership, Study, Team
+from uxlab.studies.study_files import import_study, parse_study_yaml
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+DEMO_USERNAME = "researcher"
+DEMO_PASSWORD = "uxlab-demo"
+
+
+class Command(BaseCommand):
+    help = "Load the demo study, create the demo researcher, and print the links to use."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default=settings.SITE_URL)
+
+    @transaction.atomic
+    def handle(self, base_url, **options):
+        team, _ = Team.objects.get_or_create(slug="demo-lab", defaults={"name": "Demo lab"})
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        Membership.objects.get_or_create(team=team, user=user, defaults={"role": Membership.Role.OWNER})
+        definition = parse_study_yaml(DEMO_FILE.read_text())
+        study = Study.objects.filter(code=definition.code).first()
+        if study is None or not study.participants.exists():
+            study = import_study(definition, team=team, status=Study.Status.LIVE, replace=study is not None)
+        base_url = base_url.rstrip("/")
+        self.stdout.write(
+            "\n"
+            f"  Participant link:  {base_url}/s/{study.code}/\n"
+            f"  Researcher login:  {base_url}/accounts/login/  "
+            f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r})\n"
+        )
