@@ -6,8 +6,8 @@ import pytest
 
 from uxlab.streaming.traces import load_offsets, replay_schedule
 
-# The shared folder is a sibling of the repository root.
-TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+# Real H200 decode cadences, shipped with uxlab (copied from the project's shared/traces).
+TRACES = Path(__file__).resolve().parents[2] / "uxlab" / "streaming" / "recorded"
 BATCH1 = TRACES / "trace_llama8b_shape_h_batch1.json"
 
 
