@@ -140,7 +140,7 @@ def stop(process):
             process.wait()
 
 
-def test_database_env():
+def child_process_env():
     """The environment a child process needs to use the test database pytest-django created."""
     from django.conf import settings
 
@@ -160,7 +160,7 @@ def services_env(django_db_setup):
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
-    return test_database_env()
+    return child_process_env()
 
 
 @pytest.fixture(scope="session")
@@ -184,18 +184,16 @@ def celery_worker_process(services_env, tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def web_server(services_env, tmp_path_factory):
-    """A real uvicorn process serving uxlab on a free loopback port; yields its base URL."""
+def start_web_server(env, log_path):
+    """A real uvicorn process serving uxlab on a free loopback port: (process, base URL, log file)."""
     from uxlab.processes import web_command
 
     port = free_port()
-    log_path = tmp_path_factory.mktemp("web") / "web.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", *web_command("127.0.0.1", port)],
         cwd=REPO,
-        env=services_env,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -204,7 +202,23 @@ def web_server(services_env, tmp_path_factory):
     except Exception:
         stop(process)
         raise RuntimeError(f"the web server did not start:\n{log_path.read_text()}") from None
-    yield f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}", log
+
+
+@pytest.fixture(scope="session")
+def web_server(services_env, tmp_path_factory):
+    """A real uvicorn process serving uxlab on a free loopback port; yields its base URL."""
+    process, url, log = start_web_server(services_env, tmp_path_factory.mktemp("web") / "web.log")
+    yield url
+    stop(process)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def second_web_server(services_env, tmp_path_factory):
+    """Another web process on the same database and Redis channel layer (as behind a load balancer)."""
+    process, url, log = start_web_server(services_env, tmp_path_factory.mktemp("web2") / "web.log")
+    yield url
     stop(process)
     log.close()
 

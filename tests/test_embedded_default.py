@@ -43,7 +43,12 @@ def test_it_completes_the_demo_with_no_database_or_redis_configured(embedded_ser
 
     with sqlite3.connect(database) as connection:
         (expected_code,) = connection.execute("select completion_code from studies_study where code = 'demo'").fetchone()
-        values = [row[0] for row in connection.execute("select value from studies_rating")]
+        answers = connection.execute(
+            "select q.name, r.value from studies_rating r join studies_question q on q.id = r.question_id"
+        ).fetchall()
         trials = connection.execute("select count(*) from studies_trial").fetchone()[0]
-    assert code == expected_code
-    assert values == ["tie"] * trials and trials >= 1
+        (completed,) = connection.execute("select count(*) from studies_participant where completed_at is not null").fetchone()
+    assert code == expected_code and completed == 1
+    # Every trial answered: "No difference" on the choice, 3 of 5 on each pane's Likert item.
+    assert trials >= 3
+    assert sorted(answers) == sorted([("faster", "tie")] * trials + [("wait_ok_A", "3"), ("wait_ok_B", "3")] * trials)

@@ -9,7 +9,8 @@ CELERY_APP = "uxlab"
 
 
 def web_command(host="127.0.0.1", port=8000):
-    """uvicorn with per-message compression off (it costs ~30% of server CPU) and no access log (no IPs)."""
+    """uvicorn with per-message compression off (it costs ~30% of server CPU), and neither the access
+    log nor the per-connection info lines, which carry client IP addresses."""
     return [
         "uvicorn",
         WEB_APP,
@@ -20,6 +21,8 @@ def web_command(host="127.0.0.1", port=8000):
         "--ws-per-message-deflate",
         "false",
         "--no-access-log",
+        "--log-level",
+        "warning",
     ]
 
 

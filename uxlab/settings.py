@@ -111,7 +111,13 @@ TEMPLATES = [
 # Database: DATABASE_URL (Postgres in tests and deployments) or the embedded SQLite file.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    # Persistent connections (checked before reuse, so a killed connection is replaced): opening a
+    # Postgres connection for every websocket database call would dominate a trial's start.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
 else:
     SQLITE_PATH = Path(env_str("SQLITE_PATH", str(BASE_DIR / "var" / "uxlab.sqlite3")))
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,13 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 defaults to a 5 s read timeout, equal to channels-redis's 5 s blocking pop:
             # give reads room, or every idle socket's receive loop dies with a TimeoutError.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 60},
+            # Every socket's group_add/discard borrows a connection: a thousand participants leaving
+            # at once must not hit the pool's limit.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 2000}],
+                "capacity": 1500,
+                "expiry": 60,
+            },
         }
     }
 else:
@@ -151,11 +163,44 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The queue tasks go to and workers read; a test gives a dedicated web server and worker their own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Beat: end sessions past their study's time limit or abandoned, releasing their quota slots.
+CELERY_BEAT_SCHEDULE = {
+    "expire-sessions": {
+        "task": "uxlab.studies.tasks.expire_sessions",
+        "schedule": env_float("UXLAB_EXPIRE_SESSIONS_EVERY_S", 60.0),
+    },
+}
+# A worker that loses the broker cancels its acks_late tasks (their acks could not reach the broker
+# anyway); they are redelivered, and the idempotent writes make the second run harmless.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Celery's Django fixup closes the database connection after every task unless told to reuse it:
+# a new connection per batch of answers costs more than storing the batch.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+# Storing answers (studies/tasks.py): bounded attempts with exponential backoff and full jitter,
+# then a dead-letter record (FailedTask). docs/reliability.md explains the numbers.
+UXLAB_STORE_MAX_ATTEMPTS = env_int("UXLAB_STORE_MAX_ATTEMPTS", 8)
+UXLAB_STORE_RETRY_BASE_S = env_float("UXLAB_STORE_RETRY_BASE_S", 0.5)
+UXLAB_STORE_RETRY_CAP_S = env_float("UXLAB_STORE_RETRY_CAP_S", 60.0)
 # Longer than any task plus its longest retry countdown, so Redis never redelivers a running task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+if BROKER_VISIBILITY_TIMEOUT <= 2 * UXLAB_STORE_RETRY_CAP_S + 60:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed twice UXLAB_STORE_RETRY_CAP_S plus 60 s")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
+if (CELERY_BROKER_URL or "").startswith(("redis://", "rediss://", "unix://")):
+    # Without a socket timeout a publish to a hung (not closed) Redis waits forever.
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "socket_timeout": env_float("CELERY_BROKER_SOCKET_TIMEOUT", 5.0),
+        "socket_connect_timeout": env_float("CELERY_BROKER_SOCKET_TIMEOUT", 5.0),
+    }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # How long a consumer waits for the broker to accept a rating before telling the browser to retry.
 UXLAB_PUBLISH_TIMEOUT_S = env_float("UXLAB_PUBLISH_TIMEOUT_S", 3.0)
+# A web process gathers the answers of all its sockets for at most this long (or this many) and
+# publishes them as one task: one broker message and one transaction per batch, not per answer.
+UXLAB_RATING_BATCH_WAIT_MS = env_float("UXLAB_RATING_BATCH_WAIT_MS", 25.0)
+UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -71,7 +71,8 @@ async def test_it_never_sends_arm_names_or_parameters(participant):
         ('{"type": "trial.start", "trial": -1}', "bad_message"),
         ('{"type": "trial.start", "trial": 99}', "unknown_trial"),
         ('{"type": "rating.submit", "key": "nope", "trial": 0, "question": "faster", "value": "A", "response_ms": 5}', "bad_message"),
-        ("x" * 20_000, "too_large"),
+        ('{"type": "ping", "t": 1, "padding": "' + "x" * 20_000 + '"}', "too_large"),
+        ("x" * 1_100_000, "too_large"),
     ],
 )
 async def test_it_answers_a_bad_frame_with_an_error_and_stays_usable(participant, frame, code):

@@ -40,7 +40,7 @@ def test_it_imports_a_file_and_prints_the_code():
     assert out == "demo\n"
     study = Study.objects.get(code="demo")
     assert (study.team.slug, study.team.name, study.status) == ("perception-lab", "perception-lab", "live")
-    assert study.arms.count() == 3 and study.prompts.count() == 2 and study.questions.count() == 1
+    assert study.arms.count() == 3 and study.prompts.count() == 4 and study.questions.count() == 3
 
 
 def test_it_imports_into_an_existing_team_as_a_draft_by_default(team):

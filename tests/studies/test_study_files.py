@@ -134,16 +134,19 @@ def test_it_parses_the_demo_file():
     assert "Cerebras" in fast.source and "Aug 2024" in fast.source
     assert "15.3" in slow.source and "1 s" in slow.source
     assert "LRMTokenEconomy" in reasoning.source
-    assert [(q.name, q.kind) for q in definition.questions] == [("faster", "forced_choice_tie")]
+    assert [(q.name, q.kind) for q in definition.questions] == [("faster", "forced_choice_tie"), ("wait_ok", "likert")]
     assert definition.questions[0].text == "Which response felt faster?"
     assert definition.design.pairs == [["wafer_scale_8b", "loaded_gpu_cloud"]]
+    assert [(check.name, check.question, check.expected) for check in definition.attention_checks] == [
+        ("attention_tie", "faster", "tie")
+    ]
     assert definition.completion.url == ""
 
 
 def test_it_keeps_demo_responses_short_enough_for_a_six_second_slow_arm():
     definition = parse_study_yaml(DEMO_PATH.read_text())
 
-    assert len(definition.prompts) == 2
+    assert len(definition.prompts) == 3
     for prompt in definition.prompts:
         assert 50 <= len(prompt.response.split()) <= 80
 
@@ -205,12 +208,13 @@ def test_it_lists_every_error_by_path():
             chunk_tokens: 1.5
             thinking_display: shown
           - name: bad name
-            kind: live
             ttft_s: fast
+          - name: odd
+            kind: telepathic
         prompts: []
         questions:
           - name: faster
-            kind: likert
+            kind: rating
         design:
           pairs: [[fast, nope], [fast, fast], [fast]]
           seed: demo
@@ -230,10 +234,11 @@ def test_it_lists_every_error_by_path():
         "arms[1].chunk_tokens: must be a whole number",
         "arms[1].thinking_display: must be one of: hidden, visible, none",
         "arms[2].name: must contain only letters, digits, '-' and '_'",
-        "arms[2].kind: must be synthetic",
         "arms[2].ttft_s: must be a number",
+        "arms[3].kind: must be one of: synthetic, live, trace",
         "prompts: at least 1 item required",
-        "questions[0].kind: must be one of: forced_choice, forced_choice_tie",
+        "questions[0].kind: must be one of: forced_choice, forced_choice_tie, preference, likert, slider,"
+        " wait_estimate, free_text",
         "questions[0].text: required",
         "design.pairs[0][1]: unknown arm 'nope'",
         "design.pairs[1]: must name two different arms",
@@ -342,9 +347,22 @@ def test_it_imports_the_demo_study(team):
         "thinking_tokens_per_second": 0.0,
         "thinking_display": "hidden",
     }
-    assert [(p.name, p.position) for p in study.prompts.all()] == [("sky", 0), ("egg", 1)]
-    assert [(q.name, q.kind) for q in study.questions.all()] == [("faster", "forced_choice_tie")]
-    assert study.design == {"pairs": [["wafer_scale_8b", "loaded_gpu_cloud"]], "seed": "demo"}
+    assert [(p.name, p.position, p.role) for p in study.prompts.all()] == [
+        ("sky", 0, "trial"),
+        ("egg", 1, "trial"),
+        ("bike", 2, "trial"),
+        ("attention_tie", 3, "attention"),
+    ]
+    assert [(q.name, q.kind, q.pane) for q in study.questions.all()] == [
+        ("faster", "forced_choice_tie", ""),
+        ("wait_ok_A", "likert", "A"),
+        ("wait_ok_B", "likert", "B"),
+    ]
+    assert study.design["pairs"] == [["wafer_scale_8b", "loaded_gpu_cloud"]] and study.design["seed"] == "demo"
+    assert study.design["attention_checks"] == [
+        {"prompt": "attention_tie", "question": "faster", "expected": "tie", "after_trial": 2}
+    ]
+    assert study.session.order == "latin_square" and study.session.time_limit_minutes == 30
 
 
 @pytest.mark.django_db

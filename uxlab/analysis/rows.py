@@ -1,6 +1,21 @@
-"""The ORM-touching half of analysis: study data as flat rows, streamed from the database."""
+"""The ORM-touching half of analysis: study data as flat rows, streamed from the database.
 
-from uxlab.studies.models import Rating
+Each downloadable table is a `Table`: documented columns (they feed the Psych-DS
+variableMeasured, the API schema and docs/data-dictionary.md) and a generator of row tuples in
+column order. Optional columns appear as soon as the model has the field behind them, so new trial
+fields become export columns by adding one `Column` line here.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import orjson
+from django.core.exceptions import FieldDoesNotExist
+
+from uxlab.analysis import stats
+from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
+
+CHUNK = 5000
 
 RATING_COLUMNS = [
     "study",
@@ -25,38 +40,491 @@ def chosen_arm(value, arm_a, arm_b):
 
 def rating_rows(study):
     """One dict per stored rating, in participant and trial order, without loading them all."""
-    ratings = (
+    columns = ratings_table().column_names
+    for row in ratings_table().rows(study, ExportOptions()):
+        record = dict(zip(columns, row, strict=True))
+        yield {
+            name: (record[name].isoformat() if name in ("received_at", "stored_at") else record[name])
+            for name in RATING_COLUMNS
+        }
+
+
+# --- Tables --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # integer, number, string, boolean, datetime, json
+    description: str
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a download includes: which exclusion rules flag rows, and (owners only) panel ids."""
+
+    exclusion_rules: tuple = tuple(rule.name for rule in stats.EXCLUSION_RULES)
+    include_external_ids: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple
+    rows: Callable[..., Iterator[tuple]] = field(compare=False)
+
+    @property
+    def column_names(self):
+        return [column.name for column in self.columns]
+
+
+def model_has(model, name):
+    try:
+        model._meta.get_field(name)
+        return True
+    except FieldDoesNotExist:
+        return False
+
+
+# Trial fields other issues add; each becomes a column (and feeds the exclusion rules) once it exists.
+OPTIONAL_TRIAL_COLUMNS = (
+    Column("delivery", "string", "delivery mode of the stream: controlled, server_paced or live"),
+    Column("restarts", "integer", "how often the trial's stream was restarted"),
+    Column("resumes", "integer", "how often the trial's stream was resumed after a reconnect"),
+    Column("hidden_during_stream", "boolean", "the participant's tab was hidden while the panes streamed"),
+    Column("kind", "string", "trial (analysed), practice, or attention (an instructed-response check)"),
+    Column("cell", "string", "the design cell (pair and prompt) the trial fills"),
+    Column("attention_passed", "boolean", "for attention checks: whether the instructed answer was given"),
+    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, paint errors)"),
+)
+
+
+def optional_trial_columns():
+    return tuple(column for column in OPTIONAL_TRIAL_COLUMNS if model_has(Trial, column.name))
+
+
+TRIAL_BASE_COLUMNS = (
+    Column("study", "string", "the study's public code"),
+    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0"),
+    Column("prompt", "string", "name of the prompt shown"),
+    Column("arm_a", "string", "arm streamed in pane A (left)"),
+    Column("arm_b", "string", "arm streamed in pane B (right)"),
+    Column("pair", "string", "the unordered pair of arms as first|second in the study's arm order"),
+    Column("seed", "string", "seed of the trial's schedules (pane seeds append :A / :B)"),
+    Column("status", "string", "assigned, streaming, finished or interrupted"),
+    Column("started_at", "datetime", "when the stream started (ISO 8601 UTC)"),
+    Column("finished_at", "datetime", "when both panes finished (ISO 8601 UTC)"),
+    Column("arm_a_ttft_s", "number", "target time to first answer token of arm A, seconds"),
+    Column("arm_a_tokens_per_second", "number", "target output speed of arm A"),
+    Column("arm_b_ttft_s", "number", "target time to first answer token of arm B, seconds"),
+    Column("arm_b_tokens_per_second", "number", "target output speed of arm B"),
+)
+EXCLUSION_COLUMNS = (
+    Column("low_fidelity", "boolean", "a pane painted fewer than 90% of its tokens on time"),
+    Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force"),
+    Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'"),
+)
+
+
+class StudyContext:
+    """Per-study lookups the row generators share: arm order, arm profiles, failed participants."""
+
+    def __init__(self, study):
+        self.study = study
+        arms = list(study.arms.all())
+        self.arm_order = [arm.name for arm in arms]
+        self.profiles = {arm.name: arm.profile or {} for arm in arms}
+        self.failed_attention = set()
+        if model_has(Trial, "attention_passed"):
+            self.failed_attention = set(
+                Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
+                    "participant_id", flat=True
+                )
+            )
+        elif model_has(Participant, "failed_attention_check"):
+            self.failed_attention = set(
+                study.participants.filter(failed_attention_check=True).values_list("pk", flat=True)
+            )
+
+    def pair(self, arm_a, arm_b):
+        return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
+
+    def profile_value(self, arm, name):
+        return self.profiles.get(arm, {}).get(name)
+
+
+def trial_record(participant_id, status, extras):
+    """The mapping the exclusion rules read for one trial."""
+    fidelity = extras.get("fidelity")
+    return {
+        "status": status,
+        "practice": extras.get("kind") == "practice",
+        "attention_trial": extras.get("kind") == "attention",
+        "hidden_during_stream": extras.get("hidden_during_stream", False),
+        "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
+        "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
+    }
+
+
+def trial_exclusion(record, rules):
+    reasons = stats.exclusion_reasons(record, rules)
+    return record["low_fidelity"], bool(reasons), ";".join(reasons)
+
+
+def trial_rows(study, options):
+    context = StudyContext(study)
+    optional = optional_trial_columns()
+    optional_names = [column.name for column in optional]
+    queryset = (
+        Trial.objects.filter(participant__study=study)
+        .order_by("participant_id", "index")
+        .values_list(
+            "participant_id", "index", "prompt__name", "arm_a__name", "arm_b__name", "seed", "status",
+            "started_at", "finished_at", *optional_names,
+        )
+    )
+    for participant, index, prompt, arm_a, arm_b, seed, status, started, finished, *rest in queryset.iterator(
+        chunk_size=CHUNK
+    ):
+        extras = dict(zip(optional_names, rest, strict=True))
+        extras["participant_failed_attention_check"] = participant in context.failed_attention
+        record = trial_record(participant, status, extras)
+        yield (
+            study.code, participant, index, prompt, arm_a, arm_b, context.pair(arm_a, arm_b), seed, status,
+            started, finished,
+            context.profile_value(arm_a, "ttft_s"), context.profile_value(arm_a, "tokens_per_second"),
+            context.profile_value(arm_b, "ttft_s"), context.profile_value(arm_b, "tokens_per_second"),
+            *rest,
+            *trial_exclusion(record, options.exclusion_rules),
+        )
+
+
+def trials_table():
+    return Table(
+        "trials",
+        "One row per assigned trial: the A/B arm mapping, timings, fidelity and exclusion flags.",
+        TRIAL_BASE_COLUMNS + optional_trial_columns() + EXCLUSION_COLUMNS,
+        trial_rows,
+    )
+
+
+RATING_TABLE_COLUMNS = (
+    Column("study", "string", "the study's public code"),
+    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0"),
+    Column("prompt", "string", "name of the prompt shown"),
+    Column("arm_a", "string", "arm streamed in pane A (left)"),
+    Column("arm_b", "string", "arm streamed in pane B (right)"),
+    Column("question", "string", "name of the question answered"),
+    Column("value", "string", "the answer as given: A, B or tie for the choice questions"),
+    Column("chosen_arm", "string", "the arm behind the chosen pane; empty for tie"),
+    Column("response_ms", "integer", "milliseconds from when answering was allowed to the answer"),
+    Column("received_at", "datetime", "when the web server received the answer (ISO 8601 UTC)"),
+    Column("stored_at", "datetime", "when a worker committed it (ISO 8601 UTC)"),
+    Column("rating_key", "string", "the browser-generated idempotency key (UUID)"),
+    Column("question_kind", "string", "the question's kind, e.g. forced_choice_tie"),
+    Column("trial_status", "string", "status of the trial the answer belongs to"),
+    Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force"),
+    Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'"),
+)
+
+
+def rating_table_rows(study, options):
+    context = StudyContext(study)
+    trial_fields = [name for name in ("kind", "hidden_during_stream", "fidelity") if model_has(Trial, name)]
+    queryset = (
         Rating.objects.filter(participant__study=study)
         .order_by("participant_id", "trial__index", "question__position")
         .values_list(
-            "participant_id",
-            "trial__index",
-            "trial__prompt__name",
-            "trial__arm_a__name",
-            "trial__arm_b__name",
-            "question__name",
-            "value",
-            "response_ms",
-            "received_at",
-            "stored_at",
-            "key",
+            "participant_id", "trial__index", "trial__prompt__name", "trial__arm_a__name", "trial__arm_b__name",
+            "question__name", "value", "response_ms", "received_at", "stored_at", "key", "question__kind",
+            "trial_id", "trial__status", *(f"trial__{name}" for name in trial_fields),
         )
     )
-    for participant, index, prompt, arm_a, arm_b, question, value, response_ms, received, stored, key in (
-        ratings.iterator(chunk_size=2000)
-    ):
-        yield {
-            "study": study.code,
-            "participant": participant,
-            "trial_index": index,
-            "prompt": prompt,
-            "arm_a": arm_a,
-            "arm_b": arm_b,
-            "question": question,
-            "value": value,
-            "chosen_arm": chosen_arm(value, arm_a, arm_b),
-            "response_ms": response_ms,
-            "received_at": received.isoformat(),
-            "stored_at": stored.isoformat(),
-            "rating_key": str(key),
-        }
+    code = study.code
+    last_trial, last_flags = None, None
+    for row in queryset.iterator(chunk_size=CHUNK):
+        participant, index, prompt, arm_a, arm_b, question, value, response_ms, received, stored, key, kind = row[:12]
+        trial_id, status = row[12], row[13]
+        if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
+            extras = dict(zip(trial_fields, row[14:], strict=True))
+            extras["participant_failed_attention_check"] = participant in context.failed_attention
+            _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
+            last_trial, last_flags = trial_id, (excluded, reasons)
+        yield (
+            code, participant, index, prompt, arm_a, arm_b, question, value,
+            arm_a if value == "A" else arm_b if value == "B" else "",
+            response_ms, received, stored, str(key), kind, status, *last_flags,
+        )
+
+
+def ratings_table():
+    return Table("ratings", "One row per stored answer, with its trial's arm mapping and exclusion flags.",
+                 RATING_TABLE_COLUMNS, rating_table_rows)
+
+
+PARTICIPANT_COLUMNS = (
+    Column("study", "string", "the study's public code"),
+    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    Column("status", "string", "started, consented, completed or declined (and later states as added)"),
+    Column("consent_version", "string", "version of the consent text agreed to"),
+    Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
+    Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
+    Column("completed_at", "datetime", "when every answer was stored (ISO 8601 UTC)"),
+    Column("assignment_seed", "string", "seed of the participant's trial order and A/B positions"),
+    Column("trials", "integer", "number of trials assigned"),
+    Column("trials_finished", "integer", "number of trials whose streams finished"),
+    Column("failed_attention_check", "boolean", "failed at least one attention check"),
+)
+EXTERNAL_ID_COLUMNS = (
+    Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
+    Column("external_id", "string", "the panel's participant id (PROLIFIC_PID); only in owner-requested exports"),
+    Column("panel_study_id", "string", "the panel's study id; only in owner-requested exports"),
+    Column("panel_session_id", "string", "the panel's session id; only in owner-requested exports"),
+)
+
+
+def participant_rows(study, options):
+    from django.db.models import Count, Q
+
+    context = StudyContext(study)
+    queryset = (
+        study.participants.order_by("pk")
+        .annotate(
+            trial_count=Count("trials", distinct=True),
+            finished_count=Count("trials", filter=Q(trials__status=Trial.Status.FINISHED), distinct=True),
+        )
+        .values_list(
+            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
+            "trial_count", "finished_count",
+        )
+    )
+    if options.include_external_ids:
+        queryset = queryset.values_list(
+            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
+            "trial_count", "finished_count", "external_identity__panel", "external_identity__external_id",
+            "external_identity__panel_study_id", "external_identity__panel_session_id",
+        )
+    for pk, *rest in queryset.iterator(chunk_size=CHUNK):
+        base, external = rest[:8], rest[8:]
+        yield (study.code, pk, *base, pk in context.failed_attention, *external)
+
+
+def participants_table(include_external_ids=False):
+    columns = PARTICIPANT_COLUMNS + (EXTERNAL_ID_COLUMNS if include_external_ids else ())
+    return Table("participants", "One row per participant who started the study.", columns, participant_rows)
+
+
+EVENT_COLUMNS = (
+    Column("study", "string", "the study's public code"),
+    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    Column("trial_index", "integer", "the trial the event belongs to; empty for participant events"),
+    Column("event", "string", "started, consented, completed, trial_started, trial_finished, rating_conflict"),
+    Column("at", "datetime", "when it happened (ISO 8601 UTC)"),
+    Column("detail", "string", "more about the event (for a conflict: its reason and key)"),
+)
+
+
+def event_rows(study, options):
+    """Every dated event of the study in long format, per participant in time order."""
+    code = study.code
+    trials = Trial.objects.filter(participant__study=study).values_list(
+        "participant_id", "index", "started_at", "finished_at"
+    )
+    trial_events = {}
+    for participant, index, started, finished in trials.iterator(chunk_size=CHUNK):
+        events = trial_events.setdefault(participant, [])
+        if started:
+            events.append((started, index, "trial_started", ""))
+        if finished:
+            events.append((finished, index, "trial_finished", ""))
+    conflicts = RatingConflict.objects.filter(participant__study=study).values_list(
+        "participant_id", "recorded_at", "stored_rating__trial__index", "reason", "key"
+    )
+    for participant, at, index, reason, key in conflicts.iterator(chunk_size=CHUNK):
+        trial_events.setdefault(participant, []).append((at, index, "rating_conflict", f"{reason} ({key})"))
+    participants = study.participants.order_by("pk").values_list("pk", "created_at", "consented_at", "completed_at")
+    for pk, created, consented, completed in participants.iterator(chunk_size=CHUNK):
+        events = [(created, None, "started", "")]
+        if consented:
+            events.append((consented, None, "consented", ""))
+        if completed:
+            events.append((completed, None, "completed", ""))
+        events += trial_events.get(pk, [])
+        events.sort(key=lambda event: event[0])
+        for at, index, name, detail in events:
+            yield (code, pk, index, name, at, detail)
+
+
+def events_table():
+    return Table("events", "Dated events of each participant in long format.", EVENT_COLUMNS, event_rows)
+
+
+TELEMETRY_COLUMNS = (
+    Column("study", "string", "the study's public code"),
+    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    Column("trial_index", "integer", "the trial the batch belongs to"),
+    Column("batch_key", "string", "the browser-generated idempotency key of the telemetry batch (UUID)"),
+    Column("kind", "string", "frame (one stream message), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
+    Column("seq", "integer", "for frames: the stream message's sequence number within the trial (docs/protocol.md)"),
+    Column("receive_ms", "number", "for frames: when the message arrived, ms after the trial's t0 on the browser's clock"),
+    Column("paint_ms", "number", "for frames: the animation frame it was painted in, ms after t0 (empty if never painted)"),
+    Column("at_ms", "number", "for visibility and focus: when it changed, ms after t0"),
+    Column("state", "string", "for visibility: hidden or visible; for focus: blur or focus"),
+    Column("received_at", "datetime", "when the web server received the batch (ISO 8601 UTC)"),
+)
+
+
+def telemetry_items(payload):
+    """A batch (docs/protocol.md, telemetry.submit) as long-format observations:
+    (kind, seq, receive_ms, paint_ms, at_ms, state)."""
+    for seq, receive_ms, paint_ms in payload.get("frames", []):
+        yield ("frame", seq, receive_ms, paint_ms, None, None)
+    for kind in ("visibility", "focus"):
+        for at_ms, state in payload.get(kind, []):
+            yield (kind, None, None, None, at_ms, state)
+
+
+def telemetry_rows(study, options):
+    from uxlab.studies import models
+
+    queryset = (
+        models.TrialTelemetry.objects.filter(trial__participant__study=study)
+        .order_by("trial__participant_id", "trial__index", "received_at")
+        .values_list("trial__participant_id", "trial__index", "key", "payload", "received_at")
+    )
+    for participant, index, key, payload, received in queryset.iterator(chunk_size=CHUNK):
+        for item in telemetry_items(payload):
+            yield (study.code, participant, index, str(key), *item, received)
+
+
+def telemetry_table():
+    return Table("telemetry", "Browser observations per trial in long format, one row per observation.",
+                 TELEMETRY_COLUMNS, telemetry_rows)
+
+
+def export_tables(include_external_ids=False):
+    """Every table a study can be downloaded as, by name."""
+    from uxlab.studies import models
+
+    tables = [participants_table(include_external_ids), trials_table(), ratings_table(), events_table()]
+    if hasattr(models, "TrialTelemetry"):
+        tables.append(telemetry_table())
+    return {table.name: table for table in tables}
+
+
+TABLE_NAMES = ("participants", "trials", "ratings", "events", "telemetry")
+
+
+def json_text(value):
+    return orjson.dumps(value).decode()
+
+
+# --- Fast path: the ratings table as CSV straight from Postgres (COPY) -----------------------------
+
+
+def _iso_sql(column):
+    """Postgres text for a timestamptz exactly as Python's isoformat() writes it in UTC."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN date_trunc('second', {utc}) = {utc} "
+        f"THEN to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || '+00:00' "
+        f"ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00' END"
+    )
+
+
+def _low_fidelity_sql():
+    """SQL twin of stats.is_low_fidelity over the trial's fidelity JSON."""
+    if not model_has(Trial, "fidelity"):
+        return "FALSE"
+    m = stats.MIN_ON_TIME_FRACTION
+    return " OR ".join(
+        f"COALESCE((t.fidelity->'panes'->'{pane}'->>'fraction_in_first_frame')::float < {m}, FALSE)" for pane in "AB"
+    ).join("()")
+
+
+def ratings_csv_copy_sql(study, options, context):
+    """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal)."""
+    conditions = {
+        "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
+        "hidden_tab": "t.hidden_during_stream" if model_has(Trial, "hidden_during_stream") else "FALSE",
+        "low_fidelity": _low_fidelity_sql(),
+        "interrupted": "t.status = 'interrupted'",
+        "practice": "t.kind = 'practice'" if model_has(Trial, "kind") else "FALSE",
+        "attention_check_trial": "t.kind = 'attention'" if model_has(Trial, "kind") else "FALSE",
+    }
+    reasons = "concat_ws(';', " + ", ".join(
+        f"CASE WHEN {conditions[rule.name]} THEN '{rule.name}' END"
+        for rule in stats.EXCLUSION_RULES
+        if rule.name in options.exclusion_rules
+    ) + ")" if options.exclusion_rules else "''"
+    header = ", ".join(f'"{name}"' for name in ratings_table().column_names)
+    return f"""
+        COPY (SELECT %(code)s AS study, r.participant_id, t.index, pr.name, aa.name, ab.name, q.name, r.value,
+            CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END, r.response_ms,
+            {_iso_sql('r.received_at')}, {_iso_sql('r.stored_at')}, r.key::text, q.kind, t.status,
+            CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, reasons
+        FROM studies_rating r
+        JOIN studies_participant p ON p.id = r.participant_id
+        JOIN studies_trial t ON t.id = r.trial_id
+        JOIN studies_prompt pr ON pr.id = t.prompt_id
+        JOIN studies_arm aa ON aa.id = t.arm_a_id
+        JOIN studies_arm ab ON ab.id = t.arm_b_id
+        JOIN studies_question q ON q.id = r.question_id
+        CROSS JOIN LATERAL (SELECT {reasons} AS reasons) x
+        WHERE p.study_id = %(study)s
+        ORDER BY r.participant_id, t.index, q.position) TO STDOUT WITH (FORMAT csv)
+    """, header
+
+
+def table_chunks(table, fmt, study, options):
+    """A table in a format as bytes: the ratings CSV comes from Postgres COPY when it can."""
+    from django.db import connection
+
+    from uxlab.analysis.export import iter_table
+
+    if table.name == "ratings" and fmt == "csv" and connection.vendor == "postgresql":
+        return iter_ratings_csv_copy(study, options)
+    return iter_table(fmt, table.columns, table.rows(study, options))
+
+
+def iter_ratings_csv_copy(study, options):
+    """The ratings table as CSV bytes produced by Postgres itself: ~10x faster than row by row."""
+    from django.db import connection
+
+    context = StudyContext(study)
+    sql, header = ratings_csv_copy_sql(study, options, context)
+    yield (",".join(ratings_table().column_names) + "\n").encode()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}
+        with cursor.copy(sql, params) as copy:
+            for data in copy:
+                yield bytes(data)
+
+
+def recent_trial_records(study, limit):
+    """The study's most recently started trials with their arms and fidelity, newest first."""
+    from django.db.models import F
+
+    records = (
+        Trial.objects.filter(participant__study=study, started_at__isnull=False)
+        .order_by("-started_at")
+        .values(
+            "index",
+            "status",
+            "delivery",
+            "restarts",
+            "resumes",
+            "fidelity",
+            "participant_id",
+            arm_a_name=F("arm_a__name"),
+            arm_b_name=F("arm_b__name"),
+        )[:limit]
+    )
+    return [
+        {**record, "participant": record["participant_id"], "arm_a": record["arm_a_name"], "arm_b": record["arm_b_name"]}
+        for record in records
+    ]

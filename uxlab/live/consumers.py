@@ -6,16 +6,41 @@ import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from uxlab.live import protocol
+from uxlab.live import protocol, rating_batches, relay
 from uxlab.studies import actions
+from uxlab.streaming.backends.openai_compat import BackendError
+from uxlab.streaming.delivery import CONTROLLED, LIVE, LOOKAHEAD_S, messages_after, plan_messages
+from uxlab.streaming.live import run_live_trial
 from uxlab.streaming.pacing import Pacer
 from uxlab.streaming.trial import trial_frames
 
 log = logging.getLogger(__name__)
+
+# A resumed live stream polls its buffer this often, and gives up after this long without news
+# (longer than a backend's slowest thinking pause is allowed to be between chunks).
+LIVE_POLL_S = 0.02
+LIVE_RESUME_IDLE_S = 90.0
+
+
+def in_db_thread(function):
+    """Run an ORM call in a worker thread of its own (with its own connection), not the one thread
+    Django shares between all sync_to_async calls: a thousand trial starts must not queue behind
+    each other. Connections are closed after use as with database_sync_to_async."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
+def send_time(message):
+    return message.send_s
+
+
+def log_stream_failure(task):
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a trial stream failed", exc_info=task.exception())
 
 
 class ParticipantConsumer(AsyncWebsocketConsumer):
@@ -23,10 +48,12 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
 
     context = None
     stream_task = None
+    pacer = None
+    streaming_trial = None
 
     async def connect(self):
         token = self.scope["url_route"]["kwargs"]["token"]
-        self.context = await database_sync_to_async(actions.load_participant_context)(token)
+        self.context = await in_db_thread(actions.load_participant_context)(token)
         if self.context is None:
             await self.close(code=4404)
             return
@@ -38,6 +65,12 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.stream_task is not None:
             self.stream_task.cancel()
+            await asyncio.gather(self.stream_task, return_exceptions=True)
+            if self.pacer is not None and self.pacer.next_index < len(self.pacer.frames):
+                # Keep what was sent before the socket went away: fidelity of interrupted trials.
+                await in_db_thread(actions.record_server_timing)(
+                    self.context.participant_id, self.streaming_trial, self.pacer.lateness_summary()
+                )
         if self.context is not None:
             await self.channel_layer.group_discard(self.context.group_name, self.channel_name)
 
@@ -48,7 +81,11 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await self.send(protocol.error_frame(error.code, error.message, error.ref))
             return
         if isinstance(message, protocol.TrialStart):
-            await self.start_stream(message.trial)
+            await self.start_stream(message.trial, message.after_seq)
+        elif isinstance(message, protocol.TelemetrySubmit):
+            task = asyncio.create_task(self.submit_telemetry(message))
+            self.submissions.add(task)
+            task.add_done_callback(self.submissions.discard)
         elif isinstance(message, protocol.RatingSubmit):
             # Publishing may wait on a slow broker; never hold up this socket's other frames for it.
             task = asyncio.create_task(self.submit_rating(message))
@@ -59,58 +96,191 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
 
     # --- streaming ------------------------------------------------------------------------------
 
-    async def start_stream(self, index):
+    async def start_stream(self, index, after_seq=None):
         if self.stream_task is not None:
             self.stream_task.cancel()
+        self.pacer = None
+        if not self.context.consented:
+            self.context = await in_db_thread(actions.load_participant_context)(self.context.token)
         try:
-            panes = await database_sync_to_async(actions.start_trial)(self.context.participant_id, index)
+            stream = await in_db_thread(actions.start_trial)(self.context.participant_id, index, after_seq)
         except actions.TrialUnavailable as error:
             await self.send(protocol.error_frame(error.code, error.message))
             return
-        if not self.context.consented:
-            self.context = await database_sync_to_async(actions.load_participant_context)(self.context.token)
-        self.stream_task = asyncio.create_task(self.stream(index, trial_frames(panes)))
+        if stream["delivery"] == LIVE:
+            if stream["after_seq"] == 0 and not stream["resumed"]:
+                # The producer outlives this socket, so a reconnect anywhere can tail its buffer.
+                producer = asyncio.create_task(self.produce_live(stream))
+                relay.running_producers.add(producer)
+                producer.add_done_callback(relay.running_producers.discard)
+                producer.add_done_callback(log_stream_failure)
+            else:
+                self.stream_task = asyncio.create_task(self.tail_live(stream))
+                self.stream_task.add_done_callback(log_stream_failure)
+            return
+        messages = plan_messages(trial_frames(stream["panes"], **stream["layout"]), stream["delivery"])
+        self.stream_task = asyncio.create_task(self.stream(stream, messages))
+        self.stream_task.add_done_callback(log_stream_failure)
 
-    async def stream(self, index, frames):
-        seq = 0
+    def start_frame(self, stream):
+        return protocol.stream_start_frame(
+            stream["trial"],
+            stream["delivery"],
+            round(stream["t0"] * 1000, 3),
+            round(LOOKAHEAD_S * 1000) if stream["delivery"] == CONTROLLED else 0,
+            stream["after_seq"],
+            stream["resumed"],
+            stream["restarted"],
+        )
 
-        async def send_frame(frame):
-            nonlocal seq
-            if frame.tokens:
-                seq += 1
-                await self.send(
-                    protocol.stream_delta_frame(
-                        seq, frame.pane, frame.phase, frame.text, frame.tokens, round(frame.due_s * 1000, 1)
-                    )
-                )
-            if frame.last:
-                seq += 1
-                await self.send(protocol.stream_done_frame(seq, frame.pane))
+    async def send_quietly(self, text):
+        """Send if the browser is still there; a live producer carries on without it."""
+        try:
+            await self.send(text)
+            return True
+        except (OSError, RuntimeError):
+            return False
 
-        await self.send(protocol.stream_start_frame(seq, index))
+    async def produce_live(self, stream):
+        """Run a live trial, keeping every message in the relay buffer and sending it as produced."""
+        index, key = stream["trial"], relay.buffer_key(stream["trial_id"], stream["t0"])
+        buffer = relay.StreamBuffer()
+        relayed, attached = [], await self.send_quietly(self.start_frame(stream))
+
+        async def emit(pane, kind, phase, text, tokens, at_s):
+            nonlocal attached
+            seq = len(relayed) + 1
+            due_ms = round(at_s * 1000, 3)
+            if kind == "delta":
+                message = protocol.stream_delta_frame(seq, pane, phase, text, tokens, due_ms)
+            else:
+                message = protocol.stream_done_frame(seq, pane, due_ms)
+            relayed.append([seq, pane, at_s, tokens, phase] if kind == "delta" else [seq, pane, at_s, 0, "done"])
+            await buffer.append(key, message)
+            if attached:
+                attached = await self.send_quietly(message)
+
         loop = asyncio.get_running_loop()
-        await Pacer(frames, clock=loop.time, sleep=asyncio.sleep).run(send_frame)
-        await database_sync_to_async(actions.finish_trial)(self.context.participant_id, index)
-        await self.send(protocol.stream_end_frame(seq + 1, index))
+        await asyncio.sleep(max(0.0, stream["t0"] - time.time()))
+        try:
+            await run_live_trial(stream["panes"], emit, clock=loop.time, sleep=asyncio.sleep)
+        except BackendError as error:
+            log.warning("live trial %s failed: %s", stream["trial_id"], error.code)
+            await buffer.append(key, protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
+            await self.send_quietly(protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
+            await in_db_thread(actions.interrupt_trial)(self.context.participant_id, index, error.code)
+            await buffer.close()
+            return
+        end = protocol.stream_end_frame(len(relayed) + 1, index)
+        await buffer.append(key, end)
+        await self.send_quietly(end)
+        await buffer.close()
+        timing = {"relayed": [entry for entry in relayed if entry[4] != "done"]}
+        await in_db_thread(actions.finish_trial)(self.context.participant_id, index, timing)
+
+    async def tail_live(self, stream):
+        """Resume a live trial from the buffer, following it until it ends; a buffer that is gone or
+        stops growing means a gap that cannot be filled: the trial is marked interrupted."""
+        index, key = stream["trial"], relay.buffer_key(stream["trial_id"], stream["t0"])
+        buffer = relay.StreamBuffer()
+        after_seq, idle_since = stream["after_seq"], time.monotonic()
+        await self.send(self.start_frame(stream))
+        try:
+            while True:
+                messages = await buffer.read(key, after_seq)
+                for message in messages:
+                    await self.send(message)
+                after_seq += len(messages)
+                if messages:
+                    idle_since = time.monotonic()
+                    if '"type":"stream.end"' in messages[-1] or '"type":"stream.interrupted"' in messages[-1]:
+                        return
+                elif time.monotonic() - idle_since > LIVE_RESUME_IDLE_S or not await buffer.exists(key):
+                    await self.send(protocol.stream_interrupted_frame(after_seq + 1, index, "gap"))
+                    await in_db_thread(actions.interrupt_trial)(self.context.participant_id, index, "gap")
+                    return
+                await asyncio.sleep(LIVE_POLL_S)
+        finally:
+            await buffer.close()
+
+    async def stream(self, stream, messages):
+        """Send the messages the browser has not seen, each at t0 + its send time."""
+        index, after_seq = stream["trial"], stream["after_seq"]
+        await self.send(self.start_frame(stream))
+
+        async def send_message(message):
+            frame = message.frame
+            if message.kind == "delta":
+                text = protocol.stream_delta_frame(
+                    message.seq, frame.pane, frame.phase, frame.text, frame.tokens, round(frame.due_s * 1000, 3)
+                )
+            else:
+                text = protocol.stream_done_frame(message.seq, frame.pane, round(frame.due_s * 1000, 3))
+            await self.send(text)
+
+        loop = asyncio.get_running_loop()
+        # t0 is wall-clock time shared by every web process; pace on this loop's monotonic clock.
+        start_at = loop.time() + (stream["t0"] - time.time())
+        pacer = Pacer(messages_after(messages, after_seq), clock=loop.time, sleep=asyncio.sleep, at=send_time)
+        self.pacer, self.streaming_trial = pacer, index
+        try:
+            await pacer.run(send_message, start_at=start_at)
+        except OSError:  # the browser went away (uvicorn's ClientDisconnected is an OSError)
+            return  # the disconnect handler records what was sent
+
+        await self.send(protocol.stream_end_frame(len(messages) + 1, index))
+        await in_db_thread(actions.finish_trial)(
+            self.context.participant_id, index, pacer.lateness_summary()
+        )
 
     # --- answers --------------------------------------------------------------------------------
 
     async def submit_rating(self, message):
         if not self.context.consented:
-            self.context = await database_sync_to_async(actions.load_participant_context)(self.context.token)
+            self.context = await in_db_thread(actions.load_participant_context)(self.context.token)
         try:
             payload = actions.check_rating(self.context, message, timezone.now())
         except actions.RatingRejected as error:
             await self.send(protocol.error_frame(error.code, error.message, str(message.key)))
             return
         try:
-            # Not thread_sensitive: a hung broker must not hold the thread every ORM call shares.
-            publish = sync_to_async(actions.enqueue_rating, thread_sensitive=False)
-            await asyncio.wait_for(publish(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
-        except Exception:
-            log.warning("could not queue rating %s; the browser will retry", message.key, exc_info=True)
-            await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))
+            # Batched with this process's other answers and published from threads of its own:
+            # a hung broker blocks neither this event loop nor the thread every ORM call shares.
+            await asyncio.wait_for(rating_batches.submit(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
+        except Exception as error:
+            log.warning("could not queue rating %s (%r); the browser will retry", message.key, error)
+            try:
+                await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))
+            except Exception:  # The socket is gone: the browser resends after it reconnects.
+                pass
 
     async def rating_stored(self, event):
-        """From a worker, through the channel layer, once the answer is committed."""
-        await self.send(protocol.rating_stored_frame(event["key"]))
+        """From a worker, through the channel layer, once the answers are committed: one frame per key."""
+        for key in event.get("keys") or [event["key"]]:
+            await self.send(protocol.rating_stored_frame(key))
+
+    async def dispatch(self, message):
+        """Channels' dispatch, minus its per-message hop to the ORM thread to close old database
+        connections: every ORM call here goes through database_sync_to_async, which closes them
+        itself, and at a thousand answers a second the hop (twice per answer, all sockets through
+        one thread) cost more CPU than storing the answers (docs/reliability.md)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def submit_telemetry(self, message):
+        try:
+            payload = actions.check_telemetry(self.context, message, timezone.now())
+        except actions.RatingRejected as error:
+            await self.send(protocol.error_frame(error.code, error.message, str(message.key)))
+            return
+        try:
+            publish = sync_to_async(actions.enqueue_telemetry, thread_sensitive=False)
+            await asyncio.wait_for(publish(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
+        except Exception:
+            log.warning("could not queue telemetry %s; the browser will retry", message.key, exc_info=True)
+            await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))
+
+    async def telemetry_stored(self, event):
+        await self.send(protocol.telemetry_stored_frame(event["key"]))

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16_384
+# A trial's telemetry (one entry per painted frame) may be larger than any other message.
+MAX_TELEMETRY_BYTES = 1_048_576
 
 
 class ProtocolError(Exception):
@@ -32,6 +34,8 @@ class ClientMessage(BaseModel):
 class TrialStart(ClientMessage):
     type: Literal["trial.start"]
     trial: int = Field(ge=0, le=10_000)
+    # On a reconnect: the last stream sequence number the browser has, to resume after it.
+    after_seq: int | None = Field(default=None, ge=0)
 
 
 class RatingSubmit(ClientMessage):
@@ -48,23 +52,46 @@ class Ping(ClientMessage):
     t: float
 
 
-ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping], Field(discriminator="type")]
+class ClockEstimate(ClientMessage):
+    offset_ms: float
+    rtt_ms: float = Field(ge=0)
+    rounds: int = Field(ge=0, le=100)
+
+
+class TelemetrySubmit(ClientMessage):
+    """What the browser saw during one trial; times are ms after t0 on the browser's clock."""
+
+    type: Literal["telemetry.submit"]
+    key: UUID
+    trial: int = Field(ge=0, le=10_000)
+    # [seq, receive_ms, paint_ms] per stream.delta message (paint_ms null if never painted).
+    frames: list[tuple[int, float | None, float | None]] = Field(max_length=50_000)
+    visibility: list[tuple[float, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
+    focus: list[tuple[float, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
+    clock: ClockEstimate | None = None
+    frame_ms: float | None = Field(default=None, gt=0, le=1000)
+    reconnects: int = Field(default=0, ge=0, le=10_000)
+
+
+ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping, TelemetrySubmit], Field(discriminator="type")]
 _client_frame = TypeAdapter(ClientFrame)
-KNOWN_TYPES = ("trial.start", "rating.submit", "ping")
+KNOWN_TYPES = ("trial.start", "rating.submit", "ping", "telemetry.submit")
 
 
 def parse_client_frame(text):
     """Parse one text frame from the browser, or raise ProtocolError."""
     if text is None:
         raise ProtocolError("bad_frame", "Only text frames are accepted.")
-    if len(text) > MAX_FRAME_BYTES:
-        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
+    if len(text) > MAX_TELEMETRY_BYTES:
+        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES}).")
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "A frame must be a JSON object.")
+    if len(text) > MAX_FRAME_BYTES and data.get("type") != "telemetry.submit":
+        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     ref = data.get("key") if isinstance(data.get("key"), str) else None
     if data.get("type") not in KNOWN_TYPES:
         raise ProtocolError("unknown_type", f"Unknown message type; expected one of {', '.join(KNOWN_TYPES)}.", ref)
@@ -97,24 +124,34 @@ def error_frame(code, message, ref=None):
     return encode("error", **fields)
 
 
-def stream_start_frame(seq, trial):
-    return encode("stream.start", seq=seq, trial=trial)
+def stream_start_frame(trial, delivery, t0_ms, lookahead_ms, after_seq, resumed, restarted):
+    return encode(
+        "stream.start",
+        seq=0,
+        trial=trial,
+        delivery=delivery,
+        t0_ms=t0_ms,
+        lookahead_ms=lookahead_ms,
+        after_seq=after_seq,
+        resumed=resumed,
+        restarted=restarted,
+    )
 
 
 def stream_delta_frame(seq, pane, phase, text, tokens, due_ms):
     return encode("stream.delta", seq=seq, pane=pane, phase=phase, text=text, tokens=tokens, due_ms=due_ms)
 
 
-def stream_done_frame(seq, pane):
-    return encode("stream.done", seq=seq, pane=pane)
+def stream_done_frame(seq, pane, due_ms):
+    return encode("stream.done", seq=seq, pane=pane, due_ms=due_ms)
 
 
 def stream_end_frame(seq, trial):
     return encode("stream.end", seq=seq, trial=trial)
 
 
-def thinking_frame(seq, pane, display):
-    return encode("stream.thinking", seq=seq, pane=pane, display=display)
+def stream_interrupted_frame(seq, trial, reason):
+    return encode("stream.interrupted", seq=seq, trial=trial, reason=reason)
 
 
 def rating_stored_frame(key):
@@ -123,6 +160,10 @@ def rating_stored_frame(key):
 
 def rating_retry_frame(key, reason):
     return encode("rating.retry", key=str(key), reason=reason)
+
+
+def telemetry_stored_frame(key):
+    return encode("telemetry.stored", key=str(key))
 
 
 def pong_frame(t, server_ms):

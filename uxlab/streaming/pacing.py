@@ -40,25 +40,20 @@ def coalesce(pane: str, tokens: list[Token], frame_s: float = FRAME_S) -> list[F
     if not tokens:
         return [Frame(pane, 0.0, "", ANSWER, 0, True)]
     first_due = tokens[0].due_s
-    groups: list[list[Token]] = []
-    current_key = None
+    frames: list[Frame] = []
+    texts: list[str] = []
+    start_due, phase, window_end = first_due, tokens[0].phase, None
     for token in tokens:
-        key = (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES), token.phase)
-        if key != current_key:
-            groups.append([])
-            current_key = key
-        groups[-1].append(token)
-    return [
-        Frame(
-            pane=pane,
-            due_s=group[0].due_s,
-            text="".join(t.text for t in group),
-            phase=group[0].phase,
-            tokens=len(group),
-            last=i == len(groups) - 1,
-        )
-        for i, group in enumerate(groups)
-    ]
+        if window_end is None:
+            window_end = first_due + (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
+        elif token.phase != phase or token.due_s >= window_end - frame_s * _EPS_FRAMES:
+            frames.append(Frame(pane, start_due, "".join(texts), phase, len(texts), False))
+            texts = []
+            start_due, phase = token.due_s, token.phase
+            window_end = first_due + (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
+        texts.append(token.text)
+    frames.append(Frame(pane, start_due, "".join(texts), phase, len(texts), True))
+    return frames
 
 
 def merge_panes(frames_by_pane: dict[str, list[Frame]]) -> list[Frame]:
@@ -81,10 +76,13 @@ class Pacer:
         frames: list[Frame],
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        at: Callable[[object], float] | None = None,
     ) -> None:
         self.frames = frames
         self.clock = clock
         self.sleep = sleep
+        # When each item is due after t0: a frame's due_s unless the caller says otherwise.
+        self.at = at or (lambda frame: frame.due_s)
         self.t0: float | None = None
         self.next_index = 0
         self.lateness_s: list[float] = []
@@ -104,9 +102,34 @@ class Pacer:
         self.next_index = start_index
         for index in range(start_index, len(self.frames)):
             frame = self.frames[index]
-            delay = self.t0 + frame.due_s - self.clock()
+            due = self.at(frame)
+            delay = self.t0 + due - self.clock()
             if delay > 0:
                 await self.sleep(delay)
-            self.lateness_s.append(self.clock() - (self.t0 + frame.due_s))
+            self.lateness_s.append(self.clock() - (self.t0 + due))
             await send(frame)
             self.next_index = index + 1
+
+    def lateness_summary(self) -> dict:
+        """How late the sent items left, in ms: count, p50, p99 and max."""
+        lateness_ms = [value * 1000 for value in self.lateness_s]
+        if not lateness_ms:
+            return {"messages": 0}
+        return {
+            "messages": len(lateness_ms),
+            "send_lateness_ms": {
+                "p50": percentile(lateness_ms, 50),
+                "p99": percentile(lateness_ms, 99),
+                "max": max(lateness_ms),
+            },
+        }
+
+
+def percentile(values, q):
+    """Linear-interpolation percentile (numpy's default) of a list; None when it is empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

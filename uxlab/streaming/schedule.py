@@ -8,6 +8,7 @@ same trial gets the same schedule in every process and on every replay.
 import hashlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import cycle, islice
 
@@ -51,23 +52,28 @@ def _gap(rng: random.Random, jitter: str, mean: float, cv: float) -> float:
 
 
 def build_schedule(
-    profile: SyntheticProfile, content: str, seed: int | str, reasoning: str = ""
+    profile: SyntheticProfile,
+    content: str,
+    seed: int | str,
+    reasoning: str = "",
+    tokenize: Callable[[str], list[str]] = split_tokens,
 ) -> list[Token]:
     """Schedule ``profile.thinking_tokens`` thinking tokens, then the answer tokens of ``content``.
 
     The first token (of any phase) is due at ``ttft_s``. Each later token follows a gap drawn for
     its own phase, plus ``stall_s`` with probability ``stall_probability``. Thinking text cycles
-    through ``split_tokens(reasoning)``, or is "" without reasoning. With ``chunk_tokens > 1``,
+    through ``tokenize(reasoning)``, or is "" without reasoning. ``tokenize`` defaults to the built-in
+    approximation (``split_tokens``); ``tokens.load_tokenizer`` gives one from a tokenizer.json. With ``chunk_tokens > 1``,
     every token in a group of that many shares the due time of the group's last token, and the
     whole schedule is shifted so the first group still arrives at ``ttft_s``. Gaps and stalls use
     separate random streams, so changing the stall settings keeps the same jitter pattern.
     """
-    reasoning_tokens = split_tokens(reasoning)
+    reasoning_tokens = tokenize(reasoning)
     if reasoning_tokens:
         thinking_texts = list(islice(cycle(reasoning_tokens), profile.thinking_tokens))
     else:
         thinking_texts = [""] * profile.thinking_tokens
-    phased = [(t, THINKING) for t in thinking_texts] + [(t, ANSWER) for t in split_tokens(content)]
+    phased = [(t, THINKING) for t in thinking_texts] + [(t, ANSWER) for t in tokenize(content)]
     if not phased:
         return []
 

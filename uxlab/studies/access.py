@@ -15,3 +15,12 @@ def get_study_for_user(user, code, write=False):
         return studies.select_related("team").get(code=code)
     except Study.DoesNotExist:
         raise Http404("No such study.") from None
+
+
+def is_study_owner(user, study):
+    """Whether the user owns the study's team (owners alone may export panel ids)."""
+    from uxlab.studies.models import Membership
+
+    return user.is_authenticated and Membership.objects.filter(
+        team_id=study.team_id, user=user, role=Membership.Role.OWNER
+    ).exists()

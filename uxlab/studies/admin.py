@@ -86,3 +86,10 @@ class RatingAdmin(admin.ModelAdmin):
 @admin.register(models.RatingConflict)
 class RatingConflictAdmin(admin.ModelAdmin):
     list_display = ["key", "participant", "reason", "recorded_at"]
+
+
+@admin.register(models.FailedTask)
+class FailedTaskAdmin(admin.ModelAdmin):
+    list_display = ["task_name", "study", "key", "attempts", "created_at"]
+    list_filter = ["task_name", "study"]
+    readonly_fields = ["task_name", "study", "key", "payload", "error", "attempts", "created_at"]

@@ -82,6 +82,8 @@ class Study(models.Model):
     instructions = models.TextField(blank=True)
     completion_code = models.CharField(max_length=40, default=new_completion_code)
     completion_url = models.URLField(blank=True)
+    # Participants who declined consent are deleted; only their number is kept.
+    declined_count = models.PositiveIntegerField(default=0)
     # Which pairs of arms each participant sees (by arm name) and the base seed of their order.
     design = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
@@ -99,19 +101,32 @@ class Study(models.Model):
     def is_open(self):
         return self.status == self.Status.LIVE
 
+    @property
+    def session(self):
+        """The participant-session settings of `design`, with their defaults (studies/design.py)."""
+        from uxlab.studies.design import SessionDesign
+
+        return SessionDesign.of(self.design)
+
 
 class Arm(models.Model):
     """A latency condition. Its name and profile stay on the server: participants see only A/B."""
 
     class Kind(models.TextChoices):
         SYNTHETIC = "synthetic"
+        LIVE = "live"
+        TRACE = "trace"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
     name = models.SlugField(max_length=60)
     label = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=300, blank=True, help_text="Where the profile's figures come from.")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SYNTHETIC)
-    # Parameters of the latency profile, validated by studies.study_files before they get here.
+    # The named preset (streaming/presets.py) the profile started from; the profile holds the
+    # resolved values, so the preset name documents where they came from.
+    preset = models.CharField(max_length=60, blank=True)
+    # Parameters of the arm's kind (synthetic profile, live backend, or trace and re-timing),
+    # validated by studies.study_files before they get here. Never an API key: only its variable name.
     profile = models.JSONField(default=dict)
     position = models.PositiveIntegerField(default=0)
 
@@ -129,6 +144,11 @@ class Prompt(models.Model):
     text = models.TextField()
     response = models.TextField()
     reasoning = models.TextField(blank=True)
+    # trial prompts make the design's cells; practice and attention-check prompts are extra trials.
+    role = models.CharField(
+        max_length=10, choices=[("trial", "trial"), ("practice", "practice"), ("attention", "attention")],
+        default="trial",
+    )
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -140,19 +160,41 @@ class Prompt(models.Model):
 
 
 class Question(models.Model):
+    """A question asked after every trial. Kinds and their value encodings: docs/study-format.md.
+
+    A per-pane question (``pane`` "A" or "B") is one of the two rows a study file's per-pane
+    question becomes: ``speed`` with ``per_pane: true`` is stored as ``speed_A`` and ``speed_B``,
+    so every answer is one plain value about one pane.
+    """
+
     class Kind(models.TextChoices):
         FORCED_CHOICE = "forced_choice"
         FORCED_CHOICE_TIE = "forced_choice_tie"
+        PREFERENCE = "preference"
+        LIKERT = "likert"
+        SLIDER = "slider"
+        WAIT_ESTIMATE = "wait_estimate"
+        FREE_TEXT = "free_text"
 
     CHOICES = {
         Kind.FORCED_CHOICE: [("A", "A"), ("B", "B")],
         Kind.FORCED_CHOICE_TIE: [("A", "A"), ("B", "B"), ("tie", "No difference")],
+        Kind.PREFERENCE: [("A", "A"), ("B", "B"), ("tie", "Both equally good"), ("both_bad", "Both bad")],
+    }
+    # Defaults of the kind-specific options (Question.options); study_files validates them.
+    DEFAULT_OPTIONS = {
+        Kind.LIKERT: {"scale": 7, "low_label": "", "high_label": ""},
+        Kind.SLIDER: {"min": 0, "max": 100, "step": 1, "low_label": "", "high_label": ""},
+        Kind.WAIT_ESTIMATE: {"max_seconds": 600},
+        Kind.FREE_TEXT: {"max_length": 200, "required": False},
     }
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="questions")
     name = models.SlugField(max_length=60)
     kind = models.CharField(max_length=30, choices=Kind.choices, default=Kind.FORCED_CHOICE_TIE)
     text = models.CharField(max_length=500)
+    pane = models.CharField(max_length=1, blank=True, help_text="A or B for a per-pane question, else empty.")
+    options = models.JSONField(default=dict, blank=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -162,12 +204,66 @@ class Question(models.Model):
     def __str__(self):
         return self.name
 
+    def option(self, name):
+        return self.resolved_options.get(name)
+
+    @property
+    def resolved_options(self):
+        """The kind's options with their defaults filled in."""
+        return {**self.DEFAULT_OPTIONS.get(self.kind, {}), **(self.options or {})}
+
     @property
     def choices(self):
-        return self.CHOICES[self.kind]
+        """(value, label) pairs of a choice or Likert question; empty for the other kinds."""
+        if self.kind in self.CHOICES:
+            return self.CHOICES[self.kind]
+        if self.kind == self.Kind.LIKERT:
+            return [(str(point), str(point)) for point in range(1, self.option("scale") + 1)]
+        return []
+
+    @property
+    def required(self):
+        return bool(self.option("required")) if self.kind == self.Kind.FREE_TEXT else True
+
+    @property
+    def base_name(self):
+        """The name in the study file: ``speed`` for the rows ``speed_A`` and ``speed_B``."""
+        return self.name[:-2] if self.pane else self.name
 
     def allows(self, value):
-        return any(value == choice for choice, _label in self.choices)
+        try:
+            self.clean_value(value)
+        except ValueError:
+            return False
+        return True
+
+    def clean_value(self, value):
+        """The answer as stored (canonical text), or ValueError saying what an answer must be."""
+        if not isinstance(value, str):
+            raise ValueError("The answer must be text.")
+        if self.kind in self.CHOICES or self.kind == self.Kind.LIKERT:
+            allowed = [choice for choice, _label in self.choices]
+            if value not in allowed:
+                raise ValueError(f"The answer must be one of: {', '.join(allowed)}.")
+            return value
+        if self.kind in (self.Kind.SLIDER, self.Kind.WAIT_ESTIMATE):
+            low, high = (self.option("min"), self.option("max")) if self.kind == self.Kind.SLIDER else (
+                0, self.option("max_seconds"))
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError("The answer must be a number.") from None
+            if not (low <= number <= high):  # also refuses nan
+                raise ValueError(f"The answer must be a number from {low} to {high}.")
+            return str(int(number)) if number.is_integer() else str(round(number, 3))
+        if self.kind == self.Kind.FREE_TEXT:
+            text = value.strip()
+            if not text:
+                raise ValueError("The answer must not be empty.")
+            if len(text) > self.option("max_length"):
+                raise ValueError(f"The answer must be at most {self.option('max_length')} characters.")
+            return text
+        raise ValueError("This question takes no answers.")
 
 
 class Participant(models.Model):
@@ -176,15 +272,28 @@ class Participant(models.Model):
         CONSENTED = "consented"
         COMPLETED = "completed"
         DECLINED = "declined"
+        EXPIRED = "expired"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_participant_token)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.STARTED)
     assignment_seed = models.CharField(max_length=64, blank=True)
+    # How the trials were assigned (order scheme, Latin-square row, cells), for reproducing it.
+    assignment = models.JSONField(default=dict, blank=True)
     consent_version = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The browser checks (viewport, refresh rate, websocket round trip, clock sync) and their outcome.
+    checks = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    layout = models.CharField(max_length=20, blank=True, help_text="side_by_side or stacked, from the checks.")
     consented_at = models.DateTimeField(null=True, blank=True)
+    instructions_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the final answers could not be confirmed and the completion code was shown anyway.
+    completion_unconfirmed_at = models.DateTimeField(null=True, blank=True)
+    unconfirmed_count = models.PositiveIntegerField(default=0)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
@@ -197,6 +306,10 @@ class Participant(models.Model):
     @property
     def has_consented(self):
         return self.consented_at is not None
+
+    @property
+    def is_expired(self):
+        return self.status == self.Status.EXPIRED
 
 
 class ExternalIdentity(models.Model):
@@ -229,9 +342,29 @@ class Trial(models.Model):
     arm_a = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
     arm_b = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
     seed = models.CharField(max_length=64)
+    # "trial" (analysed), "practice" (flagged, excluded from analysis) or "attention" (an
+    # instructed-response check, scored into attention_passed once its answer is stored).
+    kind = models.CharField(
+        max_length=10, choices=[("trial", "trial"), ("practice", "practice"), ("attention", "attention")],
+        default="trial",
+    )
+    # The design cell ("<pair index>:<prompt name>") a trial counts toward; empty for extra trials.
+    cell = models.CharField(max_length=80, blank=True, db_index=True)
+    attention_passed = models.BooleanField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ASSIGNED)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Delivery (docs/protocol.md): the common t0 of both panes as server epoch seconds, so any
+    # web process can resume the stream; how often it was restarted or resumed.
+    delivery = models.CharField(max_length=20, blank=True)
+    stream_t0 = models.FloatField(null=True, blank=True)
+    restarts = models.PositiveIntegerField(default=0)
+    resumes = models.PositiveIntegerField(default=0)
+    # What the server measured while sending (send lateness), and the per-pane fidelity summary
+    # computed from the browser's telemetry (streaming/fidelity.py).
+    server_timing = models.JSONField(default=dict, blank=True)
+    fidelity = models.JSONField(default=dict, blank=True)
+    hidden_during_stream = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["participant", "index"]
@@ -273,3 +406,105 @@ class RatingConflict(models.Model):
     payload = models.JSONField()
     reason = models.CharField(max_length=100)
     recorded_at = models.DateTimeField(default=timezone.now)
+
+
+class TrialTelemetry(models.Model):
+    """What the browser observed during one trial (receive and paint times, visibility, focus),
+    stored once per client-generated key like a rating."""
+
+    key = models.UUIDField(unique=True)
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="telemetry")
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    stored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "trial telemetry"
+
+
+class FailedTask(models.Model):
+    """A dead letter: work a Celery task gave up on after its bounded retries, kept for researchers.
+
+    Nothing is silently dropped: the payload is exactly what the task was given, so it can be
+    inspected and replayed (docs/reliability.md).
+    """
+
+    task_name = models.CharField(max_length=200)
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="failed_tasks")
+    key = models.UUIDField(null=True, blank=True, help_text="The idempotency key of the item, when it has one.")
+    payload = models.JSONField()
+    error = models.TextField()
+    attempts = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.task_name} failed after {self.attempts} attempts"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A researcher's read-only API token. Only its SHA-256 is stored; the secret is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class ExportAudit(models.Model):
+    """A record that an owner downloaded panel ids (e.g. PROLIFIC_PID) with a study's data."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="export_audits")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    table = models.CharField(max_length=40)
+    format = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class RecordedTrace(models.Model):
+    """A live arm's response to one prompt, captured once and replayed by trace arms.
+
+    ``chunks`` holds every chunk as ``{"t", "phase", "text"}``: ``t`` is its arrival in seconds
+    from the request, ``phase`` "thinking" or "answer" (streaming/traces.py, capture_trace).
+    Re-recording the same arm and prompt replaces the trace.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="recorded_traces")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="recorded_traces")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="recorded_traces")
+    text = models.TextField()
+    reasoning = models.TextField(blank=True)
+    chunks = models.JSONField(default=list)
+    usage = models.JSONField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=300, blank=True, help_text="Backend model and URL host it came from.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["arm", "prompt"]
+        constraints = [models.UniqueConstraint(fields=["arm", "prompt"], name="one_trace_per_arm_and_prompt")]
+
+    def __str__(self):
+        return f"trace of {self.arm} for {self.prompt}"

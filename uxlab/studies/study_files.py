@@ -19,16 +19,23 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     Strict,
     StringConstraints,
+    Tag,
     ValidationError,
     ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from uxlab.streaming.arms import ARM_KINDS, LIVE_FIELDS, RETIME_FIELDS
+from uxlab.streaming.presets import PRESETS
 from uxlab.streaming.profiles import JITTERS, THINKING_DISPLAYS, SyntheticProfile
+from uxlab.streaming.tokens import load_tokenizer
+from uxlab.streaming.traces import BUILTIN_CADENCES
+from uxlab.studies.design import ANSWERING, INTERRUPTED_TRIAL_POLICIES, LAYOUTS, ORDERS
 from uxlab.studies.models import Arm, Prompt, Question, Study
 
 FORMAT_VERSION = 1
@@ -205,13 +212,59 @@ class CompletionSpec(_Spec):
     url: HttpUrl = ""
 
 
+def _preset_defaults(fields):
+    """Fill the arm's unset ``fields`` (and label, source) from its named preset, before validation.
+
+    Explicit fields win. An unknown preset name is left for the ``preset`` field to report.
+    """
+
+    def apply(data):
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
+            preset = PRESETS[data["preset"]]
+            data = dict(data)
+            for key, value in preset.profile.items():
+                if key in fields:
+                    data.setdefault(key, value)
+            data.setdefault("label", preset.label)
+            data.setdefault("source", preset.citation)
+        return data
+
+    return apply
+
+
+def _loadable_tokenizer(path):
+    if path:
+        try:
+            load_tokenizer(path)
+        except (ValueError, OSError) as exc:
+            raise PydanticCustomError("tokenizer", "{error}", {"error": str(exc)}) from None
+    return path
+
+
+PresetName = Literal[tuple(PRESETS)]
+TokenizerPath = Annotated[_optional_text(500), AfterValidator(_loadable_tokenizer)]
+def _env_name(value):
+    # The value is never echoed: a researcher may have pasted the key itself here by mistake.
+    if not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]{0,99})?", value):
+        raise PydanticCustomError("env_name", "must be the name of an environment variable (letters, digits, '_')")
+    return value
+
+
+EnvName = Annotated[_optional_text(100), AfterValidator(_env_name)]
+RequiredHttpUrl = Annotated[_text(200), AfterValidator(_http_url)]
+
+
 class ArmSpec(_Spec):
-    """A latency condition; its fields after ``kind`` are the synthetic profile (see SyntheticProfile)."""
+    """A synthetic arm; its fields after ``kind`` are the synthetic profile (see SyntheticProfile).
+
+    ``preset`` names a preset of streaming/presets.py whose values fill the fields left out.
+    """
 
     name: ArmName
     label: _optional_text(200) = ""
     source: _optional_text(300) = ""
     kind: Literal["synthetic"] = "synthetic"
+    preset: PresetName | None = None
     ttft_s: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.ttft_s
     tokens_per_second: Annotated[Number, Field(gt=0)] = _DEFAULT_PROFILE.tokens_per_second
     jitter: Literal[JITTERS] = _DEFAULT_PROFILE.jitter
@@ -222,11 +275,89 @@ class ArmSpec(_Spec):
     thinking_tokens: Annotated[Count, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens
     thinking_tokens_per_second: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens_per_second
     thinking_display: Literal[THINKING_DISPLAYS] = _DEFAULT_PROFILE.thinking_display
+    tokenizer: TokenizerPath = ""
+
+    _fill_from_preset = model_validator(mode="before")(_preset_defaults(PROFILE_FIELDS))
 
     @property
     def profile(self):
-        """The profile fields as stored in Arm.profile."""
-        return self.model_dump(include=set(PROFILE_FIELDS))
+        """The profile fields as stored in Arm.profile (plus ``tokenizer`` when one is named)."""
+        profile = self.model_dump(include=set(PROFILE_FIELDS))
+        if self.tokenizer:
+            profile["tokenizer"] = self.tokenizer
+        return profile
+
+
+class LiveArmSpec(_Spec):
+    """An OpenAI-compatible backend streamed live; the key is read from ``api_key_env`` at call time."""
+
+    name: ArmName
+    label: _optional_text(200) = ""
+    source: _optional_text(300) = ""
+    kind: Literal["live"]
+    base_url: RequiredHttpUrl
+    model: _text(200)
+    api_key_env: EnvName = ""
+    max_tokens: Annotated[Count, Field(ge=1, le=1_000_000)] = 1024
+    temperature: Annotated[Number, Field(ge=0, le=2)] | None = None
+    connect_timeout_s: Annotated[Number, Field(gt=0, le=600)] = 10.0
+    first_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 300.0
+    inter_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 60.0
+    thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
+
+    @property
+    def preset(self):
+        return None
+
+    @property
+    def profile(self):
+        return self.model_dump(include=set(LIVE_FIELDS) | {"thinking_display"}, exclude_none=True)
+
+
+class TraceArmSpec(_Spec):
+    """A recorded response replayed exactly or re-timed: a shipped cadence, or a live arm's recording."""
+
+    name: ArmName
+    label: _optional_text(200) = ""
+    source: _optional_text(300) = ""
+    kind: Literal["trace"]
+    preset: PresetName | None = None
+    builtin: Literal[tuple(BUILTIN_CADENCES)] | None = None
+    recorded_arm: Slug | None = None
+    tokens_per_second: Annotated[Number, Field(gt=0)] | None = None
+    ttft_s: Annotated[Number, Field(ge=0)] | None = None
+    speed_factor: Annotated[Number, Field(gt=0)] | None = None
+    thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
+    tokenizer: TokenizerPath = ""
+
+    _fill_from_preset = model_validator(mode="before")(_preset_defaults(("tokens_per_second", "ttft_s")))
+
+    @model_validator(mode="after")
+    def _check_one_recording_and_one_speed(self):
+        if (self.builtin is None) == (self.recorded_arm is None):
+            raise PydanticCustomError("trace_source", "give exactly one of builtin and recorded_arm")
+        if self.speed_factor is not None and self.tokens_per_second is not None:
+            raise PydanticCustomError("trace_speed", "give speed_factor or tokens_per_second, not both")
+        return self
+
+    @property
+    def profile(self):
+        fields = {"builtin", "recorded_arm", *RETIME_FIELDS, "thinking_display"}
+        profile = self.model_dump(include=fields, exclude_none=True)
+        if self.tokenizer:
+            profile["tokenizer"] = self.tokenizer
+        return profile
+
+
+def _arm_kind(value):
+    kind = value.get("kind", "synthetic") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+AnyArmSpec = Annotated[
+    Annotated[ArmSpec, Tag("synthetic")] | Annotated[LiveArmSpec, Tag("live")] | Annotated[TraceArmSpec, Tag("trace")],
+    Discriminator(_arm_kind),
+]
 
 
 class PromptSpec(_Spec):
@@ -236,15 +367,130 @@ class PromptSpec(_Spec):
     reasoning: _optional_text() = ""
 
 
+QUESTION_OPTIONS = {
+    # kind -> the options it takes (beyond name, kind, text); per_pane only where a pane is rated.
+    "forced_choice": (),
+    "forced_choice_tie": (),
+    "preference": (),
+    "likert": ("per_pane", "scale", "low_label", "high_label"),
+    "slider": ("per_pane", "min", "max", "step", "low_label", "high_label"),
+    "wait_estimate": ("per_pane", "max_seconds"),
+    "free_text": ("max_length", "required"),
+}
+PER_PANE_BY_DEFAULT = ("likert", "wait_estimate")
+
+
 class QuestionSpec(_Spec):
-    name: QuestionName
+    """A question; the kind-specific options are listed in QUESTION_OPTIONS (docs/study-format.md)."""
+
+    name: Annotated[QuestionName, StringConstraints(max_length=58)]
     kind: Literal[tuple(Question.Kind.values)] = Question.Kind.FORCED_CHOICE_TIE.value
     text: _text(500)
+    per_pane: Annotated[bool, Strict()] | None = None
+    scale: Annotated[Count, Field(ge=2, le=11)] | None = None
+    low_label: _optional_text(60) | None = None
+    high_label: _optional_text(60) | None = None
+    min: Number | None = None
+    max: Number | None = None
+    step: Annotated[Number, Field(gt=0)] | None = None
+    max_seconds: Annotated[Number, Field(gt=0, le=86_400)] | None = None
+    max_length: Annotated[Count, Field(ge=1, le=200)] | None = None
+    required: Annotated[bool, Strict()] | None = None
+
+    @model_validator(mode="after")
+    def _check_options_fit_the_kind(self):
+        allowed = QUESTION_OPTIONS[self.kind]
+        unused = [name for name in self.options_set() if name not in allowed]
+        if unused:
+            raise PydanticCustomError(
+                "option_not_used",
+                "{names}: not used by kind '{kind}'",
+                {"names": ", ".join(unused), "kind": self.kind},
+            )
+        if self.kind == "slider" and self.slider_range[0] >= self.slider_range[1]:
+            raise PydanticCustomError("slider_range", "min must be less than max")
+        return self
+
+    def options_set(self):
+        """The options written in the file (the model fills in the rest from its defaults)."""
+        return {
+            name: value
+            for name, value in self.model_dump(exclude_unset=True, exclude={"name", "kind", "text"}).items()
+            if value is not None
+        }
+
+    @property
+    def slider_range(self):
+        defaults = Question.DEFAULT_OPTIONS[Question.Kind.SLIDER]
+        return (
+            defaults["min"] if self.min is None else self.min,
+            defaults["max"] if self.max is None else self.max,
+        )
+
+    @property
+    def is_per_pane(self):
+        return self.per_pane if self.per_pane is not None else self.kind in PER_PANE_BY_DEFAULT
+
+    def stored_questions(self):
+        """The Question rows this spec becomes: one, or one per pane (``name_A``, ``name_B``)."""
+        options = self.options_set()
+        panes = ("A", "B") if self.is_per_pane else ("",)
+        return [
+            Question(
+                name=f"{self.name}_{pane}" if pane else self.name,
+                kind=self.kind,
+                text=self.text,
+                pane=pane,
+                options=options,
+            )
+            for pane in panes
+        ]
+
+
+class PracticeSpec(_Spec):
+    """An optional practice trial before the real ones; flagged and left out of analysis."""
+
+    text: _text()
+    response: _text()
+    reasoning: _optional_text() = ""
+
+
+class AttentionCheckSpec(_Spec):
+    """An instructed-response trial: the response tells the participant which answer to give."""
+
+    name: PromptName
+    text: _text()
+    response: _text()
+    question: Slug
+    expected: Annotated[str, BeforeValidator(_numbers_as_text), StringConstraints(min_length=1, max_length=200)]
+    after_trial: Annotated[Count, Field(ge=0)] | None = None
+
+
+ParticipantParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
 
 
 class DesignSpec(_Spec):
     pairs: Annotated[list[Pair], Field(min_length=1)]
     seed: Seed | None = None
+    # How synthetic and trace arms reach the screen (docs/protocol.md): presented on the browser's
+    # frame clock from a schedule sent ahead (controlled), or painted on arrival (server_paced).
+    delivery: Literal["controlled", "server_paced"] = "controlled"
+    # The participant session (studies/design.py holds the same defaults; docs/study-format.md).
+    order: Literal[ORDERS] = "latin_square"
+    trials_per_participant: Annotated[Count, Field(ge=1)] | None = None
+    quota_per_cell: Annotated[Count, Field(ge=1)] | None = None
+    layout: Literal[LAYOUTS] = "side_by_side"
+    sequential_gap_s: Annotated[Number, Field(ge=0, le=60)] = 1.0
+    allow_stacked: Annotated[bool, Strict()] = True
+    min_viewport_width: Annotated[Count, Field(ge=200, le=10_000)] = 900
+    min_viewport_height: Annotated[Count, Field(ge=200, le=10_000)] = 500
+    answering: Literal[ANSWERING] = "after_both"
+    min_exposure_s: Annotated[Number, Field(ge=0, le=3600)] = 0.0
+    interrupted_trial: Literal[INTERRUPTED_TRIAL_POLICIES] = "restart"
+    time_limit_minutes: Annotated[Number, Field(gt=0)] = 60.0
+    abandon_after_minutes: Annotated[Number, Field(gt=0)] = 30.0
+    participant_param: ParticipantParam | None = None
+    save_timeout_s: Annotated[Number, Field(ge=1, le=600)] = 60.0
 
 
 class StudyDefinition(_Spec):
@@ -257,9 +503,11 @@ class StudyDefinition(_Spec):
     consent: ConsentSpec
     instructions: _optional_text() = ""
     completion: CompletionSpec = CompletionSpec()
-    arms: Annotated[list[ArmSpec], Field(min_length=2)]
+    arms: Annotated[list[AnyArmSpec], Field(min_length=2)]
     prompts: Annotated[list[PromptSpec], Field(min_length=1)]
     questions: Annotated[list[QuestionSpec], Field(min_length=1)]
+    practice: PracticeSpec | None = None
+    attention_checks: list[AttentionCheckSpec] = []
     design: DesignSpec
 
     @model_validator(mode="after")
@@ -313,14 +561,74 @@ def validate_study_data(data: Any) -> StudyDefinition:
             [f"(top level): must be a mapping of study fields (version, title, arms, ...), not {_kind_of(data)}"]
         )
     try:
-        return StudyDefinition.model_validate(data, context={_REFERENCES: _References.of(data)})
+        definition = StudyDefinition.model_validate(data, context={_REFERENCES: _References.of(data)})
     except ValidationError as exc:
         raise StudyFileError(format_validation_errors(exc)) from None
+    errors = _session_errors(definition) + _arm_errors(definition)
+    if errors:
+        raise StudyFileError(errors)
+    return definition
+
+
+def _arm_errors(definition):
+    """A trace arm's ``recorded_arm`` must name a live arm of the same study."""
+    kinds = {arm.name: arm.kind for arm in definition.arms}
+    return [
+        f"arms[{index}].recorded_arm: '{arm.recorded_arm}' is not a live arm of this study"
+        for index, arm in enumerate(definition.arms)
+        if arm.kind == "trace" and arm.recorded_arm is not None and kinds.get(arm.recorded_arm) != "live"
+    ]
+
+
+PRACTICE_PROMPT_NAME = "practice"
+
+
+def _session_errors(definition):
+    """Cross-checks of the session parts: generated names, attention checks' questions and answers."""
+    errors = []
+    stored = {}
+    for index, spec in enumerate(definition.questions):
+        for question in spec.stored_questions():
+            if question.name in stored and stored[question.name] != index:
+                errors.append(f"questions[{index}].name: '{question.name}' is already used by another question")
+            stored[question.name] = index
+    prompt_names = {prompt.name for prompt in definition.prompts}
+    if definition.practice is not None and PRACTICE_PROMPT_NAME in prompt_names:
+        errors.append(f"practice: a prompt is already named '{PRACTICE_PROMPT_NAME}'; rename it")
+    questions = {question.name: question for spec in definition.questions for question in spec.stored_questions()}
+    for index, check in enumerate(definition.attention_checks):
+        path = f"attention_checks[{index}]"
+        if check.name in prompt_names or check.name == PRACTICE_PROMPT_NAME:
+            errors.append(f"{path}.name: '{check.name}' is already a prompt name")
+        prompt_names = prompt_names | {check.name} if check.name not in prompt_names else prompt_names
+        question = questions.get(check.question)
+        if question is None:
+            errors.append(f"{path}.question: unknown question '{check.question}'")
+            continue
+        if not question.required:
+            errors.append(f"{path}.question: must be a question that has to be answered")
+            continue
+        try:
+            question.clean_value(check.expected)
+        except ValueError as error:
+            errors.append(f"{path}.expected: {str(error)[0].lower()}{str(error)[1:].rstrip('.')}")
+    return errors
 
 
 def format_validation_errors(exc: ValidationError) -> list[str]:
     """Pydantic's errors as ``path: message`` lines in plain words."""
-    return [f"{_format_path(error['loc'])}: {_message(error)}" for error in exc.errors()]
+    return [f"{_format_path(_arm_loc(error))}: {_message(error)}" for error in exc.errors()]
+
+
+def _arm_loc(error):
+    """An arm's path without the kind pydantic inserts (``arms[0].synthetic.ttft_s``); a bad kind at ``.kind``."""
+    loc = list(error["loc"])
+    if len(loc) >= 2 and loc[0] == "arms" and isinstance(loc[1], int):
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and len(loc) == 2:
+            return (*loc, "kind")
+        if len(loc) >= 3 and loc[2] in ARM_KINDS:
+            del loc[2]
+    return tuple(loc)
 
 
 def _format_path(loc):
@@ -367,6 +675,8 @@ def _message(error):
         return f"must be < {_tidy_number(ctx['lt'])}"
     if kind == "less_than_equal":
         return f"must be <= {_tidy_number(ctx['le'])}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"must be one of: {', '.join(ARM_KINDS)}"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx["expected"]) or re.split(r",\s*|\s+or\s+", ctx["expected"])
         return f"must be {choices[0]}" if len(choices) == 1 else f"must be one of: {', '.join(choices)}"
@@ -441,6 +751,12 @@ def _write_study(definition, *, team, status, replace):
         study.completion_code = definition.completion.code
     study.completion_url = definition.completion.url
     study.design = {"pairs": [list(pair) for pair in definition.design.pairs], "seed": definition.design.seed}
+    study.design["delivery"] = definition.design.delivery
+    study.design.update(definition.design.model_dump(exclude={"pairs", "seed", "delivery"}))
+    study.design["attention_checks"] = [
+        {"prompt": check.name, "question": check.question, "expected": check.expected, "after_trial": check.after_trial}
+        for check in definition.attention_checks
+    ]
     study.save()
 
     Arm.objects.bulk_create(
@@ -450,6 +766,7 @@ def _write_study(definition, *, team, status, replace):
             label=arm.label,
             source=arm.source,
             kind=arm.kind,
+            preset=arm.preset or "",
             profile=arm.profile,
             position=position,
         )
@@ -466,10 +783,30 @@ def _write_study(definition, *, team, status, replace):
         )
         for position, prompt in enumerate(definition.prompts)
     )
-    Question.objects.bulk_create(
-        Question(study=study, name=question.name, kind=question.kind, text=question.text, position=position)
-        for position, question in enumerate(definition.questions)
-    )
+    extra_prompts = [
+        Prompt(study=study, name=check.name, text=check.text, response=check.response, role="attention")
+        for check in definition.attention_checks
+    ]
+    if definition.practice is not None:
+        practice = definition.practice
+        extra_prompts.append(
+            Prompt(
+                study=study,
+                name=PRACTICE_PROMPT_NAME,
+                text=practice.text,
+                response=practice.response,
+                reasoning=practice.reasoning,
+                role="practice",
+            )
+        )
+    for position, prompt in enumerate(extra_prompts, start=len(definition.prompts)):
+        prompt.position = position
+    Prompt.objects.bulk_create(extra_prompts)
+    questions = [question for spec in definition.questions for question in spec.stored_questions()]
+    for position, question in enumerate(questions):
+        question.study = study
+        question.position = position
+    Question.objects.bulk_create(questions)
     return study
 
 
@@ -512,16 +849,37 @@ def _study_data(study):
     if study.completion_url:
         data["completion"]["url"] = study.completion_url
     data["arms"] = [_arm_data(arm) for arm in study.arms.all()]
-    data["prompts"] = [_prompt_data(prompt) for prompt in study.prompts.all()]
+    prompts = list(study.prompts.all())
+    data["prompts"] = [_prompt_data(prompt) for prompt in prompts if prompt.role == "trial"]
     data["questions"] = [
-        {"name": question.name, "kind": question.kind, "text": question.text} for question in study.questions.all()
+        {"name": question.base_name, "kind": question.kind, "text": question.text, **(question.options or {})}
+        for question in study.questions.all()
+        if question.pane != "B"
     ]
+    practice = [prompt for prompt in prompts if prompt.role == "practice"]
+    if practice:
+        data["practice"] = {key: value for key, value in _prompt_data(practice[0]).items() if key != "name"}
     design = dict(study.design or {})
+    checks = design.pop("attention_checks", None) or []
+    attention_prompts = {prompt.name: prompt for prompt in prompts if prompt.role == "attention"}
+    if checks:
+        data["attention_checks"] = [
+            {
+                "name": check["prompt"],
+                "text": attention_prompts[check["prompt"]].text,
+                "response": attention_prompts[check["prompt"]].response,
+                "question": check["question"],
+                "expected": check["expected"],
+                **({"after_trial": check["after_trial"]} if check.get("after_trial") is not None else {}),
+            }
+            for check in checks
+        ]
     data["design"] = {"pairs": [_FlowList(pair) for pair in design.pop("pairs", [])]}
     seed = design.pop("seed", None)
     if seed is not None:
         data["design"]["seed"] = seed
-    data["design"].update(design)  # anything unexpected shows up, and fails on re-import
+    # Anything unexpected shows up, and fails on re-import; unset optional settings are left out.
+    data["design"].update((key, value) for key, value in design.items() if value is not None)
     return data
 
 
@@ -532,7 +890,11 @@ def _arm_data(arm):
     if arm.source:
         data["source"] = arm.source
     data["kind"] = arm.kind
-    data.update((key, _tidy_number(value)) for key, value in profile_from_arm(arm).items())
+    if arm.preset:
+        # The resolved values follow, so the file re-imports the same even if the preset changes.
+        data["preset"] = arm.preset
+    profile = profile_from_arm(arm) if arm.kind == Arm.Kind.SYNTHETIC else dict(arm.profile or {})
+    data.update((key, _tidy_number(value)) for key, value in profile.items())
     return data
 
 

@@ -1,13 +1,21 @@
 """Celery tasks: thin wrappers that take primitives, call one action and own the retries."""
 
+import logging
+import os
 import random
+import signal
+import time
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from uxlab.studies import actions
 
-MAX_STORE_ATTEMPTS = 6
+log = logging.getLogger(__name__)
+
+# A lost or killed database connection: the whole batch is tried again as it is.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 
 def retry_countdown(attempt, base=0.5, cap=30.0):
@@ -15,10 +23,125 @@ def retry_countdown(attempt, base=0.5, cap=30.0):
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_STORE_ATTEMPTS - 1)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def store_ratings(self, payloads):
+    """Store a batch of answers exactly once each and confirm them to the participants' browsers;
+    retry what could not be stored, with backoff, and dead-letter it after the last attempt."""
+    return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining])
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def store_rating(self, payload):
-    """Store one participant answer exactly once and confirm it to the participant's browser."""
+    """One answer (messages queued before batches existed, and callers with a single answer)."""
+    return store_and_confirm(self, [payload], retry_args=lambda remaining: [remaining[0]])
+
+
+def store_and_confirm(task, payloads, retry_args):
+    slow_down_if_a_test_asks()
     try:
-        return actions.record_rating(payload)
-    except (OperationalError, InterfaceError, DatabaseError) as error:
-        raise self.retry(exc=error, countdown=retry_countdown(self.request.retries)) from error
+        try:
+            outcomes, failures = with_reconnect(actions.record_ratings, payloads), []
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:
+            # Something in the batch cannot be stored: store the rest one by one, retry only that.
+            outcomes, failures = with_reconnect(actions.record_ratings_separately, payloads)
+    except CONNECTION_ERRORS as error:
+        close_old_connections()
+        outcomes, failures = {}, [(payload, error) for payload in payloads]
+    crash_here_if_a_fault_test_asks()
+    failed = {id(payload) for payload, _error in failures}
+    actions.notify_ratings_stored([payload for payload in payloads if id(payload) not in failed])
+    if failures:
+        retry_or_dead_letter(task, failures, retry_args)
+    summary = {outcome: list(outcomes.values()).count(outcome) for outcome in set(outcomes.values())}
+    return summary | ({"failed": len(failures)} if failures else {})
+
+
+def with_reconnect(action, payloads):
+    """Run a database action; after a lost connection, reconnect and run it once more at once."""
+    try:
+        return action(payloads)
+    except CONNECTION_ERRORS as error:
+        log.warning("lost the database connection (%s); reconnecting", type(error).__name__)
+        close_old_connections()
+        return action(payloads)
+
+
+def retry_or_dead_letter(task, failures, retry_args):
+    """Retry the failed items later (backoff with full jitter); after the last attempt, keep each
+    as a FailedTask. Nothing loops forever and nothing is dropped silently."""
+    attempts = task.request.retries + 1
+    remaining = [payload for payload, _error in failures]
+    error = failures[0][1]
+    if attempts < settings.UXLAB_STORE_MAX_ATTEMPTS:
+        countdown = retry_countdown(
+            task.request.retries, base=settings.UXLAB_STORE_RETRY_BASE_S, cap=settings.UXLAB_STORE_RETRY_CAP_S
+        )
+        log.warning("attempt %d of %s failed for %d item(s): %r", attempts, task.name, len(remaining), error)
+        raise task.retry(args=retry_args(remaining), countdown=countdown, exc=error)
+    for payload, item_error in failures:
+        try:
+            with_reconnect(lambda items: actions.record_failed_task(task.name, items[0], item_error, attempts), [payload])
+        except Exception:
+            # The browser still holds the answer and resends it; the log keeps the payload too.
+            log.critical("could not dead-letter %s payload %r", task.name, payload, exc_info=True)
+    log.error("%s gave up on %d item(s) after %d attempts: %r", task.name, len(remaining), attempts, error)
+
+
+def slow_down_if_a_test_asks():
+    """For tests/browser/test_completion_waits.py only: a worker started with UXLAB_TEST_STORE_DELAY_S
+    waits that long before storing, so the test can prove completion waits for the last answer."""
+    delay = float(os.environ.get("UXLAB_TEST_STORE_DELAY_S") or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def crash_here_if_a_fault_test_asks():
+    """Fault injection for tests/integration/test_rating_faults.py only: when the file named by
+    UXLAB_FAULT_KILL_AFTER_COMMIT exists, remove it and SIGKILL this process, so a committed batch
+    is neither confirmed nor acknowledged. Unset everywhere else."""
+    marker = os.environ.get("UXLAB_FAULT_KILL_AFTER_COMMIT")
+    if not marker:
+        return
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def store_telemetry(self, payload):
+    """Store one trial's telemetry batch once, update the trial's fidelity, and confirm it; retried
+    and dead-lettered like answers (the browser's outbox keeps it until confirmed)."""
+    try:
+        return with_reconnect(actions.record_telemetry, payload)
+    except Exception as error:
+        retry_or_dead_letter(self, [(payload, error)], retry_args=lambda remaining: [remaining[0]])
+
+
+@shared_task(acks_late=True)
+def expire_sessions():
+    """Beat, every minute: end sessions past their study's time limit or abandoned, freeing their cells."""
+    return actions.expire_sessions()
+
+
+# Backend failures worth another try later; the rest (bad key, bad model, empty answer) are not.
+RETRYABLE_BACKEND_ERRORS = {
+    "connect_failed", "connect_timeout", "first_chunk_timeout", "inter_chunk_timeout",
+    "rate_limited", "server_error", "stream_error", "network_error", "truncated",
+}  # fmt: skip
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def record_trace(self, study_code, arm_name, prompt_name=None):
+    """Capture a live arm's response to each prompt (or one) and store it; returns the trace ids."""
+    from uxlab.streaming.backends.openai_compat import BackendError
+
+    try:
+        return [trace.pk for trace in actions.record_traces(study_code, arm_name, prompt_name)]
+    except BackendError as error:
+        if error.code in RETRYABLE_BACKEND_ERRORS:
+            raise self.retry(exc=error, countdown=retry_countdown(self.request.retries, base=5.0, cap=120.0)) from error
+        raise

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from uxlab.web import views
+from uxlab.web import api, views, views_participant, views_results
 
 app_name = "web"
 
@@ -10,10 +10,29 @@ urlpatterns = [
     path("studies/", views.study_list, name="study_list"),
     path("studies/<slug:code>/", views.study_detail, name="study_detail"),
     path("studies/<slug:code>/ratings.csv", views.ratings_csv, name="ratings_csv"),
-    # Participants
-    path("s/<slug:code>/", views.study_entry, name="study_entry"),
-    path("p/<str:token>/", views.participant_home, name="participant_home"),
-    path("p/<str:token>/consent/", views.consent, name="consent"),
-    path("p/<str:token>/trial/", views.trial, name="trial"),
-    path("p/<str:token>/done/", views.done, name="done"),
+    path("studies/<slug:code>/results/", views_results.results, name="results"),
+    path("studies/<slug:code>/monitor/", views_results.monitor, name="monitor"),
+    path("studies/<slug:code>/fidelity/", views_results.fidelity, name="fidelity"),
+    path("studies/<slug:code>/pause/", views_results.pause, name="pause"),
+    path("studies/<slug:code>/resume/", views_results.resume, name="resume"),
+    path("studies/<slug:code>/data/psychds.zip", views_results.download_psychds, name="download_psychds"),
+    path("studies/<slug:code>/data/<slug:table>.<slug:fmt>", views_results.download_table, name="download_table"),
+    path("account/tokens/", views_results.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:token_id>/revoke/", views_results.revoke_token, name="revoke_token"),
+    # Read-only API (docs/api.md)
+    path("api/v1/openapi.json", api.openapi, name="api_openapi"),
+    path("api/v1/studies", api.studies, name="api_studies"),
+    path("api/v1/studies/<str:code>", api.study, name="api_study"),
+    path("api/v1/studies/<str:code>/results", api.results, name="api_results"),
+    path("api/v1/studies/<str:code>/exports/<str:table>", api.export, name="api_export"),
+    path("api/v1/studies/<str:code>/psychds.zip", api.psychds, name="api_psychds"),
+    # Participants (views_participant.py)
+    path("s/<slug:code>/", views_participant.study_entry, name="study_entry"),
+    path("p/<str:token>/", views_participant.participant_home, name="participant_home"),
+    path("p/<str:token>/checks/", views_participant.checks, name="checks"),
+    path("p/<str:token>/consent/", views_participant.consent, name="consent"),
+    path("p/<str:token>/instructions/", views_participant.instructions, name="instructions"),
+    path("p/<str:token>/trial/", views_participant.trial, name="trial"),
+    path("p/<str:token>/done/", views_participant.done, name="done"),
+    path("p/<str:token>/unconfirmed/", views_participant.unconfirmed, name="unconfirmed"),
 ]

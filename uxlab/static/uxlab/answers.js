@@ -1,63 +1,227 @@
-// The answer form under the panes: enables questions when answering is allowed, takes answers by
-// click or keyboard (number keys answer the first unanswered question), and hands each one on.
+// The answer form under the panes. It decides when answering is allowed (the study's setting on
+// #player: data-answering = after_both | min_exposure | any_time), takes answers of every question
+// kind by mouse or keyboard, and on Enter / "Send answers" hands each answer on with its response
+// time: milliseconds from the moment answering was allowed to the question's last change.
+//
+// Keyboard: number keys answer the current question (the one holding focus, else the first
+// unanswered choice question) and move on; arrow keys move between a question's answers; Tab moves
+// between questions; Enter sends. Interface used by player.js: allow(), complete, answered,
+// markAnswered(name, key), form.
+
+import { Outbox } from "./outbox.js";
+
+const TEXT_KINDS = new Set(["wait_estimate", "free_text"]);
 
 export class AnswerForm {
   constructor(form, { trialIndex, onAnswer }) {
     this.form = form;
+    this.root = document.getElementById("player");
     this.trialIndex = trialIndex;
     this.onAnswer = onAnswer;
     this.questions = [...form.querySelectorAll(".question")];
-    this.answered = new Map(); // question name -> rating key
+    this.answered = new Map(); // question name -> rating key, once sent
+    this.changedAt = new Map(); // question name -> performance.now() of its last change
     this.allowedAt = null;
-    form.addEventListener("click", (event) => {
-      const button = event.target.closest(".choice");
-      if (button && !button.disabled) this.answer(button.closest(".question"), button.dataset.value);
+    this.submitted = false;
+    this.errorLine = form.querySelector("#answers-error");
+    this.sendButton = form.querySelector("#send-answers");
+    const mode = this.root?.dataset.answering || "after_both";
+    this.mode = mode;
+
+    form.addEventListener("input", (event) => this.onInput(event));
+    form.addEventListener("change", (event) => this.onInput(event));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
     });
     document.addEventListener("keydown", (event) => this.onKey(event));
+
+    if (mode === "any_time") this.enable();
+    else if (mode === "min_exposure") this.enableAfterExposure(Number(this.root.dataset.minExposureMs) || 0);
   }
 
   get complete() {
-    return this.answered.size === this.questions.length;
+    return this.submitted;
   }
 
   markAnswered(name, key) {
+    // A reload after sending but before everything was stored: the answers were sent as a whole.
     this.answered.set(name, key);
+    this.submitted = true;
+    this.setDisabled(true);
   }
 
+  // Called by the player when both panes have finished.
   allow() {
+    if (this.mode === "after_both") this.enable();
+    else this.form.hidden = false;
+  }
+
+  enableAfterExposure(minimumMs) {
+    // Exposure starts when the first text appears in either pane.
+    const answers = [...document.querySelectorAll(".pane .answer")];
+    const start = () => {
+      observer.disconnect();
+      setTimeout(() => this.enable(), minimumMs);
+    };
+    const observer = new MutationObserver(() => {
+      if (answers.some((el) => el.textContent.length > 0)) start();
+    });
+    for (const el of answers) observer.observe(el, { childList: true, characterData: true, subtree: true });
+  }
+
+  enable() {
+    if (this.allowedAt !== null || this.submitted) return;
     this.allowedAt = performance.now();
     this.form.hidden = false;
-    for (const question of this.questions) {
-      if (this.answered.has(question.dataset.question)) continue;
-      for (const button of question.querySelectorAll(".choice")) button.disabled = false;
-    }
-    const first = this.form.querySelector(".choice:not([disabled])");
-    if (first) first.focus();
+    this.setDisabled(false);
+    this.form.dataset.allowed = "true";
+    const first = this.firstUnanswered();
+    if (first) this.focusQuestion(first);
   }
 
-  answer(questionEl, value) {
-    const name = questionEl.dataset.question;
-    if (this.allowedAt === null || this.answered.has(name)) return;
-    for (const button of questionEl.querySelectorAll(".choice")) {
-      button.disabled = true;
-      button.setAttribute("aria-pressed", String(button.dataset.value === value));
+  setDisabled(disabled) {
+    for (const input of this.form.querySelectorAll("input:not([type=hidden]), textarea")) input.disabled = disabled;
+    this.sendButton.disabled = disabled;
+  }
+
+  // --- values ------------------------------------------------------------------------------------
+
+  value(question) {
+    const kind = question.dataset.kind;
+    if (kind === "slider") {
+      const input = question.querySelector("input[type=range]");
+      return input.dataset.touched ? input.value : "";
     }
-    const key = this.onAnswer({
-      trial: this.trialIndex,
-      question: name,
-      value,
-      response_ms: Math.max(0, Math.round(performance.now() - this.allowedAt)),
-    });
-    this.answered.set(name, key);
+    if (TEXT_KINDS.has(kind)) return question.querySelector("input, textarea").value.trim();
+    const checked = question.querySelector("input[type=radio]:checked");
+    return checked ? checked.value : "";
+  }
+
+  problem(question) {
+    const value = this.value(question);
+    const kind = question.dataset.kind;
+    if (!value) return question.dataset.required === "true" ? "Please answer this question." : null;
+    if (kind === "wait_estimate") {
+      const input = question.querySelector("input");
+      const number = Number(value);
+      if (!Number.isFinite(number) || number < 0 || number > Number(input.max)) {
+        return `Please enter a number of seconds from 0 to ${input.max}.`;
+      }
+    }
+    return null;
+  }
+
+  firstUnanswered() {
+    return this.questions.find((q) => !this.value(q)) || null;
+  }
+
+  onInput(event) {
+    const question = event.target.closest(".question");
+    if (!question || this.allowedAt === null) return;
+    this.changedAt.set(question.dataset.question, performance.now());
+    question.classList.remove("invalid");
+    if (event.target.type === "range") {
+      event.target.dataset.touched = "true";
+      question.querySelector("output").textContent = event.target.value;
+    }
+    if (event.target.tagName === "TEXTAREA") {
+      question.querySelector(".char-count").textContent = String(event.target.value.length);
+    }
+  }
+
+  // --- keyboard ----------------------------------------------------------------------------------
+
+  currentQuestion() {
+    const focused = document.activeElement?.closest?.(".question");
+    if (focused && this.form.contains(focused)) return focused;
+    return this.questions.find((q) => q.querySelector("input[type=radio]") && !this.value(q)) || null;
+  }
+
+  focusQuestion(question) {
+    const target =
+      question.querySelector("input[type=radio]:checked") ||
+      question.querySelector("input:not([type=hidden]), textarea");
+    if (target) target.focus();
   }
 
   onKey(event) {
-    if (event.altKey || event.ctrlKey || event.metaKey || !/^[1-9]$/.test(event.key)) return;
-    const question = this.questions.find((q) => !this.answered.has(q.dataset.question));
-    const button = question && question.querySelector(`.choice[data-shortcut="${event.key}"]`);
-    if (button && !button.disabled) {
+    if (this.allowedAt === null || this.submitted || event.altKey || event.ctrlKey || event.metaKey) return;
+    const target = event.target;
+    const typing = target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "number");
+    if (event.key === "Enter" && target.tagName !== "TEXTAREA" && target.tagName !== "BUTTON") {
       event.preventDefault();
-      this.answer(question, button.dataset.value);
+      this.submit();
+      return;
     }
+    if (typing || !/^[1-9]$/.test(event.key)) return;
+    const question = this.currentQuestion();
+    const option = question && question.querySelector(`.choice[data-shortcut="${event.key}"] input`);
+    if (!option) return;
+    event.preventDefault();
+    option.checked = true;
+    option.dispatchEvent(new Event("change", { bubbles: true }));
+    const next = this.questions.slice(this.questions.indexOf(question) + 1).find((q) => !this.value(q));
+    this.focusQuestion(next || question);
+    if (!next) this.sendButton.focus();
+  }
+
+  // --- sending -----------------------------------------------------------------------------------
+
+  submit() {
+    if (this.allowedAt === null || this.submitted) return;
+    const problems = this.questions.map((q) => [q, this.problem(q)]).filter(([, problem]) => problem);
+    for (const question of this.questions) question.classList.remove("invalid");
+    if (problems.length) {
+      for (const [question] of problems) question.classList.add("invalid");
+      this.errorLine.textContent = `${problems[0][1]} (${problems.length} question${problems.length > 1 ? "s" : ""} left)`;
+      this.errorLine.hidden = false;
+      this.focusQuestion(problems[0][0]);
+      return;
+    }
+    this.errorLine.hidden = true;
+    this.submitted = true;
+    this.setDisabled(true);
+    for (const question of this.questions) {
+      const value = this.value(question);
+      if (!value) continue; // an optional question left empty sends nothing
+      const name = question.dataset.question;
+      const at = this.changedAt.get(name) ?? performance.now();
+      const key = this.onAnswer({
+        trial: this.trialIndex,
+        question: name,
+        value,
+        response_ms: Math.max(0, Math.round(at - this.allowedAt)),
+      });
+      this.answered.set(name, key);
+    }
+    this.watchFinalSave();
+  }
+
+  // On the last trial, if the answers are still unconfirmed after the study's save timeout, record
+  // that on the server and show the completion code anyway (the server keeps the fact).
+  watchFinalSave() {
+    const root = this.root;
+    if (!root || root.dataset.lastTrial !== "true") return;
+    const outbox = new Outbox(root.dataset.token);
+    const deadline = performance.now() + (Number(root.dataset.saveTimeoutMs) || 60000);
+    const pending = () => outbox.messages().filter((m) => m.trial === this.trialIndex).length;
+    const timer = setInterval(async () => {
+      if (performance.now() < deadline) return;
+      clearInterval(timer);
+      const count = pending();
+      if (count === 0) return; // saved: the player moves on by itself
+      const csrf = this.form.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+      try {
+        const response = await fetch(root.dataset.unconfirmedUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+          body: JSON.stringify({ pending: count }),
+        });
+        if (response.ok) location.assign((await response.json()).next_url);
+      } catch {
+        // Offline: keep the answers in the outbox; the player resends them when it reconnects.
+      }
+    }, 500);
   }
 }

@@ -1,10 +1,11 @@
-// The participant's trial page: streams both panes over one websocket and delivers answers
-// through the outbox, which keeps each answer until the server says it is stored.
+// The participant's trial page: syncs clocks with the server, streams both panes over one
+// websocket, presents them on the frame clock, and delivers answers and telemetry through the
+// outbox, which keeps each message until the server says it is stored (docs/protocol.md).
 // The page never learns which backend is behind A or B.
 
 import { AnswerForm } from "./answers.js";
 import { newKey, Outbox } from "./outbox.js";
-import { Connection, Panes } from "./stream.js";
+import { Clock, Connection, Panes, Presenter, Telemetry } from "./stream.js";
 
 const root = document.getElementById("player");
 const token = root.dataset.token;
@@ -13,11 +14,16 @@ const nextUrl = root.dataset.nextUrl;
 const statusLine = document.getElementById("status");
 const outbox = new Outbox(token);
 const panes = new Panes(root);
+const clock = new Clock();
+const telemetry = new Telemetry();
+let lastSeq = null; // the last stream message shown or queued; null before the stream starts
+let awaitingResume = false;
 let streamDone = false;
 let leaving = false;
 
 const setStatus = (text) => {
   statusLine.textContent = text;
+  root.dataset.status = text;
 };
 
 const form = new AnswerForm(document.getElementById("answers"), {
@@ -32,9 +38,21 @@ const form = new AnswerForm(document.getElementById("answers"), {
   },
 });
 
+const presenter = new Presenter(panes, telemetry, {
+  onComplete() {
+    streamDone = true;
+    root.dataset.streamDone = "true";
+    const batch = telemetry.message(newKey(), trialIndex, clock);
+    outbox.put(batch);
+    connection.send(batch);
+    form.allow();
+    setStatus("Both responses are complete. Please answer below.");
+  },
+});
+
 function maybeLeave() {
   const pending = outbox.messages().filter((message) => message.trial === trialIndex);
-  if (form.complete && pending.length === 0 && !leaving) {
+  if (form.complete && streamDone && pending.length === 0 && !leaving) {
     leaving = true;
     setStatus("Saved.");
     connection.close();
@@ -42,24 +60,55 @@ function maybeLeave() {
   }
 }
 
+function startTrial() {
+  const message = { type: "trial.start", trial: trialIndex };
+  if (lastSeq !== null) message.after_seq = lastSeq;
+  connection.send(message);
+}
+
+function onStreamMessage(message) {
+  if (awaitingResume || lastSeq === null || message.seq <= lastSeq) return;
+  if (message.seq !== lastSeq + 1) {
+    // A gap: ask for everything after the last message we have; never show a stream short.
+    awaitingResume = true;
+    startTrial();
+    return;
+  }
+  lastSeq = message.seq;
+  presenter.enqueue(message);
+}
+
 function onMessage(message) {
   switch (message.type) {
+    case "pong":
+      clock.onPong(message);
+      break;
     case "stream.start":
-      panes.reset();
-      setStatus("Responses are loading…");
+      awaitingResume = false;
+      if (message.after_seq === 0) {
+        panes.reset();
+        const t0 = clock.toPerf(message.t0_ms);
+        telemetry.reset(t0);
+        presenter.begin(t0, message.delivery);
+        lastSeq = 0;
+        setStatus("Responses are loading…");
+      }
       break;
     case "stream.delta":
-      panes.show(message);
-      break;
     case "stream.done":
-      panes.finish(message.pane);
+      onStreamMessage(message);
+      break;
+    case "stream.interrupted":
+      // A gap the server could not fill: never show a short stream; run the trial again.
+      setStatus("The responses were interrupted. Starting this trial again…");
+      connection.close();
+      setTimeout(() => location.reload(), 2500);
       break;
     case "stream.end":
-      streamDone = true;
-      form.allow();
-      setStatus("Both responses are complete. Please answer below.");
+      if (!awaitingResume && lastSeq !== null && message.seq === lastSeq + 1) presenter.end();
       break;
     case "rating.stored":
+    case "telemetry.stored":
       outbox.remove(message.key);
       maybeLeave();
       break;
@@ -68,7 +117,7 @@ function onMessage(message) {
       setStatus("Still saving your answer…");
       break;
     case "error":
-      // The server refused this answer for good; keeping it would resend it forever.
+      // The server refused this message for good; keeping it would resend it forever.
       if (message.ref && outbox.has(message.ref)) outbox.remove(message.ref);
       setStatus(`Something went wrong (${message.code}). Please reload the page.`);
       break;
@@ -80,14 +129,17 @@ const connection = new Connection(
   {
     onStatus: setStatus,
     onMessage,
-    onOpen() {
+    async onOpen() {
+      if (lastSeq !== null) telemetry.reconnects += 1;
       for (const message of outbox.messages()) connection.send(message);
-      if (!streamDone && form.answered.size === 0) connection.send({ type: "trial.start", trial: trialIndex });
+      if (streamDone) return;
+      await clock.sync(connection, lastSeq === null ? 6 : 3);
+      if (!streamDone) startTrial();
     },
   },
 );
 
-// A reload after answering but before the answers were stored: show them as given and resend.
+// A reload after answering but before everything was stored: show the answers as given and resend.
 for (const message of outbox.messages()) {
   if (message.type === "rating.submit" && message.trial === trialIndex) form.markAnswered(message.question, message.key);
 }
@@ -97,3 +149,7 @@ if (form.complete) {
   setStatus("Saving your answers…");
 }
 connection.open();
+
+// An answer unconfirmed for long may have been lost in a queue that restarted without persistence,
+// with this socket still open: resend the outbox now and then (always safe, each key is stored once).
+setInterval(() => outbox.messages().forEach((message) => connection.send(message)), 15000);

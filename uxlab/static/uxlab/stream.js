@@ -17,7 +17,7 @@ export class Panes {
       el.querySelector(".reasoning-text").textContent = "";
       el.querySelector(".reasoning").hidden = true;
       this.stopThinking(name);
-      el.classList.remove("done");
+      el.classList.remove("done", "started");
     }
   }
 
@@ -41,6 +41,7 @@ export class Panes {
 
   show(delta) {
     const el = this.pane(delta.pane);
+    el.classList.add("started");
     if (delta.phase === "thinking") {
       if (delta.text) {
         const box = el.querySelector(".reasoning");
@@ -104,5 +105,185 @@ export class Connection {
   close() {
     this.closed = true;
     if (this.socket) this.socket.close();
+  }
+}
+
+// --- clock sync ----------------------------------------------------------------------------------
+
+export class Clock {
+  // Estimates the server↔browser clock offset from ping/pong rounds, keeping the round with the
+  // smallest round trip (its midpoint is the least uncertain).
+  constructor() {
+    this.best = null;
+    this.rounds = 0;
+    this.waiting = null;
+  }
+
+  static epochMs() {
+    return performance.timeOrigin + performance.now();
+  }
+
+  sync(connection, rounds = 6, timeoutMs = 3000) {
+    return new Promise((resolve) => {
+      let left = rounds;
+      const finish = () => {
+        this.waiting = null;
+        clearTimeout(timer);
+        resolve(this.best);
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.waiting = () => {
+        left -= 1;
+        if (left <= 0) finish();
+        else connection.send({ type: "ping", t: Clock.epochMs() });
+      };
+      connection.send({ type: "ping", t: Clock.epochMs() });
+    });
+  }
+
+  onPong(message) {
+    const now = Clock.epochMs();
+    const rtt = now - message.t;
+    const offset = message.server_ms - (message.t + rtt / 2);
+    this.rounds += 1;
+    if (!this.best || rtt < this.best.rtt) this.best = { rtt, offset };
+    if (this.waiting) this.waiting();
+  }
+
+  // A server epoch time (ms) on this page's performance.now() clock, the one rAF uses.
+  toPerf(serverMs) {
+    const offset = this.best ? this.best.offset : 0;
+    return serverMs - offset - performance.timeOrigin;
+  }
+
+  estimate() {
+    return this.best ? { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds } : null;
+  }
+}
+
+// --- telemetry -----------------------------------------------------------------------------------
+
+export class Telemetry {
+  // What the page saw, in ms after t0 on its own clock: receive and paint time per message,
+  // visibility and focus changes, the frame interval, and how often the socket reconnected.
+  constructor() {
+    this.t0 = null;
+    this.frames = new Map();
+    this.visibility = [];
+    this.focus = [];
+    this.frameIntervals = [];
+    this.reconnects = 0;
+    document.addEventListener("visibilitychange", () =>
+      this.visibility.push([this.since(), document.visibilityState === "hidden" ? "hidden" : "visible"]),
+    );
+    window.addEventListener("blur", () => this.focus.push([this.since(), "blur"]));
+    window.addEventListener("focus", () => this.focus.push([this.since(), "focus"]));
+  }
+
+  since(at = performance.now()) {
+    return this.t0 === null ? 0 : Math.round((at - this.t0) * 1000) / 1000;
+  }
+
+  reset(t0) {
+    this.t0 = t0;
+    this.frames.clear();
+    this.frameIntervals = [];
+    if (document.visibilityState === "hidden") this.visibility.push([0, "hidden"]);
+  }
+
+  received(seq, at) {
+    this.frames.set(seq, [seq, this.since(at), null]);
+  }
+
+  painted(seq, at) {
+    const entry = this.frames.get(seq);
+    if (entry) entry[2] = this.since(at);
+  }
+
+  frameMs() {
+    if (this.frameIntervals.length < 5) return null;
+    const sorted = [...this.frameIntervals].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+  }
+
+  message(key, trial, clock) {
+    return {
+      type: "telemetry.submit",
+      key,
+      trial,
+      frames: [...this.frames.values()],
+      visibility: this.visibility,
+      focus: this.focus,
+      clock: clock.estimate(),
+      frame_ms: this.frameMs(),
+      reconnects: this.reconnects,
+    };
+  }
+}
+
+// --- presentation --------------------------------------------------------------------------------
+
+export class Presenter {
+  // Shows stream messages on the display's frame clock. Controlled delivery: each message is shown
+  // in the first animation frame at or after its due time (t0 + due_ms). Server-paced: in the
+  // first frame after it arrives. A hidden tab gets no animation frames, so a timer keeps the
+  // queue moving there (those paints are late by nature and the trial is flagged hidden).
+  constructor(panes, telemetry, { onComplete }) {
+    this.panes = panes;
+    this.telemetry = telemetry;
+    this.onComplete = onComplete;
+    this.queue = [];
+    this.t0 = null;
+    this.delivery = "controlled";
+    this.ended = false;
+    this.lastFrameAt = null;
+    this.tick = this.tick.bind(this);
+    requestAnimationFrame(this.tick);
+    setInterval(() => {
+      if (document.visibilityState === "hidden") this.flush(performance.now());
+    }, 100);
+  }
+
+  begin(t0, delivery) {
+    this.t0 = t0;
+    this.delivery = delivery;
+    this.queue = [];
+    this.ended = false;
+  }
+
+  enqueue(message) {
+    const now = performance.now();
+    this.telemetry.received(message.seq, now);
+    const due = this.delivery === "controlled" ? this.t0 + message.due_ms : now;
+    this.queue.push({ message, due });
+  }
+
+  end() {
+    this.ended = true;
+    this.flush(performance.now());
+  }
+
+  tick(frameTime) {
+    if (this.lastFrameAt !== null) this.telemetry.frameIntervals.push(frameTime - this.lastFrameAt);
+    if (this.telemetry.frameIntervals.length > 600) this.telemetry.frameIntervals.shift();
+    this.lastFrameAt = frameTime;
+    this.flush(frameTime);
+    requestAnimationFrame(this.tick);
+  }
+
+  flush(frameTime) {
+    while (this.queue.length && this.queue[0].due <= frameTime) {
+      const { message } = this.queue.shift();
+      if (message.type === "stream.delta") {
+        this.panes.show(message);
+        this.telemetry.painted(message.seq, frameTime);
+      } else {
+        this.panes.finish(message.pane);
+      }
+    }
+    if (this.ended && this.queue.length === 0) {
+      this.ended = false;
+      this.onComplete();
+    }
   }
 }

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             name: subprocess.Popen([sys.executable, "-m", *argv], cwd=settings.BASE_DIR)
             for name, argv in commands.items()
         }
-        self.stdout.write(f"Started {', '.join(processes)}. Press Ctrl-C to stop.")
+        self.stdout.write(f"Serving on http://{host}:{port} ({', '.join(processes)}). Press Ctrl-C to stop.")
         signal.signal(signal.SIGTERM, stop_on_signal)
         try:
             while True:

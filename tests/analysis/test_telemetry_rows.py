@@ -1,0 +1,37 @@
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from uxlab.analysis.rows import ExportOptions, export_tables
+from uxlab.studies.models import TrialTelemetry
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_lays_a_telemetry_batch_out_in_long_format(participant, trial):
+    key = uuid.uuid4()
+    TrialTelemetry.objects.create(
+        key=key,
+        trial=trial,
+        received_at=timezone.now(),
+        payload={
+            "frames": [[1, -240.5, 16.7], [2, -200.0, None]],
+            "visibility": [[500.0, "hidden"], [900.0, "visible"]],
+            "focus": [[450.0, "blur"]],
+            "clock": {"offset_ms": 3.2, "rtt_ms": 0.8, "rounds": 6},
+        },
+    )
+    table = export_tables()["telemetry"]
+    names = [column.name for column in table.columns]
+
+    rows = [dict(zip(names, row)) for row in table.rows(participant.study, ExportOptions())]
+
+    assert [(row["kind"], row["seq"], row["paint_ms"], row["at_ms"], row["state"]) for row in rows] == [
+        ("frame", 1, 16.7, None, None),
+        ("frame", 2, None, None, None),
+        ("visibility", None, None, 500.0, "hidden"),
+        ("visibility", None, None, 900.0, "visible"),
+        ("focus", None, None, 450.0, "blur"),
+    ]
+    assert {row["batch_key"] for row in rows} == {str(key)} and rows[0]["trial_index"] == trial.index

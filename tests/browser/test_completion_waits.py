@@ -1,0 +1,131 @@
+"""The completion code is never shown before the last answer is stored, even with a slow worker.
+
+A dedicated web server and Celery worker share their own queue; the worker waits
+UXLAB_TEST_STORE_DELAY_S before storing each batch (set only in that process).
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db.models import Max
+
+from tests.browser.participant_flow import complete_session
+from tests.conftest import REPO, free_port, stop, wait_for_port
+from uxlab.processes import web_command, worker_command
+from uxlab.studies.models import Participant, Rating, Study, Team
+from uxlab.studies.study_files import import_study, parse_study_yaml
+
+DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
+STORE_DELAY_S = 2.5
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def own_services(services_env, tmp_path, store_delay_s=None):
+    """A web server on a queue of its own, with a worker waiting store_delay_s (None: no worker)."""
+    env = {**services_env, "CELERY_TASK_DEFAULT_QUEUE": f"own-{free_port()}"}
+    worker_log = tmp_path / "worker.log"
+    port = free_port()
+    with open(worker_log, "w") as worker_out, open(tmp_path / "web.log", "w") as web_out:
+        worker = None
+        if store_delay_s is not None:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", *worker_command(), "--concurrency", "1", "--pool", "prefork"],
+                cwd=REPO, env={**env, "UXLAB_TEST_STORE_DELAY_S": str(store_delay_s)},
+                stdout=worker_out, stderr=subprocess.STDOUT,
+            )
+        web = subprocess.Popen(
+            [sys.executable, "-m", *web_command("127.0.0.1", port)], cwd=REPO, env=env,
+            stdout=web_out, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while worker is not None and "ready." not in worker_log.read_text():
+                assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()
+                time.sleep(0.2)
+            wait_for_port(port, web)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(web)
+            if worker is not None:
+                stop(worker)
+
+
+@pytest.fixture
+def slow_services(services_env, tmp_path):
+    yield from own_services(services_env, tmp_path, STORE_DELAY_S)
+
+
+@pytest.fixture
+def services_without_worker(services_env, tmp_path):
+    yield from own_services(services_env, tmp_path, None)
+
+
+def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monkeypatch, slow_services, browser):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    team = Team.objects.create(name="Demo lab", slug="demo-lab")
+    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
+    code_seen_at = []
+    page = browser.new_page()
+
+    def on_response(response):
+        try:
+            if study.completion_code in response.text():
+                code_seen_at.append(time.time())
+        except Exception:  # redirects have no body
+            pass
+
+    page.on("response", on_response)
+    code = complete_session(page, slow_services, study.code, attention_keys={"faster": "3"})
+
+    participant = Participant.objects.get()
+    ratings = Rating.objects.filter(participant=participant)
+    assert code == study.completion_code and ratings.count() == 12
+    last_stored = ratings.aggregate(last=Max("stored_at"))["last"].timestamp()
+    last_received = ratings.aggregate(last=Max("received_at"))["last"].timestamp()
+    # The worker really was slow, and the code reached the browser only after the last store.
+    assert last_stored - last_received >= STORE_DELAY_S * 0.9
+    assert code_seen_at and min(code_seen_at) > last_stored
+    assert participant.completion_unconfirmed_at is None
+
+
+def test_it_shows_the_code_anyway_and_records_it_when_the_final_save_never_confirms(
+    monkeypatch, services_without_worker, browser
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.utils import timezone
+
+    from uxlab.studies import actions
+
+    team = Team.objects.create(name="Demo lab", slug="demo-lab")
+    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
+    Study.objects.filter(pk=study.pk).update(design={**study.design, "save_timeout_s": 2})
+    participant = actions.give_consent(actions.enroll_participant(Study.objects.get(pk=study.pk)))
+    Participant.objects.filter(pk=participant.pk).update(
+        checks={"passed": True}, checked_at=timezone.now(), instructions_seen_at=timezone.now(), layout="side_by_side"
+    )
+    *earlier, last = participant.trials.all()
+    for trial in earlier:  # every trial but the last is already answered and stored
+        for question in study.questions.all():
+            Rating.objects.create(
+                participant=participant, trial=trial, question=question, value="1" if question.pane else "A",
+                response_ms=1, received_at=timezone.now(),
+            )
+    page = browser.new_page()
+    page.goto(f"{services_without_worker}/p/{participant.token}/")
+    assert page.locator("#progress-label").inner_text() == "Trial 4 of 4"
+
+    from tests.browser.participant_flow import answer_trial
+
+    answer_trial(page, attention_keys={"faster": "3"})  # the page moves on only after giving up
+
+    page.wait_for_url(f"{services_without_worker}/p/{participant.token}/done/")
+    assert page.locator("#completion-code").inner_text() == study.completion_code
+    assert "may not have reached us" in page.locator("main").inner_text()
+    participant.refresh_from_db()
+    # Three answers and the trial's telemetry batch were still unconfirmed.
+    assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count >= 3
+    assert participant.completed_at is None and not last.ratings.exists()

@@ -1,0 +1,117 @@
+"""The web process's batcher of answers: one publish per batch, failures reach every caller, and a
+hung publish never blocks the event loop."""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from uxlab.live.rating_batches import RatingBatcher
+
+
+class Broker:
+    """Records what was published from the batcher's threads; can fail or hang on demand."""
+
+    def __init__(self):
+        self.batches = []
+        self.error = None
+        self.release = threading.Event()
+        self.release.set()
+
+    def publish(self, payloads):
+        self.release.wait(10)
+        if self.error is not None:
+            raise self.error
+        self.batches.append(payloads)
+
+
+def make_batcher(broker, max_wait_s=0.01, max_size=100):
+    return RatingBatcher(
+        broker.publish, max_wait_s=max_wait_s, max_size=max_size, executor=ThreadPoolExecutor(max_workers=2)
+    )
+
+
+@pytest.mark.asyncio
+async def test_it_publishes_answers_that_arrive_together_as_one_batch():
+    broker = Broker()
+    batcher = make_batcher(broker)
+    await asyncio.gather(*(batcher.submit({"key": n}) for n in range(5)))
+    assert broker.batches == [[{"key": n} for n in range(5)]]
+
+
+@pytest.mark.asyncio
+async def test_it_publishes_a_full_batch_without_waiting_for_the_window():
+    broker = Broker()
+    batcher = make_batcher(broker, max_wait_s=30, max_size=3)
+    started = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(batcher.submit({"key": n}) for n in range(3))), timeout=5)
+    assert time.monotonic() - started < 1
+    assert broker.batches == [[{"key": 0}, {"key": 1}, {"key": 2}]]
+
+
+@pytest.mark.asyncio
+async def test_it_fails_every_answer_of_a_batch_the_broker_refused():
+    broker = Broker()
+    broker.error = ConnectionError("broker down")
+    batcher = make_batcher(broker)
+    results = await asyncio.gather(*(batcher.submit({"key": n}) for n in range(3)), return_exceptions=True)
+    assert [type(result) for result in results] == [ConnectionError] * 3
+
+
+@pytest.mark.asyncio
+async def test_it_keeps_the_event_loop_running_while_the_broker_hangs_and_skips_abandoned_answers():
+    broker = Broker()
+    broker.release.clear()
+    batcher = make_batcher(broker)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(batcher.submit({"key": "hung"}), timeout=0.1)
+    abandoned = batcher.submit({"key": "abandoned"})
+    abandoned.cancel()  # its caller gave up before the batch left
+    ticks = 0
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 10
+    broker.release.set()
+    await asyncio.wait_for(batcher.submit({"key": "later"}), timeout=5)
+    published = [payload for batch in broker.batches for payload in batch]
+    assert {"key": "later"} in published and {"key": "abandoned"} not in published
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_it_stores_and_confirms_an_answer_in_process_on_the_embedded_default(participant, settings):
+    """No broker (the one-command demo): the batch's task runs in the publishing thread and its
+    confirmation finds the web process's own event loop and in-memory channel layer."""
+    import uuid
+
+    from channels.testing import WebsocketCommunicator
+
+    from uxlab.asgi import application
+    from uxlab.celery import app as celery_app
+    from uxlab.studies.models import Rating
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    celery_app.conf.task_always_eager = True
+    try:
+        communicator = WebsocketCommunicator(
+            application, f"/ws/p/{participant.token}/", headers=[(b"origin", b"http://127.0.0.1")]
+        )
+        connected, _ = await communicator.connect()
+        assert connected
+        assert (await communicator.receive_json_from())["type"] == "hello"
+        key = str(uuid.uuid4())
+        await communicator.send_json_to(
+            {"type": "rating.submit", "key": key, "trial": 0, "question": "faster", "value": "B", "response_ms": 7}
+        )
+        frame = await communicator.receive_json_from(timeout=10)
+        while frame["type"] != "rating.stored":
+            frame = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+    finally:
+        celery_app.conf.task_always_eager = False
+    assert frame == {"type": "rating.stored", "key": key}
+    assert await Rating.objects.filter(key=key, value="B").aexists()

@@ -1,0 +1,53 @@
+import pytest
+
+from uxlab.streaming.fidelity import hidden_seconds, pane_fidelity, phase_timing, trial_fidelity
+
+FRAME_MS = 1000 / 60
+# seq -> (due_s, tokens, phase): a 0.5 s thinking marker, then 4 answer frames of 2 tokens each.
+TARGETS = {
+    1: (0.5, 1, "thinking"),
+    2: (1.0, 2, "answer"),
+    3: (1.1, 2, "answer"),
+    4: (1.2, 2, "answer"),
+    5: (1.3, 2, "answer"),
+}
+
+
+def test_it_measures_serving_metrics_from_points():
+    timing = phase_timing([(due, tokens, phase) for due, tokens, phase in TARGETS.values()])
+    assert timing["ttft_thinking_s"] == 0.5
+    assert timing["ttft_answer_s"] == 1.0
+    assert timing["e2e_s"] == 1.3
+    assert timing["answer_tokens"] == 8
+    assert timing["tpot_s"] == pytest.approx(0.3 / 7)
+    assert timing["tokens_per_second"] == pytest.approx(7 / 0.3)
+
+
+def test_it_counts_a_frame_painted_within_one_frame_after_due_as_on_time():
+    observed = {seq: (due * 1000 - 200, due * 1000 + 5) for seq, (due, _, _) in TARGETS.items()}
+    summary = pane_fidelity(TARGETS, observed, FRAME_MS)
+    assert summary["fraction_in_first_frame"] == 1.0
+    assert summary["paint_error_ms"]["p50"] == pytest.approx(5)
+    assert summary["complete"]
+    assert summary["observed"]["ttft_answer_s"] == pytest.approx(1.005)
+
+
+def test_it_weights_late_and_early_paints_by_their_tokens():
+    observed = {seq: (0, due * 1000 + 1) for seq, (due, _, _) in TARGETS.items()}
+    observed[3] = (0, 1100 + 40)  # late: painted more than a frame after due
+    observed[4] = (0, 1200 - 3)  # early: painted before due
+    summary = pane_fidelity(TARGETS, observed, FRAME_MS)
+    assert summary["fraction_in_first_frame"] == pytest.approx(5 / 9)
+    assert summary["paint_error_ms"]["max"] == pytest.approx(40)
+
+
+def test_it_marks_a_pane_with_unpainted_frames_incomplete_and_the_trial_interrupted():
+    observed = {1: (0, 501), 2: (0, 1001)}
+    result = trial_fidelity({"A": TARGETS, "B": {}}, observed, frame_ms=FRAME_MS)
+    assert not result["panes"]["A"]["complete"]
+    assert result["interrupted"]
+
+
+def test_it_adds_up_hidden_time_until_the_end():
+    assert hidden_seconds([(1.0, "hidden"), (1.5, "visible"), (2.0, "hidden")], end_s=3.0) == pytest.approx(1.5)
+    assert hidden_seconds([], end_s=3.0) == 0

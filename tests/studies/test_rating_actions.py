@@ -1,0 +1,148 @@
+"""The rules of the rating path at the action level: rejection codes, idempotency, conflicts,
+isolation of an item that cannot be stored, and the dead letter."""
+
+import uuid
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
+from tests.conftest import QUICK_STUDY_YAML, import_yaml
+from uxlab.live.protocol import RatingSubmit
+from uxlab.studies import actions
+from uxlab.studies.models import FailedTask, Rating, RatingConflict, Team
+
+pytestmark = pytest.mark.django_db
+
+
+def submit(trial=0, question="faster", value="A", key=None, response_ms=500):
+    return RatingSubmit(
+        type="rating.submit", key=key or uuid.uuid4(), trial=trial, question=question, value=value, response_ms=response_ms
+    )
+
+
+def payload_for(participant, **fields):
+    context = actions.load_participant_context(participant.token)
+    return actions.check_rating(context, submit(**fields), timezone.now())
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"trial": 7}, "unknown_trial"),
+        ({"question": "slower"}, "unknown_question"),
+        ({"value": "C"}, "bad_value"),
+        ({"value": "a"}, "bad_value"),
+    ],
+)
+def test_it_rejects_an_answer_with_a_stable_code_and_stores_nothing(participant, fields, code):
+    with pytest.raises(actions.RatingRejected) as rejected:
+        payload_for(participant, **fields)
+    assert rejected.value.code == code
+    assert Rating.objects.count() == 0
+
+
+def test_it_rejects_an_answer_before_consent(study):
+    newcomer = actions.enroll_participant(study)
+    with pytest.raises(actions.RatingRejected) as rejected:
+        payload_for(newcomer)
+    assert rejected.value.code == "not_consented"
+
+
+def test_it_rejects_an_answer_for_a_trial_of_another_participant(study, participant):
+    other = actions.give_consent(actions.enroll_participant(study))
+    other_lab_study = import_yaml(QUICK_STUDY_YAML.replace("code: quick", "code: quick2"), Team.objects.create(name="B", slug="b"))
+    stranger = actions.give_consent(actions.enroll_participant(other_lab_study))
+    context = actions.load_participant_context(participant.token)
+    # Trial indexes are per participant: a payload can only ever name this participant's trials.
+    payload = actions.check_rating(context, submit(), timezone.now())
+    assert payload["trial_id"] == participant.trials.get(index=0).pk
+    assert payload["trial_id"] not in {other.trials.get(index=0).pk, stranger.trials.get(index=0).pk}
+    with pytest.raises(actions.RatingRejected) as rejected:
+        actions.check_rating(context, submit(trial=1), timezone.now())
+    assert rejected.value.code == "unknown_trial"
+
+
+def test_it_stores_a_resent_answer_once_and_calls_the_resend_a_duplicate(participant):
+    payload = payload_for(participant, value="B", response_ms=812)
+    assert actions.record_ratings([payload]) == {payload["key"]: "stored"}
+    assert actions.record_ratings([payload]) == {payload["key"]: "duplicate"}
+    stored = Rating.objects.get()
+    assert (str(stored.key), stored.value, stored.response_ms) == (payload["key"], "B", 812)
+    assert RatingConflict.objects.count() == 0
+
+
+def test_it_stores_copies_of_one_key_within_a_batch_once(participant):
+    payload = payload_for(participant)
+    assert actions.record_ratings([payload, dict(payload), dict(payload)]) == {payload["key"]: "stored"}
+    assert Rating.objects.count() == 1
+
+
+def test_it_keeps_the_first_value_when_the_same_key_comes_back_different(participant):
+    first = payload_for(participant, value="A")
+    actions.record_ratings([first])
+    changed = {**first, "value": "B"}
+    assert actions.record_ratings([changed]) == {first["key"]: "conflict"}
+    assert actions.record_ratings([changed]) == {first["key"]: "conflict"}  # the same message again
+    assert Rating.objects.get().value == "A"
+    conflict = RatingConflict.objects.get()
+    assert (conflict.reason, conflict.payload["value"], str(conflict.key)) == ("same key, different answer", "B", first["key"])
+
+
+def test_it_keeps_the_first_value_when_both_disagreeing_copies_arrive_in_one_batch(participant):
+    first = payload_for(participant, value="tie")
+    assert actions.record_ratings([first, {**first, "value": "B"}]) == {first["key"]: "stored"}
+    assert Rating.objects.get().value == "tie"
+    assert RatingConflict.objects.get().payload["value"] == "B"
+
+
+def test_it_records_a_second_answer_to_the_same_question_as_a_conflict(participant):
+    first = payload_for(participant, value="A")
+    second = payload_for(participant, value="B")
+    assert actions.record_ratings([first, second]) == {first["key"]: "stored", second["key"]: "conflict"}
+    assert list(Rating.objects.values_list("value", flat=True)) == ["A"]
+    assert RatingConflict.objects.get().reason == "question already answered"
+
+
+@pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
+def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(participant):
+    good = payload_for(participant)
+    poison = {**payload_for(participant), "trial_id": 999_999_999}
+    with pytest.raises(IntegrityError):
+        actions.record_ratings([good, poison])
+    assert Rating.objects.count() == 0
+
+
+def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
+    good = payload_for(participant)
+    other = actions.give_consent(actions.enroll_participant(study))
+    also_good = payload_for(other)
+    malformed = {**payload_for(participant), "key": "not-a-uuid"}
+    outcomes, failures = actions.record_ratings_separately([good, malformed, also_good])
+    assert outcomes == {good["key"]: "stored", also_good["key"]: "stored"}
+    assert [payload for payload, _error in failures] == [malformed]
+    assert Rating.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
+def test_it_returns_an_item_whose_trial_is_gone_and_stores_the_others(participant):
+    good = payload_for(participant)
+    orphan = {**payload_for(participant, question="faster"), "trial_id": 999_999_999}
+    outcomes, failures = actions.record_ratings_separately([orphan, good])
+    assert outcomes == {good["key"]: "stored"}
+    assert [(payload, type(error)) for payload, error in failures] == [(orphan, IntegrityError)]
+    assert list(Rating.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
+
+
+def test_it_keeps_a_dead_letter_with_its_study_and_counts_it(participant, study):
+    poison = {**payload_for(participant), "trial_id": 999_999_999}
+    failed = actions.record_failed_task("uxlab.studies.tasks.store_ratings", poison, IntegrityError("fk"), 8)
+    assert FailedTask.objects.get() == failed
+    assert (failed.study, str(failed.key), failed.attempts, failed.payload) == (study, poison["key"], 8, poison)
+    assert failed.error == "IntegrityError: fk"
+    assert actions.study_counts(study)["failed_tasks"] == 1
+
+
+def test_it_keeps_a_dead_letter_for_a_payload_it_cannot_even_read(db):
+    failed = actions.record_failed_task("uxlab.studies.tasks.store_ratings", ["garbage"], KeyError("key"), 3)
+    assert (failed.study, failed.key, failed.payload) == (None, None, ["garbage"])

@@ -1,0 +1,75 @@
+"""Study files: question kinds and options, practice, attention checks and session settings."""
+
+import textwrap
+
+import pytest
+
+from tests.studies.test_study_files import MINIMAL
+from uxlab.studies.study_files import StudyFileError, export_study, import_study, parse_study_yaml
+
+SESSION = MINIMAL.replace(
+    "questions:",
+    """practice:
+  text: "Practice?"
+  response: Practice answer.
+attention_checks:
+  - name: check
+    text: "Check?"
+    response: Choose B.
+    question: speed_B
+    expected: 3
+    after_trial: 0
+questions:
+  - name: speed
+    kind: likert
+    scale: 5
+    low_label: Slow
+    high_label: Fast
+    text: How fast was it?
+  - name: guess
+    kind: wait_estimate
+    per_pane: false
+    max_seconds: 30
+    text: How long did you wait?
+  - name: notes
+    kind: free_text
+    max_length: 120
+    text: Anything else?""",
+).replace("design:\n", "design:\n  order: shuffle\n  layout: sequential\n  answering: min_exposure\n  min_exposure_s: 2\n  quota_per_cell: 10\n  interrupted_trial: block\n")
+
+
+def test_it_round_trips_questions_practice_checks_and_settings(team):
+    definition = parse_study_yaml(SESSION)
+    study = import_study(definition, team=team)
+
+    assert [(q.name, q.pane) for q in study.questions.all()][:3] == [("speed_A", "A"), ("speed_B", "B"), ("guess", "")]
+    assert study.questions.get(name="speed_B").clean_value("5") == "5"
+    assert study.session.layout == "sequential" and study.session.interrupted_trial == "block"
+    reparsed = parse_study_yaml(export_study(study))
+    assert reparsed.questions == definition.questions
+    assert reparsed.practice == definition.practice and reparsed.attention_checks == definition.attention_checks
+    assert reparsed.design == definition.design
+
+
+@pytest.mark.parametrize(
+    ("replace", "error"),
+    [
+        (("max_seconds: 30", "scale: 3"), "questions[1]: scale: not used by kind 'wait_estimate'"),
+        (("expected: 3", "expected: 9"), "attention_checks[0].expected: the answer must be one of: 1, 2, 3, 4, 5"),
+        (("question: speed_B", "question: speed"), "attention_checks[0].question: unknown question 'speed'"),
+        (("question: speed_B", "question: notes"), "attention_checks[0].question: must be a question that has to be answered"),
+        (("answering: min_exposure", "answering: later"), "design.answering: must be one of: after_both, min_exposure, any_time"),
+        (("interrupted_trial: block", "interrupted_trial: skip"), "design.interrupted_trial: must be one of: restart, resume, block"),
+    ],
+)
+def test_it_reports_session_mistakes_by_path(replace, error):
+    with pytest.raises(StudyFileError) as caught:
+        parse_study_yaml(SESSION.replace(*replace))
+    assert caught.value.errors == [error]
+
+
+def test_it_refuses_a_per_pane_name_that_clashes():
+    text = SESSION.replace("  - name: guess\n", "  - name: speed_A\n")
+    with pytest.raises(StudyFileError) as caught:
+        parse_study_yaml(textwrap.dedent(text))
+    assert caught.value.errors == ["questions[1].name: 'speed_A' is already used by another question"]

@@ -1,0 +1,22 @@
+"""The study page tells researchers when answers could not be stored (dead letters), and links to them."""
+
+import pytest
+from django.db import IntegrityError
+from django.urls import reverse
+
+from uxlab.studies import actions
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_counts_dead_letters_on_the_study_page_and_links_to_them(client, study, participant, alice):
+    client.force_login(alice)
+    url = reverse("web:study_detail", args=[study.code])
+    assert 'data-count="failed_tasks"' not in client.get(url).content.decode()
+
+    payload = {"key": "6f1c1a52-7d1e-4d8b-9d87-2f6f3b0f7b11", "participant_id": participant.pk, "value": "A"}
+    actions.record_failed_task("uxlab.studies.tasks.store_ratings", payload, IntegrityError("fk"), 8)
+    page = client.get(url).content.decode()
+
+    assert 'data-count="failed_tasks">1<' in page
+    assert f"/admin/studies/failedtask/?study__id__exact={study.pk}" in page

@@ -1,0 +1,67 @@
+"""Study-level summaries of delivery fidelity (pure: no Django), from per-trial summaries.
+
+Each trial's summary is made by uxlab.streaming.fidelity when its telemetry arrives; here they are
+grouped by arm so a researcher can see whether each condition was shown as intended.
+"""
+
+from statistics import median
+
+
+def _median(values):
+    values = [value for value in values if value is not None]
+    return median(values) if values else None
+
+
+def arm_fidelity(trials):
+    """Per arm: how many panes were measured and the medians of their target vs observed timing.
+
+    ``trials``: iterable of mappings with ``arm_a``, ``arm_b`` and ``fidelity`` (may be empty).
+    """
+    panes_by_arm = {}
+    for trial in trials:
+        panes = (trial.get("fidelity") or {}).get("panes") or {}
+        for pane, arm in (("A", trial["arm_a"]), ("B", trial["arm_b"])):
+            panes_by_arm.setdefault(arm, [])
+            if pane in panes:
+                panes_by_arm[arm].append(panes[pane])
+    summary = []
+    for arm, panes in panes_by_arm.items():
+        target = [pane.get("target") or {} for pane in panes]
+        observed = [pane.get("observed") or {} for pane in panes]
+        summary.append(
+            {
+                "arm": arm,
+                "panes": len(panes),
+                "target_ttft_answer_s": _median(t.get("ttft_answer_s") for t in target),
+                "observed_ttft_answer_s": _median(o.get("ttft_answer_s") for o in observed),
+                "target_tokens_per_second": _median(t.get("tokens_per_second") for t in target),
+                "observed_tokens_per_second": _median(o.get("tokens_per_second") for o in observed),
+                "fraction_in_first_frame": _median(pane.get("fraction_in_first_frame") for pane in panes),
+                "p99_paint_error_ms": _median((pane.get("paint_error_ms") or {}).get("p99") for pane in panes),
+            }
+        )
+    return sorted(summary, key=lambda row: row["arm"])
+
+
+def trial_fidelity_rows(trials):
+    """One flat row per trial for the researcher's table: both panes side by side."""
+    rows = []
+    for trial in trials:
+        fidelity = trial.get("fidelity") or {}
+        panes = fidelity.get("panes") or {}
+        row = {key: trial[key] for key in ("participant", "index", "arm_a", "arm_b", "status", "delivery")}
+        row.update(
+            measured=bool(panes),
+            interrupted=fidelity.get("interrupted", trial["status"] == "interrupted"),
+            time_hidden_s=fidelity.get("time_hidden_s"),
+            restarts=trial.get("restarts", 0),
+            resumes=trial.get("resumes", 0),
+        )
+        for pane in "AB":
+            data = panes.get(pane) or {}
+            row[f"{pane}_fraction_in_first_frame"] = data.get("fraction_in_first_frame")
+            row[f"{pane}_p99_paint_error_ms"] = (data.get("paint_error_ms") or {}).get("p99")
+            row[f"{pane}_target_ttft_s"] = (data.get("target") or {}).get("ttft_answer_s")
+            row[f"{pane}_observed_ttft_s"] = (data.get("observed") or {}).get("ttft_answer_s")
+        rows.append(row)
+    return rows

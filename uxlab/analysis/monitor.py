@@ -1,0 +1,110 @@
+"""The live monitor's snapshot of a running study (ORM-touching; the consumer sends it as JSON)."""
+
+from collections import Counter
+
+from django.db.models import Count, Q
+
+from uxlab.analysis.rows import StudyContext, model_has
+from uxlab.analysis.stats import is_low_fidelity, pair_key
+from uxlab.studies import models
+from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
+
+PARTICIPANT_STATES = ("welcome", "consented", "in_trial", "completed", "abandoned", "returned", "declined")
+RECENT_TRIALS = 10
+
+
+def participant_state(status, consented, started_trials):
+    if status in ("completed", "abandoned", "returned", "declined"):
+        return status
+    if not consented:
+        return "welcome"
+    return "in_trial" if started_trials else "consented"
+
+
+def fidelity_summary(fidelity):
+    """A compact per-pane view of a trial's fidelity summary (streaming/fidelity.py) for the monitor."""
+    if not fidelity:
+        return None
+    summary = {"low": is_low_fidelity(fidelity), "interrupted": fidelity.get("interrupted", False)}
+    for pane, data in (fidelity.get("panes") or {}).items():
+        summary[pane] = {
+            "fraction_in_first_frame": data.get("fraction_in_first_frame"),
+            "paint_error_p99_ms": (data.get("paint_error_ms") or {}).get("p99"),
+            "target_tokens_per_second": (data.get("target") or {}).get("tokens_per_second"),
+            "observed_tokens_per_second": (data.get("observed") or {}).get("tokens_per_second"),
+        }
+    return summary
+
+
+def monitor_snapshot(study):
+    """Everything the live monitor shows, as JSON-ready data."""
+    study.refresh_from_db(fields=["status"])
+    context = StudyContext(study)
+    states = Counter({state: 0 for state in PARTICIPANT_STATES})
+    participants = study.participants.annotate(
+        started=Count("trials", filter=Q(trials__started_at__isnull=False))
+    ).values_list("status", "consented_at", "started")
+    for status, consented_at, started in participants:
+        states[participant_state(status, consented_at is not None, started)] += 1
+
+    cells = Counter()
+    finished = Trial.objects.filter(participant__study=study, status=Trial.Status.FINISHED)
+    if model_has(Trial, "kind"):
+        finished = finished.filter(kind="trial")
+    for arm_a, arm_b, prompt, count in (
+        finished.values_list("arm_a__name", "arm_b__name", "prompt__name").annotate(n=Count("id")).order_by()
+    ):
+        cells[(pair_key(arm_a, arm_b, context.arm_order), prompt)] += count
+    quota = (study.design or {}).get("quota_per_cell")
+    design_cells = [
+        (pair_key(first, second, context.arm_order), prompt)
+        for first, second in (study.design or {}).get("pairs", [])
+        for prompt in study.prompts.values_list("name", flat=True)
+    ]
+    quota_rows = [
+        {"pair": "|".join(pair), "prompt": prompt, "finished": cells.get((pair, prompt), 0), "quota": quota}
+        for pair, prompt in design_cells
+    ]
+
+    fields = ["participant_id", "index", "arm_a__name", "arm_b__name", "status", "started_at", "finished_at"]
+    extra = [name for name in ("fidelity", "hidden_during_stream") if model_has(Trial, name)]
+    recent = (
+        Trial.objects.filter(participant__study=study, started_at__isnull=False)
+        .order_by("-started_at")
+        .values_list(*fields, *extra)[:RECENT_TRIALS]
+    )
+    recent_rows = []
+    for participant, index, arm_a, arm_b, status, started, done, *rest in recent:
+        values = dict(zip(extra, rest, strict=True))
+        recent_rows.append(
+            {
+                "participant": participant,
+                "trial_index": index,
+                "arm_a": arm_a,
+                "arm_b": arm_b,
+                "status": status,
+                "started_at": started.isoformat() if started else None,
+                "finished_at": done.isoformat() if done else None,
+                "hidden_during_stream": values.get("hidden_during_stream"),
+                "fidelity": fidelity_summary(values.get("fidelity")),
+            }
+        )
+    dead_letters = (
+        models.FailedTask.objects.filter(study=study).count() if hasattr(models, "FailedTask") else None
+    )
+    return {
+        "type": "monitor.snapshot",
+        "study": study.code,
+        "status": study.status,
+        "participants": dict(states),
+        "ratings": Rating.objects.filter(participant__study=study).count(),
+        "quota": quota_rows,
+        "recent_trials": recent_rows,
+        "attention_check_failures": len(context.failed_attention),
+        "dead_letters": dead_letters,
+        "conflicts": RatingConflict.objects.filter(participant__study=study).count(),
+    }
+
+
+def participant_statuses():
+    return {status for status, _label in Participant.Status.choices}

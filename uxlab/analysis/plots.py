@@ -1,0 +1,169 @@
+"""Plots for the results page as inline SVG text (no Django, no JavaScript, no CDN).
+
+Each function takes a piece of `results.study_results` and returns an <svg> element as a string;
+every text it draws is escaped.
+"""
+
+import math
+from html import escape
+
+WIDTH, HEIGHT = 560, 300
+MARGIN = {"left": 56, "right": 16, "top": 16, "bottom": 44}
+
+
+def _fmt(value):
+    return f"{value:.1f}"
+
+
+def _ticks(low, high, count=5):
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
+    first = math.ceil(low / step) * step
+    ticks, value = [], first
+    while value <= high + 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _frame(title, body, width=WIDTH, height=HEIGHT):
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="{escape(title)}" class="plot"><title>{escape(title)}</title>'
+        f'<style>.plot text{{font:11px sans-serif;fill:#333}} .axis{{stroke:#555}} .grid{{stroke:#e4e4e4}}'
+        f" .curve{{fill:none;stroke:#1f6feb;stroke-width:2}} .point{{fill:#d9480f}} .bar{{stroke:#d9480f}}"
+        f" .ref{{stroke:#888;stroke-dasharray:4 3}}</style>{body}</svg>"
+    )
+
+
+def _axes(x_low, x_high, y_low, y_high, x_label, y_label, y_format=_fmt):
+    plot_w = WIDTH - MARGIN["left"] - MARGIN["right"]
+    plot_h = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
+
+    def sx(x):
+        return MARGIN["left"] + (x - x_low) / (x_high - x_low) * plot_w
+
+    def sy(y):
+        return MARGIN["top"] + (1 - (y - y_low) / (y_high - y_low)) * plot_h
+
+    parts = []
+    for tick in _ticks(y_low, y_high):
+        parts.append(f'<line class="grid" x1="{_fmt(sx(x_low))}" x2="{_fmt(sx(x_high))}" y1="{_fmt(sy(tick))}" y2="{_fmt(sy(tick))}"/>')
+        parts.append(f'<text x="{_fmt(sx(x_low) - 6)}" y="{_fmt(sy(tick) + 4)}" text-anchor="end">{escape(y_format(tick))}</text>')
+    for tick in _ticks(x_low, x_high):
+        parts.append(f'<line class="axis" x1="{_fmt(sx(tick))}" x2="{_fmt(sx(tick))}" y1="{_fmt(sy(y_low))}" y2="{_fmt(sy(y_low) + 4)}"/>')
+        parts.append(f'<text x="{_fmt(sx(tick))}" y="{_fmt(sy(y_low) + 16)}" text-anchor="middle">{tick:g}</text>')
+    parts.append(f'<line class="axis" x1="{_fmt(sx(x_low))}" x2="{_fmt(sx(x_high))}" y1="{_fmt(sy(y_low))}" y2="{_fmt(sy(y_low))}"/>')
+    parts.append(f'<line class="axis" x1="{_fmt(sx(x_low))}" x2="{_fmt(sx(x_low))}" y1="{_fmt(sy(y_low))}" y2="{_fmt(sy(y_high))}"/>')
+    parts.append(f'<text x="{_fmt(MARGIN["left"] + plot_w / 2)}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text transform="translate(14 {_fmt(MARGIN["top"] + plot_h / 2)}) rotate(-90)" text-anchor="middle">'
+        f"{escape(y_label)}</text>"
+    )
+    return sx, sy, "".join(parts)
+
+
+def psychometric_svg(psychometric, x_label, title):
+    """Share choosing the faster arm per stimulus level (Wilson bars), the logistic fit and its 75% point."""
+    bins = psychometric.get("bins") or []
+    if not bins:
+        return ""
+    xs = [b["stimulus"] for b in bins]
+    threshold = psychometric.get("threshold")
+    candidates = xs + ([threshold] if threshold is not None and math.isfinite(threshold) else [])
+    x_low, x_high = min(0.0, min(candidates)), max(candidates)
+    if x_high <= x_low:
+        x_high = x_low + 1
+    x_high += (x_high - x_low) * 0.05
+    sx, sy, axes = _axes(x_low, x_high, 0.0, 1.0, x_label, "chose the faster arm", lambda v: f"{v:.0%}")
+    parts = [axes, f'<line class="ref" x1="{_fmt(sx(x_low))}" x2="{_fmt(sx(x_high))}" y1="{_fmt(sy(0.5))}" y2="{_fmt(sy(0.5))}"/>']
+    fit = psychometric.get("fit")
+    if fit:
+        points = []
+        for step in range(101):
+            x = x_low + (x_high - x_low) * step / 100
+            p = 1 / (1 + math.exp(-max(-50.0, min(50.0, fit["intercept"] + fit["slope"] * x))))
+            points.append(f"{_fmt(sx(x))},{_fmt(sy(p))}")
+        parts.append(f'<polyline class="curve" points="{" ".join(points)}"/>')
+        if threshold is not None and x_low <= threshold <= x_high:
+            parts.append(
+                f'<line class="ref" x1="{_fmt(sx(threshold))}" x2="{_fmt(sx(threshold))}" y1="{_fmt(sy(0))}" '
+                f'y2="{_fmt(sy(0.75))}"/><text x="{_fmt(sx(threshold) + 4)}" y="{_fmt(sy(0.75) - 4)}">75%: {threshold:.2f}</text>'
+            )
+    for b in bins:
+        x, share = sx(b["stimulus"]), b["share"]
+        if b.get("ci_low") is not None:
+            parts.append(f'<line class="bar" x1="{_fmt(x)}" x2="{_fmt(x)}" y1="{_fmt(sy(b["ci_low"]))}" y2="{_fmt(sy(b["ci_high"]))}"/>')
+        radius = 3 + min(6, math.sqrt(b["n"]))
+        parts.append(
+            f'<circle class="point" cx="{_fmt(x)}" cy="{_fmt(sy(share))}" r="{_fmt(radius)}">'
+            f"<title>{b['count']} of {b['n']}</title></circle>"
+        )
+    return _frame(title, "".join(parts))
+
+
+def strengths_svg(bradley_terry, title):
+    """Bradley-Terry log-strength of each arm with its bootstrap 95% interval."""
+    arms = bradley_terry.get("arms") or []
+    if not arms:
+        return ""
+    values = [v for row in arms for v in (row["log_strength"], row["ci_low"], row["ci_high"]) if v is not None]
+    low, high = min(values + [0.0]), max(values + [0.0])
+    pad = (high - low) * 0.08 or 1.0
+    low, high = low - pad, high + pad
+    row_h = 30
+    height = MARGIN["top"] + MARGIN["bottom"] + row_h * len(arms)
+    left = 170
+    plot_w = WIDTH - left - MARGIN["right"]
+
+    def sx(x):
+        return left + (x - low) / (high - low) * plot_w
+
+    parts = []
+    for tick in _ticks(low, high):
+        parts.append(f'<line class="grid" x1="{_fmt(sx(tick))}" x2="{_fmt(sx(tick))}" y1="{MARGIN["top"]}" y2="{height - MARGIN["bottom"]}"/>')
+        parts.append(f'<text x="{_fmt(sx(tick))}" y="{height - MARGIN["bottom"] + 16}" text-anchor="middle">{tick:g}</text>')
+    parts.append(f'<line class="ref" x1="{_fmt(sx(0))}" x2="{_fmt(sx(0))}" y1="{MARGIN["top"]}" y2="{height - MARGIN["bottom"]}"/>')
+    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">log strength (Bradley-Terry, 95% bootstrap interval)</text>')
+    for i, row in enumerate(arms):
+        y = MARGIN["top"] + row_h * i + row_h / 2
+        parts.append(f'<text x="{left - 8}" y="{_fmt(y + 4)}" text-anchor="end">{escape(row["arm"])}</text>')
+        if row["ci_low"] is not None and row["ci_high"] is not None:
+            parts.append(f'<line class="bar" x1="{_fmt(sx(row["ci_low"]))}" x2="{_fmt(sx(row["ci_high"]))}" y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+        parts.append(f'<circle class="point" cx="{_fmt(sx(row["log_strength"]))}" cy="{_fmt(y)}" r="5"><title>{row["log_strength"]:.2f}</title></circle>')
+    return _frame(title, "".join(parts), height=height)
+
+
+LIKERT_COLOURS = ["#b2182b", "#d6604d", "#f4a582", "#e0e0e0", "#92c5de", "#4393c3", "#2166ac"]
+
+
+def likert_svg(likert_question, title):
+    """Each arm's distribution of Likert answers as a 100% stacked bar."""
+    arms = likert_question.get("arms") or []
+    if not arms:
+        return ""
+    row_h = 28
+    height = MARGIN["top"] + MARGIN["bottom"] + row_h * len(arms)
+    left = 170
+    plot_w = WIDTH - left - MARGIN["right"]
+    parts = []
+    for i, row in enumerate(arms):
+        distribution = row["distribution"]
+        levels = sorted(distribution, key=lambda level: int(level))
+        total = sum(distribution.values()) or 1
+        y = MARGIN["top"] + row_h * i
+        parts.append(f'<text x="{left - 8}" y="{_fmt(y + row_h / 2 + 4)}" text-anchor="end">{escape(row["arm"])}</text>')
+        x = left
+        for position, level in enumerate(levels):
+            width = plot_w * distribution[level] / total
+            colour = LIKERT_COLOURS[round(position * (len(LIKERT_COLOURS) - 1) / max(1, len(levels) - 1))]
+            parts.append(
+                f'<rect x="{_fmt(x)}" y="{_fmt(y + 4)}" width="{_fmt(width)}" height="{row_h - 8}" fill="{colour}">'
+                f"<title>{escape(str(level))}: {distribution[level]}</title></rect>"
+            )
+            x += width
+    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">share of answers, lowest level on the left</text>')
+    return _frame(title, "".join(parts), height=height)

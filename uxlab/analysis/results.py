@@ -1,0 +1,156 @@
+"""A study's results: its answers read from the database and summarised by analysis.stats.
+
+This is the one place that decides which answers go into which statistic; the results page, the
+API and the plots all read `study_results`.
+"""
+
+import math
+
+from uxlab.analysis import stats
+from uxlab.analysis.rows import StudyContext, model_has, trial_record
+from uxlab.studies.models import Question, Rating, Trial
+
+CHOICE_KINDS = {"forced_choice", "forced_choice_tie", "preference"}
+LIKERT_KINDS = {"likert", "likert_pane", "pane_likert"}
+WAITING_KINDS = {"estimated_wait", "waiting_time", "estimated_waiting_time"}
+
+
+def default_rules():
+    return [rule.name for rule in stats.EXCLUSION_RULES]
+
+
+def parse_rules(values):
+    """Exclusion rules from request parameters: known names only; none given means all enabled."""
+    return [name for name in values if name in stats.RULES_BY_NAME]
+
+
+def _answers(study, context):
+    """Every answer with its trial's exclusion record, as plain tuples."""
+    trial_fields = [name for name in ("kind", "hidden_during_stream", "fidelity") if model_has(Trial, name)]
+    queryset = Rating.objects.filter(participant__study=study).values_list(
+        "participant_id", "trial_id", "trial__status", "trial__arm_a__name", "trial__arm_b__name",
+        "question__name", "value", *(f"trial__{name}" for name in trial_fields),
+    )
+    for participant, trial_id, status, arm_a, arm_b, question, value, *rest in queryset.iterator(chunk_size=5000):
+        extras = dict(zip(trial_fields, rest, strict=True))
+        extras["participant_failed_attention_check"] = participant in context.failed_attention
+        yield participant, trial_id, arm_a, arm_b, question, value, trial_record(participant, status, extras)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def study_results(study, rules=None, n_boot=500):
+    """Everything the results page and the API report, for the answers the enabled rules keep."""
+    rules = default_rules() if rules is None else list(rules)
+    context = StudyContext(study)
+    questions = list(study.questions.all())
+    trial_records, kept = {}, []
+    for participant, trial_id, arm_a, arm_b, question, value, record in _answers(study, context):
+        trial_records[trial_id] = record
+        if not stats.exclusion_reasons(record, rules):
+            kept.append((participant, arm_a, arm_b, question, value))
+    # Trials without answers still count in what the rules would exclude.
+    for trial_id, status in Trial.objects.filter(participant__study=study).values_list("id", "status"):
+        trial_records.setdefault(trial_id, {"status": status})
+    speeds = {name: profile.get("tokens_per_second") for name, profile in context.profiles.items()}
+    minus_ttft = {
+        name: -profile["ttft_s"] for name, profile in context.profiles.items() if profile.get("ttft_s") is not None
+    }
+    result = {
+        "study": study.code,
+        "arms": context.arm_order,
+        "exclusions": stats.exclusion_effect(trial_records.values(), rules),
+        "answers_kept": len(kept),
+        "choice_questions": [],
+        "likert_questions": [],
+        "waiting_time": None,
+    }
+    for question in questions:
+        answers = [row for row in kept if row[3] == question.name]
+        if question.kind in CHOICE_KINDS:
+            choices = [stats.Choice(p, a, b, value) for p, a, b, _q, value in answers]
+            speed_points = stats.speed_choices(choices, {k: v for k, v in speeds.items() if v}, stats.log_speed_ratio)
+            ttft_points = stats.speed_choices(choices, minus_ttft, stats.ttft_difference)
+            result["choice_questions"].append(
+                {
+                    "question": question.name,
+                    "text": question.text,
+                    "n": len(choices),
+                    "pairs": stats.pair_summaries(choices, context.arm_order),
+                    "position_bias": stats.position_bias(choices),
+                    "bradley_terry": stats.bradley_terry(choices, context.arm_order, n_boot=n_boot),
+                    "psychometric_speed": stats.psychometric(speed_points),
+                    "psychometric_ttft": stats.psychometric(ttft_points),
+                }
+            )
+        elif question.kind in LIKERT_KINDS:
+            # A per-pane question (pane "A"/"B", e.g. wait_ok_A) rates the arm streamed in that pane.
+            pane_of_row = getattr(question, "pane", "")
+            base = getattr(question, "base_name", question.name)
+            existing = next((q for q in result["likert_questions"] if q["question"] == base), None)
+            per_arm = existing["_values"] if existing else {}
+            for _p, arm_a, arm_b, _q, value in answers:
+                for pane, arm in (("A", arm_a), ("B", arm_b)):
+                    if pane_of_row:
+                        pane_value = int(value) if pane == pane_of_row and str(value).lstrip("-").isdigit() else None
+                    else:
+                        pane_value = _pane_value(value, pane)
+                    if pane_value is not None:
+                        per_arm.setdefault(arm, []).append(pane_value)
+            scale = question.option("scale") if hasattr(question, "option") else 7
+            if existing:
+                existing["arms"] = [{"arm": arm, **stats.likert_summary(per_arm[arm], range(1, (scale or 7) + 1))}
+                                    for arm in context.arm_order if arm in per_arm]
+                continue
+            result["likert_questions"].append(
+                {
+                    "_values": per_arm,
+                    "question": base,
+                    "text": question.text,
+                    "arms": [
+                        {"arm": arm, **stats.likert_summary(per_arm[arm], range(1, (scale or 7) + 1))}
+                        for arm in context.arm_order if arm in per_arm
+                    ],
+                }
+            )
+    for question in result["likert_questions"]:
+        question.pop("_values", None)
+    return _clean(result)
+
+
+def _pane_value(value, pane):
+    """A per-pane Likert answer stored as JSON ({"A": 5, "B": 3}) or as "A:5,B:3"; None if absent."""
+    import json
+
+    try:
+        data = json.loads(value)
+        if isinstance(data, dict) and pane in data:
+            return int(data[pane])
+    except (ValueError, TypeError):
+        pass
+    for part in str(value).split(","):
+        name, _, number = part.partition(":")
+        if name.strip() == pane and number.strip().lstrip("-").isdigit():
+            return int(number)
+    return None
+
+
+def _clean(value):
+    """Make a result JSON-safe: NaN and infinities become null, tuples lists, keys strings."""
+    if isinstance(value, dict):
+        return {str(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, float):
+        return _finite(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def question_kinds():
+    return {kind for kind, _label in Question.Kind.choices}

@@ -1,0 +1,88 @@
+"""A throwaway Postgres database for a benchmark: created, migrated, used, and dropped.
+
+Benchmarks never touch real data: they create a database of their own on the server that
+DATABASE_URL names (marked with a comment so an unrelated database is never dropped), point
+Django's connection at it, and drop it when done.
+"""
+
+import os
+import subprocess
+import sys
+
+import psycopg
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import connections
+from psycopg import sql
+
+MARK = "uxlab benchmark throwaway database"
+
+
+def admin_connection():
+    database = settings.DATABASES["default"]
+    return psycopg.connect(
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+class ThrowawayDatabase:
+    """`with ThrowawayDatabase("uxlab_bench_x") as db:` — Django's default connection uses it inside."""
+
+    def __init__(self, name, keep=False):
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            raise CommandError("benchmarks need DATABASE_URL pointing at a Postgres server")
+        self.name = name
+        self.keep = keep
+        self.original_name = settings.DATABASES["default"]["NAME"]
+
+    def url(self):
+        database = settings.DATABASES["default"]
+        return (
+            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
+            f"/{self.name}"
+        )
+
+    def env(self, **overrides):
+        """Environment for a child process (web server, worker, migrate) that uses this database."""
+        env = dict(os.environ)
+        env["DATABASE_URL"] = self.url()
+        env.setdefault("SECRET_KEY", "benchmark-only")
+        env.update(overrides)
+        return env
+
+    def __enter__(self):
+        with admin_connection() as admin:
+            row = admin.execute(
+                "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [self.name]
+            ).fetchone()
+            if row is not None and row[0] != MARK:
+                raise CommandError(f"database {self.name!r} exists and is not a benchmark database")
+            quoted = sql.Identifier(self.name)
+            admin.execute(sql.SQL("drop database if exists {} with (force)").format(quoted))
+            admin.execute(sql.SQL("create database {}").format(quoted))
+            admin.execute(sql.SQL("comment on database {} is {}").format(quoted, sql.Literal(MARK)))
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=settings.BASE_DIR,
+            env=self.env(),
+            check=True,
+        )
+        self.switch(self.name)
+        return self
+
+    def __exit__(self, *exc):
+        self.switch(self.original_name)
+        if not self.keep:
+            with admin_connection() as admin:
+                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.name)))
+
+    @staticmethod
+    def switch(name):
+        connections["default"].close()
+        settings.DATABASES["default"]["NAME"] = name
+        connections["default"].settings_dict["NAME"] = name

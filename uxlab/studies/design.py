@@ -1,0 +1,58 @@
+"""A study's participant-session settings, read from Study.design with their defaults.
+
+The study file's `design` section (docs/study-format.md) is validated by studies.study_files and
+stored as JSON on the study; this is the one place that knows the defaults, so views, actions,
+templates and the consumer read `study.session.<setting>` instead of poking at the JSON.
+"""
+
+from dataclasses import dataclass, fields
+
+ORDERS = ("latin_square", "shuffle")
+LAYOUTS = ("side_by_side", "sequential")
+ANSWERING = ("after_both", "min_exposure", "any_time")
+INTERRUPTED_TRIAL_POLICIES = ("restart", "resume", "block")
+
+
+@dataclass(frozen=True)
+class SessionDesign:
+    pairs: tuple = ()
+    seed: str | None = None
+    # Assignment: order of a participant's trials, how many cells each gets (None = every cell),
+    # and the most participants any one cell may have (None = no limit).
+    order: str = "latin_square"
+    trials_per_participant: int | None = None
+    quota_per_cell: int | None = None
+    # Presentation: both panes at once, or A then B; a narrow window may stack the panes.
+    layout: str = "side_by_side"
+    allow_stacked: bool = True
+    min_viewport_width: int = 900
+    min_viewport_height: int = 500
+    # How synthetic and trace arms reach the screen (docs/protocol.md): controlled or server_paced.
+    delivery: str = "controlled"
+    # In the sequential layout, the pause between the end of A and the start of B, in seconds.
+    sequential_gap_s: float = 1.0
+    # When answering is allowed: after both panes finished, after a minimum exposure, or at once.
+    answering: str = "after_both"
+    min_exposure_s: float = 0.0
+    # What a fresh page does with a trial whose stream was interrupted (read by actions.start_trial).
+    interrupted_trial: str = "restart"
+    # Server-side limits (enforced by the expire_sessions beat task), in minutes.
+    time_limit_minutes: float = 60.0
+    abandon_after_minutes: float = 30.0
+    # A query parameter carrying another panel's participant id (Prolific's are always read).
+    participant_param: str | None = None
+    # How long the last trial page retries the final save before showing the code anyway.
+    save_timeout_s: float = 60.0
+    # Instructed-response trials: [{"prompt", "question", "expected", "after_trial"}].
+    attention_checks: tuple = ()
+
+    @classmethod
+    def of(cls, design):
+        design = design or {}
+        known = {field.name for field in fields(cls)}
+        values = {name: value for name, value in design.items() if name in known and value is not None}
+        if "pairs" in values:
+            values["pairs"] = tuple(tuple(pair) for pair in values["pairs"])
+        if "attention_checks" in values:
+            values["attention_checks"] = tuple(dict(check) for check in values["attention_checks"])
+        return cls(**values)

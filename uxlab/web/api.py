@@ -1,0 +1,203 @@
+"""The read-only REST API (docs/api.md): studies, results summaries and exports, for tokens
+created on /account/tokens/. Every study goes through `get_study_for_user`; errors are JSON
+{"error": {"code", "message"}} with a stable code. The OpenAPI schema is built here from the
+same table definitions the exports use."""
+
+import functools
+
+from django.http import Http404, JsonResponse
+from django.views.decorators.http import require_GET
+
+from uxlab.analysis.export import FORMATS
+from uxlab.analysis.results import study_results
+from uxlab.analysis.rows import TABLE_NAMES, export_tables
+from uxlab.analysis.stats import EXCLUSION_RULES
+from uxlab.studies import actions
+from uxlab.studies.access import get_study_for_user
+from uxlab.studies.api_tokens import user_for_token
+from uxlab.studies.models import Study
+from uxlab.web import views_results
+
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+
+
+def api_error(status, code, message):
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def token_required(view):
+    """Authenticate `Authorization: Bearer <token>`; map a missing study to a JSON 404."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        user = user_for_token(secret.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            response = api_error(401, "unauthorized", "Send a valid token as `Authorization: Bearer <token>`.")
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+        request.user = user
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return api_error(404, "not_found", "No such study, table or format.")
+
+    return require_GET(wrapper)
+
+
+def study_summary(study):
+    return {
+        "code": study.code,
+        "title": study.title,
+        "status": study.status,
+        "team": study.team.slug,
+        "created_at": study.created_at.isoformat(),
+    }
+
+
+@token_required
+def studies(request):
+    visible = Study.objects.visible_to(request.user).select_related("team").order_by("-created_at")
+    return JsonResponse({"studies": [study_summary(study) for study in visible]})
+
+
+@token_required
+def study(request, code):
+    found = get_study_for_user(request.user, code)
+    return JsonResponse(
+        {
+            **study_summary(found),
+            "description": found.description,
+            "arms": [
+                {"name": arm.name, "label": arm.label, "kind": arm.kind, "source": arm.source, "profile": arm.profile}
+                for arm in found.arms.all()
+            ],
+            "prompts": [prompt.name for prompt in found.prompts.all()],
+            "questions": [{"name": q.name, "kind": q.kind, "text": q.text} for q in found.questions.all()],
+            "counts": actions.study_counts(found),
+        }
+    )
+
+
+@token_required
+def results(request, code):
+    found = get_study_for_user(request.user, code)
+    return JsonResponse(study_results(found, views_results.rules_from(request.GET), n_boot=200))
+
+
+@token_required
+def export(request, code, table):
+    found = get_study_for_user(request.user, code)
+    fmt = request.GET.get("format", "csv")
+    return views_results.table_response(request, found, table, fmt)
+
+
+@token_required
+def psychds(request, code):
+    return views_results.psychds_response(request, get_study_for_user(request.user, code))
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+
+def _error_response(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document():
+    code_parameter = {"name": "code", "in": "path", "required": True, "description": "The study's public code.",
+                      "schema": {"type": "string", "pattern": CODE_PATTERN}}
+    rule_parameters = [
+        {"name": "rules", "in": "query", "required": False,
+         "description": "`set` to apply exactly the `rule` values given (none: no exclusions); omitted: all rules.",
+         "schema": {"type": "string", "enum": ["set"]}},
+        {"name": "rule", "in": "query", "required": False, "style": "form", "explode": True,
+         "description": "An exclusion rule to apply (with rules=set).",
+         "schema": {"type": "array", "items": {"type": "string", "enum": [r.name for r in EXCLUSION_RULES]}}},
+    ]
+    ids_parameter = {"name": "external_ids", "in": "query", "required": False,
+                     "description": "Owners only (logged): include panel ids such as PROLIFIC_PID.",
+                     "schema": {"type": "string", "enum": ["0", "1"]}}
+    common = {"401": _error_response("Missing, unknown or revoked token."),
+              "404": _error_response("No such study visible to this token's user (or unknown table).")}
+    tables = list(TABLE_NAMES if "telemetry" in export_tables() else TABLE_NAMES[:-1])
+    table_columns = {name: [c.name for c in table.columns] for name, table in export_tables(True).items()}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "uxlab API", "version": "1",
+                 "description": "Read-only access to studies, results summaries and exports. See docs/api.md."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": {
+            "/api/v1/studies": {"get": {
+                "operationId": "listStudies", "summary": "Studies the token's user can see",
+                "responses": {"200": {"description": "The studies.", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["studies"],
+                    "properties": {"studies": {"type": "array", "items": {"$ref": "#/components/schemas/StudySummary"}}},
+                }}}}, "401": common["401"]}}},
+            "/api/v1/studies/{code}": {"get": {
+                "operationId": "getStudy", "summary": "A study's definition and counts",
+                "parameters": [code_parameter],
+                "responses": {"200": {"description": "The study.", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Study"}}}}, **common}}},
+            "/api/v1/studies/{code}/results": {"get": {
+                "operationId": "getResults", "summary": "Analysis summary (pairs, position bias, Bradley-Terry, psychometric fits)",
+                "parameters": [code_parameter, *rule_parameters],
+                "responses": {"200": {"description": "The results.", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Results"}}}}, **common}}},
+            "/api/v1/studies/{code}/exports/{table}": {"get": {
+                "operationId": "exportTable", "summary": "One tidy table as CSV, JSON Lines or Parquet (streamed)",
+                "description": "Columns per table: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in table_columns.items()),
+                "parameters": [
+                    code_parameter,
+                    {"name": "table", "in": "path", "required": True, "schema": {"type": "string", "enum": tables}},
+                    {"name": "format", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": list(FORMATS), "default": "csv"}},
+                    *rule_parameters, ids_parameter,
+                ],
+                "responses": {"200": {"description": "The table.", "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                }}, **common}}},
+            "/api/v1/studies/{code}/psychds.zip": {"get": {
+                "operationId": "exportPsychDS", "summary": "Psych-DS bundle (zip) of every table",
+                "parameters": [code_parameter, *rule_parameters, ids_parameter],
+                "responses": {"200": {"description": "The bundle.", "content": {
+                    "application/zip": {"schema": {"type": "string", "format": "binary"}}}}, **common}}},
+        },
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "StudySummary": {"type": "object", "required": ["code", "title", "status", "team", "created_at"],
+                                 "properties": {"code": {"type": "string"}, "title": {"type": "string"},
+                                                "status": {"type": "string", "enum": [s for s, _ in Study.Status.choices]},
+                                                "team": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}},
+                "Study": {"allOf": [{"$ref": "#/components/schemas/StudySummary"}, {
+                    "type": "object", "required": ["arms", "prompts", "questions", "counts"],
+                    "properties": {"description": {"type": "string"},
+                                   "arms": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "profile"]}},
+                                   "prompts": {"type": "array", "items": {"type": "string"}},
+                                   "questions": {"type": "array", "items": {"type": "object", "required": ["name", "kind"]}},
+                                   "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}}]},
+                "Results": {"type": "object",
+                            "required": ["study", "arms", "exclusions", "answers_kept", "choice_questions", "likert_questions"],
+                            "properties": {"study": {"type": "string"}, "arms": {"type": "array", "items": {"type": "string"}},
+                                           "exclusions": {"type": "object", "required": ["total", "excluded", "kept", "rules"]},
+                                           "answers_kept": {"type": "integer"},
+                                           "choice_questions": {"type": "array", "items": {"type": "object",
+                                               "required": ["question", "pairs", "position_bias", "bradley_terry",
+                                                            "psychometric_speed", "psychometric_ttft"]}},
+                                           "likert_questions": {"type": "array", "items": {"type": "object"}}}},
+            },
+        },
+    }
+
+
+@require_GET
+def openapi(request):
+    return JsonResponse(openapi_document())

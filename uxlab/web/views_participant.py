@@ -1,0 +1,273 @@
+"""The participant's pages: entry, checks, consent, instructions, trials and completion.
+
+Each page belongs to one step (actions.participant_step); a request for another step's page is
+sent to the participant's current step, so a reload or an old link always lands where they are.
+Nothing here names an arm: the trial page knows panes "A" and "B" only.
+"""
+
+import json
+import math
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from uxlab.studies import actions
+from uxlab.studies.assignment import StudyFull
+from uxlab.studies.models import Participant, Study
+
+PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+MAX_CHECKS_BYTES = 4096
+
+
+def get_participant(token):
+    participant = Participant.objects.select_related("study").filter(token=token).first()
+    if participant is None:
+        raise Http404("This study link is not valid.")
+    return participant
+
+
+def closed_response(request, study, reason=None):
+    return render(request, "participate/closed.html", {"study": study, "reason": reason or study.status})
+
+
+def external_identity(study, params):
+    """(panel, id) from Prolific's PROLIFIC_PID or the study's own participant parameter."""
+    prolific_id = params.get("PROLIFIC_PID", "").strip()[:200]
+    if prolific_id:
+        return "prolific", prolific_id
+    name = study.session.participant_param
+    if name and params.get(name, "").strip():
+        return "external", params[name].strip()[:200]
+    return None, ""
+
+
+def carried_params(study, params):
+    names = PROLIFIC_PARAMS + ((study.session.participant_param,) if study.session.participant_param else ())
+    return {name: params.get(name, "")[:200] for name in names if params.get(name)}
+
+
+@require_http_methods(["GET", "POST"])
+def study_entry(request, code):
+    """The welcome page; a participant is allocated only when they press Start (not by link previews)."""
+    study = get_object_or_404(Study, code=code)
+    params = request.POST if request.method == "POST" else request.GET
+    panel, external_id = external_identity(study, params)
+    if external_id:
+        known = actions.find_participant_by_external_id(study, panel, external_id)
+        if known is not None:
+            return redirect("web:participant_home", token=known.token)
+    if not study.is_open:
+        return closed_response(request, study)
+    if actions.study_is_full(study):
+        return closed_response(request, study, "full")
+    if request.method == "POST":
+        participant = actions.enroll_participant(
+            study,
+            panel=panel,
+            external_id=external_id,
+            panel_study_id=params.get("STUDY_ID", "")[:200],
+            panel_session_id=params.get("SESSION_ID", "")[:200],
+        )
+        return redirect("web:participant_home", token=participant.token)
+    return render(request, "participate/welcome.html", {"study": study, "params": carried_params(study, params)})
+
+
+STEP_URLS = {
+    "checks": "web:checks",
+    "consent": "web:consent",
+    "instructions": "web:instructions",
+    "trial": "web:trial",
+    "done": "web:done",
+}
+
+
+def participant_home(request, token):
+    """Send the participant to the step they are on."""
+    participant = get_participant(token)
+    step = actions.participant_step(participant)
+    if step == "expired":
+        return render(request, "participate/expired.html", {"study": participant.study})
+    actions.touch_participant(participant)
+    return redirect(STEP_URLS[step], token=token)
+
+
+def at_step(participant, step):
+    """None when the participant is on this step, else a redirect to where they are."""
+    if actions.participant_step(participant) == step:
+        return None
+    return redirect("web:participant_home", token=participant.token)
+
+
+# --- Checks --------------------------------------------------------------------------------------
+
+
+def _number(data, name, low, high):
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return round(float(value), 3)
+
+
+def parse_checks(body):
+    """The checks the page measured, validated; ValueError names the first bad field."""
+    if len(body) > MAX_CHECKS_BYTES:
+        raise ValueError("the check results are too large")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("the check results are not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("the check results must be an object")
+    results = {
+        "viewport_width": _number(data, "viewport_width", 0, 100_000),
+        "viewport_height": _number(data, "viewport_height", 0, 100_000),
+        "device_pixel_ratio": _number(data, "device_pixel_ratio", 0, 100),
+        "refresh_hz": _number(data, "refresh_hz", 0, 1000),
+        "frame_ms_median": _number(data, "frame_ms_median", 0, 10_000),
+        "ws_rtt_ms_median": _number(data, "ws_rtt_ms_median", 0, 600_000),
+        "ws_rtt_ms_min": _number(data, "ws_rtt_ms_min", 0, 600_000),
+        "clock_offset_ms": _number(data, "clock_offset_ms", -1e13, 1e13),
+        "clock_offset_spread_ms": _number(data, "clock_offset_spread_ms", 0, 600_000),
+        "pings": _number(data, "pings", 0, 1000),
+    }
+    results["clock_sync_quality"] = (
+        "good" if results["clock_offset_spread_ms"] <= 10 else "fair" if results["clock_offset_spread_ms"] <= 50 else "poor"
+    )
+    return results
+
+
+@require_http_methods(["GET", "POST"])
+def checks(request, token):
+    participant = get_participant(token)
+    elsewhere = at_step(participant, "checks")
+    if elsewhere is not None:
+        return elsewhere if request.method == "GET" else JsonResponse({"next_url": elsewhere.url})
+    session = participant.study.session
+    if request.method == "POST":
+        try:
+            results = parse_checks(request.body)
+        except ValueError as error:
+            return JsonResponse({"error": "bad_checks", "message": str(error)}, status=400)
+        viewport_ok = (
+            results["viewport_width"] >= session.min_viewport_width
+            and results["viewport_height"] >= session.min_viewport_height
+        )
+        passed = actions.record_checks(participant, results, viewport_ok=viewport_ok, stacked=not viewport_ok)
+        return JsonResponse(
+            {"passed": passed, "next_url": reverse("web:participant_home", args=[token]) if passed else None}
+        )
+    context = {
+        "participant": participant,
+        "study": participant.study,
+        "min_width": session.min_viewport_width,
+        "min_height": session.min_viewport_height,
+        "allow_stacked": session.allow_stacked,
+    }
+    return render(request, "participate/checks.html", context)
+
+
+# --- Consent and instructions --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def consent(request, token):
+    participant = get_participant(token)
+    elsewhere = at_step(participant, "consent")
+    if elsewhere is not None:
+        return elsewhere
+    study = participant.study
+    if request.method == "POST":
+        if request.POST.get("decision") != "agree":
+            actions.decline_consent(participant)
+            return render(request, "participate/declined.html", {"study": study})
+        if not study.is_open:
+            return closed_response(request, study)
+        try:
+            actions.give_consent(participant)
+        except StudyFull:
+            return closed_response(request, study, "full")
+        return redirect("web:participant_home", token=token)
+    return render(request, "participate/consent.html", {"participant": participant, "study": study})
+
+
+@require_http_methods(["GET", "POST"])
+def instructions(request, token):
+    participant = get_participant(token)
+    elsewhere = at_step(participant, "instructions")
+    if elsewhere is not None:
+        return elsewhere
+    if request.method == "POST":
+        actions.mark_instructions_seen(participant)
+        return redirect("web:participant_home", token=token)
+    has_practice = participant.trials.filter(kind="practice").exists()
+    context = {"participant": participant, "study": participant.study, "has_practice": has_practice}
+    return render(request, "participate/instructions.html", context)
+
+
+# --- Trials --------------------------------------------------------------------------------------
+
+
+def trial(request, token):
+    participant = get_participant(token)
+    elsewhere = at_step(participant, "trial")
+    if elsewhere is not None:
+        return elsewhere
+    actions.touch_participant(participant)
+    current = actions.pending_trial(participant)
+    study = participant.study
+    session = study.session
+    counted = list(participant.trials.exclude(kind="practice").values_list("index", flat=True))
+    context = {
+        "participant": participant,
+        "study": study,
+        "trial": current,
+        "is_practice": current.kind == "practice",
+        "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
+        "trial_count": len(counted),
+        "is_last": current.index == participant.trials.order_by("-index").values_list("index", flat=True).first(),
+        "questions": study.questions.all(),
+        "session": session,
+        "stacked": participant.layout == "stacked",
+        "min_exposure_ms": round(session.min_exposure_s * 1000),
+        "save_timeout_ms": round(session.save_timeout_s * 1000),
+    }
+    return render(request, "participate/trial.html", context)
+
+
+# --- Completion ----------------------------------------------------------------------------------
+
+
+def done(request, token):
+    """The completion code, shown only once every answer is stored (or the page gave up, recorded)."""
+    participant = get_participant(token)
+    confirmed = actions.complete_participant(participant)
+    if not confirmed and participant.completion_unconfirmed_at is None:
+        return redirect("web:participant_home", token=token)
+    study = participant.study
+    context = {"study": study, "completion_url": study.completion_url, "confirmed": confirmed}
+    return render(request, "participate/done.html", context)
+
+
+def on_last_trial(participant):
+    """Whether only the last trial's answers can still be missing (so giving up is allowed)."""
+    pending = actions.pending_trial(participant)
+    last = participant.trials.order_by("-index").values_list("index", flat=True).first()
+    return pending is None or pending.index == last
+
+
+@require_POST
+def unconfirmed(request, token):
+    """The last trial page could not get its final answers confirmed: record it, then show the code."""
+    participant = get_participant(token)
+    if not participant.has_consented or participant.is_expired or not on_last_trial(participant):
+        return JsonResponse({"error": "not_allowed"}, status=409)
+    try:
+        pending = int(json.loads(request.body or b"{}").get("pending", 0))
+    except (ValueError, TypeError, AttributeError):
+        pending = 0
+    actions.record_unconfirmed_completion(participant, pending)
+    return JsonResponse({"next_url": reverse("web:done", args=[token])})
