@@ -3,13 +3,15 @@ a small fast study, a consented participant and their first trial; plus real ser
 processes for the integration and browser tests."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from uxlab.benchmarks.processes import free_port, wait_for_port  # noqa: F401  (used by tests)
+from uxlab.processes import CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,25 +111,6 @@ def trial(participant):
 
 
 # --- Real processes ------------------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, process, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited early with code {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
 
 
 def stop(process):
@@ -230,16 +213,6 @@ def chromium_path():
     return path
 
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from uxlab.live.routing import websocket_urlpatterns  # noqa: E402
+from uxlab.live.runtime import tune_for_pacing  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -19,3 +20,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Measured settings for a process that paces streams (see uxlab/live/runtime.py).
+tune_for_pacing()

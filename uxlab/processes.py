@@ -32,3 +32,17 @@ def worker_command():
 
 def beat_command(schedule_path="var/celerybeat-schedule"):
     return ["celery", "--app", CELERY_APP, "beat", "--loglevel", "INFO", "--schedule", schedule_path]
+
+
+# Debian's chromium as the tests and bench_fidelity drive it (through Playwright's executable_path):
+# headless, and without the background networking this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

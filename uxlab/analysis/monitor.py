@@ -14,6 +14,8 @@ RECENT_TRIALS = 10
 
 
 def participant_state(status, consented, started_trials):
+    if status == "expired":  # over the time limit or not seen for a while (the expire_sessions task)
+        return "abandoned"
     if status in ("completed", "abandoned", "returned", "declined"):
         return status
     if not consented:

@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from uxlab.live.runtime import tune_for_pacing  # noqa: E402
 from uxlab.streaming.delivery import SERVER_PACED, plan_messages  # noqa: E402
 from uxlab.streaming.pacing import Pacer  # noqa: E402
 from uxlab.streaming.trial import trial_frames  # noqa: E402
@@ -69,3 +70,5 @@ class BareConsumer(AsyncWebsocketConsumer):
 
 
 application = ProtocolTypeRouter({"websocket": URLRouter([path("ws/bare/", BareConsumer.as_asgi())])})
+# The same process settings as uxlab's web process, so the comparison isolates the consumer's work.
+tune_for_pacing()

@@ -146,6 +146,15 @@ def stream_done_frame(seq, pane, due_ms):
     return encode("stream.done", seq=seq, pane=pane, due_ms=due_ms)
 
 
+def stream_message_frame(message):
+    """A planned stream message (streaming.delivery.Message) as its wire frame."""
+    frame = message.frame
+    due_ms = round(frame.due_s * 1000, 3)
+    if message.kind == "delta":
+        return stream_delta_frame(message.seq, frame.pane, frame.phase, frame.text, frame.tokens, due_ms)
+    return stream_done_frame(message.seq, frame.pane, due_ms)
+
+
 def stream_end_frame(seq, trial):
     return encode("stream.end", seq=seq, trial=trial)
 

@@ -13,6 +13,7 @@ On English prose this gives about 1.3 tokens per word (0.75 words per token), th
 thumb for English with GPT/Llama tokenizers. The split is lossless: ``"".join(split_tokens(t)) == t``.
 """
 
+import functools
 import re
 
 MAX_WHOLE_WORD = 6
@@ -25,6 +26,16 @@ _TOKEN_RE = re.compile(r"(\s*)(\w+|[^\w\s])|\s+")
 
 def split_tokens(text: str) -> list[str]:
     """Split ``text`` into approximate LLM tokens; joining the result gives ``text`` back."""
+    return list(_split_cached(text))
+
+
+@functools.lru_cache(maxsize=512)
+def _split_cached(text: str) -> tuple[str, ...]:
+    # A study has a handful of responses, each split again for every trial that shows it.
+    return tuple(_split(text))
+
+
+def _split(text: str) -> list[str]:
     tokens: list[str] = []
     for match in _TOKEN_RE.finditer(text):
         space, body = match.group(1), match.group(2)

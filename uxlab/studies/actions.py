@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import random
 import threading
 import time
 from dataclasses import dataclass, field

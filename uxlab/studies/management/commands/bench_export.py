@@ -80,7 +80,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print only the JSON result")
         parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
 
-    def handle(self, ratings, json, keep, **options):
+    def handle(self, ratings, keep, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench_export needs Postgres: set DATABASE_URL.")
         if ratings < QUESTIONS:
@@ -104,8 +104,8 @@ class Command(BaseCommand):
         result["peak_rss_mb"] = result.pop("peak_rss_after_csv_mb")
         result["parquet_peak_rss_mb"] = result.pop("peak_rss_after_parquet_mb")
         result["targets"] = {"csv_seconds": 15, "peak_rss_mb": 300}
-        if json:
-            self.stdout.write(__import__("json").dumps(result))
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
         else:
             for key, value in result.items():
                 self.stdout.write(f"{key}: {value}")

@@ -15,19 +15,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.benchmarks.database import ThrowawayDatabase
 from uxlab.benchmarks.processes import celery_worker, web_server
+from uxlab.processes import CHROMIUM_ARGS
 from uxlab.streaming.fidelity import DEFAULT_FRAME_MS
 from uxlab.streaming.pacing import percentile
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARMS = {
     "wafer_scale": {"ttft_s": 0.2, "tokens_per_second": 1800},
     "gpu_cloud": {"ttft_s": 1.0, "tokens_per_second": 15},

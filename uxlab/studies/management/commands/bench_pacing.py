@@ -17,6 +17,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.db.models import Max, Min
 
 from uxlab.benchmarks.database import ThrowawayDatabase
 from uxlab.benchmarks.processes import cpu_seconds, web_server
@@ -159,13 +160,20 @@ class Command(BaseCommand):
             if len(timings) >= participants or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        Trial.objects.filter(participant__study_id=self.study_id).update(server_timing={})
+        # How far apart the trials actually started: uxlab's starts pass through the database one
+        # at a time, which spreads a synchronised start; the bare consumer's do not.
+        spread = trials.aggregate(first=Min("started_at"), last=Max("started_at"))
+        start_spread_s = (spread["last"] - spread["first"]).total_seconds() if spread["first"] else None
+        Trial.objects.filter(participant__study_id=self.study_id).update(
+            server_timing={}, started_at=None, stream_t0=None, finished_at=None, status=Trial.Status.ASSIGNED
+        )
         connections["default"].close()
         return {
             "trials": len(timings),
             "p50_of_trial_p50": percentile([t["p50"] for t in timings], 50),
             "p99_of_trial_p99": percentile([t["p99"] for t in timings], 99),
             "max": max((t["max"] for t in timings), default=None),
+            "start_spread_s": start_spread_s,
         }
 
     def flatten(self, run, prefix):

@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import orjson
-import psycopg
 from psycopg import sql
 from django.apps import apps
 from django.conf import settings
@@ -28,7 +27,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from uxlab.benchmarks.database import admin_connection
+from uxlab.benchmarks.processes import free_port, wait_for_port
 from uxlab.processes import web_command, worker_command
+from uxlab.streaming.pacing import percentile
 
 BENCH_COMMENT = "uxlab bench_ratings throwaway database"
 VALUES = ("A", "B", "tie")
@@ -70,29 +72,6 @@ design:
 """
 
 
-def free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, process, timeout=30):
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CommandError(f"a process exited early with code {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise CommandError(f"nothing listened on port {port} within {timeout} s")
-
-
 def cpu_seconds(pgid):
     """User + system CPU seconds of every live process in a process group (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -107,13 +86,6 @@ def cpu_seconds(pgid):
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / tick
-
-
-def percentile(values, fraction):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 class BenchParticipant:
@@ -247,19 +219,8 @@ class Command(BaseCommand):
 
     # --- database ------------------------------------------------------------------------------
 
-    def admin_connection(self):
-        params = settings.DATABASES["default"]
-        return psycopg.connect(
-            host=params["HOST"] or None,
-            port=params["PORT"] or None,
-            user=params["USER"] or None,
-            password=params["PASSWORD"] or None,
-            dbname="postgres",
-            autocommit=True,
-        )
-
     def create_database(self, name):
-        with self.admin_connection() as admin:
+        with admin_connection() as admin:
             row = admin.execute(
                 "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [name]
             ).fetchone()
@@ -273,13 +234,13 @@ class Command(BaseCommand):
         self.say(f"created database {name}")
 
     def drop_database(self, name):
-        with self.admin_connection() as admin:
+        with admin_connection() as admin:
             admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
             admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
 
     def postgres_cpu_seconds(self, name):
         """CPU of the Postgres backends serving the bench database (when Postgres runs here)."""
-        with self.admin_connection() as admin:
+        with admin_connection() as admin:
             pids = [row[0] for row in admin.execute("select pid from pg_stat_activity where datname = %s", [name])]
         tick = os.sysconf("SC_CLK_TCK")
         total = 0
@@ -438,8 +399,8 @@ class Command(BaseCommand):
             "ratings_per_second": round(count / (last - first), 1) if last > first else None,
             "steady_ratings_per_second": steady,
             "p50_submit_to_stored_ms": round(statistics.median(latencies_ms), 1) if latencies_ms else None,
-            "p90_submit_to_stored_ms": round(percentile(latencies_ms, 0.90), 1) if latencies_ms else None,
-            "p99_submit_to_stored_ms": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None,
+            "p90_submit_to_stored_ms": round(percentile(latencies_ms, 90), 1) if latencies_ms else None,
+            "p99_submit_to_stored_ms": round(percentile(latencies_ms, 99), 1) if latencies_ms else None,
             "max_submit_to_stored_ms": round(max(latencies_ms), 1) if latencies_ms else None,
             "confirmed": count,
             "retry_frames": results["retry_frames"],
