@@ -104,6 +104,12 @@ def test_it_keeps_bradley_terry_finite_when_an_arm_never_wins():
     assert result["arms"][0]["log_strength"] > result["arms"][1]["log_strength"]
 
 
+def test_it_gives_no_bradley_terry_strength_to_an_arm_never_compared():
+    choices = [Choice(p, "fast", "slow", "A" if p % 3 else "B") for p in range(9)]
+    result = stats.bradley_terry(choices, ["fast", "slow", "never_shown"], n_boot=20)
+    assert [row["arm"] for row in result["arms"]] == ["fast", "slow"]
+
+
 def simulate_psychometric(intercept, slope, levels, trials_per_level, rng):
     x, y = [], []
     for level in levels:

@@ -197,11 +197,13 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], n_boot=500, se
 
     Participants, not answers, are resampled, because one person's answers are not independent.
     """
-    arms = list(arms)
     by_participant = defaultdict(list)
     for choice in choices:
         if choice.arm_a in arms and choice.arm_b in arms:
             by_participant[choice.participant].append(choice)
+    # Only arms that were compared have a strength: one never shown has no data to estimate from.
+    compared = {arm for group in by_participant.values() for choice in group for arm in (choice.arm_a, choice.arm_b)}
+    arms = [arm for arm in arms if arm in compared]
     if not by_participant or len(arms) < 2:
         return {"arms": [], "n_participants": 0, "regularized": False}
     matrices = np.stack([choice_win_matrix(group, arms) for group in by_participant.values()])

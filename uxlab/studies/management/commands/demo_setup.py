@@ -41,4 +41,5 @@ class Command(BaseCommand):
             f"  Participant link:  {base_url}/s/{study.code}/\n"
             f"  Researcher login:  {base_url}/accounts/login/  "
             f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r})\n"
+            f"  Results with data: python manage.py simulate_participants {study.code} --participants 20\n"
         )
