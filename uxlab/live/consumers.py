@@ -285,8 +285,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await self.send(protocol.error_frame(error.code, error.message, str(message.key)))
             return
         try:
-            publish = sync_to_async(actions.enqueue_telemetry, thread_sensitive=False)
-            await asyncio.wait_for(publish(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
+            publish = rating_batches.publish_one(actions.enqueue_telemetry, payload)
+            await asyncio.wait_for(publish, timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
         except Exception:
             log.warning("could not queue telemetry %s; the browser will retry", message.key, exc_info=True)
             await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))

@@ -89,3 +89,9 @@ def batcher():
 def submit(payload):
     """Queue one checked answer for a worker; await the returned future (see RatingBatcher.submit)."""
     return batcher().submit(payload)
+
+
+async def publish_one(function, *args):
+    """Publish something that is not batched (a trial's telemetry) from the same publishing threads,
+    so a hung broker cannot take the threads that other work (trial planning) runs in."""
+    return await sync_to_async(function, thread_sensitive=False, executor=_executor)(*args)
