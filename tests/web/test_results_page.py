@@ -32,3 +32,28 @@ def test_it_shows_the_effect_of_toggling_an_exclusion_rule(client, study, alice)
     assert "1 of 2 trials excluded; 1 answers analysed" in applied
     lifted = client.get(url, {"rules": "set", "rule": ["practice"]}).content.decode()
     assert "0 of 2 trials excluded; 2 answers analysed" in lifted
+
+
+def test_it_compares_estimated_with_actual_waiting_time_per_arm(client, study, alice):
+    from uxlab.studies.models import Question
+
+    estimate = Question.objects.create(study=study, name="wait_A", kind="wait_estimate", pane="A", text="How long did A take?", position=9)
+    participant = run_participant(study, ["A"])
+    trial = participant.trials.select_related("arm_a").get()
+    trial.fidelity = {"panes": {"A": {"observed": {"ttft_answer_s": 2.0}}}}
+    trial.save(update_fields=["fidelity"])
+    from tests.web.conftest import answer
+
+    answer(trial, estimate, "3.0")
+
+    from uxlab.analysis.results import study_results
+
+    waiting = study_results(study, n_boot=10)["waiting_time"]
+    assert waiting[0]["question"] == "wait"
+    assert waiting[0]["arms"] == [
+        {"arm": trial.arm_a.name, "n": 1, "mean_estimated_s": 3.0, "mean_actual_s": 2.0, "ratio": 1.5,
+         "ratio_ci_low": None, "ratio_ci_high": None}
+    ]
+    client.force_login(alice)
+    page = client.get(reverse("web:results", args=[study.code])).content.decode()
+    assert "How long did A take?" in page and "1.50" in page

@@ -12,7 +12,7 @@ from uxlab.studies.models import Question, Rating, Trial
 
 CHOICE_KINDS = {"forced_choice", "forced_choice_tie", "preference"}
 LIKERT_KINDS = {"likert", "likert_pane", "pane_likert"}
-WAITING_KINDS = {"estimated_wait", "waiting_time", "estimated_waiting_time"}
+WAITING_KINDS = {"wait_estimate"}
 
 
 def default_rules():
@@ -34,7 +34,8 @@ def _answers(study, context):
     for participant, trial_id, status, arm_a, arm_b, question, value, *rest in queryset.iterator(chunk_size=5000):
         extras = dict(zip(trial_fields, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
-        yield participant, trial_id, arm_a, arm_b, question, value, trial_record(participant, status, extras)
+        record = trial_record(participant, status, extras)
+        yield participant, trial_id, arm_a, arm_b, question, value, record, extras.get("fidelity")
 
 
 def _finite(value):
@@ -49,10 +50,21 @@ def study_results(study, rules=None, n_boot=500):
     context = StudyContext(study)
     questions = list(study.questions.all())
     trial_records, kept = {}, []
-    for participant, trial_id, arm_a, arm_b, question, value, record in _answers(study, context):
+    wait_questions = {q.name: q for q in questions if q.kind in WAITING_KINDS and getattr(q, "pane", "")}
+    waits = {}  # question base name -> arm -> ([estimated s], [actual s])
+    for participant, trial_id, arm_a, arm_b, question, value, record, fidelity in _answers(study, context):
         trial_records[trial_id] = record
         if not stats.exclusion_reasons(record, rules):
             kept.append((participant, arm_a, arm_b, question, value))
+            if question in wait_questions:
+                pane = wait_questions[question].pane
+                arm = arm_a if pane == "A" else arm_b
+                actual = actual_wait_s(fidelity, pane, context.profiles.get(arm, {}))
+                estimated = _number(value)
+                if actual is not None and estimated is not None:
+                    pair = waits.setdefault(wait_questions[question].base_name, {}).setdefault(arm, ([], []))
+                    pair[0].append(estimated)
+                    pair[1].append(actual)
     # Trials without answers still count in what the rules would exclude.
     for trial_id, status in Trial.objects.filter(participant__study=study).values_list("id", "status"):
         trial_records.setdefault(trial_id, {"status": status})
@@ -119,7 +131,38 @@ def study_results(study, rules=None, n_boot=500):
             )
     for question in result["likert_questions"]:
         question.pop("_values", None)
+    result["waiting_time"] = [
+        {
+            "question": base,
+            "text": next(q.text for q in wait_questions.values() if q.base_name == base),
+            "arms": [
+                {"arm": arm, **stats.waiting_time_summary(*per_arm[arm])} for arm in context.arm_order if arm in per_arm
+            ],
+        }
+        for base, per_arm in waits.items()
+    ]
     return _clean(result)
+
+
+def actual_wait_s(fidelity, pane, profile):
+    """How long the participant waited for the pane's first answer token: as observed in their
+    browser (the trial's fidelity summary) or, unmeasured, as the arm's schedule intended."""
+    observed = (((fidelity or {}).get("panes") or {}).get(pane) or {}).get("observed") or {}
+    if observed.get("ttft_answer_s") is not None:
+        return observed["ttft_answer_s"]
+    if profile.get("ttft_s") is None:
+        return None
+    thinking = profile.get("thinking_tokens") or 0
+    speed = profile.get("thinking_tokens_per_second") or profile.get("tokens_per_second") or 0
+    return profile["ttft_s"] + (thinking / speed if thinking and speed else 0.0)
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _pane_value(value, pane):

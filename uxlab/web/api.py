@@ -192,7 +192,8 @@ def openapi_document():
                                            "choice_questions": {"type": "array", "items": {"type": "object",
                                                "required": ["question", "pairs", "position_bias", "bradley_terry",
                                                             "psychometric_speed", "psychometric_ttft"]}},
-                                           "likert_questions": {"type": "array", "items": {"type": "object"}}}},
+                                           "likert_questions": {"type": "array", "items": {"type": "object"}},
+                                           "waiting_time": {"type": "array", "items": {"type": "object"}}}},
             },
         },
     }
