@@ -1,5 +1,6 @@
 """Prepare the demo: the demo study (open), a demo team and a researcher who owns it."""
 
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,14 @@ from uxlab.studies.study_files import import_study, parse_study_yaml
 DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 DEMO_USERNAME = "researcher"
 DEMO_PASSWORD = "uxlab-demo"
+
+
+def python_command():
+    """How to run this project's Python from its folder (the virtualenv's, when that is in use)."""
+    try:
+        return str(Path(sys.executable).relative_to(settings.BASE_DIR))
+    except ValueError:
+        return "python"
 
 
 class Command(BaseCommand):
@@ -41,5 +50,5 @@ class Command(BaseCommand):
             f"  Participant link:  {base_url}/s/{study.code}/\n"
             f"  Researcher login:  {base_url}/accounts/login/  "
             f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r})\n"
-            f"  Results with data: python manage.py simulate_participants {study.code} --participants 20\n"
+            f"  Results with data: {python_command()} manage.py simulate_participants {study.code} --participants 20\n"
         )
