@@ -17,38 +17,6 @@ from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
 
 CHUNK = 5000
 
-RATING_COLUMNS = [
-    "study",
-    "participant",
-    "trial_index",
-    "prompt",
-    "arm_a",
-    "arm_b",
-    "question",
-    "value",
-    "chosen_arm",
-    "response_ms",
-    "received_at",
-    "stored_at",
-    "rating_key",
-]
-
-
-def chosen_arm(value, arm_a, arm_b):
-    return {"A": arm_a, "B": arm_b}.get(value, "")
-
-
-def rating_rows(study):
-    """One dict per stored rating, in participant and trial order, without loading them all."""
-    columns = ratings_table().column_names
-    for row in ratings_table().rows(study, ExportOptions()):
-        record = dict(zip(columns, row, strict=True))
-        yield {
-            name: (record[name].isoformat() if name in ("received_at", "stored_at") else record[name])
-            for name in RATING_COLUMNS
-        }
-
-
 # --- Tables --------------------------------------------------------------------------------------
 
 
@@ -57,6 +25,14 @@ class Column:
     name: str
     type: str  # integer, number, string, boolean, datetime, json
     description: str
+
+
+# Columns several tables share, defined once so their descriptions cannot drift apart.
+STUDY_COLUMN = Column("study", "string", "the study's public code")
+PARTICIPANT_COLUMN = Column("participant", "integer", "uxlab's participant number (never a panel id)")
+TRIAL_INDEX_COLUMN = Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0")
+EXCLUDED_COLUMN = Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force")
+EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'")
 
 
 @dataclass(frozen=True)
@@ -105,9 +81,9 @@ def optional_trial_columns():
 
 
 TRIAL_BASE_COLUMNS = (
-    Column("study", "string", "the study's public code"),
-    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
-    Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0"),
+    STUDY_COLUMN,
+    PARTICIPANT_COLUMN,
+    TRIAL_INDEX_COLUMN,
     Column("prompt", "string", "name of the prompt shown"),
     Column("arm_a", "string", "arm streamed in pane A (left)"),
     Column("arm_b", "string", "arm streamed in pane B (right)"),
@@ -123,8 +99,8 @@ TRIAL_BASE_COLUMNS = (
 )
 EXCLUSION_COLUMNS = (
     Column("low_fidelity", "boolean", "a pane painted fewer than 90% of its tokens on time"),
-    Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force"),
-    Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'"),
+    EXCLUDED_COLUMN,
+    EXCLUSION_REASONS_COLUMN,
 )
 
 
@@ -211,9 +187,9 @@ def trials_table():
 
 
 RATING_TABLE_COLUMNS = (
-    Column("study", "string", "the study's public code"),
-    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
-    Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0"),
+    STUDY_COLUMN,
+    PARTICIPANT_COLUMN,
+    TRIAL_INDEX_COLUMN,
     Column("prompt", "string", "name of the prompt shown"),
     Column("arm_a", "string", "arm streamed in pane A (left)"),
     Column("arm_b", "string", "arm streamed in pane B (right)"),
@@ -226,8 +202,8 @@ RATING_TABLE_COLUMNS = (
     Column("rating_key", "string", "the browser-generated idempotency key (UUID)"),
     Column("question_kind", "string", "the question's kind, e.g. forced_choice_tie"),
     Column("trial_status", "string", "status of the trial the answer belongs to"),
-    Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force"),
-    Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'"),
+    EXCLUDED_COLUMN,
+    EXCLUSION_REASONS_COLUMN,
 )
 
 
@@ -266,8 +242,8 @@ def ratings_table():
 
 
 PARTICIPANT_COLUMNS = (
-    Column("study", "string", "the study's public code"),
-    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    STUDY_COLUMN,
+    PARTICIPANT_COLUMN,
     Column("status", "string", "started, consented, completed or declined (and later states as added)"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
@@ -318,8 +294,8 @@ def participants_table(include_external_ids=False):
 
 
 EVENT_COLUMNS = (
-    Column("study", "string", "the study's public code"),
-    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    STUDY_COLUMN,
+    PARTICIPANT_COLUMN,
     Column("trial_index", "integer", "the trial the event belongs to; empty for participant events"),
     Column("event", "string", "started, consented, completed, trial_started, trial_finished, rating_conflict"),
     Column("at", "datetime", "when it happened (ISO 8601 UTC)"),
@@ -363,8 +339,8 @@ def events_table():
 
 
 TELEMETRY_COLUMNS = (
-    Column("study", "string", "the study's public code"),
-    Column("participant", "integer", "uxlab's participant number (never a panel id)"),
+    STUDY_COLUMN,
+    PARTICIPANT_COLUMN,
     Column("trial_index", "integer", "the trial the batch belongs to"),
     Column("batch_key", "string", "the browser-generated idempotency key of the telemetry batch (UUID)"),
     Column("kind", "string", "frame (one stream message), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),

@@ -245,19 +245,32 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     # --- answers --------------------------------------------------------------------------------
 
     async def submit_rating(self, message):
+        # Batched with this process's other answers and published from threads of its own: a hung
+        # broker blocks neither this event loop nor the thread every ORM call shares.
+        await self.submit(message, actions.check_rating, rating_batches.submit, "rating")
+
+    async def submit_telemetry(self, message):
+        await self.submit(
+            message,
+            actions.check_telemetry,
+            lambda payload: rating_batches.publish_one(actions.enqueue_telemetry, payload),
+            "telemetry",
+        )
+
+    async def submit(self, message, check, publish, what):
+        """Check a keyed message against this session and queue it for a worker; if the broker does
+        not take it in time, tell the browser to resend it later (its outbox keeps it)."""
         if not self.context.consented:
             self.context = await in_db_thread(actions.load_participant_context)(self.context.token)
         try:
-            payload = actions.check_rating(self.context, message, timezone.now())
+            payload = check(self.context, message, timezone.now())
         except actions.RatingRejected as error:
             await self.send(protocol.error_frame(error.code, error.message, str(message.key)))
             return
         try:
-            # Batched with this process's other answers and published from threads of its own:
-            # a hung broker blocks neither this event loop nor the thread every ORM call shares.
-            await asyncio.wait_for(rating_batches.submit(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(publish(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
         except Exception as error:
-            log.warning("could not queue rating %s (%r); the browser will retry", message.key, error)
+            log.warning("could not queue %s %s (%r); the browser will retry", what, message.key, error)
             try:
                 await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))
             except Exception:  # The socket is gone: the browser resends after it reconnects.
@@ -268,6 +281,9 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         for key in event.get("keys") or [event["key"]]:
             await self.send(protocol.rating_stored_frame(key))
 
+    async def telemetry_stored(self, event):
+        await self.send(protocol.telemetry_stored_frame(event["key"]))
+
     async def dispatch(self, message):
         """Channels' dispatch, minus its per-message hop to the ORM thread to close old database
         connections: every ORM call here goes through database_sync_to_async, which closes them
@@ -277,19 +293,3 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
-
-    async def submit_telemetry(self, message):
-        try:
-            payload = actions.check_telemetry(self.context, message, timezone.now())
-        except actions.RatingRejected as error:
-            await self.send(protocol.error_frame(error.code, error.message, str(message.key)))
-            return
-        try:
-            publish = rating_batches.publish_one(actions.enqueue_telemetry, payload)
-            await asyncio.wait_for(publish, timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
-        except Exception:
-            log.warning("could not queue telemetry %s; the browser will retry", message.key, exc_info=True)
-            await self.send(protocol.rating_retry_frame(message.key, "queue_unavailable"))
-
-    async def telemetry_stored(self, event):
-        await self.send(protocol.telemetry_stored_frame(event["key"]))

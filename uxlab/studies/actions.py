@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from uxlab.streaming import delivery, fidelity
 from uxlab.streaming.traces import builtin_offsets
 from uxlab.streaming.trial import trial_frames
-from uxlab.studies.assignment import StudyFull, attention_positions, cell_key, plan_trials  # noqa: F401
+from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
 from uxlab.studies.models import (
     Arm,
     ExternalIdentity,

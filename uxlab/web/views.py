@@ -1,14 +1,12 @@
 """HTTP views: researcher pages and downloads (participant pages: views_participant.py)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 
-from uxlab.analysis.export import iter_ratings_csv
-from uxlab.analysis.rows import rating_rows
 from uxlab.studies import actions
 from uxlab.studies.access import get_study_for_user
 from uxlab.studies.models import Study
+from uxlab.web.views_results import table_response
 
 
 def home(request):
@@ -43,10 +41,9 @@ def study_detail(request, code):
 
 @login_required
 def ratings_csv(request, code):
+    """The ratings table as CSV (the study page's quick download; every table is on the results page)."""
     study = get_study_for_user(request.user, code)
-    response = StreamingHttpResponse(iter_ratings_csv(rating_rows(study)), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="study-{study.code}_ratings.csv"'
-    return response
+    return table_response(request, study, "ratings", "csv")
 
 
 # Participant pages: uxlab/web/views_participant.py
