@@ -4,12 +4,14 @@ A file is checked in full before anything is written, and every problem is repor
 ``path: message`` (``arms[1].tokens_per_second: must be > 0``) so a researcher can fix them all at once.
 See docs/study-format.md for the format.
 
-- ``fields``: the field types (text, numbers, names) and the cross-references between names;
+- ``fields``: the study file's field types (codes, names) and the cross-references between names;
+- ``arms``: the arms section, built from the registered arm kinds (streaming/kinds);
 - ``schema``: the models of the file's sections, ``StudyDefinition``, and parsing;
 - ``errors``: pydantic's errors as ``path: message`` lines;
 - ``importer``: a definition into the database; ``exporter``: a study back to YAML.
 """
 
+from uxlab.streaming.kinds.synthetic import PROFILE_FIELDS
 from uxlab.studies.study_files.errors import StudyFileError, format_validation_errors
 from uxlab.studies.study_files.exporter import export_study, profile_from_arm
 from uxlab.studies.study_files.importer import import_study
@@ -17,7 +19,6 @@ from uxlab.studies.study_files.schema import (
     FORMAT_VERSION,
     PER_PANE_BY_DEFAULT,
     PRACTICE_PROMPT_NAME,
-    PROFILE_FIELDS,
     QUESTION_OPTIONS,
     AnyArmSpec,
     ArmSpec,
@@ -25,12 +26,10 @@ from uxlab.studies.study_files.schema import (
     CompletionSpec,
     ConsentSpec,
     DesignSpec,
-    LiveArmSpec,
     PracticeSpec,
     PromptSpec,
     QuestionSpec,
     StudyDefinition,
-    TraceArmSpec,
     parse_study_yaml,
     validate_study_data,
 )
@@ -47,13 +46,11 @@ __all__ = [
     "CompletionSpec",
     "ConsentSpec",
     "DesignSpec",
-    "LiveArmSpec",
     "PracticeSpec",
     "PromptSpec",
     "QuestionSpec",
     "StudyDefinition",
     "StudyFileError",
-    "TraceArmSpec",
     "export_study",
     "format_validation_errors",
     "import_study",

@@ -4,7 +4,7 @@ import re
 
 from pydantic import ValidationError
 
-from uxlab.streaming.arms import ARM_KINDS
+from uxlab.streaming import kinds
 
 
 class StudyFileError(Exception):
@@ -26,7 +26,7 @@ def _arm_loc(error):
     if len(loc) >= 2 and loc[0] == "arms" and isinstance(loc[1], int):
         if error["type"] in ("union_tag_invalid", "union_tag_not_found") and len(loc) == 2:
             return (*loc, "kind")
-        if len(loc) >= 3 and loc[2] in ARM_KINDS:
+        if len(loc) >= 3 and loc[2] in kinds.names():
             del loc[2]
     return tuple(loc)
 
@@ -76,7 +76,7 @@ def _message(error):
     if kind == "less_than_equal":
         return f"must be <= {tidy_number(ctx['le'])}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"must be one of: {', '.join(ARM_KINDS)}"
+        return f"must be one of: {', '.join(kinds.names())}"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx["expected"]) or re.split(r",\s*|\s+or\s+", ctx["expected"])
         return f"must be {choices[0]}" if len(choices) == 1 else f"must be one of: {', '.join(choices)}"

@@ -2,24 +2,16 @@
 
 import yaml
 
-from uxlab.streaming.profiles import SyntheticProfile
+from uxlab.streaming import kinds
 from uxlab.studies.models import Arm, Study
 from uxlab.studies.study_files.errors import tidy_number
-from uxlab.studies.study_files.schema import FORMAT_VERSION, PROFILE_FIELDS
-
-_DEFAULT_PROFILE = SyntheticProfile()
+from uxlab.studies.study_files.schema import FORMAT_VERSION
 
 
 def profile_from_arm(arm: Arm) -> dict:
-    """The arm's profile with every field present: stored values over SyntheticProfile's defaults.
-
-    Keys that are not profile fields are kept (after the known ones), so an export shows them
-    rather than silently dropping them.
-    """
-    stored = arm.profile or {}
-    profile = {name: stored.get(name, getattr(_DEFAULT_PROFILE, name)) for name in PROFILE_FIELDS}
-    profile.update((key, value) for key, value in stored.items() if key not in profile)
-    return profile
+    """The arm's settings as its kind exports them (a synthetic arm: every profile field, stored
+    values over SyntheticProfile's defaults, then any unknown keys, so an export shows them)."""
+    return kinds.get(arm.kind).export(arm.profile)
 
 
 def export_study(study: Study) -> str:
@@ -90,8 +82,7 @@ def _arm_data(arm):
     if arm.preset:
         # The resolved values follow, so the file re-imports the same even if the preset changes.
         data["preset"] = arm.preset
-    profile = profile_from_arm(arm) if arm.kind == Arm.Kind.SYNTHETIC else dict(arm.profile or {})
-    data.update((key, tidy_number(value)) for key, value in profile.items())
+    data.update((key, tidy_number(value)) for key, value in profile_from_arm(arm).items())
     return data
 
 

@@ -1,25 +1,18 @@
-"""The field types of the study file: text, numbers, names, and the cross-references between them.
+"""The study file's own field types: codes, and names with the cross-references between them.
 
-Numbers are strict and text is stripped; names that must be unique, and pairs that must name known
+The general types (strict numbers, stripped text, slugs, URLs) are the ones arm kinds declare their
+settings with (streaming/kinds/fields.py). Names that must be unique, and pairs that must name known
 arms, are checked item by item against the names found in the raw data (see ``References``).
 """
 
-import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
-from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError
 
-from uxlab.streaming.presets import PRESETS
-from uxlab.streaming.tokens import load_tokenizer
-
-
-def _none_as_empty(value):
-    return "" if value is None else value
+from uxlab.streaming.kinds.fields import SLUG_PATTERN, Slug
 
 
 def numbers_as_text(value):
@@ -27,33 +20,6 @@ def numbers_as_text(value):
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
-
-
-_url_validator = URLValidator(schemes=["http", "https"])
-
-
-def check_http_url(value):
-    if value:
-        try:
-            _url_validator(value)
-        except DjangoValidationError:
-            raise PydanticCustomError("url", "must be an http(s) URL") from None
-    return value
-
-
-def required_text(max_length=None):
-    """Required text, stripped at both ends."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
-
-
-def optional_text(max_length=None):
-    """Text that may be left out or empty (a bare `key:` in YAML counts as empty)."""
-    return Annotated[
-        str, BeforeValidator(_none_as_empty), StringConstraints(strip_whitespace=True, max_length=max_length)
-    ]
-
-
-SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"  # the same as Django's SlugField
 
 
 def _code(min_length, max_length, pattern=SLUG_PATTERN, strip=False):
@@ -64,16 +30,10 @@ def _code(min_length, max_length, pattern=SLUG_PATTERN, strip=False):
     return Annotated[str, BeforeValidator(numbers_as_text), constraints]
 
 
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=SLUG_PATTERN)]
 StudyCode = _code(3, 40)
 CompletionCode = _code(1, 40)
 ConsentVersion = _code(1, 40, pattern=None, strip=True)
 Seed = _code(1, 64, pattern=None, strip=True)
-HttpUrl = Annotated[optional_text(200), AfterValidator(check_http_url)]
-
-# Numbers are strict: `ttft_s: "0.2"` or `chunk_tokens: 1.5` is an error, not a silent conversion.
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Count = Annotated[int, Strict()]
 
 
 # --- Cross-references ---------------------------------------------------------------------------
@@ -144,46 +104,3 @@ QuestionName = Annotated[Slug, AfterValidator(_unique_in("questions"))]
 ArmRef = Annotated[Slug, AfterValidator(_known_arm)]
 Pair = Annotated[list[ArmRef], BeforeValidator(_two_items), AfterValidator(_different_arms)]
 
-
-def preset_defaults(fields):
-    """Fill the arm's unset ``fields`` (and label, source) from its named preset, before validation.
-
-    Explicit fields win. An unknown preset name is left for the ``preset`` field to report.
-    """
-
-    def apply(data):
-        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
-            preset = PRESETS[data["preset"]]
-            data = dict(data)
-            for key, value in preset.profile.items():
-                if key in fields:
-                    data.setdefault(key, value)
-            data.setdefault("label", preset.label)
-            data.setdefault("source", preset.citation)
-        return data
-
-    return apply
-
-
-def _loadable_tokenizer(path):
-    if path:
-        try:
-            load_tokenizer(path)
-        except (ValueError, OSError) as exc:
-            raise PydanticCustomError("tokenizer", "{error}", {"error": str(exc)}) from None
-    return path
-
-
-PresetName = Literal[tuple(PRESETS)]
-TokenizerPath = Annotated[optional_text(500), AfterValidator(_loadable_tokenizer)]
-
-
-def _env_name(value):
-    # The value is never echoed: a researcher may have pasted the key itself here by mistake.
-    if not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]{0,99})?", value):
-        raise PydanticCustomError("env_name", "must be the name of an environment variable (letters, digits, '_')")
-    return value
-
-
-EnvName = Annotated[optional_text(100), AfterValidator(_env_name)]
-RequiredHttpUrl = Annotated[required_text(200), AfterValidator(check_http_url)]

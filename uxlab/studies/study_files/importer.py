@@ -69,7 +69,7 @@ def _write_study(definition, *, team, status, replace):
             label=arm.label,
             source=arm.source,
             kind=arm.kind,
-            preset=arm.preset or "",
+            preset=getattr(arm, "preset", None) or "",  # kinds without presets have no such field
             profile=arm.profile,
             position=position,
         )

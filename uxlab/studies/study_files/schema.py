@@ -4,6 +4,7 @@
 before anything is written and reporting every problem as ``path: message`` (errors.py).
 """
 
+import functools
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -11,69 +12,39 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     Strict,
     StringConstraints,
-    Tag,
     ValidationError,
     ValidationInfo,
+    create_model,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from uxlab.streaming.arms import LIVE_FIELDS, RETIME_FIELDS
-from uxlab.streaming.profiles import JITTERS, THINKING_DISPLAYS, SyntheticProfile
-from uxlab.streaming.traces import BUILTIN_CADENCES
+from uxlab.streaming import kinds
+from uxlab.streaming.kinds.fields import Count, HttpUrl, Number, Slug, optional_text, required_text
 from uxlab.studies.design import ANSWERING, DELIVERIES, INTERRUPTED_TRIAL_POLICIES, LAYOUTS, ORDERS, SessionDesign
 from uxlab.studies.models import Question
+from uxlab.studies.study_files.arms import arm_errors, arm_spec, arm_spec_union
 from uxlab.studies.study_files.errors import StudyFileError, format_validation_errors, type_in_words
 from uxlab.studies.study_files.fields import (
     REFERENCES,
-    ArmName,
     CompletionCode,
     ConsentVersion,
-    Count,
-    EnvName,
-    HttpUrl,
-    Number,
     Pair,
-    PresetName,
     PromptName,
     QuestionName,
     References,
-    RequiredHttpUrl,
     Seed,
-    Slug,
     StudyCode,
-    TokenizerPath,
     numbers_as_text,
-    optional_text,
-    preset_defaults,
     references_of,
-    required_text,
 )
 
 FORMAT_VERSION = 1
 
-# The arm fields that make up Arm.profile, in SyntheticProfile's order.
-PROFILE_FIELDS = (
-    "ttft_s",
-    "tokens_per_second",
-    "jitter",
-    "jitter_cv",
-    "stall_probability",
-    "stall_s",
-    "chunk_tokens",
-    "thinking_tokens",
-    "thinking_tokens_per_second",
-    "thinking_display",
-)
-
-_DEFAULT_PROFILE = SyntheticProfile()
 _SESSION = SessionDesign()
-
-
 
 
 class _Spec(BaseModel):
@@ -90,110 +61,10 @@ class CompletionSpec(_Spec):
     url: HttpUrl = ""
 
 
-class ArmSpec(_Spec):
-    """A synthetic arm; its fields after ``kind`` are the synthetic profile (see SyntheticProfile).
-
-    ``preset`` names a preset of streaming/presets.py whose values fill the fields left out.
-    """
-
-    name: ArmName
-    label: optional_text(200) = ""
-    source: optional_text(300) = ""
-    kind: Literal["synthetic"] = "synthetic"
-    preset: PresetName | None = None
-    ttft_s: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.ttft_s
-    tokens_per_second: Annotated[Number, Field(gt=0)] = _DEFAULT_PROFILE.tokens_per_second
-    jitter: Literal[JITTERS] = _DEFAULT_PROFILE.jitter
-    jitter_cv: Annotated[Number, Field(ge=0, le=3)] = _DEFAULT_PROFILE.jitter_cv
-    stall_probability: Annotated[Number, Field(ge=0, le=1)] = _DEFAULT_PROFILE.stall_probability
-    stall_s: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.stall_s
-    chunk_tokens: Annotated[Count, Field(ge=1)] = _DEFAULT_PROFILE.chunk_tokens
-    thinking_tokens: Annotated[Count, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens
-    thinking_tokens_per_second: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens_per_second
-    thinking_display: Literal[THINKING_DISPLAYS] = _DEFAULT_PROFILE.thinking_display
-    tokenizer: TokenizerPath = ""
-
-    _fill_from_preset = model_validator(mode="before")(preset_defaults(PROFILE_FIELDS))
-
-    @property
-    def profile(self):
-        """The profile fields as stored in Arm.profile (plus ``tokenizer`` when one is named)."""
-        profile = self.model_dump(include=set(PROFILE_FIELDS))
-        if self.tokenizer:
-            profile["tokenizer"] = self.tokenizer
-        return profile
-
-
-class LiveArmSpec(_Spec):
-    """An OpenAI-compatible backend streamed live; the key is read from ``api_key_env`` at call time."""
-
-    name: ArmName
-    label: optional_text(200) = ""
-    source: optional_text(300) = ""
-    kind: Literal["live"]
-    base_url: RequiredHttpUrl
-    model: required_text(200)
-    api_key_env: EnvName = ""
-    max_tokens: Annotated[Count, Field(ge=1, le=1_000_000)] = 1024
-    temperature: Annotated[Number, Field(ge=0, le=2)] | None = None
-    connect_timeout_s: Annotated[Number, Field(gt=0, le=600)] = 10.0
-    first_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 300.0
-    inter_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 60.0
-    thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
-
-    @property
-    def preset(self):
-        return None
-
-    @property
-    def profile(self):
-        return self.model_dump(include=set(LIVE_FIELDS) | {"thinking_display"}, exclude_none=True)
-
-
-class TraceArmSpec(_Spec):
-    """A recorded response replayed exactly or re-timed: a shipped cadence, or a live arm's recording."""
-
-    name: ArmName
-    label: optional_text(200) = ""
-    source: optional_text(300) = ""
-    kind: Literal["trace"]
-    preset: PresetName | None = None
-    builtin: Literal[tuple(BUILTIN_CADENCES)] | None = None
-    recorded_arm: Slug | None = None
-    tokens_per_second: Annotated[Number, Field(gt=0)] | None = None
-    ttft_s: Annotated[Number, Field(ge=0)] | None = None
-    speed_factor: Annotated[Number, Field(gt=0)] | None = None
-    thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
-    tokenizer: TokenizerPath = ""
-
-    _fill_from_preset = model_validator(mode="before")(preset_defaults(("tokens_per_second", "ttft_s")))
-
-    @model_validator(mode="after")
-    def _check_one_recording_and_one_speed(self):
-        if (self.builtin is None) == (self.recorded_arm is None):
-            raise PydanticCustomError("trace_source", "give exactly one of builtin and recorded_arm")
-        if self.speed_factor is not None and self.tokens_per_second is not None:
-            raise PydanticCustomError("trace_speed", "give speed_factor or tokens_per_second, not both")
-        return self
-
-    @property
-    def profile(self):
-        fields = {"builtin", "recorded_arm", *RETIME_FIELDS, "thinking_display"}
-        profile = self.model_dump(include=fields, exclude_none=True)
-        if self.tokenizer:
-            profile["tokenizer"] = self.tokenizer
-        return profile
-
-
-def _arm_kind(value):
-    kind = value.get("kind", "synthetic") if isinstance(value, dict) else getattr(value, "kind", None)
-    return kind if isinstance(kind, str) else None
-
-
-AnyArmSpec = Annotated[
-    Annotated[ArmSpec, Tag("synthetic")] | Annotated[LiveArmSpec, Tag("live")] | Annotated[TraceArmSpec, Tag("trace")],
-    Discriminator(_arm_kind),
-]
+# The arms section is built from the registered arm kinds (study_files/arms.py); an arm that does
+# not say its kind has the default kind's model, ArmSpec.
+ArmSpec = arm_spec(kinds.get(kinds.DEFAULT_KIND))
+AnyArmSpec = arm_spec_union(kinds.registered())
 
 
 class PromptSpec(_Spec):
@@ -359,6 +230,18 @@ class StudyDefinition(_Spec):
         return self
 
 
+_BUILT_WITH = kinds.registered()
+
+
+@functools.cache
+def _definition_model(registered):
+    """StudyDefinition, or for kinds registered since it was built, the same with those kinds' arms."""
+    if registered == _BUILT_WITH:
+        return StudyDefinition
+    arms = Annotated[list[arm_spec_union(registered)], Field(min_length=2)]
+    return create_model("StudyDefinition", __base__=StudyDefinition, __module__=__name__, arms=(arms, ...))
+
+
 # --- Parsing -------------------------------------------------------------------------------------
 
 
@@ -399,23 +282,14 @@ def validate_study_data(data: Any) -> StudyDefinition:
             [f"(top level): must be a mapping of study fields (version, title, arms, ...), not {type_in_words(data)}"]
         )
     try:
-        definition = StudyDefinition.model_validate(data, context={REFERENCES: References.of(data)})
+        model = _definition_model(kinds.registered())
+        definition = model.model_validate(data, context={REFERENCES: References.of(data)})
     except ValidationError as exc:
         raise StudyFileError(format_validation_errors(exc)) from None
-    errors = _session_errors(definition) + _arm_errors(definition)
+    errors = _session_errors(definition) + arm_errors(definition.arms)
     if errors:
         raise StudyFileError(errors)
     return definition
-
-
-def _arm_errors(definition):
-    """A trace arm's ``recorded_arm`` must name a live arm of the same study."""
-    kinds = {arm.name: arm.kind for arm in definition.arms}
-    return [
-        f"arms[{index}].recorded_arm: '{arm.recorded_arm}' is not a live arm of this study"
-        for index, arm in enumerate(definition.arms)
-        if arm.kind == "trace" and arm.recorded_arm is not None and kinds.get(arm.recorded_arm) != "live"
-    ]
 
 
 PRACTICE_PROMPT_NAME = "practice"
