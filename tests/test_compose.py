@@ -39,7 +39,12 @@ def test_its_commands_name_real_modules():
 
 
 def test_its_tasks_are_registered_with_the_app_the_worker_runs():
+    """Actions enqueue by task name (studies/queue.py): every name must be a task the worker knows."""
     from uxlab import celery_app
+    from uxlab.studies import queue
 
     celery_app.loader.import_default_modules()
-    assert "uxlab.studies.tasks.store_rating" in celery_app.tasks
+    names = [value for name, value in vars(queue).items() if name.isupper() and isinstance(value, str)]
+    assert len(names) >= 3
+    for name in names:
+        assert name in celery_app.tasks, name

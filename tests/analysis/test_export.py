@@ -11,7 +11,7 @@ import pytest
 
 from tests.web.conftest import run_participant
 from uxlab.analysis import export
-from uxlab.analysis.rows import OPTIONAL_TRIAL_COLUMNS, ExportOptions, export_tables
+from uxlab.analysis.rows import TRIAL_STATE_COLUMNS, ExportOptions, export_tables
 from uxlab.studies.models import Trial
 from uxlab.studies.study_files import export_study
 
@@ -88,7 +88,7 @@ def test_it_bundles_psych_ds_with_every_column_documented(answered):
 def test_it_documents_every_column_in_the_data_dictionary():
     text = (DOCS / "data-dictionary.md").read_text()
     columns = {column.name for table in export_tables(True).values() for column in table.columns}
-    columns |= {column.name for column in OPTIONAL_TRIAL_COLUMNS}
+    columns |= {column.name for column in TRIAL_STATE_COLUMNS}
     missing = sorted(name for name in columns if f"| `{name}` |" not in text)
     assert missing == []
 

@@ -49,6 +49,8 @@ def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirec
     assert participant.consent_version == "1" and participant.consented_at is not None
     assert participant.checks["passed"] and participant.checks["pings"] >= 1 and participant.layout == "side_by_side"
     assert participant.checks["refresh_hz"] > 0 and participant.checks["ws_rtt_ms_median"] > 0
+    # Browser and server share this machine's clock: the estimated offset is a round trip at most.
+    assert abs(participant.checks["clock_offset_ms"]) <= max(50, participant.checks["ws_rtt_ms_min"])
     trials = list(participant.trials.all())
     assert [trial.kind for trial in trials].count("attention") == 1 and len(trials) == 4
     assert [item["index"] for item in participant.assignment["trials"]] == [0, 1, 2, 3]

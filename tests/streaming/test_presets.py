@@ -47,3 +47,13 @@ def test_it_rejects_an_unknown_name_and_lists_choices():
     with pytest.raises(ValueError, match="unknown preset 'warp_speed'"):
         get_preset("warp_speed")
     assert ("wafer_scale_8b", 'Wafer-scale, Llama 3.1 8B — Cerebras, "Introducing Cerebras Inference" (Aug 2024)') in preset_choices()
+
+
+def test_it_cites_every_preset_from_an_entry_of_docs_sources():
+    from pathlib import Path
+
+    sources = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text()
+    for name, preset in PRESETS.items():
+        assert preset.references, name
+        for reference in preset.references:
+            assert f'<a id="{reference}"></a>' in sources, (name, reference)

@@ -56,6 +56,59 @@ def test_it_refuses_malformed_check_results(client, study):
     assert response.status_code == 400
 
 
+def checks_body(**changes):
+    return json.dumps({**GOOD_CHECKS, **changes})
+
+
+def without(name):
+    return json.dumps({key: value for key, value in GOOD_CHECKS.items() if key != name})
+
+
+ABSURD_CHECKS = [
+    ("not json at all", "the check results are not valid JSON"),
+    (b"\xff\xfe\x00garbage", "the check results are not valid JSON"),
+    ("", "the check results are not valid JSON"),
+    ('{"viewport_width": 1280', "the check results are not valid JSON"),
+    ("[1, 2, 3]", "the check results must be an object"),
+    ('"a string"', "the check results must be an object"),
+    ("null", "the check results must be an object"),
+    (checks_body(refresh_hz=True), "refresh_hz must be a number"),
+    (checks_body(refresh_hz="60"), "refresh_hz must be a number"),
+    (checks_body(viewport_width=None), "viewport_width must be a number"),
+    (checks_body(viewport_width=[1280]), "viewport_width must be a number"),
+    (checks_body(pings={"n": 8}), "pings must be a number"),
+    (without("device_pixel_ratio"), "device_pixel_ratio must be a number"),
+    (checks_body(refresh_hz=5000), "refresh_hz must be between 0 and 1000"),
+    (checks_body(viewport_height=-1), "viewport_height must be between 0 and 100000"),
+    (checks_body(clock_offset_ms=-1e14), "clock_offset_ms must be between -1e+13 and 1e+13"),
+    (checks_body(viewport_width=1e308), "viewport_width must be between 0 and 100000"),
+    (checks_body(pings=10**400), "pings must be a number"),  # an integer no float can hold
+    (checks_body(ws_rtt_ms_min=float("nan")), "ws_rtt_ms_min must be a number"),
+    (checks_body(frame_ms_median=float("inf")), "frame_ms_median must be a number"),
+    (checks_body(padding="x" * 5000), "the check results are too large"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, message", ABSURD_CHECKS)
+def test_it_answers_absurd_check_results_with_a_400_naming_the_problem(client, study, body, message):
+    participant = actions.enroll_participant(study)
+    response = client.post(f"/p/{participant.token}/checks/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_checks", "message": message}
+    participant.refresh_from_db()
+    assert participant.checks == {} and participant.layout == ""
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_measured_checks_to_a_thousandth_and_ignores_unknown_fields(client, study):
+    participant = actions.enroll_participant(study)
+    assert post_checks(client, participant.token, device_pixel_ratio=1.23456, user_agent="x").json()["passed"]
+    participant.refresh_from_db()
+    assert participant.checks["device_pixel_ratio"] == 1.235 and "user_agent" not in participant.checks
+    assert participant.checks["clock_sync_quality"] == "good"
+
+
 @pytest.mark.django_db
 def test_it_stacks_small_windows_only_when_the_study_allows_it(client, study):
     token = actions.enroll_participant(study).token

@@ -100,12 +100,6 @@ def _arrow_batch(columns, schema, rows):
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def write_parquet(columns, rows: Iterable[tuple], file):
-    """Write a Parquet file to a binary file object, one row group of ROW_GROUP rows at a time."""
-    for _ in _parquet_chunks(columns, rows, file):
-        pass
-
-
 def _parquet_chunks(columns, rows, sink):
     import pyarrow.parquet as pq
 

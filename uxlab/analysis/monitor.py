@@ -4,7 +4,7 @@ from collections import Counter
 
 from django.db.models import Count, Q
 
-from uxlab.analysis.rows import StudyContext, model_has
+from uxlab.analysis.rows import StudyContext
 from uxlab.analysis.stats import is_low_fidelity, pair_key
 from uxlab.studies import models
 from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
@@ -50,9 +50,7 @@ def monitor_snapshot(study):
         states[participant_state(status, consented_at is not None, started)] += 1
 
     cells = Counter()
-    finished = Trial.objects.filter(participant__study=study, status=Trial.Status.FINISHED)
-    if model_has(Trial, "kind"):
-        finished = finished.filter(kind="trial")
+    finished = Trial.objects.filter(participant__study=study, status=Trial.Status.FINISHED, kind="trial")
     for arm_a, arm_b, prompt, count in (
         finished.values_list("arm_a__name", "arm_b__name", "prompt__name").annotate(n=Count("id")).order_by()
     ):
@@ -69,7 +67,7 @@ def monitor_snapshot(study):
     ]
 
     fields = ["participant_id", "index", "arm_a__name", "arm_b__name", "status", "started_at", "finished_at"]
-    extra = [name for name in ("fidelity", "hidden_during_stream") if model_has(Trial, name)]
+    extra = ["fidelity", "hidden_during_stream"]
     recent = (
         Trial.objects.filter(participant__study=study, started_at__isnull=False)
         .order_by("-started_at")

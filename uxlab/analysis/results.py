@@ -7,7 +7,7 @@ API and the plots all read `study_results`.
 import math
 
 from uxlab.analysis import stats
-from uxlab.analysis.rows import StudyContext, model_has, trial_record
+from uxlab.analysis.rows import StudyContext, trial_record
 from uxlab.studies.models import Question, Rating, Trial
 
 CHOICE_KINDS = {"forced_choice", "forced_choice_tie", "preference"}
@@ -26,7 +26,7 @@ def parse_rules(values):
 
 def _answers(study, context):
     """Every answer with its trial's exclusion record, as plain tuples."""
-    trial_fields = [name for name in ("kind", "hidden_during_stream", "fidelity") if model_has(Trial, name)]
+    trial_fields = ["kind", "hidden_during_stream", "fidelity"]
     queryset = Rating.objects.filter(participant__study=study).values_list(
         "participant_id", "trial_id", "trial__status", "trial__arm_a__name", "trial__arm_b__name",
         "question__name", "value", *(f"trial__{name}" for name in trial_fields),
@@ -101,19 +101,14 @@ def study_results(study, rules=None, n_boot=500):
             )
         elif question.kind in LIKERT_KINDS:
             # A per-pane question (pane "A"/"B", e.g. wait_ok_A) rates the arm streamed in that pane.
-            pane_of_row = getattr(question, "pane", "")
-            base = getattr(question, "base_name", question.name)
+            # A question about the whole trial names no arm, so only per-pane rows add to an arm's summary.
+            base = question.base_name
             existing = next((q for q in result["likert_questions"] if q["question"] == base), None)
             per_arm = existing["_values"] if existing else {}
             for _p, arm_a, arm_b, _q, value in answers:
-                for pane, arm in (("A", arm_a), ("B", arm_b)):
-                    if pane_of_row:
-                        pane_value = int(value) if pane == pane_of_row and str(value).lstrip("-").isdigit() else None
-                    else:
-                        pane_value = _pane_value(value, pane)
-                    if pane_value is not None:
-                        per_arm.setdefault(arm, []).append(pane_value)
-            scale = question.option("scale") if hasattr(question, "option") else 7
+                if question.pane and value.lstrip("-").isdigit():
+                    per_arm.setdefault(arm_a if question.pane == "A" else arm_b, []).append(int(value))
+            scale = question.option("scale")
             if existing:
                 existing["arms"] = [{"arm": arm, **stats.likert_summary(per_arm[arm], range(1, (scale or 7) + 1))}
                                     for arm in context.arm_order if arm in per_arm]
@@ -163,23 +158,6 @@ def _number(value):
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _pane_value(value, pane):
-    """A per-pane Likert answer stored as JSON ({"A": 5, "B": 3}) or as "A:5,B:3"; None if absent."""
-    import json
-
-    try:
-        data = json.loads(value)
-        if isinstance(data, dict) and pane in data:
-            return int(data[pane])
-    except (ValueError, TypeError):
-        pass
-    for part in str(value).split(","):
-        name, _, number = part.partition(":")
-        if name.strip() == pane and number.strip().lstrip("-").isdigit():
-            return int(number)
-    return None
 
 
 def _clean(value):

@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from django.core.exceptions import FieldDoesNotExist
 
 from uxlab.analysis import stats
-from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
+from uxlab.studies.models import Rating, RatingConflict, Trial
 
 CHUNK = 5000
 
@@ -55,16 +54,8 @@ class Table:
         return [column.name for column in self.columns]
 
 
-def model_has(model, name):
-    try:
-        model._meta.get_field(name)
-        return True
-    except FieldDoesNotExist:
-        return False
-
-
-# Trial fields other issues add; each becomes a column (and feeds the exclusion rules) once it exists.
-OPTIONAL_TRIAL_COLUMNS = (
+# The trial's delivery and state: columns of the trials table (several feed the exclusion rules).
+TRIAL_STATE_COLUMNS = (
     Column("delivery", "string", "delivery mode of the stream: controlled, server_paced or live"),
     Column("restarts", "integer", "how often the trial's stream was restarted"),
     Column("resumes", "integer", "how often the trial's stream was resumed after a reconnect"),
@@ -74,10 +65,6 @@ OPTIONAL_TRIAL_COLUMNS = (
     Column("attention_passed", "boolean", "for attention checks: whether the instructed answer was given"),
     Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, paint errors)"),
 )
-
-
-def optional_trial_columns():
-    return tuple(column for column in OPTIONAL_TRIAL_COLUMNS if model_has(Trial, column.name))
 
 
 TRIAL_BASE_COLUMNS = (
@@ -113,16 +100,11 @@ class StudyContext:
         self.arm_order = [arm.name for arm in arms]
         self.profiles = {arm.name: arm.profile or {} for arm in arms}
         self.failed_attention = set()
-        if model_has(Trial, "attention_passed"):
-            self.failed_attention = set(
-                Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
-                    "participant_id", flat=True
-                )
+        self.failed_attention = set(
+            Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
+                "participant_id", flat=True
             )
-        elif model_has(Participant, "failed_attention_check"):
-            self.failed_attention = set(
-                study.participants.filter(failed_attention_check=True).values_list("pk", flat=True)
-            )
+        )
 
     def pair(self, arm_a, arm_b):
         return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
@@ -151,20 +133,19 @@ def trial_exclusion(record, rules):
 
 def trial_rows(study, options):
     context = StudyContext(study)
-    optional = optional_trial_columns()
-    optional_names = [column.name for column in optional]
+    state_names = [column.name for column in TRIAL_STATE_COLUMNS]
     queryset = (
         Trial.objects.filter(participant__study=study)
         .order_by("participant_id", "index")
         .values_list(
             "participant_id", "index", "prompt__name", "arm_a__name", "arm_b__name", "seed", "status",
-            "started_at", "finished_at", *optional_names,
+            "started_at", "finished_at", *state_names,
         )
     )
     for participant, index, prompt, arm_a, arm_b, seed, status, started, finished, *rest in queryset.iterator(
         chunk_size=CHUNK
     ):
-        extras = dict(zip(optional_names, rest, strict=True))
+        extras = dict(zip(state_names, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
         record = trial_record(participant, status, extras)
         yield (
@@ -181,7 +162,7 @@ def trials_table():
     return Table(
         "trials",
         "One row per assigned trial: the A/B arm mapping, timings, fidelity and exclusion flags.",
-        TRIAL_BASE_COLUMNS + optional_trial_columns() + EXCLUSION_COLUMNS,
+        TRIAL_BASE_COLUMNS + TRIAL_STATE_COLUMNS + EXCLUSION_COLUMNS,
         trial_rows,
     )
 
@@ -209,7 +190,7 @@ RATING_TABLE_COLUMNS = (
 
 def rating_table_rows(study, options):
     context = StudyContext(study)
-    trial_fields = [name for name in ("kind", "hidden_during_stream", "fidelity") if model_has(Trial, name)]
+    trial_fields = ["kind", "hidden_during_stream", "fidelity"]
     queryset = (
         Rating.objects.filter(participant__study=study)
         .order_by("participant_id", "trial__index", "question__position")
@@ -413,8 +394,6 @@ def _iso_sql(column):
 
 def _low_fidelity_sql():
     """SQL twin of stats.is_low_fidelity over the trial's fidelity JSON."""
-    if not model_has(Trial, "fidelity"):
-        return "FALSE"
     m = stats.MIN_ON_TIME_FRACTION
     return " OR ".join(
         f"COALESCE((t.fidelity->'panes'->'{pane}'->>'fraction_in_first_frame')::float < {m}, FALSE)" for pane in "AB"
@@ -425,11 +404,11 @@ def ratings_csv_copy_sql(study, options, context):
     """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
-        "hidden_tab": "t.hidden_during_stream" if model_has(Trial, "hidden_during_stream") else "FALSE",
+        "hidden_tab": "t.hidden_during_stream",
         "low_fidelity": _low_fidelity_sql(),
         "interrupted": "t.status = 'interrupted'",
-        "practice": "t.kind = 'practice'" if model_has(Trial, "kind") else "FALSE",
-        "attention_check_trial": "t.kind = 'attention'" if model_has(Trial, "kind") else "FALSE",
+        "practice": "t.kind = 'practice'",
+        "attention_check_trial": "t.kind = 'attention'",
     }
     reasons = "concat_ws(';', " + ", ".join(
         f"CASE WHEN {conditions[rule.name]} THEN '{rule.name}' END"

@@ -33,6 +33,11 @@ def in_db_thread(function):
     return database_sync_to_async(function)
 
 
+async def store_outcome(action, *args):
+    """Store a trial's outcome even if this task is cancelled meanwhile (the socket went away)."""
+    await asyncio.shield(in_db_thread(action)(*args))
+
+
 def encoded_plan(stream):
     """The trial's messages after the browser's resume point, encoded up front as (send time, text)
     pairs, and how many messages the whole trial has. Tuples of floats and strings leave the garbage
@@ -181,17 +186,18 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await run_live_trial(stream["panes"], emit, clock=loop.time, sleep=asyncio.sleep)
         except BackendError as error:
             log.warning("live trial %s failed: %s", stream["trial_id"], error.code)
+            # The outcome is stored before the browser hears of it (it answers, and sends telemetry, next).
+            await store_outcome(actions.interrupt_trial, self.context.participant_id, index, error.code)
             await buffer.append(key, protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
             await self.send_quietly(protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
-            await in_db_thread(actions.interrupt_trial)(self.context.participant_id, index, error.code)
             await buffer.close()
             return
+        timing = {"relayed": [entry for entry in relayed if entry[4] != "done"]}
+        await store_outcome(actions.finish_trial, self.context.participant_id, index, timing)
         end = protocol.stream_end_frame(len(relayed) + 1, index)
         await buffer.append(key, end)
         await self.send_quietly(end)
         await buffer.close()
-        timing = {"relayed": [entry for entry in relayed if entry[4] != "done"]}
-        await in_db_thread(actions.finish_trial)(self.context.participant_id, index, timing)
 
     async def tail_live(self, stream):
         """Resume a live trial from the buffer, following it until it ends; a buffer that is gone or
@@ -211,8 +217,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
                     if '"type":"stream.end"' in messages[-1] or '"type":"stream.interrupted"' in messages[-1]:
                         return
                 elif time.monotonic() - idle_since > LIVE_RESUME_IDLE_S or not await buffer.exists(key):
+                    await store_outcome(actions.interrupt_trial, self.context.participant_id, index, "gap")
                     await self.send(protocol.stream_interrupted_frame(after_seq + 1, index, "gap"))
-                    await in_db_thread(actions.interrupt_trial)(self.context.participant_id, index, "gap")
                     return
                 await asyncio.sleep(LIVE_POLL_S)
         finally:
@@ -237,10 +243,10 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         except OSError:  # the browser went away (uvicorn's ClientDisconnected is an OSError)
             return  # the disconnect handler records what was sent
 
+        # Stored before the end frame goes out: a socket closed right after it (a tab closed at the
+        # end) cancels this task, and the trial must not be left streaming.
+        await store_outcome(actions.finish_trial, self.context.participant_id, index, pacer.lateness_summary())
         await self.send(end)
-        await in_db_thread(actions.finish_trial)(
-            self.context.participant_id, index, pacer.lateness_summary()
-        )
 
     # --- answers --------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
-"""The researcher's live monitor websocket: a study's progress pushed within a second, and pause/resume.
+"""The researcher's live monitor websocket: a study's progress pushed within a second.
 
 Access goes through `get_study_for_user` like every researcher page: an outsider's socket is closed
-with code 4404 before anything is sent; pausing needs write access (owner or editor).
+with code 4404 before anything is sent. The socket is read-only: pausing and resuming are the
+monitor page's form posts (web/views_studies.py), the one way to change a study's status.
 
 Frames (JSON). Server → browser: `monitor.snapshot` (see analysis/monitor.py) whenever anything
-changed, `error` {code, message}. Browser → server: `study.pause`, `study.resume`.
+changed, `error` {code, message} for any frame the browser sends.
 """
 
 import asyncio
@@ -15,27 +16,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
 from uxlab.analysis.monitor import monitor_snapshot
-from uxlab.studies import actions
 from uxlab.studies.access import get_study_for_user
 
 POLL_S = 0.4  # snapshots are compared this often, so a change shows within a second
-MAX_FRAME = 1024
 
 
-def find_study(user, code, write=False):
+def find_study(user, code):
     try:
-        return get_study_for_user(user, code, write=write)
+        return get_study_for_user(user, code)
     except Http404:
         return None
-
-
-def change_status(user, code, command):
-    """Pause or resume the study if this user may; returns an error code or None."""
-    study = find_study(user, code, write=True)
-    if study is None:
-        return "not_allowed"
-    (actions.pause_study if command == "study.pause" else actions.resume_study)(study)
-    return None
 
 
 class StudyMonitorConsumer(AsyncWebsocketConsumer):
@@ -54,7 +44,6 @@ class StudyMonitorConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.last = None
-        self.wake = asyncio.Event()
         self.poll_task = asyncio.create_task(self.poll())
 
     async def disconnect(self, code):
@@ -72,30 +61,10 @@ class StudyMonitorConsumer(AsyncWebsocketConsumer):
             if snapshot != self.last:
                 self.last = snapshot
                 await self.send(text_data=orjson.dumps(snapshot).decode())
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=POLL_S)
-            except TimeoutError:
-                pass
-            self.wake.clear()
+            await asyncio.sleep(POLL_S)
 
     async def send_error(self, code, message):
         await self.send(text_data=orjson.dumps({"type": "error", "code": code, "message": message}).decode())
 
     async def receive(self, text_data=None, bytes_data=None):
-        if not text_data or len(text_data) > MAX_FRAME:
-            await self.send_error("bad_message", "Send a small JSON object.")
-            return
-        try:
-            message = orjson.loads(text_data)
-        except orjson.JSONDecodeError:
-            await self.send_error("bad_json", "That was not JSON.")
-            return
-        command = message.get("type") if isinstance(message, dict) else None
-        if command not in ("study.pause", "study.resume"):
-            await self.send_error("unknown_type", "Known messages: study.pause, study.resume.")
-            return
-        error = await database_sync_to_async(change_status)(self.user, self.code, command)
-        if error:
-            await self.send_error(error, "Only the study's owners and editors can pause or resume it.")
-            return
-        self.wake.set()
+        await self.send_error("read_only", "This socket only sends snapshots; pause and resume on the monitor page.")

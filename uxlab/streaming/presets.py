@@ -2,7 +2,8 @@
 
 Vendors change quickly, so every preset says where its numbers come from and when; anything not
 published is marked as assumed or derived in ``notes``. A study file uses a preset by name
-(``preset: wafer_scale_8b``) and may override any field. Figures: ../shared/REFERENCE.md.
+(``preset: wafer_scale_8b``) and may override any field. Full citations: docs/sources.md, where
+each preset's ``references`` are anchors.
 """
 
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ class Preset:
     year: str
     profile: dict
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The entries of docs/sources.md its figures come from (anchor ids)."""
+        return REFERENCES[self.name]
 
     @property
     def citation(self) -> str:
@@ -97,6 +103,29 @@ PRESET_LIST = [
 ]  # fmt: skip
 
 PRESETS = {preset.name: preset for preset in PRESET_LIST}
+
+# Which entries of docs/sources.md each preset's figures come from.
+_GPU_FIT = "h200-cadences"
+REFERENCES = {
+    "wafer_scale_8b": ("cerebras-2024-08",),
+    "wafer_scale_70b": ("cerebras-2024-08",),
+    "wafer_scale_405b": ("cerebras-2024-11",),
+    "groq_8b": ("artificial-analysis-2024-09",),
+    "groq_70b": ("artificial-analysis-2024-09",),
+    "sambanova_8b": ("artificial-analysis-2024-09",),
+    "sambanova_70b": ("artificial-analysis-2024-09",),
+    "sambanova_405b": ("artificial-analysis-2024-09",),
+    "gpu_provider_8b": ("artificial-analysis-2024-09", _GPU_FIT),
+    "gpu_provider_70b": ("artificial-analysis-2024-09", _GPU_FIT),
+    "gpu_provider_405b": ("artificial-analysis-2024-09", _GPU_FIT),
+    "loaded_gpu_cloud_70b": ("oci-llama-3-3-70b", _GPU_FIT),
+    "gpu_cloud_70b_one_user": ("oci-llama-3-3-70b", _GPU_FIT),
+    "gpu_hyperscaler_405b": ("cerebras-2024-11", "artificial-analysis-2024-09", _GPU_FIT),
+    "r1_wafer_scale_basic": ("cerebras-2025-r1", "lrm-token-economy-2025"),
+    "r1_wafer_scale_aime": ("cerebras-2025-r1", "lrm-token-economy-2025"),
+    "r1_gpu_cloud_basic": ("oci-llama-3-3-70b", "lrm-token-economy-2025", _GPU_FIT),
+    "r1_gpu_cloud_aime": ("oci-llama-3-3-70b", "lrm-token-economy-2025", _GPU_FIT),
+}
 
 
 def get_preset(name: str) -> Preset:

@@ -96,7 +96,7 @@ def build_schedule(
 
 
 def schedule_stats(tokens: list[Token]) -> dict:
-    """Serving metrics of a schedule, with the definitions of REFERENCE.md (times from t0).
+    """Serving metrics of a schedule, with the definitions of docs/sources.md#serving-metrics (times from t0).
 
     ``tpot_s`` and ``tokens_per_second`` cover the answer phase only; they are None when undefined
     (fewer than two answer tokens, or all answer tokens due at once).

@@ -17,6 +17,11 @@ def get_study_for_user(user, code, write=False):
         raise Http404("No such study.") from None
 
 
+def can_write(user, study):
+    """Whether the user may change the study (an owner or editor of its team), for showing controls."""
+    return Study.objects.writable_by(user).filter(pk=study.pk).exists()
+
+
 def is_study_owner(user, study):
     """Whether the user owns the study's team (owners alone may export panel ids)."""
     from uxlab.studies.models import Membership

@@ -233,13 +233,6 @@ class Question(models.Model):
         """The name in the study file: ``speed`` for the rows ``speed_A`` and ``speed_B``."""
         return self.name[:-2] if self.pane else self.name
 
-    def allows(self, value):
-        try:
-            self.clean_value(value)
-        except ValueError:
-            return False
-        return True
-
     def clean_value(self, value):
         """The answer as stored (canonical text), or ValueError saying what an answer must be."""
         if not isinstance(value, str):

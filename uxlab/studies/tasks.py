@@ -30,12 +30,6 @@ def store_ratings(self, payloads):
     return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining])
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def store_rating(self, payload):
-    """One answer (messages queued before batches existed, and callers with a single answer)."""
-    return store_and_confirm(self, [payload], retry_args=lambda remaining: [remaining[0]])
-
-
 def store_and_confirm(task, payloads, retry_args):
     slow_down_if_a_test_asks()
     try:

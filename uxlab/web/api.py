@@ -17,7 +17,7 @@ from uxlab.studies import actions
 from uxlab.studies.access import get_study_for_user
 from uxlab.studies.api_tokens import user_for_token
 from uxlab.studies.models import Study
-from uxlab.web import views_results
+from uxlab.web.downloads import psychds_response, rules_from, table_response
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
@@ -89,19 +89,19 @@ def study(request, code):
 @token_required
 def results(request, code):
     found = get_study_for_user(request.user, code)
-    return JsonResponse(study_results(found, views_results.rules_from(request.GET), n_boot=200))
+    return JsonResponse(study_results(found, rules_from(request.GET), n_boot=200))
 
 
 @token_required
 def export(request, code, table):
     found = get_study_for_user(request.user, code)
     fmt = request.GET.get("format", "csv")
-    return views_results.table_response(request, found, table, fmt)
+    return table_response(request, found, table, fmt)
 
 
 @token_required
 def psychds(request, code):
-    return views_results.psychds_response(request, get_study_for_user(request.user, code))
+    return psychds_response(request, get_study_for_user(request.user, code))
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------

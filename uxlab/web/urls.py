@@ -1,24 +1,26 @@
 from django.urls import path
 
-from uxlab.web import api, views, views_participant, views_results
+from uxlab.web import api, views_account, views_participant, views_results, views_studies
 
 app_name = "web"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    # Researchers
-    path("studies/", views.study_list, name="study_list"),
-    path("studies/<slug:code>/", views.study_detail, name="study_detail"),
-    path("studies/<slug:code>/ratings.csv", views.ratings_csv, name="ratings_csv"),
+    path("", views_studies.home, name="home"),
+    # Researchers: studies and the live monitor (views_studies.py)
+    path("studies/", views_studies.study_list, name="study_list"),
+    path("studies/<slug:code>/", views_studies.study_detail, name="study_detail"),
+    path("studies/<slug:code>/monitor/", views_studies.monitor, name="monitor"),
+    path("studies/<slug:code>/pause/", views_studies.pause, name="pause"),
+    path("studies/<slug:code>/resume/", views_studies.resume, name="resume"),
+    # Researchers: results and downloads (views_results.py)
+    path("studies/<slug:code>/ratings.csv", views_results.ratings_csv, name="ratings_csv"),
     path("studies/<slug:code>/results/", views_results.results, name="results"),
-    path("studies/<slug:code>/monitor/", views_results.monitor, name="monitor"),
     path("studies/<slug:code>/fidelity/", views_results.fidelity, name="fidelity"),
-    path("studies/<slug:code>/pause/", views_results.pause, name="pause"),
-    path("studies/<slug:code>/resume/", views_results.resume, name="resume"),
     path("studies/<slug:code>/data/psychds.zip", views_results.download_psychds, name="download_psychds"),
     path("studies/<slug:code>/data/<slug:table>.<slug:fmt>", views_results.download_table, name="download_table"),
-    path("account/tokens/", views_results.api_tokens, name="api_tokens"),
-    path("account/tokens/<int:token_id>/revoke/", views_results.revoke_token, name="revoke_token"),
+    # Researchers: their account (views_account.py)
+    path("account/tokens/", views_account.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:token_id>/revoke/", views_account.revoke_token, name="revoke_token"),
     # Read-only API (docs/api.md)
     path("api/v1/openapi.json", api.openapi, name="api_openapi"),
     path("api/v1/studies", api.studies, name="api_studies"),

@@ -6,12 +6,13 @@ Nothing here names an arm: the trial page knows panes "A" and "B" only.
 """
 
 import json
-import math
+from typing import Annotated
 
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from uxlab.studies import actions
 from uxlab.studies.assignment import StudyFull
@@ -103,13 +104,45 @@ def at_step(participant, step):
 # --- Checks --------------------------------------------------------------------------------------
 
 
-def _number(data, name, low, high):
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}")
-    return round(float(value), 3)
+def measure(low, high):
+    """A finite number (an int or a float, never a string or a boolean) within [low, high], kept to 0.001."""
+    return Annotated[
+        float, Field(strict=True, ge=low, le=high, allow_inf_nan=False), AfterValidator(lambda value: round(value, 3))
+    ]
+
+
+class CheckResults(BaseModel):
+    """What the checks page measured (checks.js); fields it does not know are ignored."""
+
+    viewport_width: measure(0, 100_000)
+    viewport_height: measure(0, 100_000)
+    device_pixel_ratio: measure(0, 100)
+    refresh_hz: measure(0, 1000)
+    frame_ms_median: measure(0, 10_000)
+    ws_rtt_ms_median: measure(0, 600_000)
+    ws_rtt_ms_min: measure(0, 600_000)
+    clock_offset_ms: measure(-1e13, 1e13)
+    clock_offset_spread_ms: measure(0, 600_000)
+    pings: measure(0, 1000)
+
+    @property
+    def clock_sync_quality(self):
+        spread = self.clock_offset_spread_ms
+        return "good" if spread <= 10 else "fair" if spread <= 50 else "poor"
+
+
+def check_problem(error):
+    """A sentence naming the first thing wrong with posted check results."""
+    first = error.errors()[0]
+    if first["type"] == "json_invalid":
+        return "the check results are not valid JSON"
+    if not first["loc"]:
+        return "the check results must be an object"
+    name = first["loc"][0]
+    if first["type"] in ("greater_than_equal", "less_than_equal"):
+        bounds = {type(rule).__name__: rule for rule in CheckResults.model_fields[name].metadata}
+        return f"{name} must be between {bounds['Ge'].ge:g} and {bounds['Le'].le:g}"
+    return f"{name} must be a number"
 
 
 def parse_checks(body):
@@ -117,27 +150,10 @@ def parse_checks(body):
     if len(body) > MAX_CHECKS_BYTES:
         raise ValueError("the check results are too large")
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise ValueError("the check results are not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError("the check results must be an object")
-    results = {
-        "viewport_width": _number(data, "viewport_width", 0, 100_000),
-        "viewport_height": _number(data, "viewport_height", 0, 100_000),
-        "device_pixel_ratio": _number(data, "device_pixel_ratio", 0, 100),
-        "refresh_hz": _number(data, "refresh_hz", 0, 1000),
-        "frame_ms_median": _number(data, "frame_ms_median", 0, 10_000),
-        "ws_rtt_ms_median": _number(data, "ws_rtt_ms_median", 0, 600_000),
-        "ws_rtt_ms_min": _number(data, "ws_rtt_ms_min", 0, 600_000),
-        "clock_offset_ms": _number(data, "clock_offset_ms", -1e13, 1e13),
-        "clock_offset_spread_ms": _number(data, "clock_offset_spread_ms", 0, 600_000),
-        "pings": _number(data, "pings", 0, 1000),
-    }
-    results["clock_sync_quality"] = (
-        "good" if results["clock_offset_spread_ms"] <= 10 else "fair" if results["clock_offset_spread_ms"] <= 50 else "poor"
-    )
-    return results
+        checks = CheckResults.model_validate_json(body)
+    except ValidationError as error:
+        raise ValueError(check_problem(error)) from None
+    return {**checks.model_dump(), "clock_sync_quality": checks.clock_sync_quality}
 
 
 @require_http_methods(["GET", "POST"])

@@ -8,6 +8,7 @@
 // between questions; Enter sends. Interface used by player.js: allow(), complete, answered,
 // markAnswered(name, key), form.
 
+import { postJson } from "./http.js";
 import { Outbox } from "./outbox.js";
 
 const TEXT_KINDS = new Set(["wait_estimate", "free_text"]);
@@ -211,13 +212,8 @@ export class AnswerForm {
       clearInterval(timer);
       const count = pending();
       if (count === 0) return; // saved: the player moves on by itself
-      const csrf = this.form.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
       try {
-        const response = await fetch(root.dataset.unconfirmedUrl, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-          body: JSON.stringify({ pending: count }),
-        });
+        const response = await postJson(root.dataset.unconfirmedUrl, { pending: count });
         if (response.ok) location.assign((await response.json()).next_url);
       } catch {
         // Offline: keep the answers in the outbox; the player resends them when it reconnects.

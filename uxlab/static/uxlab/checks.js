@@ -3,17 +3,15 @@
 // posted to the server, which records them and decides the layout (side by side, or stacked when
 // the window is small and the study allows it).
 
+import { postJson } from "./http.js";
+import { Clock, Connection, median } from "./socket.js";
+
 const root = document.getElementById("checks");
 const statusLine = document.getElementById("checks-status");
 const failed = document.getElementById("checks-failed");
 const message = document.getElementById("checks-message");
 const PINGS = 8;
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
+const SOCKET_TIMEOUT_MS = 8000;
 
 function measureFrames(count = 40) {
   return new Promise((resolve) => {
@@ -33,42 +31,23 @@ function measureFrames(count = 40) {
 }
 
 function measureSocket() {
+  // Ping/pong rounds on the participant's socket, through the same clock estimator the trial uses.
   return new Promise((resolve) => {
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${root.dataset.socketPath}`;
-    const socket = new WebSocket(url);
-    const samples = [];
+    const clock = new Clock();
+    let finished = false;
     const finish = () => {
-      socket.close();
-      if (!samples.length) {
-        resolve({ ws_rtt_ms_median: 0, ws_rtt_ms_min: 0, clock_offset_ms: 0, clock_offset_spread_ms: 0, pings: 0 });
-        return;
-      }
-      // Offset of the server clock from ours, estimated at the midpoint of each round trip;
-      // the spread of the estimates of the fastest half says how well the clocks can be synced.
-      const best = [...samples].sort((a, b) => a.rtt - b.rtt).slice(0, Math.max(1, Math.ceil(samples.length / 2)));
-      const offsets = best.map((s) => s.offset);
-      resolve({
-        ws_rtt_ms_median: median(samples.map((s) => s.rtt)),
-        ws_rtt_ms_min: Math.min(...samples.map((s) => s.rtt)),
-        clock_offset_ms: median(offsets),
-        clock_offset_spread_ms: Math.max(...offsets) - Math.min(...offsets),
-        pings: samples.length,
-      });
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      connection.close();
+      resolve(clock.quality());
     };
-    const ping = () => socket.send(JSON.stringify({ type: "ping", t: performance.now() }));
-    socket.addEventListener("message", (event) => {
-      const data = JSON.parse(event.data);
-      if (data.type === "hello") ping();
-      if (data.type !== "pong") return;
-      const now = performance.now();
-      const rtt = now - data.t;
-      const wallAtMidpoint = performance.timeOrigin + data.t + rtt / 2;
-      samples.push({ rtt, offset: data.server_ms - wallAtMidpoint });
-      if (samples.length >= PINGS) finish();
-      else ping();
+    const connection = new Connection(root.dataset.socketPath, {
+      onMessage: (data) => data.type === "pong" && clock.onPong(data),
+      onOpen: () => clock.sync(connection, PINGS, SOCKET_TIMEOUT_MS).then(finish),
     });
-    socket.addEventListener("error", finish);
-    setTimeout(finish, 8000);
+    const timer = setTimeout(finish, SOCKET_TIMEOUT_MS);
+    connection.open();
   });
 }
 
@@ -85,15 +64,9 @@ async function run() {
     ...frames,
     ...socket,
   };
-  const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   let answer;
   try {
-    const response = await fetch(root.dataset.postUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify(results),
-    });
-    answer = await response.json();
+    answer = await (await postJson(root.dataset.postUrl, results)).json();
   } catch {
     answer = { error: "offline" };
   }

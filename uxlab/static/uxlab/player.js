@@ -5,7 +5,8 @@
 
 import { AnswerForm } from "./answers.js";
 import { newKey, Outbox } from "./outbox.js";
-import { Clock, Connection, Panes, Presenter, Telemetry } from "./stream.js";
+import { Clock, Connection } from "./socket.js";
+import { Panes, Presenter, Telemetry } from "./stream.js";
 
 const root = document.getElementById("player");
 const token = root.dataset.token;
@@ -124,20 +125,17 @@ function onMessage(message) {
   }
 }
 
-const connection = new Connection(
-  `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${root.dataset.socketPath}`,
-  {
-    onStatus: setStatus,
-    onMessage,
-    async onOpen() {
-      if (lastSeq !== null) telemetry.reconnects += 1;
-      for (const message of outbox.messages()) connection.send(message);
-      if (streamDone) return;
-      await clock.sync(connection, lastSeq === null ? 6 : 3);
-      if (!streamDone) startTrial();
-    },
+const connection = new Connection(root.dataset.socketPath, {
+  onStatus: setStatus,
+  onMessage,
+  async onOpen() {
+    if (lastSeq !== null) telemetry.reconnects += 1;
+    for (const message of outbox.messages()) connection.send(message);
+    if (streamDone) return;
+    await clock.sync(connection, lastSeq === null ? 6 : 3);
+    if (!streamDone) startTrial();
   },
-);
+});
 
 // A reload after answering but before everything was stored: show the answers as given and resend.
 for (const message of outbox.messages()) {

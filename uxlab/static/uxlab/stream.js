@@ -1,4 +1,5 @@
-// The two panes of a trial and the socket that feeds them (protocol: docs/protocol.md).
+// A trial's two panes, what the page saw of the stream (telemetry), and the presenter that shows
+// stream messages on the frame clock (protocol: docs/protocol.md; the socket and clock: socket.js).
 
 export class Panes {
   constructor(root) {
@@ -61,103 +62,6 @@ export class Panes {
   finish(name) {
     this.stopThinking(name);
     this.pane(name).classList.add("done");
-  }
-}
-
-export class Connection {
-  // Keeps one socket open, reconnecting with jittered backoff; `onOpen` runs after every (re)connect.
-  constructor(url, { onOpen, onMessage, onStatus }) {
-    this.url = url;
-    this.onOpen = onOpen;
-    this.onMessage = onMessage;
-    this.onStatus = onStatus;
-    this.attempts = 0;
-    this.closed = false;
-    this.socket = null;
-  }
-
-  open() {
-    this.onStatus(this.attempts ? "Reconnecting…" : "Connecting…");
-    const socket = new WebSocket(this.url);
-    this.socket = socket;
-    socket.addEventListener("open", () => {
-      this.attempts = 0;
-      this.onOpen();
-    });
-    socket.addEventListener("message", (event) => this.onMessage(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
-      if (this.closed) return;
-      this.attempts += 1;
-      const delay = Math.min(8000, 250 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
-      this.onStatus("Connection lost. Reconnecting…");
-      setTimeout(() => this.open(), delay);
-    });
-  }
-
-  send(message) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(message));
-      return true;
-    }
-    return false;
-  }
-
-  close() {
-    this.closed = true;
-    if (this.socket) this.socket.close();
-  }
-}
-
-// --- clock sync ----------------------------------------------------------------------------------
-
-export class Clock {
-  // Estimates the server↔browser clock offset from ping/pong rounds, keeping the round with the
-  // smallest round trip (its midpoint is the least uncertain).
-  constructor() {
-    this.best = null;
-    this.rounds = 0;
-    this.waiting = null;
-  }
-
-  static epochMs() {
-    return performance.timeOrigin + performance.now();
-  }
-
-  sync(connection, rounds = 6, timeoutMs = 3000) {
-    return new Promise((resolve) => {
-      let left = rounds;
-      const finish = () => {
-        this.waiting = null;
-        clearTimeout(timer);
-        resolve(this.best);
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      this.waiting = () => {
-        left -= 1;
-        if (left <= 0) finish();
-        else connection.send({ type: "ping", t: Clock.epochMs() });
-      };
-      connection.send({ type: "ping", t: Clock.epochMs() });
-    });
-  }
-
-  onPong(message) {
-    const now = Clock.epochMs();
-    const rtt = now - message.t;
-    const offset = message.server_ms - (message.t + rtt / 2);
-    this.rounds += 1;
-    if (!this.best || rtt < this.best.rtt) this.best = { rtt, offset };
-    if (this.waiting) this.waiting();
-  }
-
-  // A server epoch time (ms) on this page's performance.now() clock, the one rAF uses.
-  toPerf(serverMs) {
-    const offset = this.best ? this.best.offset : 0;
-    return serverMs - offset - performance.timeOrigin;
-  }
-
-  estimate() {
-    return this.best ? { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds } : null;
   }
 }
 

@@ -1,0 +1,59 @@
+"""The researcher's study list and study page: counts without a query per study, the participant link."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.conftest import QUICK_STUDY_YAML, import_yaml
+from tests.web.conftest import run_participant
+
+pytestmark = pytest.mark.django_db
+
+
+def add_study(team, number):
+    """A study with three participants: one completed, one who answered once, one who only started."""
+    from django.utils import timezone
+
+    from uxlab.studies import actions
+    from uxlab.studies.models import Participant
+
+    study = import_yaml(QUICK_STUDY_YAML.replace("code: quick", f"code: quick-{number}"), team)
+    completed = run_participant(study, ["A"])
+    Participant.objects.filter(pk=completed.pk).update(completed_at=timezone.now())
+    run_participant(study, ["B"])
+    actions.enroll_participant(study)
+    assert actions.study_counts(study) | {"consented": 0} == {
+        "participants": 3, "consented": 0, "completed": 1, "ratings": 2, "failed_tasks": 0,
+    }  # fmt: skip
+    return study
+
+
+def list_page(client):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("web:study_list"))
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def test_it_lists_studies_with_their_counts_in_the_same_number_of_queries_however_many(client, team, alice):
+    client.force_login(alice)
+    add_study(team, 1)
+    page, queries_for_one = list_page(client)
+    assert page.count('data-count="participants">3<') == 1
+    assert page.count('data-count="completed">1<') == 1 and page.count('data-count="ratings">2<') == 1
+
+    for number in range(2, 7):
+        add_study(team, number)
+    page, queries_for_six = list_page(client)
+
+    assert queries_for_six == queries_for_one
+    assert page.count('data-count="participants">3<') == 6
+    assert page.count('data-count="ratings">2<') == 6
+    assert page.count('data-count="completed">1<') == 6
+
+
+def test_it_shows_the_participant_link_as_an_absolute_url(client, study, alice):
+    client.force_login(alice)
+    page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    assert f'<code class="link">http://testserver/s/{study.code}/</code>' in page

@@ -1,0 +1,74 @@
+// The researcher's live monitor: renders each `monitor.snapshot` the study's monitor socket pushes
+// (uxlab/live/monitor.py). Pause and Resume are plain forms posting to the server.
+
+import { Connection } from "./socket.js";
+
+const root = document.getElementById("monitor");
+const $ = (id) => document.getElementById(id);
+
+const cell = (text) => {
+  const td = document.createElement("td");
+  td.textContent = text ?? "–";
+  return td;
+};
+
+const row = (...texts) => {
+  const tr = document.createElement("tr");
+  tr.append(...texts.map(cell));
+  return tr;
+};
+
+const yesNo = (flag) => (flag === null || flag === undefined ? "–" : flag ? "yes" : "no");
+
+function render(snapshot) {
+  $("status").textContent = snapshot.status;
+  $("status").className = `status status-${snapshot.status}`;
+  $("states").replaceChildren(
+    ...Object.entries(snapshot.participants).map(([name, count]) => {
+      const div = document.createElement("div");
+      div.className = "stat";
+      div.dataset.state = name;
+      const value = document.createElement("span");
+      value.className = "value";
+      value.textContent = count;
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = name.replace("_", " ");
+      div.append(value, label);
+      return div;
+    }),
+  );
+  $("attention").textContent = snapshot.attention_check_failures;
+  $("dead").textContent = snapshot.dead_letters ?? "–";
+  $("conflicts").textContent = snapshot.conflicts;
+  $("ratings").textContent = snapshot.ratings;
+  $("quota").replaceChildren(
+    ...snapshot.quota.map((q) => row(q.pair.replace("|", " vs "), q.prompt, q.finished, q.quota)),
+  );
+  $("recent").replaceChildren(
+    ...snapshot.recent_trials.map((t) =>
+      row(
+        t.participant,
+        t.trial_index,
+        `${t.arm_a} / ${t.arm_b}`,
+        t.status,
+        t.fidelity ? (t.fidelity.low ? "low" : "ok") : "–",
+        yesNo(t.hidden_during_stream),
+      ),
+    ),
+  );
+}
+
+const connection = new Connection(root.dataset.socketPath, {
+  onStatus: (text) => {
+    $("connection").textContent = text;
+  },
+  onOpen: () => {
+    $("connection").textContent = "live";
+  },
+  onMessage: (message) => {
+    if (message.type === "monitor.snapshot") render(message);
+    else if (message.type === "error") $("connection").textContent = message.message;
+  },
+});
+connection.open();

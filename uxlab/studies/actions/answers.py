@@ -1,0 +1,186 @@
+"""The rating path: check an answer, hand it to a worker, store it exactly once, confirm it."""
+
+import logging
+from uuid import UUID
+
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from uxlab.studies import events, queue
+from uxlab.studies.models import FailedTask, Participant, Rating, RatingConflict, Trial
+
+log = logging.getLogger(__name__)
+
+
+class RatingRejected(Exception):
+    """An answer the server refuses; `code` is stable and sent to the browser."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+
+
+def check_rating(context, message, received_at):
+    """Validate a submitted answer against the participant's own trials; return the task payload."""
+    if not context.consented:
+        raise RatingRejected("not_consented", "Answers are accepted only after consent.")
+    trial_id = context.trial_ids.get(message.trial)
+    if trial_id is None:
+        raise RatingRejected("unknown_trial", "There is no such trial for this session.")
+    question = context.questions.get(message.question)
+    if question is None:
+        raise RatingRejected("unknown_question", "There is no such question in this study.")
+    question_id, question = question
+    try:
+        value = question.clean_value(message.value)
+    except ValueError as error:
+        raise RatingRejected("bad_value", str(error)) from None
+    return {
+        "key": str(message.key),
+        "participant_id": context.participant_id,
+        "group_name": context.group_name,
+        "trial_id": trial_id,
+        "question_id": question_id,
+        "value": value,
+        "response_ms": message.response_ms,
+        "received_at": received_at.isoformat(),
+    }
+
+
+def enqueue_ratings(payloads):
+    """Hand a batch of answers to a worker in one broker message (on the embedded default, store
+    them right here). Raises when the broker does not take it; the caller tells browsers to retry."""
+    queue.enqueue(queue.STORE_RATINGS, list(payloads))
+
+
+RATING_FIELDS = ("participant_id", "trial_id", "question_id", "value", "response_ms")
+
+
+def rating_key(payload):
+    """The payload's idempotency key in canonical form (raises on a malformed one)."""
+    return str(UUID(str(payload["key"])))
+
+
+def rating_matches(stored, payload):
+    """Whether a stored row ({field: value}) holds exactly this payload's answer."""
+    return all(stored[name] == payload[name] for name in RATING_FIELDS)
+
+
+def record_ratings(payloads):
+    """Store a batch of answers in one transaction, each exactly once; return {key: outcome}.
+
+    The key is the client's idempotency key. Outcomes: "stored" (a new row), "duplicate" (the same
+    key and answer were stored before) or "conflict" (the same key with a different answer, or a
+    second answer to an answered question): the first value is kept, never overwritten, and a
+    RatingConflict records the resend. Any error rolls back the whole batch and is raised.
+    """
+    first_copies = {}
+    for payload in payloads:
+        first_copies.setdefault(rating_key(payload), payload)
+    keys = list(first_copies)
+    # This call's own timestamp marks the rows it inserted: a row stored earlier is a duplicate.
+    now = timezone.now()
+    with transaction.atomic():
+        # ON CONFLICT DO NOTHING: an earlier or concurrent copy of a key (or question) wins.
+        Rating.objects.bulk_create(
+            [
+                Rating(
+                    key=key,
+                    received_at=parse_datetime(payload["received_at"]),
+                    stored_at=now,
+                    **{name: payload[name] for name in RATING_FIELDS},
+                )
+                for key, payload in first_copies.items()
+            ],
+            ignore_conflicts=True,
+        )
+        columns = ("id", "key", "stored_at", *RATING_FIELDS)
+        # order_by(): Rating's default ordering joins Trial, which would hide a row whose trial is gone.
+        stored = {
+            str(row[1]): dict(zip(columns, row))
+            for row in Rating.objects.filter(key__in=keys).order_by().values_list(*columns)
+        }
+        outcomes = {}
+        for payload in payloads:
+            key = rating_key(payload)
+            row = stored.get(key)
+            if row is not None and rating_matches(row, payload):
+                outcomes.setdefault(key, "stored" if row["stored_at"] == now else "duplicate")
+                continue
+            if row is None:
+                row = (
+                    Rating.objects.filter(trial_id=payload["trial_id"], question_id=payload["question_id"])
+                    .order_by()
+                    .values("id")
+                    .first()
+                )
+                if row is None:
+                    raise Rating.DoesNotExist(f"rating {key} was neither stored nor in conflict")
+                reason = "question already answered"
+            else:
+                reason = "same key, different answer"
+            record_rating_conflict(key, payload, row["id"], reason)
+            outcomes.setdefault(key, "conflict")
+    return outcomes
+
+
+def record_rating_conflict(key, payload, rating_id, reason):
+    """Keep a disagreeing resend; the same message delivered twice is recorded once."""
+    if not RatingConflict.objects.filter(key=key, stored_rating_id=rating_id, payload=payload).exists():
+        RatingConflict.objects.create(
+            key=key, participant_id=payload["participant_id"], stored_rating_id=rating_id, payload=payload, reason=reason
+        )
+
+
+def record_ratings_separately(payloads):
+    """Store each answer in its own transaction, so one that cannot be stored does not hold up the
+    rest; return ({key: outcome}, [(payload, error)]). A lost connection is raised, not collected."""
+    outcomes, failures = {}, []
+    for payload in payloads:
+        try:
+            outcomes.update(record_ratings([payload]))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as error:
+            failures.append((payload, error))
+    return outcomes, failures
+
+
+def notify_ratings_stored(payloads):
+    """Tell each participant's open sockets that these answers are safely stored: one event per
+    participant and batch, listing its keys (an answer more in an event costs nothing, an event more
+    costs Redis round trips). Call it after the commit; a lost event only causes a harmless resend.
+    """
+    keys_by_group = {}
+    for payload in payloads:
+        keys_by_group.setdefault(payload["group_name"], []).append(str(payload["key"]))
+    events.send_events_on_commit(
+        (group, {"type": "rating.stored", "key": keys[0], "keys": keys}) for group, keys in keys_by_group.items()
+    )
+
+
+def record_failed_task(task_name, payload, error, attempts):
+    """Keep what a task gave up on as a dead letter researchers see (admin, study page)."""
+    participant_id = payload.get("participant_id") if isinstance(payload, dict) else None
+    try:
+        key = UUID(str(payload.get("key"))) if isinstance(payload, dict) else None
+    except ValueError:
+        key = None
+    trial_id = payload.get("trial_id") if isinstance(payload, dict) else None
+    study_id = None
+    if isinstance(participant_id, int):
+        study_id = Participant.objects.filter(pk=participant_id).values_list("study_id", flat=True).first()
+    elif isinstance(trial_id, int):
+        study_id = Trial.objects.filter(pk=trial_id).values_list("participant__study_id", flat=True).first()
+    return FailedTask.objects.create(
+        task_name=task_name,
+        study_id=study_id,
+        key=key,
+        payload=payload,
+        error=f"{type(error).__name__}: {error}"[:10_000],
+        attempts=attempts,
+    )

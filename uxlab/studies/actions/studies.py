@@ -1,0 +1,39 @@
+"""What researchers do to a whole study: counts, pause and resume, audited exports."""
+
+import logging
+
+from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
+
+log = logging.getLogger(__name__)
+
+
+def study_counts(study):
+    return {
+        "participants": study.participants.count(),
+        "consented": study.participants.filter(consented_at__isnull=False).count(),
+        "completed": study.participants.filter(completed_at__isnull=False).count(),
+        "ratings": Rating.objects.filter(participant__study=study).count(),
+        "failed_tasks": FailedTask.objects.filter(study=study).count(),
+    }
+
+
+def pause_study(study):
+    """Stop new participants from starting; those already inside can finish. Returns the new status."""
+    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED)
+    study.refresh_from_db(fields=["status"])
+    return study.status
+
+
+def resume_study(study):
+    """Open a paused study again. Returns the new status."""
+    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE)
+    study.refresh_from_db(fields=["status"])
+    return study.status
+
+
+def record_external_id_export(study, user, table, fmt):
+    """Log that an owner downloaded panel ids (PROLIFIC_PID) with the study's data."""
+    log.info("user %s exported external ids of study %s (%s.%s)", user.pk, study.code, table, fmt)
+    return ExportAudit.objects.create(study=study, user=user, table=table, format=fmt)
+
+

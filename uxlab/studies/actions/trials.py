@@ -1,0 +1,174 @@
+"""Opening, resuming and finishing a trial's stream."""
+
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from uxlab.streaming import delivery
+from uxlab.streaming.traces import builtin_offsets
+from uxlab.studies.models import Arm, Participant, RecordedTrace, Trial
+
+
+class TrialUnavailable(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ParticipantContext:
+    """What a consumer needs to check this participant's answers without a query per frame."""
+
+    participant_id: int
+    token: str
+    group_name: str
+    consented: bool
+    trial_ids: dict = field(default_factory=dict)  # index -> trial id
+    questions: dict = field(default_factory=dict)  # name -> (id, Question: its clean_value checks answers)
+
+
+def load_participant_context(token):
+    participant = Participant.objects.select_related("study").filter(token=token).first()
+    if participant is None:
+        return None
+    return ParticipantContext(
+        participant_id=participant.pk,
+        token=participant.token,
+        group_name=participant.group_name,
+        consented=participant.has_consented,
+        trial_ids=dict(participant.trials.values_list("index", "id")),
+        questions={question.name: (question.pk, question) for question in participant.study.questions.all()},
+    )
+
+
+def trial_pane_specs(trial):
+    """What each pane streams (server-side only: it names the arm's parameters)."""
+    return {
+        pane: {
+            "kind": arm.kind,
+            "profile": arm.profile,
+            "content": trial.prompt.response,
+            "reasoning": trial.prompt.reasoning,
+            "seed": f"{trial.seed}:{pane}",
+            **arm_stimulus(arm, trial.prompt),
+        }
+        for pane, arm in (("A", trial.arm_a), ("B", trial.arm_b))
+    }
+
+
+def arm_stimulus(arm, prompt):
+    """What a trace or live arm's spec adds (streaming/arms.py reads it): the recorded trace, the
+    built-in cadence's offsets, or the prompt text a live backend is sent."""
+    if arm.kind == Arm.Kind.LIVE:
+        return {"prompt": prompt.text}
+    if arm.kind != Arm.Kind.TRACE:
+        return {}
+    profile = arm.profile or {}
+    if profile.get("builtin"):
+        return {"trace": {"offsets": list(builtin_offsets(profile["builtin"]))}}
+    recorded = RecordedTrace.objects.filter(
+        arm__study_id=arm.study_id, arm__name=profile.get("recorded_arm"), prompt=prompt
+    ).first()
+    if recorded is None:
+        raise TrialUnavailable("stimulus_not_ready", "This trial cannot be shown yet.")
+    return {"content": recorded.text, "reasoning": recorded.reasoning, "trace": {"chunks": recorded.chunks}}
+
+
+def trial_delivery(trial):
+    """Live when either pane is a live backend (relayed as produced), else the study's mode."""
+    if Arm.Kind.LIVE in {trial.arm_a.kind, trial.arm_b.kind}:
+        return delivery.LIVE
+    return trial.participant.study.session.delivery
+
+
+def trial_layout(trial):
+    """How the panes are timed: side by side from one t0, or sequential (B after A)."""
+    session = trial.participant.study.session
+    return {"layout": session.layout, "gap_s": session.sequential_gap_s}
+
+
+def start_trial(participant_id, index, after_seq=None):
+    """Open (or reopen) a trial's stream and return its panes, delivery mode, t0 and resume point.
+
+    A first start fixes t0 a moment ahead, stored so any web process can resume. A reconnect that
+    says how far it got (`after_seq`) resumes with the same t0. A fresh page on a trial that was
+    already streaming follows the study's policy (`design.interrupted_trial`): `restart` (default)
+    runs it again with a new t0, `resume` replays it on the original t0, `block` refuses.
+    """
+    with transaction.atomic():
+        trial = (
+            Trial.objects.select_for_update(of=("self",))
+            .select_related("prompt", "arm_a", "arm_b", "participant__study")
+            .filter(participant_id=participant_id, index=index)
+            .first()
+        )
+        if trial is None:
+            raise TrialUnavailable("unknown_trial", "There is no such trial for this session.")
+        if not trial.participant.has_consented:
+            raise TrialUnavailable("not_consented", "Consent is needed before the trials start.")
+        now = time.time()
+        restarted = resumed = False
+        if trial.stream_t0 is None:
+            trial.stream_t0 = now + delivery.START_DELAY_S
+            trial.started_at = timezone.now()
+            trial.status = Trial.Status.STREAMING
+            trial.delivery = trial_delivery(trial)
+        elif after_seq is not None or trial.finished_at is not None:
+            resumed = True
+            trial.resumes += 1
+            after_seq = after_seq or 0
+        else:
+            policy = trial.participant.study.session.interrupted_trial
+            if policy == "block":
+                trial.status = Trial.Status.INTERRUPTED
+                trial.save(update_fields=["status"])
+                raise TrialUnavailable("trial_blocked", "This trial was interrupted and cannot be shown again.")
+            if policy == "resume":
+                resumed = True
+                trial.resumes += 1
+            else:
+                restarted = True
+                trial.restarts += 1
+                trial.stream_t0 = now + delivery.START_DELAY_S
+        trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
+        # An active stream is a participant who is still here (abandoned sessions expire).
+        Participant.objects.filter(pk=participant_id).update(last_seen_at=timezone.now())
+    return {
+        "trial": index,
+        "trial_id": trial.pk,
+        "panes": trial_pane_specs(trial),
+        "layout": trial_layout(trial),
+        "delivery": trial.delivery,
+        "t0": trial.stream_t0,
+        "after_seq": after_seq or 0,
+        "resumed": resumed,
+        "restarted": restarted,
+    }
+
+
+def record_server_timing(participant_id, index, server_timing):
+    """The server's send timing of a stream that ended early (the socket went away)."""
+    Trial.objects.filter(participant_id=participant_id, index=index).update(server_timing=server_timing)
+
+
+def interrupt_trial(participant_id, index, reason):
+    """A stream that cannot be completed (a gap that cannot be filled, a failed backend)."""
+    Trial.objects.filter(participant_id=participant_id, index=index, finished_at__isnull=True).update(
+        status=Trial.Status.INTERRUPTED, server_timing={"interrupted": reason}
+    )
+
+
+def finish_trial(participant_id, index, server_timing=None):
+    """The whole stream was sent: mark the trial finished and keep the server's send timing."""
+    trial = Trial.objects.filter(participant_id=participant_id, index=index).first()
+    if trial is None:
+        return
+    if server_timing is not None:
+        trial.server_timing = server_timing
+    if trial.finished_at is None:
+        trial.finished_at = timezone.now()
+        trial.status = Trial.Status.FINISHED
+    trial.save(update_fields=["server_timing", "finished_at", "status"])

@@ -1,0 +1,27 @@
+"""Hand work to Celery workers by task name, as Zulip's ``queue_json_publish`` does.
+
+Actions call ``enqueue``; workers (``studies/tasks.py``) import actions. So actions never import
+tasks and there is no import cycle. On the embedded default (no broker) the task runs right here,
+in-process, as Celery's eager mode runs it.
+"""
+
+from uxlab.celery import app
+
+STORE_RATINGS = "uxlab.studies.tasks.store_ratings"
+STORE_TELEMETRY = "uxlab.studies.tasks.store_telemetry"
+RECORD_TRACE = "uxlab.studies.tasks.record_trace"
+
+
+def enqueue(task_name, *args):
+    """Publish one task message (retrying a flaky broker briefly, as CELERY_TASK_PUBLISH_RETRY_POLICY
+    says); raises when the broker does not take it, so the caller can tell the browser to retry."""
+    if app.conf.task_always_eager:
+        return registered_task(task_name).apply_async(args=list(args))
+    return app.send_task(task_name, args=list(args), retry=True)
+
+
+def registered_task(task_name):
+    """The task object itself (eager mode runs it in this process); importing the task modules once."""
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[task_name]
