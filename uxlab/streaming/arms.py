@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from uxlab.streaming.backends.openai_compat import Chunk, Finish, Usage
 from uxlab.streaming.kinds import kind_of
 from uxlab.streaming.kinds.base import display_tokens, tokenizer_for
-from uxlab.streaming.kinds.live import live_settings  # noqa: F401 - until actions.record_traces asks its kind
 from uxlab.streaming.schedule import Token
 
 __all__ = ["display_tokens", "intended_schedule", "live_events", "schedule_for_spec", "tokenizer_for"]
