@@ -73,3 +73,20 @@ def test_it_refuses_a_per_pane_name_that_clashes():
     with pytest.raises(StudyFileError) as caught:
         parse_study_yaml(textwrap.dedent(text))
     assert caught.value.errors == ["questions[1].name: 'speed_A' is already used by another question"]
+
+
+def test_it_takes_every_design_default_from_the_session_design():
+    from dataclasses import fields
+
+    from uxlab.studies.design import SessionDesign
+    from uxlab.studies.study_files import DesignSpec
+
+    spec = DesignSpec(pairs=[["fast", "slow"]])
+    defaults = SessionDesign()
+    # attention_checks are a section of their own in the file, stored with the design.
+    session_settings = {field.name for field in fields(SessionDesign)} - {"pairs", "attention_checks"}
+    assert set(DesignSpec.model_fields) - {"pairs"} == session_settings
+    assert {name: getattr(spec, name) for name in session_settings} == {
+        name: getattr(defaults, name) for name in session_settings
+    }
+    assert SessionDesign.of(spec.model_dump()) == SessionDesign(pairs=(("fast", "slow"),))

@@ -1,4 +1,4 @@
-"""Run a live trial: live panes relayed as their backend produces, scheduled panes paced, one t0.
+"""Run a live trial: relayed panes as their backend produces, scheduled panes paced, one t0.
 
 Framework-free: the caller gives the clock, the sleep and `emit`, which receives every message
 in order. `emit(pane, kind, phase, text, tokens, at_s)` with kind "delta" or "done" and `at_s` the
@@ -9,6 +9,7 @@ import asyncio
 
 from uxlab.streaming.arms import live_events, schedule_for_spec, tokenizer_for
 from uxlab.streaming.backends.openai_compat import Chunk
+from uxlab.streaming.kinds import kind_of
 from uxlab.streaming.pacing import Pacer, coalesce
 
 
@@ -34,5 +35,5 @@ async def run_live_trial(panes, emit, clock, sleep, events=live_events):
         await emit(pane, "done", "answer", "", 0, clock() - t0)
 
     await asyncio.gather(
-        *(live(pane, spec) if spec.get("kind") == "live" else scheduled(pane, spec) for pane, spec in sorted(panes.items()))
+        *(live(pane, spec) if kind_of(spec).relayed else scheduled(pane, spec) for pane, spec in sorted(panes.items()))
     )

@@ -1,16 +1,20 @@
 """A study's participant-session settings, read from Study.design with their defaults.
 
 The study file's `design` section (docs/study-format.md) is validated by studies.study_files and
-stored as JSON on the study; this is the one place that knows the defaults, so views, actions,
-templates and the consumer read `study.session.<setting>` instead of poking at the JSON.
+stored as JSON on the study; this is the one place that knows the defaults (the study file's
+DesignSpec takes its defaults from here), so views, actions, templates and the consumer read
+`study.session.<setting>` instead of poking at the JSON.
 """
 
 from dataclasses import dataclass, fields
+
+from uxlab.streaming.delivery import CONTROLLED, SERVER_PACED
 
 ORDERS = ("latin_square", "shuffle")
 LAYOUTS = ("side_by_side", "sequential")
 ANSWERING = ("after_both", "min_exposure", "any_time")
 INTERRUPTED_TRIAL_POLICIES = ("restart", "resume", "block")
+DELIVERIES = (CONTROLLED, SERVER_PACED)  # a study's choice; live arms are always relayed as produced
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class SessionDesign:
     min_viewport_width: int = 900
     min_viewport_height: int = 500
     # How synthetic and trace arms reach the screen (docs/protocol.md): controlled or server_paced.
-    delivery: str = "controlled"
+    delivery: str = CONTROLLED
     # In the sequential layout, the pause between the end of A and the start of B, in seconds.
     sequential_gap_s: float = 1.0
     # When answering is allowed: after both panes finished, after a minimum exposure, or at once.

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from uxlab.streaming import kinds
+
 
 def new_study_code():
     return secrets.token_hex(4)
@@ -109,24 +111,25 @@ class Study(models.Model):
         return SessionDesign.of(self.design)
 
 
+def arm_kind_choices():
+    """The registered arm kinds, read when a form or the admin needs them (no migration per kind)."""
+    return [(name, name.replace("_", " ").capitalize()) for name in kinds.names()]
+
+
 class Arm(models.Model):
     """A latency condition. Its name and profile stay on the server: participants see only A/B."""
-
-    class Kind(models.TextChoices):
-        SYNTHETIC = "synthetic"
-        LIVE = "live"
-        TRACE = "trace"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
     name = models.SlugField(max_length=60)
     label = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=300, blank=True, help_text="Where the profile's figures come from.")
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SYNTHETIC)
+    # One of the registered arm kinds (streaming/kinds), which know what their profile holds.
+    kind = models.CharField(max_length=20, choices=arm_kind_choices, default=kinds.DEFAULT_KIND)
     # The named preset (streaming/presets.py) the profile started from; the profile holds the
     # resolved values, so the preset name documents where they came from.
     preset = models.CharField(max_length=60, blank=True)
     # Parameters of the arm's kind (synthetic profile, live backend, or trace and re-timing),
-    # validated by studies.study_files before they get here. Never an API key: only its variable name.
+    # validated by the kind's Settings (studies.study_files) before they get here. Never an API key: only its variable name.
     profile = models.JSONField(default=dict)
     position = models.PositiveIntegerField(default=0)
 

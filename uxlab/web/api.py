@@ -12,6 +12,7 @@ from uxlab.analysis.export import FORMATS
 from uxlab.analysis.results import study_results
 from uxlab.analysis.rows import TABLE_NAMES, export_tables
 from uxlab.analysis.stats import EXCLUSION_RULES
+from uxlab.streaming import kinds
 from uxlab.studies import actions
 from uxlab.studies.access import get_study_for_user
 from uxlab.studies.api_tokens import user_for_token
@@ -69,7 +70,13 @@ def study(request, code):
             **study_summary(found),
             "description": found.description,
             "arms": [
-                {"name": arm.name, "label": arm.label, "kind": arm.kind, "source": arm.source, "profile": arm.profile}
+                {
+                    "name": arm.name,
+                    "label": arm.label,
+                    "kind": arm.kind,
+                    "source": arm.source,
+                    "profile": kinds.get(arm.kind).describe(arm.profile),
+                }
                 for arm in found.arms.all()
             ],
             "prompts": [prompt.name for prompt in found.prompts.all()],

@@ -4,7 +4,8 @@ import asyncio
 
 from django.utils import timezone
 
-from uxlab.studies.models import Arm, RecordedTrace, Study
+from uxlab.streaming import kinds
+from uxlab.studies.models import RecordedTrace, Study
 
 
 class RecordingRefused(Exception):
@@ -19,34 +20,29 @@ class RecordingRefused(Exception):
 def record_traces(study_code, arm_name, prompt_name=None, *, transport=None):
     """Capture a live arm's response to each prompt (or one) and store it as its RecordedTrace.
 
+    Only arms whose kind can be recorded (``recordable``: live backends) are; the kind captures.
+
     Re-recording an arm and prompt replaces the earlier trace, so running this again (a retried
     task, a second command) leaves one trace per arm and prompt. Raises ``BackendError`` when the
     backend fails; prompts recorded before the failure stay stored.
     """
-    from urllib.parse import urlsplit
-
-    from uxlab.streaming.arms import live_settings
-    from uxlab.streaming.backends.openai_compat import user_messages
-    from uxlab.streaming.traces import capture_trace
-
     study = Study.objects.filter(code=study_code).first()
     if study is None:
         raise RecordingRefused("unknown_study", f"no study with code '{study_code}'")
     arm = study.arms.filter(name=arm_name).first()
     if arm is None:
         raise RecordingRefused("unknown_arm", f"study '{study_code}' has no arm '{arm_name}'")
-    if arm.kind != Arm.Kind.LIVE:
+    kind = kinds.get(arm.kind)
+    if not kind.recordable:
         raise RecordingRefused("not_live", f"arm '{arm_name}' is {arm.kind}; only live arms can be recorded")
     prompts = list(study.prompts.all())
     if prompt_name is not None:
         prompts = [prompt for prompt in prompts if prompt.name == prompt_name]
         if not prompts:
             raise RecordingRefused("unknown_prompt", f"study '{study_code}' has no prompt '{prompt_name}'")
-    settings = live_settings(arm.profile)
-    source = f"{settings.model} at {urlsplit(settings.base_url).hostname}"
     recorded = []
     for prompt in prompts:
-        trace = asyncio.run(capture_trace(settings, user_messages(prompt.text), transport=transport))
+        trace = asyncio.run(kind.capture(arm.profile, prompt.text, transport=transport))
         stored, _created = RecordedTrace.objects.update_or_create(
             arm=arm,
             prompt=prompt,
@@ -57,7 +53,7 @@ def record_traces(study_code, arm_name, prompt_name=None, *, transport=None):
                 "chunks": trace["chunks"],
                 "usage": trace["usage"],
                 "finish_reason": trace["finish_reason"] or "",
-                "source": source,
+                "source": trace["source"],
                 "recorded_at": timezone.now(),
             },
         )

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from uxlab.streaming import delivery
-from uxlab.streaming.traces import builtin_offsets
-from uxlab.studies.models import Arm, Participant, RecordedTrace, Trial
+from uxlab.streaming import delivery, kinds
+from uxlab.studies.models import Participant, RecordedTrace, Trial
 
 
 class TrialUnavailable(Exception):
@@ -60,28 +59,26 @@ def trial_pane_specs(trial):
 
 
 def arm_stimulus(arm, prompt):
-    """What a trace or live arm's spec adds (streaming/arms.py reads it): the recorded trace, the
-    built-in cadence's offsets, or the prompt text a live backend is sent."""
-    if arm.kind == Arm.Kind.LIVE:
-        return {"prompt": prompt.text}
-    if arm.kind != Arm.Kind.TRACE:
-        return {}
-    profile = arm.profile or {}
-    if profile.get("builtin"):
-        return {"trace": {"offsets": list(builtin_offsets(profile["builtin"]))}}
-    recorded = RecordedTrace.objects.filter(
-        arm__study_id=arm.study_id, arm__name=profile.get("recorded_arm"), prompt=prompt
-    ).first()
-    if recorded is None:
-        raise TrialUnavailable("stimulus_not_ready", "This trial cannot be shown yet.")
-    return {"content": recorded.text, "reasoning": recorded.reasoning, "trace": {"chunks": recorded.chunks}}
+    """What the arm's kind adds to its pane spec for this prompt (streaming/kinds): a trace's
+    recording or built-in offsets, a live backend's prompt text. The kind reads this study's
+    recorded traces through ``recording``."""
+
+    def recording(arm_name):
+        return (
+            RecordedTrace.objects.filter(arm__study_id=arm.study_id, arm__name=arm_name, prompt=prompt)
+            .values("text", "reasoning", "chunks")
+            .first()
+        )
+
+    try:
+        return kinds.get(arm.kind).stimulus(arm.profile or {}, prompt.text, recording)
+    except kinds.StimulusNotReady:
+        raise TrialUnavailable("stimulus_not_ready", "This trial cannot be shown yet.") from None
 
 
 def trial_delivery(trial):
-    """Live when either pane is a live backend (relayed as produced), else the study's mode."""
-    if Arm.Kind.LIVE in {trial.arm_a.kind, trial.arm_b.kind}:
-        return delivery.LIVE
-    return trial.participant.study.session.delivery
+    """Live when either pane's kind is relayed as produced (a live backend), else the study's mode."""
+    return kinds.delivery_for([trial.arm_a.kind, trial.arm_b.kind], trial.participant.study.session.delivery)
 
 
 def trial_layout(trial):

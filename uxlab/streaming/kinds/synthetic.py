@@ -1,0 +1,67 @@
+"""Synthetic arms: a latency profile (TTFT, tokens/s, jitter, stalls, chunking, a thinking phase)
+turned into a seeded schedule (streaming/profiles.py, streaming/schedule.py)."""
+
+from dataclasses import fields
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from uxlab.streaming.kinds.base import ArmKind, ArmSettings, tokenizer_for
+from uxlab.streaming.kinds.fields import Count, Number, PresetName, TokenizerPath
+from uxlab.streaming.profiles import JITTERS, THINKING_DISPLAYS, SyntheticProfile
+from uxlab.streaming.schedule import build_schedule
+
+# The settings that make up a synthetic Arm.profile, in SyntheticProfile's order.
+PROFILE_FIELDS = tuple(field.name for field in fields(SyntheticProfile))
+
+_DEFAULT_PROFILE = SyntheticProfile()
+
+
+class SyntheticKind(ArmKind):
+    name = "synthetic"
+
+    class Settings(ArmSettings):
+        """The synthetic profile (see SyntheticProfile); ``preset`` names a preset of
+        streaming/presets.py whose values fill the fields left out."""
+
+        preset: PresetName | None = None
+        ttft_s: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.ttft_s
+        tokens_per_second: Annotated[Number, Field(gt=0)] = _DEFAULT_PROFILE.tokens_per_second
+        jitter: Literal[JITTERS] = _DEFAULT_PROFILE.jitter
+        jitter_cv: Annotated[Number, Field(ge=0, le=3)] = _DEFAULT_PROFILE.jitter_cv
+        stall_probability: Annotated[Number, Field(ge=0, le=1)] = _DEFAULT_PROFILE.stall_probability
+        stall_s: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.stall_s
+        chunk_tokens: Annotated[Count, Field(ge=1)] = _DEFAULT_PROFILE.chunk_tokens
+        thinking_tokens: Annotated[Count, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens
+        thinking_tokens_per_second: Annotated[Number, Field(ge=0)] = _DEFAULT_PROFILE.thinking_tokens_per_second
+        thinking_display: Literal[THINKING_DISPLAYS] = _DEFAULT_PROFILE.thinking_display
+        tokenizer: TokenizerPath = ""
+
+        @model_validator(mode="before")
+        @classmethod
+        def _fill_from_preset(cls, data):
+            return cls.fill_from_preset(data, PROFILE_FIELDS)
+
+        @property
+        def profile(self):
+            """The profile fields (plus ``tokenizer`` when one is named)."""
+            profile = self.model_dump(include=set(PROFILE_FIELDS))
+            if self.tokenizer:
+                profile["tokenizer"] = self.tokenizer
+            return profile
+
+    def schedule(self, spec):
+        profile = dict(spec.get("profile") or {})
+        tokenize = tokenizer_for(profile)
+        profile.pop("tokenizer", None)
+        synthetic = SyntheticProfile(**profile)
+        return build_schedule(synthetic, spec["content"], spec["seed"], spec.get("reasoning", ""), tokenize=tokenize)
+
+    def export(self, profile):
+        """Every profile field: stored values over SyntheticProfile's defaults. Keys that are not
+        profile fields are kept (after the known ones), so an export shows them rather than
+        silently dropping them."""
+        stored = profile or {}
+        exported = {name: stored.get(name, getattr(_DEFAULT_PROFILE, name)) for name in PROFILE_FIELDS}
+        exported.update((key, value) for key, value in stored.items() if key not in exported)
+        return exported
