@@ -1,4 +1,5 @@
-# uxlab: `make demo` runs the app with a demo study; `make test` sets up and runs the whole suite.
+# uxlab: `make demo` runs the app with a demo study; `make test` sets up and runs the whole suite
+# (`make test-fast`: all but the browser and real-process tests).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -43,6 +44,10 @@ services:
 
 test: install chromium services
 	$(TEST_ENV) $(PY) -m pytest
+
+# The pure and database tests: no browser, no spawned processes (under 90 s).
+test-fast: install services
+	$(TEST_ENV) $(PY) -m pytest -m "not browser and not services"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

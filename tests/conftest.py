@@ -1,19 +1,15 @@
 """Named fixtures shared by the suite: alice (owner), bob (teammate), charlie (outsider),
-a small fast study, a consented participant and their first trial; plus real server and worker
-processes for the integration and browser tests."""
+a small fast study, a consented participant and their first trial; plus the real web/worker stack
+and one Chromium for the integration and browser tests."""
 
+import asyncio
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from uxlab.benchmarks.processes import free_port, wait_for_port  # noqa: F401  (used by tests)
+from tests.stack import Stack
+from uxlab.benchmarks.processes import child_env
 from uxlab.processes import CHROMIUM_ARGS
-
-REPO = Path(__file__).resolve().parent.parent
 
 QUICK_STUDY_YAML = """
 version: 1
@@ -81,10 +77,15 @@ def bob(team):
 
 
 @pytest.fixture
-def charlie(db):
+def other_team(db):
     from uxlab.studies.models import Team
 
-    return make_user("charlie", Team.objects.create(name="Other lab", slug="other-lab"), "owner")
+    return Team.objects.create(name="Other lab", slug="other-lab")
+
+
+@pytest.fixture
+def charlie(other_team):
+    return make_user("charlie", other_team, "owner")
 
 
 def import_yaml(text, team, status="live"):
@@ -113,97 +114,26 @@ def trial(participant):
 # --- Real processes ------------------------------------------------------------------------------
 
 
-def stop(process):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def child_process_env():
-    """The environment a child process needs to use the test database pytest-django created."""
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
-        f"/{database['NAME']}"
-    )
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @pytest.fixture(scope="session")
 def services_env(django_db_setup):
+    """The environment of a child process that uses the test database pytest-django created."""
     from django.conf import settings
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
-    return child_process_env()
+    return child_env()
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(services_env, tmp_path_factory):
-    """A real Celery worker process on the real broker, storing into the test database."""
-    from uxlab.processes import worker_command
-
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    log = open(log_path, "w")
-    argv = [sys.executable, "-m", *worker_command(), "--concurrency", "1", "--pool", "prefork"]
-    process = subprocess.Popen(argv, cwd=REPO, env=services_env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
-        time.sleep(0.2)
-    process.log_path = log_path
-    yield process
-    stop(process)
-    log.close()
+def stack(services_env, tmp_path_factory):
+    """uxlab's web process and a real Celery worker on the real Redis, storing into the test
+    database, shared by the whole session: `stack.url`, `stack.worker`, `stack.second_url`."""
+    stack = Stack(tmp_path_factory.mktemp("stack"), services_env)
+    yield stack
+    stack.close()
 
 
-def start_web_server(env, log_path):
-    """A real uvicorn process serving uxlab on a free loopback port: (process, base URL, log file)."""
-    from uxlab.processes import web_command
-
-    port = free_port()
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", *web_command("127.0.0.1", port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process)
-    except Exception:
-        stop(process)
-        raise RuntimeError(f"the web server did not start:\n{log_path.read_text()}") from None
-    return process, f"http://127.0.0.1:{port}", log
-
-
-@pytest.fixture(scope="session")
-def web_server(services_env, tmp_path_factory):
-    """A real uvicorn process serving uxlab on a free loopback port; yields its base URL."""
-    process, url, log = start_web_server(services_env, tmp_path_factory.mktemp("web") / "web.log")
-    yield url
-    stop(process)
-    log.close()
-
-
-@pytest.fixture(scope="session")
-def second_web_server(services_env, tmp_path_factory):
-    """Another web process on the same database and Redis channel layer (as behind a load balancer)."""
-    process, url, log = start_web_server(services_env, tmp_path_factory.mktemp("web2") / "web.log")
-    yield url
-    stop(process)
-    log.close()
+# --- One Chromium per session, a fresh context per test --------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -213,16 +143,58 @@ def chromium_path():
     return path
 
 
+@pytest.fixture(scope="session")
+def chromium(chromium_path):
+    """Debian's chromium through Playwright's sync API, launched once for the session.
+
+    Between its calls Playwright marks its event loop as the thread's running loop, which would
+    make every later test look as if it ran inside an event loop (Django refuses ORM calls then, and
+    pytest-asyncio cannot start its own loop): the loop is detached here and attached only while a
+    test holds the `browser` fixture.
+    """
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    browser.loop = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    yield browser
+    asyncio.events._set_running_loop(browser.loop)
+    browser.close()
+    playwright.stop()
+    asyncio.events._set_running_loop(None)
+
+
+class FreshContexts:
+    """What a test gets as `browser`: new contexts on the session's Chromium (so no cookies or storage
+    carry over between tests), all closed when the test ends."""
+
+    def __init__(self, chromium):
+        self.chromium = chromium
+        self.contexts = []
+
+    def new_context(self, **options):
+        context = self.chromium.new_context(**options)
+        self.contexts.append(context)
+        return context
+
+    def new_page(self, **options):
+        return self.new_context(**options).new_page()
+
+    def close(self):
+        for context in self.contexts:
+            context.close()
 
 
 @pytest.fixture
-def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(chromium):
+    asyncio.events._set_running_loop(chromium.loop)
+    contexts = FreshContexts(chromium)
+    try:
+        yield contexts
+        contexts.close()
+    finally:
+        asyncio.events._set_running_loop(None)
 
 
 @pytest.fixture(scope="session", autouse=True)

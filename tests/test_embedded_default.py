@@ -8,10 +8,9 @@ import sys
 import pytest
 
 from tests.browser.participant_flow import complete_session
-from tests.conftest import REPO, free_port, stop, wait_for_port
-from uxlab.processes import web_command
+from uxlab.benchmarks.processes import REPO, web_server
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
 @pytest.fixture
@@ -26,15 +25,8 @@ def embedded_server(tmp_path):
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=120)
     setup = subprocess.run([*manage, "demo_setup"], cwd=REPO, env=env, check=True, timeout=60, capture_output=True, text=True)
     assert "/s/demo/" in setup.stdout and "researcher" in setup.stdout
-    port = free_port()
-    log = open(tmp_path / "web.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", *web_command("127.0.0.1", port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    wait_for_port(port, process)
-    yield f"http://127.0.0.1:{port}", tmp_path / "uxlab.sqlite3"
-    stop(process)
-    log.close()
+    with web_server(env, tmp_path / "web.log") as server:
+        yield server.url, tmp_path / "uxlab.sqlite3"
 
 
 def test_it_completes_the_demo_with_no_database_or_redis_configured(embedded_server, browser):

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "channels",
     "uxlab.studies",
     "uxlab.web",
+    "uxlab.benchmarks",
 ]
 
 MIDDLEWARE = [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.participant_flow import complete_session
-from uxlab.studies.models import Study, Team
+from uxlab.studies.models import Study
 from uxlab.studies.study_files import PROFILE_FIELDS, import_study, parse_study_yaml
 
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
@@ -26,9 +26,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(t
 
 
 @pytest.fixture
-def demo_study(monkeypatch):
+def demo_study(monkeypatch, team):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    team = Team.objects.create(name="Demo lab", slug="demo-lab")
     study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
     Study.objects.filter(pk=study.pk).update(completion_url="http://127.0.0.1:9/finished")
     return study
@@ -50,7 +49,7 @@ def forbidden_terms(study):
     return sorted(term for term in words if term), sorted(numbers)
 
 
-def test_it_sends_the_browser_nothing_that_names_an_arm(demo_study, web_server, celery_worker_process, browser):
+def test_it_sends_the_browser_nothing_that_names_an_arm(demo_study, stack, browser):
     captured = []  # (where, text)
     frames = []
     page = browser.new_page()
@@ -66,7 +65,7 @@ def test_it_sends_the_browser_nothing_that_names_an_arm(demo_study, web_server, 
     page.on("response", on_response)
     page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(payload)))
 
-    complete_session(page, web_server, demo_study.code, query="?PROLIFIC_PID=blind-1", attention_keys={"faster": "3"})
+    complete_session(page, stack.url, demo_study.code, query="?PROLIFIC_PID=blind-1", attention_keys={"faster": "3"})
 
     bodies = [text for where, text in captured if where.startswith("body of")]
     assert any("<html" in body for body in bodies) and any("AnswerForm" in body for body in bodies)

@@ -1,11 +1,10 @@
 """The completion code is never shown before the last answer is stored, even with a slow worker.
 
-A dedicated web server and Celery worker share their own queue; the worker waits
-UXLAB_TEST_STORE_DELAY_S before storing each batch (set only in that process).
+A dedicated web server and Celery worker share a queue of their own; the worker runs through
+tests/faulty_worker.py and waits UXLAB_TEST_STORE_DELAY_S before storing each batch (set only in
+that process).
 """
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pytest
 from django.db.models import Max
 
 from tests.browser.participant_flow import complete_session
-from tests.conftest import REPO, free_port, stop, wait_for_port
-from uxlab.processes import web_command, worker_command
-from uxlab.studies.models import Participant, Rating, Study, Team
+from tests.stack import Stack
+from uxlab.benchmarks.processes import free_port
+from uxlab.studies.models import Participant, Rating, Study
 from uxlab.studies.study_files import import_study, parse_study_yaml
 
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
@@ -24,49 +23,29 @@ STORE_DELAY_S = 2.5
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def own_services(services_env, tmp_path, store_delay_s=None):
+def own_stack(services_env, tmp_path, store_delay_s=None):
     """A web server on a queue of its own, with a worker waiting store_delay_s (None: no worker)."""
     env = {**services_env, "CELERY_TASK_DEFAULT_QUEUE": f"own-{free_port()}"}
-    worker_log = tmp_path / "worker.log"
-    port = free_port()
-    with open(worker_log, "w") as worker_out, open(tmp_path / "web.log", "w") as web_out:
-        worker = None
-        if store_delay_s is not None:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", *worker_command(), "--concurrency", "1", "--pool", "prefork"],
-                cwd=REPO, env={**env, "UXLAB_TEST_STORE_DELAY_S": str(store_delay_s)},
-                stdout=worker_out, stderr=subprocess.STDOUT,
-            )
-        web = subprocess.Popen(
-            [sys.executable, "-m", *web_command("127.0.0.1", port)], cwd=REPO, env=env,
-            stdout=web_out, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while worker is not None and "ready." not in worker_log.read_text():
-                assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()
-                time.sleep(0.2)
-            wait_for_port(port, web)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(web)
-            if worker is not None:
-                stop(worker)
+    worker_env = {"UXLAB_TEST_STORE_DELAY_S": str(store_delay_s)}
+    stack = Stack(tmp_path, env, worker=store_delay_s is not None, worker_env=worker_env, worker_module="tests.faulty_worker")
+    try:
+        yield stack.url
+    finally:
+        stack.close()
 
 
 @pytest.fixture
 def slow_services(services_env, tmp_path):
-    yield from own_services(services_env, tmp_path, STORE_DELAY_S)
+    yield from own_stack(services_env, tmp_path, STORE_DELAY_S)
 
 
 @pytest.fixture
 def services_without_worker(services_env, tmp_path):
-    yield from own_services(services_env, tmp_path, None)
+    yield from own_stack(services_env, tmp_path, None)
 
 
-def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monkeypatch, slow_services, browser):
+def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monkeypatch, team, slow_services, browser):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    team = Team.objects.create(name="Demo lab", slug="demo-lab")
     study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
     code_seen_at = []
     page = browser.new_page()
@@ -93,14 +72,13 @@ def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monke
 
 
 def test_it_shows_the_code_anyway_and_records_it_when_the_final_save_never_confirms(
-    monkeypatch, services_without_worker, browser
+    monkeypatch, team, services_without_worker, browser
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from django.utils import timezone
 
     from uxlab.studies import actions
 
-    team = Team.objects.create(name="Demo lab", slug="demo-lab")
     study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
     Study.objects.filter(pk=study.pk).update(design={**study.design, "save_timeout_s": 2})
     participant = actions.give_consent(actions.enroll_participant(Study.objects.get(pk=study.pk)))

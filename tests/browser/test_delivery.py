@@ -7,7 +7,7 @@ import pytest
 from tests.browser.participant_flow import answer_trial, start_session
 from tests.conftest import import_yaml
 from uxlab.streaming.arms import schedule_for_spec
-from uxlab.studies.models import Participant, Team, Trial
+from uxlab.studies.models import Participant, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -34,9 +34,9 @@ design:
 
 
 @pytest.fixture
-def thinking_study(monkeypatch):
+def thinking_study(monkeypatch, team):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    return import_yaml(THINKING_STUDY_YAML, Team.objects.create(name="Lab", slug="lab"))
+    return import_yaml(THINKING_STUDY_YAML, team)
 
 
 def visible_reasoning(trial):
@@ -51,10 +51,10 @@ def pane_of(trial, arm_name):
 
 
 def test_it_shows_each_thinking_display_mode_and_records_fidelity(
-    thinking_study, web_server, celery_worker_process, browser
+    thinking_study, stack, browser
 ):
     page = browser.new_page()
-    start_session(page, web_server, thinking_study.code)
+    start_session(page, stack.url, thinking_study.code)
     participant = Participant.objects.get(study=thinking_study)
 
     for index in range(2):

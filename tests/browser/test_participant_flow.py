@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.participant_flow import answer_trial, complete_session, start_session
-from uxlab.studies.models import ExternalIdentity, Participant, Rating, Study, Team
+from uxlab.studies.models import ExternalIdentity, Participant, Rating, Study
 from uxlab.studies.study_files import import_study, parse_study_yaml
 
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
@@ -16,10 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(t
 
 
 @pytest.fixture
-def demo_study(monkeypatch):
+def demo_study(monkeypatch, team):
     # Playwright's sync API keeps an event loop in this thread; the ORM calls here are plain sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    team = Team.objects.create(name="Demo lab", slug="demo-lab")
     return import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
 
 
@@ -28,15 +27,15 @@ def outbox_size(page, token):
 
 
 def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirect(
-    demo_study, web_server, celery_worker_process, browser
+    demo_study, stack, browser
 ):
     # Prolific's completion URL format, pointed at a page of the test server instead of the internet.
-    completion_url = f"{web_server}/accounts/login/?cc={demo_study.completion_code}"
+    completion_url = f"{stack.url}/accounts/login/?cc={demo_study.completion_code}"
     Study.objects.filter(pk=demo_study.pk).update(completion_url=completion_url)
     page = browser.new_page()
 
     code = complete_session(
-        page, web_server, demo_study.code, query="?PROLIFIC_PID=pid-123&STUDY_ID=s1&SESSION_ID=x",
+        page, stack.url, demo_study.code, query="?PROLIFIC_PID=pid-123&STUDY_ID=s1&SESSION_ID=x",
         attention_keys=ATTENTION_KEYS,
     )
 
@@ -61,18 +60,18 @@ def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirec
     assert outbox_size(page, participant.token) == 0
 
 
-def test_it_returns_the_same_participant_for_the_same_prolific_id(demo_study, web_server, celery_worker_process, browser):
+def test_it_returns_the_same_participant_for_the_same_prolific_id(demo_study, stack, browser):
     first = browser.new_page()
-    start_session(first, web_server, demo_study.code, query="?PROLIFIC_PID=pid-again")
+    start_session(first, stack.url, demo_study.code, query="?PROLIFIC_PID=pid-again")
     answer_trial(first, attention_keys=ATTENTION_KEYS)
     first.wait_for_url(re.compile(r"/trial/$"))
     token = ExternalIdentity.objects.get(external_id="pid-again").participant.token
 
     # Another browser (no shared cookies or storage) with the same link lands on the same step.
     other = browser.new_context().new_page()
-    other.goto(f"{web_server}/s/{demo_study.code}/?PROLIFIC_PID=pid-again")
+    other.goto(f"{stack.url}/s/{demo_study.code}/?PROLIFIC_PID=pid-again")
 
-    assert other.url == f"{web_server}/p/{token}/trial/"
+    assert other.url == f"{stack.url}/p/{token}/trial/"
     assert other.locator("#progress-label").inner_text() == "Trial 2 of 4"
     assert Participant.objects.filter(study=demo_study).count() == 1
 
@@ -81,10 +80,10 @@ def test_it_returns_the_same_participant_for_the_same_prolific_id(demo_study, we
     ("change", "reason"),
     [({"status": Study.Status.CLOSED}, "closed"), ({"status": Study.Status.PAUSED}, "paused")],
 )
-def test_it_tells_a_visitor_when_the_study_is_closed_or_paused(demo_study, web_server, browser, change, reason):
+def test_it_tells_a_visitor_when_the_study_is_closed_or_paused(demo_study, stack, browser, change, reason):
     Study.objects.filter(pk=demo_study.pk).update(**change)
     page = browser.new_page()
-    page.goto(f"{web_server}/s/{demo_study.code}/?PROLIFIC_PID=late")
+    page.goto(f"{stack.url}/s/{demo_study.code}/?PROLIFIC_PID=late")
 
     assert page.locator("#closed-reason").get_attribute("data-reason") == reason
     assert reason in page.locator("main").inner_text()
@@ -92,21 +91,21 @@ def test_it_tells_a_visitor_when_the_study_is_closed_or_paused(demo_study, web_s
     assert Participant.objects.count() == 0
 
 
-def test_it_tells_a_visitor_when_the_study_is_full(demo_study, web_server, browser):
+def test_it_tells_a_visitor_when_the_study_is_full(demo_study, stack, browser):
     Study.objects.filter(pk=demo_study.pk).update(design={**demo_study.design, "quota_per_cell": 1})
     from uxlab.studies import actions
 
     actions.give_consent(actions.enroll_participant(Study.objects.get(pk=demo_study.pk)))
     page = browser.new_page()
-    page.goto(f"{web_server}/s/{demo_study.code}/")
+    page.goto(f"{stack.url}/s/{demo_study.code}/")
 
     assert "full" in page.locator("#closed-reason").inner_text()
     assert Participant.objects.count() == 1
 
 
-def test_it_keeps_nothing_but_a_count_when_consent_is_declined(demo_study, web_server, browser):
+def test_it_keeps_nothing_but_a_count_when_consent_is_declined(demo_study, stack, browser):
     page = browser.new_page()
-    page.goto(f"{web_server}/s/{demo_study.code}/?PROLIFIC_PID=no-thanks")
+    page.goto(f"{stack.url}/s/{demo_study.code}/?PROLIFIC_PID=no-thanks")
     page.get_by_role("button", name="Start").click()
     page.get_by_role("button", name="I do not agree").click()
 
@@ -115,10 +114,10 @@ def test_it_keeps_nothing_but_a_count_when_consent_is_declined(demo_study, web_s
     assert Study.objects.get(pk=demo_study.pk).declined_count == 1
 
 
-def test_it_stacks_the_panes_on_a_narrow_phone_screen(demo_study, web_server, celery_worker_process, browser):
+def test_it_stacks_the_panes_on_a_narrow_phone_screen(demo_study, stack, browser):
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    start_session(page, web_server, demo_study.code)
+    start_session(page, stack.url, demo_study.code)
     box_a = page.locator("#pane-A").bounding_box()
     box_b = page.locator("#pane-B").bounding_box()
     assert page.locator("#player").get_attribute("data-stacked") == "true"
@@ -131,24 +130,24 @@ def test_it_stacks_the_panes_on_a_narrow_phone_screen(demo_study, web_server, ce
     assert Rating.objects.filter(participant=participant).count() == 3
 
 
-def test_it_turns_away_a_small_window_when_the_study_needs_side_by_side(demo_study, web_server, browser):
+def test_it_turns_away_a_small_window_when_the_study_needs_side_by_side(demo_study, stack, browser):
     Study.objects.filter(pk=demo_study.pk).update(design={**demo_study.design, "allow_stacked": False})
     page = browser.new_context(viewport={"width": 600, "height": 700}).new_page()
-    page.goto(f"{web_server}/s/{demo_study.code}/")
+    page.goto(f"{stack.url}/s/{demo_study.code}/")
     page.get_by_role("button", name="Start").click()
 
     page.locator("#checks-message").wait_for(timeout=20_000)
     assert "at least 900 × 500 pixels" in page.locator("#checks-message").inner_text()
     participant = Participant.objects.get()
     assert participant.checks["passed"] is False and participant.consented_at is None
-    page.goto(f"{web_server}/p/{participant.token}/consent/")
+    page.goto(f"{stack.url}/p/{participant.token}/consent/")
     assert page.url.endswith("/checks/")
 
 
-def test_it_can_be_completed_with_the_keyboard_alone(demo_study, web_server, celery_worker_process, browser):
+def test_it_can_be_completed_with_the_keyboard_alone(demo_study, stack, browser):
     page = browser.new_page()
     # Enter on each step's focused button; number keys for every answer; Enter to send.
-    code = complete_session(page, web_server, demo_study.code, answer_key="2", attention_keys=ATTENTION_KEYS)
+    code = complete_session(page, stack.url, demo_study.code, answer_key="2", attention_keys=ATTENTION_KEYS)
 
     assert code == demo_study.completion_code
     values = {(rating.trial.kind, rating.question.name, rating.value) for rating in Rating.objects.select_related("trial", "question")}
@@ -158,9 +157,9 @@ def test_it_can_be_completed_with_the_keyboard_alone(demo_study, web_server, cel
     }  # fmt: skip
 
 
-def test_it_reruns_a_trial_reloaded_in_the_middle_of_its_stream(demo_study, web_server, celery_worker_process, browser):
+def test_it_reruns_a_trial_reloaded_in_the_middle_of_its_stream(demo_study, stack, browser):
     page = browser.new_page()
-    start_session(page, web_server, demo_study.code)
+    start_session(page, stack.url, demo_study.code)
     # Reload while the slower pane is still streaming.
     page.wait_for_function(
         "() => [...document.querySelectorAll('.pane .answer')].some(el => el.textContent.length > 0)"

@@ -9,10 +9,6 @@ is stored is in Postgres exactly once, every row was submitted, nothing is dupli
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,11 +18,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
-from tests.conftest import REPO, child_process_env, free_port, import_yaml, wait_for_port
-from uxlab.processes import web_command, worker_command
+from tests.conftest import import_yaml
+from tests.stack import Stack
+from uxlab.benchmarks.management.commands.bench_ratings import study_yaml
+from uxlab.benchmarks.processes import child_env, redis_server
 from uxlab.studies import actions
-from uxlab.studies.management.commands.bench_ratings import study_yaml
-from uxlab.studies.models import FailedTask, Rating, RatingConflict, Team, Trial
+from uxlab.studies.models import FailedTask, Rating, RatingConflict, Trial
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -36,47 +33,34 @@ WORKER_APP_NAME = "uxlab-fault-worker"
 # --- Processes -----------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A redis-server of this test's own on a free port: it can be killed, paused and restarted."""
+@pytest.fixture
+def redis_servers(tmp_path):
+    """redis-servers of the test's own on free ports: each can be killed, paused and restarted."""
+    servers = []
 
-    def __init__(self, directory):
-        self.port = free_port()
-        self.directory = directory
-        self.process = None
-        self.start()
+    def make():
+        servers.append(redis_server(tmp_path / f"redis-{len(servers)}.log").start())
+        return servers[-1]
 
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(argv, cwd=self.directory, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.process, timeout=10)
-
-    def kill(self):
-        self.process.send_signal(signal.SIGCONT)
-        self.process.kill()
-        self.process.wait()
-
-    def pause(self):
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self):
-        self.process.send_signal(signal.SIGCONT)
-
-    def queue_length(self):
-        import redis
-
-        return redis.Redis.from_url(self.url).llen("celery")
+    yield make
+    for server in servers:
+        server.stop()
 
 
-class Stack:
-    """A web process and a worker using this test's Redis servers and the test database."""
+def queue_length(redis_url):
+    import redis
 
-    def __init__(self, tmp_path, channel_redis, broker_redis=None, web_env=None, worker_env=None):
-        self.tmp_path = tmp_path
-        self.env = child_process_env() | {
+    return redis.Redis.from_url(redis_url).llen("celery")
+
+
+@pytest.fixture
+def stacks(tmp_path, services_env):
+    """A web process and a worker using this test's Redis servers and the test database; the worker
+    runs through tests/faulty_worker.py, whose hooks stay off unless a test sets them."""
+    made = []
+
+    def make(channel_redis, broker_redis=None, web_env=None, worker_env=None):
+        env = services_env | {
             "REDIS_URL": channel_redis.url,
             "CELERY_BROKER_URL": (broker_redis or channel_redis).url,
             "UXLAB_PUBLISH_TIMEOUT_S": "1",
@@ -84,78 +68,10 @@ class Stack:
             "UXLAB_STORE_RETRY_BASE_S": "0.05",
             "UXLAB_STORE_RETRY_CAP_S": "1",
         }
-        self.worker_env = worker_env or {}
-        self.processes = []
-        port = free_port()
-        self.web = self.spawn("web", [sys.executable, "-m", *web_command("127.0.0.1", port)], self.env | (web_env or {}))
-        wait_for_port(port, self.web)
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.worker = self.start_worker()
-
-    def spawn(self, name, argv, env):
-        log_path = self.tmp_path / f"{name}-{len(self.processes)}.log"
-        log = open(log_path, "w")
-        # Its own process group, so a worker can be killed with its pool children at once.
-        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        process.log_path = log_path
-        self.processes.append(process)
-        return process
-
-    def start_worker(self, **extra_env):
-        argv = [sys.executable, "-m", *worker_command(), "--concurrency", "1", "--pool", "prefork"]
-        process = self.spawn("worker", argv, self.env | self.worker_env | extra_env)
-        deadline = time.monotonic() + 40
-        while "ready." not in process.log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{process.log_path.read_text()}")
-            time.sleep(0.1)
-        return process
-
-    @property
-    def workers(self):
-        return [process for process in self.processes if process.log_path.name.startswith("worker")]
-
-    def kill_worker(self):
-        os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait()
-
-    def close(self):
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-
-
-@pytest.fixture
-def redis_servers(tmp_path):
-    servers = []
-
-    def make():
-        server = RedisServer(tmp_path)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        if server.process.poll() is None:
-            server.kill()
-
-
-@pytest.fixture
-def stacks(tmp_path):
-    made = []
-
-    def make(*args, **kwargs):
-        stack = Stack(tmp_path, *args, **kwargs)
-        made.append(stack)
-        return stack
+        log_dir = tmp_path / f"stack-{len(made)}"
+        log_dir.mkdir()
+        made.append(Stack(log_dir, env, web_env=web_env, worker_env=worker_env, worker_module="tests.faulty_worker"))
+        return made[-1]
 
     yield make
     for stack in made:
@@ -232,9 +148,8 @@ class OutboxClient:
             self.outbox.pop(frame.get("ref"), None)
 
 
-def make_participants(count, prompts=10, questions=3):
-    """A study with `prompts` × `questions` answers per participant, and `count` consented participants."""
-    team = Team.objects.create(name="Fault lab", slug=f"fault-{uuid.uuid4().hex[:8]}")
+def make_participants(team, count, prompts=10, questions=3):
+    """A study of `team` with `prompts` × `questions` answers per participant, and `count` consented participants."""
     study = import_yaml(study_yaml(prompts, questions, code=f"fault-{uuid.uuid4().hex[:8]}"), team)
     participants = [actions.give_consent(actions.enroll_participant(study)) for _ in range(count)]
     names = list(study.questions.values_list("name", flat=True))
@@ -317,13 +232,13 @@ def task_ids(lines, *texts):
 
 
 def test_it_stores_every_rating_once_when_the_worker_is_killed_after_commit_and_mid_burst(
-    tmp_path, redis_servers, stacks
+    tmp_path, team, redis_servers, stacks
 ):
     marker = tmp_path / "kill-after-next-commit"
     stack = stacks(redis_servers(), worker_env={"UXLAB_FAULT_KILL_AFTER_COMMIT": str(marker)})
-    participants, names = make_participants(6)
+    participants, names = make_participants(team, 6)
     answers = [answers_for(participant, names) for participant in participants]
-    clients = [OutboxClient(stack.base_url, p.token, a, resend_after_s=5) for p, a in zip(participants, answers)]
+    clients = [OutboxClient(stack.url, p.token, a, resend_after_s=5) for p, a in zip(participants, answers)]
     total = sum(len(a) for a in answers)
     first_worker = stack.worker
 
@@ -341,14 +256,14 @@ def test_it_stores_every_rating_once_when_the_worker_is_killed_after_commit_and_
         ],
     )
 
-    first_log = first_worker.log_path.read_text().splitlines()
+    first_log = first_worker.log_text().splitlines()
     killed = next((n for n, line in enumerate(first_log) if "exited with 'signal 9 (SIGKILL)'" in line), None)
     assert killed is not None, "the pool process did not kill itself after commit"
     # The batch it had committed is redelivered (reject_on_worker_lost) under the same task id,
     # and finds its rows already there; a client's resend would be a new task.
     before = first_log[:killed]
     unfinished = set(task_ids(before, "received")) - set(task_ids(before, "succeeded"))
-    all_logs = [line for process in stack.workers for line in process.log_path.read_text().splitlines()]
+    all_logs = [line for process in stack.workers for line in process.log_text().splitlines()]
     redelivered = unfinished & set(task_ids(all_logs, "succeeded in", "'duplicate'"))
     assert redelivered, "the committed batch was not redelivered"
     assert_exactly_once(clients, answers)
@@ -357,12 +272,12 @@ def test_it_stores_every_rating_once_when_the_worker_is_killed_after_commit_and_
 # --- 2. Redis restarts ---------------------------------------------------------------------------
 
 
-def test_it_stores_every_rating_once_when_redis_restarts_during_a_burst(redis_servers, stacks):
+def test_it_stores_every_rating_once_when_redis_restarts_during_a_burst(team, redis_servers, stacks):
     redis = redis_servers()
     stack = stacks(redis)
-    participants, names = make_participants(6)
+    participants, names = make_participants(team, 6)
     answers = [answers_for(participant, names) for participant in participants]
-    clients = [OutboxClient(stack.base_url, p.token, a) for p, a in zip(participants, answers)]
+    clients = [OutboxClient(stack.url, p.token, a) for p, a in zip(participants, answers)]
     total = sum(len(a) for a in answers)
 
     def restart_redis():
@@ -379,18 +294,18 @@ def test_it_stores_every_rating_once_when_redis_restarts_during_a_burst(redis_se
 # --- 3. The broker is down or hung ---------------------------------------------------------------
 
 
-def test_it_keeps_sockets_responsive_and_asks_for_a_retry_while_the_broker_is_down(redis_servers, stacks):
+def test_it_keeps_sockets_responsive_and_asks_for_a_retry_while_the_broker_is_down(team, redis_servers, stacks):
     broker = redis_servers()
     stack = stacks(redis_servers(), broker_redis=broker)
-    participants, names = make_participants(4)
+    participants, names = make_participants(team, 4)
     answers = [answers_for(participant, names)[:12] for participant in participants[:3]]
-    clients = [OutboxClient(stack.base_url, p.token, a, interval_s=0.02) for p, a in zip(participants, answers)]
+    clients = [OutboxClient(stack.url, p.token, a, interval_s=0.02) for p, a in zip(participants, answers)]
     watcher = participants[3]
     round_trips = []
 
     async def watch_responsiveness(stop_at):
         """Another participant pings every 20 ms and streams a trial while the answers fail."""
-        async with connect(socket_url(stack.base_url, watcher.token), origin=stack.base_url) as websocket:
+        async with connect(socket_url(stack.url, watcher.token), origin=stack.url) as websocket:
             assert json.loads(await websocket.recv())["type"] == "hello"
             await websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
             sent = {}
@@ -437,17 +352,17 @@ def test_it_keeps_sockets_responsive_and_asks_for_a_retry_while_the_broker_is_do
 # --- 4. Postgres connections are killed ----------------------------------------------------------
 
 
-def test_it_stores_every_rating_once_when_the_workers_database_connections_are_killed(redis_servers, stacks):
+def test_it_stores_every_rating_once_when_the_workers_database_connections_are_killed(team, redis_servers, stacks):
     stack = stacks(redis_servers(), worker_env={"PGAPPNAME": WORKER_APP_NAME, "DB_CONN_MAX_AGE": "60"})
-    participants, names = make_participants(6)
+    participants, names = make_participants(team, 6)
     answers = [answers_for(participant, names) for participant in participants]
-    clients = [OutboxClient(stack.base_url, p.token, a) for p, a in zip(participants, answers)]
+    clients = [OutboxClient(stack.url, p.token, a) for p, a in zip(participants, answers)]
     total = sum(len(a) for a in answers)
     terminated = []
     stop_killing = threading.Event()
 
     def kill_connections_repeatedly():
-        database_url = child_process_env()["DATABASE_URL"]
+        database_url = child_env()["DATABASE_URL"]
         with psycopg.connect(database_url, autocommit=True) as admin:
             while not stop_killing.is_set() and len(terminated) < 40:
                 rows = admin.execute(
@@ -464,7 +379,7 @@ def test_it_stores_every_rating_once_when_the_workers_database_connections_are_k
     killer.join()
 
     assert len(terminated) >= 5, f"only {len(terminated)} worker connections were killed"
-    assert "lost the database connection" in stack.worker.log_path.read_text()
+    assert "lost the database connection" in stack.worker.log_text()
     assert stack.worker.poll() is None
     assert_exactly_once(clients, answers)
 
@@ -472,20 +387,20 @@ def test_it_stores_every_rating_once_when_the_workers_database_connections_are_k
 # --- 5. The browser's socket drops before the confirmation --------------------------------------
 
 
-def test_it_stores_answers_once_when_the_socket_drops_before_the_confirmation(redis_servers, stacks):
+def test_it_stores_answers_once_when_the_socket_drops_before_the_confirmation(team, redis_servers, stacks):
     stack = stacks(redis_servers())
-    (participant,), names = make_participants(1)
+    (participant,), names = make_participants(team, 1)
     answers = answers_for(participant, names)[:15]
 
     async def send_and_drop():
-        async with connect(socket_url(stack.base_url, participant.token), origin=stack.base_url) as websocket:
+        async with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
             assert json.loads(await websocket.recv())["type"] == "hello"
             for answer in answers:
                 await websocket.send(json.dumps(answer))
         # Closed before any confirmation could be read: the page's outbox still holds all of them.
 
     asyncio.run(send_and_drop())
-    client = OutboxClient(stack.base_url, participant.token, [])
+    client = OutboxClient(stack.url, participant.token, [])
     client.outbox = {answer["key"]: [answer, 0.0] for answer in answers}
     drive([client], deadline_s=20)
 
@@ -496,9 +411,9 @@ def test_it_stores_answers_once_when_the_socket_drops_before_the_confirmation(re
 # --- 6. The same key comes back with a different answer -----------------------------------------
 
 
-def test_it_keeps_the_first_answer_and_records_a_conflict_for_a_changed_resend(redis_servers, stacks):
+def test_it_keeps_the_first_answer_and_records_a_conflict_for_a_changed_resend(team, redis_servers, stacks):
     stack = stacks(redis_servers())
-    (participant,), names = make_participants(1)
+    (participant,), names = make_participants(team, 1)
     first, other_question = answers_for(participant, names)[:2]
     first["value"] = "A"
     changed = {**first, "value": "B", "response_ms": first["response_ms"] + 1}
@@ -506,7 +421,7 @@ def test_it_keeps_the_first_answer_and_records_a_conflict_for_a_changed_resend(r
     together_changed = {**together, "value": "A"}
 
     async def converse():
-        async with connect(socket_url(stack.base_url, participant.token), origin=stack.base_url) as websocket:
+        async with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
             assert json.loads(await websocket.recv())["type"] == "hello"
             frames = []
             for batch in ([first], [changed], [together, together_changed]):
@@ -533,14 +448,14 @@ def test_it_keeps_the_first_answer_and_records_a_conflict_for_a_changed_resend(r
 # --- 7. A poison task ----------------------------------------------------------------------------
 
 
-def test_it_gives_up_on_a_poison_rating_after_bounded_attempts_and_keeps_a_dead_letter(redis_servers, stacks):
+def test_it_gives_up_on_a_poison_rating_after_bounded_attempts_and_keeps_a_dead_letter(team, redis_servers, stacks):
     broker = redis_servers()
     stack = stacks(broker, worker_env={"UXLAB_STORE_MAX_ATTEMPTS": "4", "UXLAB_STORE_RETRY_CAP_S": "0.3"})
-    (participant,), names = make_participants(1, prompts=2, questions=1)
+    (participant,), names = make_participants(team, 1, prompts=2, questions=1)
     good, poison = answers_for(participant, names)
 
     async def submit_both():
-        async with connect(socket_url(stack.base_url, participant.token), origin=stack.base_url) as websocket:
+        async with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
             assert json.loads(await websocket.recv())["type"] == "hello"
             # The socket checked this participant's trials when it connected; the second trial
             # is deleted now, so its answer passes the check but can never be stored.
@@ -566,9 +481,9 @@ def test_it_gives_up_on_a_poison_rating_after_bounded_attempts_and_keeps_a_dead_
     assert (dead.task_name, str(dead.key), dead.attempts) == ("uxlab.studies.tasks.store_ratings", poison["key"], 4)
     assert dead.study == participant.study and "IntegrityError" in dead.error
     assert dead.payload["trial_id"] and dead.payload["value"] == poison["value"]
-    log = stack.worker.log_path.read_text()
+    log = stack.worker.log_text()
     assert log.count("failed for 1 item(s)") == 3, "expected exactly three retries before the dead letter"
-    assert broker.queue_length() == 0
+    assert queue_length(broker.url) == 0
 
 
 def delete_trial(participant, index):

@@ -9,7 +9,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import QUICK_STUDY_YAML, import_yaml
 from uxlab.studies import actions
-from uxlab.studies.models import Rating, Team
+from uxlab.studies.models import Rating
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -26,8 +26,7 @@ def receive_until(websocket, predicate, timeout=20):
             return message
 
 
-def test_it_stores_a_rating_sent_three_times_exactly_once(web_server, celery_worker_process):
-    team = Team.objects.create(name="Lab", slug="lab")
+def test_it_stores_a_rating_sent_three_times_exactly_once(stack, team):
     study = import_yaml(QUICK_STUDY_YAML, team)
     participant = actions.give_consent(actions.enroll_participant(study))
     key = str(uuid.uuid4())
@@ -36,7 +35,7 @@ def test_it_stores_a_rating_sent_three_times_exactly_once(web_server, celery_wor
     stored_confirmations = 0
     for attempt in range(3):
         # A fresh socket each time, as after a reconnect: the browser resends what is unconfirmed.
-        with connect(socket_url(web_server, participant.token), origin=web_server) as websocket:
+        with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
             receive_until(websocket, lambda message: message["type"] == "hello")
             websocket.send(json.dumps(rating))
             confirmation = receive_until(websocket, lambda message: message["type"] in {"rating.stored", "error"})
@@ -49,14 +48,13 @@ def test_it_stores_a_rating_sent_three_times_exactly_once(web_server, celery_wor
     assert Rating.objects.filter(participant=participant).count() == 1
 
 
-def test_it_sends_three_copies_on_one_socket_and_stores_one(web_server, celery_worker_process):
-    team = Team.objects.create(name="Lab", slug="lab")
+def test_it_sends_three_copies_on_one_socket_and_stores_one(stack, team):
     study = import_yaml(QUICK_STUDY_YAML, team)
     participant = actions.give_consent(actions.enroll_participant(study))
     key = str(uuid.uuid4())
     rating = {"type": "rating.submit", "key": key, "trial": 0, "question": "faster", "value": "A", "response_ms": 90}
 
-    with connect(socket_url(web_server, participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
         receive_until(websocket, lambda message: message["type"] == "hello")
         for _ in range(3):
             websocket.send(json.dumps(rating))

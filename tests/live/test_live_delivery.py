@@ -9,7 +9,7 @@ from websockets.sync.client import connect
 from tests.conftest import import_yaml
 from tests.streaming.sse_server import ReplayServer, fixture_events
 from uxlab.studies import actions
-from uxlab.studies.models import Team, Trial
+from uxlab.studies.models import Trial
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -53,8 +53,8 @@ def backend():
 
 
 @pytest.fixture
-def live_participant(backend):
-    study = import_yaml(study_yaml(backend.base_url), Team.objects.create(name="Lab", slug="lab"))
+def live_participant(backend, team):
+    study = import_yaml(study_yaml(backend.base_url), team)
     participant = actions.give_consent(actions.enroll_participant(study))
     trial = participant.trials.select_related("arm_a").get()
     return participant, "A" if trial.arm_a.name == "secret_live_backend" else "B"
@@ -82,10 +82,10 @@ def ended(message, _):
     return message["type"] in {"stream.end", "stream.interrupted"}
 
 
-def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane(backend, live_participant, web_server):
+def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane(backend, live_participant, stack):
     participant, live_pane = live_participant
     backend.play(sse_events(WORDS), gap_s=0.02, first_delay_s=0.3)
-    with connect(socket_url(web_server, participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         messages = messages_until(websocket, ended)
 
@@ -107,16 +107,16 @@ def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane(backend,
 
 
 def test_it_resumes_a_live_stream_on_another_process_from_the_redis_buffer(
-    backend, live_participant, web_server, second_web_server
+    backend, live_participant, stack
 ):
     participant, live_pane = live_participant
     backend.play(sse_events(WORDS), gap_s=0.05)
-    with connect(socket_url(web_server, participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         first = messages_until(websocket, lambda m, received: len(received) > 6)
     last_seq = first[-1]["seq"]
 
-    with connect(socket_url(second_web_server, participant.token), origin=second_web_server) as websocket:
+    with connect(socket_url(stack.second_url, participant.token), origin=stack.second_url) as websocket:
         websocket.send(json.dumps({"type": "trial.start", "trial": 0, "after_seq": last_seq}))
         rest = messages_until(websocket, ended)
 
@@ -128,10 +128,10 @@ def test_it_resumes_a_live_stream_on_another_process_from_the_redis_buffer(
     assert len(backend.requests) == 1  # resumed from the buffer, not asked again
 
 
-def test_it_marks_the_trial_interrupted_when_the_backend_fails_and_names_nothing(backend, live_participant, web_server):
+def test_it_marks_the_trial_interrupted_when_the_backend_fails_and_names_nothing(backend, live_participant, stack):
     participant, _ = live_participant
     backend.play(fixture_events("broken_midstream_error.sse"), gap_s=0.01)
-    with connect(socket_url(web_server, participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         messages = messages_until(websocket, ended)
     assert messages[-1]["type"] == "stream.interrupted" and messages[-1]["reason"] == "backend_failed"

@@ -7,7 +7,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import QUICK_STUDY_YAML, import_yaml
 from uxlab.studies import actions
-from uxlab.studies.models import Team, Trial
+from uxlab.studies.models import Trial
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -38,17 +38,16 @@ def pane_text(messages, pane):
 
 
 @pytest.fixture
-def slow_participant():
-    team = Team.objects.create(name="Lab", slug="lab")
+def slow_participant(team):
     study = import_yaml(SLOW_STUDY_YAML, team)
     return actions.give_consent(actions.enroll_participant(study))
 
 
 @pytest.mark.parametrize("second_process", [False, True], ids=["same-process", "other-process"])
 def test_it_resumes_after_the_last_sequence_number_with_the_same_t0(
-    slow_participant, web_server, second_web_server, second_process
+    slow_participant, stack, second_process
 ):
-    with connect(socket_url(web_server, slow_participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, slow_participant.token), origin=stack.url) as websocket:
         assert receive(websocket)["type"] == "hello"
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         first = stream_messages(websocket, stop_after=8)
@@ -58,7 +57,7 @@ def test_it_resumes_after_the_last_sequence_number_with_the_same_t0(
     last_seq = seen[-1]["seq"]
     assert [m["seq"] for m in seen] == list(range(1, last_seq + 1))
 
-    resume_url = second_web_server if second_process else web_server
+    resume_url = stack.second_url if second_process else stack.url
     with connect(socket_url(resume_url, slow_participant.token), origin=resume_url) as websocket:
         assert receive(websocket)["type"] == "hello"
         websocket.send(json.dumps({"type": "trial.start", "trial": 0, "after_seq": last_seq}))
@@ -80,12 +79,12 @@ def test_it_resumes_after_the_last_sequence_number_with_the_same_t0(
     assert trial.status == Trial.Status.FINISHED and trial.server_timing["messages"] == len(resumed) - 1
 
 
-def test_it_restarts_a_trial_reopened_without_a_resume_point(slow_participant, web_server):
-    with connect(socket_url(web_server, slow_participant.token), origin=web_server) as websocket:
+def test_it_restarts_a_trial_reopened_without_a_resume_point(slow_participant, stack):
+    with connect(socket_url(stack.url, slow_participant.token), origin=stack.url) as websocket:
         receive(websocket)
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         first_start, *_ = stream_messages(websocket, stop_after=3)
-    with connect(socket_url(web_server, slow_participant.token), origin=web_server) as websocket:
+    with connect(socket_url(stack.url, slow_participant.token), origin=stack.url) as websocket:
         receive(websocket)
         websocket.send(json.dumps({"type": "trial.start", "trial": 0}))
         second_start, *rest = stream_messages(websocket)

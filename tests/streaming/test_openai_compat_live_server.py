@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
 from tests.streaming.sse_server import ReplayServer, fixture_events
+from uxlab.benchmarks.processes import free_port
 from uxlab.streaming.backends.openai_compat import BackendError, Chunk, LiveSettings, stream_chat, user_messages
 
 

@@ -68,6 +68,7 @@ def test_it_gives_different_schedules_for_different_seeds_when_jittered(jitter, 
     assert build_schedule(profile, words(20), a) != build_schedule(profile, words(20), b)
 
 
+@pytest.mark.services  # it starts another interpreter
 def test_it_is_the_same_in_another_process_with_another_hash_seed():
     code = (
         "from uxlab.streaming.schedule import build_schedule;"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from tests.conftest import QUICK_STUDY_YAML, import_yaml
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
-from uxlab.studies.models import FailedTask, Rating, RatingConflict, Team
+from uxlab.studies.models import FailedTask, Rating, RatingConflict
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +49,9 @@ def test_it_rejects_an_answer_before_consent(study):
     assert rejected.value.code == "not_consented"
 
 
-def test_it_rejects_an_answer_for_a_trial_of_another_participant(study, participant):
+def test_it_rejects_an_answer_for_a_trial_of_another_participant(study, participant, other_team):
     other = actions.give_consent(actions.enroll_participant(study))
-    other_lab_study = import_yaml(QUICK_STUDY_YAML.replace("code: quick", "code: quick2"), Team.objects.create(name="B", slug="b"))
+    other_lab_study = import_yaml(QUICK_STUDY_YAML.replace("code: quick", "code: quick2"), other_team)
     stranger = actions.give_consent(actions.enroll_participant(other_lab_study))
     context = actions.load_participant_context(participant.token)
     # Trial indexes are per participant: a payload can only ever name this participant's trials.

@@ -13,7 +13,7 @@ from uxlab.streaming.arms import schedule_for_spec
 from uxlab.streaming.backends.openai_compat import BackendError
 from uxlab.streaming.traces import builtin_offsets
 from uxlab.studies import actions
-from uxlab.studies.models import RecordedTrace, Team
+from uxlab.studies.models import RecordedTrace
 
 STUDY_YAML = """
 version: 1
@@ -165,11 +165,10 @@ def test_it_records_through_the_command(team, server):
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_it_records_through_a_real_celery_worker(server, celery_worker_process):
+def test_it_records_through_a_real_celery_worker(server, stack, team):
     from uxlab.studies.tasks import record_trace
 
     # The worker process reads the key from its own environment, set before it started.
-    team = Team.objects.create(name="Lab", slug="lab")
     import_yaml(STUDY_YAML.format(code="traces-worker", base_url=server.base_url).replace(
         "api_key_env: UXLAB_TEST_BACKEND_KEY", "api_key_env: ''"), team)  # fmt: skip
 
@@ -177,7 +176,7 @@ def test_it_records_through_a_real_celery_worker(server, celery_worker_process):
 
     deadline = time.monotonic() + 30
     while not RecordedTrace.objects.exists():
-        assert time.monotonic() < deadline, celery_worker_process.log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, stack.worker.log_text()[-3000:]
         time.sleep(0.2)
     trace = RecordedTrace.objects.get()
     assert (trace.arm.name, trace.prompt.name, trace.text) == ("reasoner", "egg", "Salt water is denser.")

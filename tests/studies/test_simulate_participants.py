@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from uxlab.studies.models import Participant, Rating, Study, Team
+from uxlab.studies.models import Participant, Rating, Study
 from uxlab.studies.study_files import import_study, parse_study_yaml
 
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
@@ -12,8 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo():
-    team = Team.objects.create(name="Demo lab", slug="demo-lab")
+def demo(team):
     return import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
 
 

@@ -434,16 +434,15 @@ def test_it_refuses_to_replace_a_study_with_participants(team):
 
 
 @pytest.mark.django_db
-def test_it_refuses_to_replace_another_teams_study(team):
+def test_it_refuses_to_replace_another_teams_study(team, other_team):
     definition = parse_study_yaml(DEMO_PATH.read_text())
     import_study(definition, team=team)
-    other = Team.objects.create(name="Other", slug="other")
 
     with pytest.raises(StudyFileError) as caught:
-        import_study(definition, team=other, replace=True)
+        import_study(definition, team=other_team, replace=True)
 
     assert caught.value.errors == [
-        "code: study 'demo' belongs to another team; it cannot be replaced from team 'other'"
+        "code: study 'demo' belongs to another team; it cannot be replaced from team 'other-lab'"
     ]
     assert Study.objects.get(code="demo").team == team
 

@@ -1,5 +1,5 @@
 """Schemathesis runs every operation of the OpenAPI schema against a real uvicorn process
-(the `web_server` fixture) with a real token: responses must match the schema and never be 5xx."""
+(the `stack` fixture) with a real token: responses must match the schema and never be 5xx."""
 
 import pytest
 import schemathesis
@@ -19,8 +19,8 @@ def token(study, alice):
     return create_api_token(alice, "schemathesis")[1]
 
 
-def test_it_conforms_to_its_openapi_schema(web_server, token, study):
-    schema = schemathesis.openapi.from_url(f"{web_server}/api/v1/openapi.json")
+def test_it_conforms_to_its_openapi_schema(stack, token, study):
+    schema = schemathesis.openapi.from_url(f"{stack.url}/api/v1/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 5
     headers = {"Authorization": f"Bearer {token}"}
@@ -35,7 +35,7 @@ def test_it_conforms_to_its_openapi_schema(web_server, token, study):
             if case.path_parameters and len(case.path_parameters.get("code", "")) % 2:
                 case.path_parameters["code"] = study.code  # half the cases reach the real study, not a 404
                 calls["real study"] += 1
-            case.call_and_validate(base_url=web_server, headers=headers, timeout=60)
+            case.call_and_validate(base_url=stack.url, headers=headers, timeout=60)
 
         try:
             check()

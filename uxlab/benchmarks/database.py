@@ -1,21 +1,22 @@
-"""A throwaway Postgres database for a benchmark: created, migrated, used, and dropped.
+"""A throwaway Postgres database for a benchmark: created, given its tables, used, and dropped.
 
 Benchmarks never touch real data: they create a database of their own on the server that
 DATABASE_URL names (marked with a comment so an unrelated database is never dropped), point
 Django's connection at it, and drop it when done.
 """
 
-import os
 import subprocess
 import sys
 
 import psycopg
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import connection, connections
 from psycopg import sql
 
 MARK = "uxlab benchmark throwaway database"
+OLD_MARKS = {"uxlab bench_ratings throwaway database"}  # what bench_ratings wrote before
 
 
 def admin_connection():
@@ -30,29 +31,39 @@ def admin_connection():
     )
 
 
-class ThrowawayDatabase:
-    """`with ThrowawayDatabase("uxlab_bench_x") as db:` — Django's default connection uses it inside."""
+def database_url(name=None):
+    """A URL for the database `name` (default: the configured one) on the configured server."""
+    database = settings.DATABASES["default"]
+    return (
+        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
+        f"/{name or database['NAME']}"
+    )
 
-    def __init__(self, name, keep=False):
+
+class ThrowawayDatabase:
+    """`with ThrowawayDatabase("uxlab_bench_x") as db:` — Django's default connection uses it inside.
+
+    `tables="migrations"` runs `manage.py migrate`; `tables="models"` creates the tables straight
+    from the models (as the test suite does), so a benchmark runs whatever the migrations' state.
+    """
+
+    def __init__(self, name, keep=False, tables="migrations"):
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
             raise CommandError("benchmarks need DATABASE_URL pointing at a Postgres server")
         self.name = name
         self.keep = keep
+        self.tables = tables
         self.original_name = settings.DATABASES["default"]["NAME"]
 
     def url(self):
-        database = settings.DATABASES["default"]
-        return (
-            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
-            f"/{self.name}"
-        )
+        return database_url(self.name)
 
     def env(self, **overrides):
         """Environment for a child process (web server, worker, migrate) that uses this database."""
-        env = dict(os.environ)
-        env["DATABASE_URL"] = self.url()
+        from uxlab.benchmarks.processes import child_env
+
+        env = child_env(self.name, **overrides)
         env.setdefault("SECRET_KEY", "benchmark-only")
-        env.update(overrides)
         return env
 
     def __enter__(self):
@@ -60,19 +71,25 @@ class ThrowawayDatabase:
             row = admin.execute(
                 "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [self.name]
             ).fetchone()
-            if row is not None and row[0] != MARK:
+            if row is not None and row[0] != MARK and row[0] not in OLD_MARKS:
                 raise CommandError(f"database {self.name!r} exists and is not a benchmark database")
             quoted = sql.Identifier(self.name)
             admin.execute(sql.SQL("drop database if exists {} with (force)").format(quoted))
             admin.execute(sql.SQL("create database {}").format(quoted))
             admin.execute(sql.SQL("comment on database {} is {}").format(quoted, sql.Literal(MARK)))
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=settings.BASE_DIR,
-            env=self.env(),
-            check=True,
-        )
-        self.switch(self.name)
+        if self.tables == "migrations":
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=settings.BASE_DIR,
+                env=self.env(),
+                check=True,
+            )
+            self.switch(self.name)
+        else:
+            self.switch(self.name)
+            with connection.schema_editor() as editor:
+                for model in apps.get_models():
+                    editor.create_model(model)
         return self
 
     def __exit__(self, *exc):
@@ -83,6 +100,6 @@ class ThrowawayDatabase:
 
     @staticmethod
     def switch(name):
-        connections["default"].close()
+        connections.close_all()
         settings.DATABASES["default"]["NAME"] = name
         connections["default"].settings_dict["NAME"] = name

@@ -1,13 +1,25 @@
-"""Starting and measuring the real processes a benchmark runs (web server, worker, load)."""
+"""The real processes benchmarks and tests run (uvicorn, Celery workers, redis-server, load
+generators): started with their output in a log file, waited for, measured and stopped, in one place.
+
+    with web_server(child_env(), log_dir / "web.log") as web:
+        ...  # web.url, web.cpu_seconds()
+"""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from django.conf import settings
-from django.core.management.base import CommandError
+from uxlab.processes import web_command, worker_command
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ProcessError(RuntimeError):
+    """A child process exited or never became ready; the message ends with its log."""
 
 
 def free_port():
@@ -16,17 +28,18 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_for_port(port, process, timeout=60):
+def wait_for_port(port, process=None, timeout=60):
+    """Until something accepts connections on the loopback port (or `process` exits)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CommandError(f"the process exited with code {process.returncode}")
+        if process is not None and process.poll() is not None:
+            raise ProcessError(f"the process exited with code {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise CommandError(f"nothing listened on port {port} within {timeout} s")
+    raise ProcessError(f"nothing listened on port {port} within {timeout} s")
 
 
 def cpu_seconds(pid):
@@ -36,59 +49,166 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Process:
-    """A `python -m ARGV` child for the duration of a `with` block, its output in var/<name>.log.
+def group_cpu_seconds(pgid):
+    """The same, summed over every live process of a process group (a worker and its pool)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
-    `ready` is a port to wait for, or a line to wait for in the log.
+
+def child_env(database=None, **overrides):
+    """The environment a child process needs to use Django's configured database (or the database
+    named `database` on the same server): the parent's environment with DATABASE_URL pointing there."""
+    from uxlab.benchmarks.database import database_url
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url(database)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def python(*argv):
+    """`python -m ARGV` with this interpreter."""
+    return [sys.executable, "-m", *argv]
+
+
+class Process:
+    """A child process in a process group of its own, its output in `log_path`.
+
+    `ready` is a loopback port to wait for, a line to wait for in the log, or None. Stopping sends
+    SIGTERM to the process, then SIGKILL to whatever is left of its group (a worker's pool).
     """
 
-    def __init__(self, name, argv, env, ready):
-        self.name, self.argv, self.env, self.ready = name, argv, env, ready
+    def __init__(self, argv, env, log_path, ready=None, timeout=60, cwd=REPO):
+        self.argv, self.env, self.log_path = argv, env, Path(log_path)
+        self.ready, self.timeout, self.cwd = ready, timeout, cwd
+        self.process = None
 
-    def __enter__(self):
-        log_dir = settings.BASE_DIR / "var"
-        log_dir.mkdir(exist_ok=True)
-        self.log_path = log_dir / f"{self.name}.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", *self.argv], cwd=settings.BASE_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        if isinstance(self.ready, int):
-            wait_for_port(self.ready, self.process)
-        else:
-            deadline = time.monotonic() + 60
-            while self.ready not in self.log_path.read_text(errors="replace"):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise CommandError(f"{self.name} did not start; see {self.log_path}")
-                time.sleep(0.2)
+    def start(self):
+        """Start (or start again, as a restart) and wait until ready."""
+        return self.launch().wait_until_ready()
+
+    def launch(self):
+        """Start without waiting (start several, then `wait_until_ready` on each)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab" if self.process else "wb") as log:  # a restart appends
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return self
+
+    def wait_until_ready(self):
+        """Wait for the port or the log line; stop the process and raise if it never comes."""
+        try:
+            self.wait_for_ready()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def wait_for_ready(self):
+        try:
+            if isinstance(self.ready, int):
+                wait_for_port(self.ready, self.process, self.timeout)
+            elif self.ready is not None:
+                deadline = time.monotonic() + self.timeout
+                while self.ready not in self.log_text():
+                    if self.process.poll() is not None:
+                        raise ProcessError(f"the process exited with code {self.process.returncode}")
+                    if time.monotonic() > deadline:
+                        raise ProcessError(f"{self.ready!r} did not appear within {self.timeout} s")
+                    time.sleep(0.1)
+        except ProcessError as error:
+            raise ProcessError(f"{' '.join(self.argv[:4])} did not start: {error}\n{self.log_text()[-3000:]}") from None
 
     @property
     def pid(self):
         return self.process.pid
 
-    def __exit__(self, *exc):
-        self.process.terminate()
+    def poll(self):
+        return self.process.poll()
+
+    def wait(self, timeout=None):
+        return self.process.wait(timeout)
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cpu_seconds(self):
+        """CPU seconds used so far by the process and the live members of its group."""
+        return group_cpu_seconds(self.pid)
+
+    def signal_group(self, signum):
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        """SIGKILL the whole group at once (a crash, as the fault tests need)."""
+        self.signal_group(signal.SIGCONT)  # a stopped process must be able to die
+        self.signal_group(signal.SIGKILL)
+        self.process.wait()
+
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self, timeout=15):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
-def web_server(app, env, name="bench-web"):
-    """A uvicorn process serving `app` with uxlab's own flags, on a free port (`.port`)."""
-    from uxlab.processes import web_command
-
+def web_server(env, log_path, app=None):
+    """uxlab's web process (or another ASGI `app`, with the same uvicorn flags) on a free port:
+    `.port`, `.url`."""
     port = free_port()
     argv = web_command("127.0.0.1", port)
-    argv[1] = app
-    server = Process(name, argv, env, ready=port)
-    server.port = port
+    if app is not None:
+        argv[1] = app
+    server = Process(python(*argv), env, log_path, ready=port)
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
     return server
 
 
-def celery_worker(env, name="bench-worker"):
-    from uxlab.processes import worker_command
+def celery_worker(env, log_path, pool="prefork", module="celery"):
+    """One Celery worker (concurrency 1). `module` replaces the `celery` entry point, for a test's
+    wrapper that installs fault hooks first (tests/faulty_worker.py)."""
+    _celery, *arguments = worker_command()
+    argv = python(module, *arguments, "--concurrency", "1", "--pool", pool)
+    return Process(argv, env, log_path, ready="ready.")
 
-    return Process(name, [*worker_command(), "--concurrency", "1"], env, ready="ready.")
+
+def redis_server(log_path, port=None):
+    """A redis-server of one's own on a loopback port, without persistence: `.port`, `.url`."""
+    port = port or free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = Process(argv, dict(os.environ), log_path, ready=port, timeout=10, cwd=Path(log_path).parent)
+    server.port, server.url = port, f"redis://127.0.0.1:{port}/0"
+    return server

@@ -1,10 +1,7 @@
 """Celery tasks: thin wrappers that take primitives, call one action and own the retries."""
 
 import logging
-import os
 import random
-import signal
-import time
 
 from celery import shared_task
 from django.conf import settings
@@ -31,7 +28,6 @@ def store_ratings(self, payloads):
 
 
 def store_and_confirm(task, payloads, retry_args):
-    slow_down_if_a_test_asks()
     try:
         try:
             outcomes, failures = with_reconnect(actions.record_ratings, payloads), []
@@ -43,7 +39,6 @@ def store_and_confirm(task, payloads, retry_args):
     except CONNECTION_ERRORS as error:
         close_old_connections()
         outcomes, failures = {}, [(payload, error) for payload in payloads]
-    crash_here_if_a_fault_test_asks()
     failed = {id(payload) for payload, _error in failures}
     actions.notify_ratings_stored([payload for payload in payloads if id(payload) not in failed])
     if failures:
@@ -81,28 +76,6 @@ def retry_or_dead_letter(task, failures, retry_args):
             # The browser still holds the answer and resends it; the log keeps the payload too.
             log.critical("could not dead-letter %s payload %r", task.name, payload, exc_info=True)
     log.error("%s gave up on %d item(s) after %d attempts: %r", task.name, len(remaining), attempts, error)
-
-
-def slow_down_if_a_test_asks():
-    """For tests/browser/test_completion_waits.py only: a worker started with UXLAB_TEST_STORE_DELAY_S
-    waits that long before storing, so the test can prove completion waits for the last answer."""
-    delay = float(os.environ.get("UXLAB_TEST_STORE_DELAY_S") or 0)
-    if delay > 0:
-        time.sleep(delay)
-
-
-def crash_here_if_a_fault_test_asks():
-    """Fault injection for tests/integration/test_rating_faults.py only: when the file named by
-    UXLAB_FAULT_KILL_AFTER_COMMIT exists, remove it and SIGKILL this process, so a committed batch
-    is neither confirmed nor acknowledged. Unset everywhere else."""
-    marker = os.environ.get("UXLAB_FAULT_KILL_AFTER_COMMIT")
-    if not marker:
-        return
-    try:
-        os.remove(marker)
-    except FileNotFoundError:
-        return
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

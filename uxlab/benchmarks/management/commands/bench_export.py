@@ -3,8 +3,8 @@ full CSV and Parquet export of the ratings table, print seconds and peak memory 
 
     python manage.py bench_export --ratings 1000000 --json
 
-The database (named in the output) is created next to the configured one and dropped afterwards
-(keep it with --keep). Target: one million ratings as CSV in <= 15 s and <= 300 MB peak RSS.
+The throwaway database (named in the output) is created on the configured server and dropped
+afterwards (keep it with --keep). Target: one million ratings as CSV in <= 15 s and <= 300 MB peak RSS.
 """
 
 import json
@@ -16,13 +16,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from uxlab.analysis.rows import ExportOptions, ratings_table, table_chunks
+from uxlab.benchmarks.database import ThrowawayDatabase
 
 TRIALS_PER_PARTICIPANT = 10  # one pair x 10 prompts
 QUESTIONS = 4
@@ -31,17 +31,6 @@ COPY_CHUNK = 50_000
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def server_connection_args(settings_dict, dbname):
-    return {
-        "host": settings_dict.get("HOST") or None,
-        "port": settings_dict.get("PORT") or None,
-        "user": settings_dict.get("USER") or None,
-        "password": settings_dict.get("PASSWORD") or None,
-        "dbname": dbname,
-        "autocommit": True,
-    }
 
 
 def copy_rows(model, rows, explicit):
@@ -61,7 +50,10 @@ def copy_rows(model, rows, explicit):
     table = model._meta.db_table
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy(f'COPY "{table}" ({", ".join(chr(34) + n + chr(34) for n in names)}) FROM STDIN') as copy:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(name) for name in names)
+        )
+        with raw.copy(statement) as copy:
             for row in rows:
                 values = []
                 for position, default in zip(positions, defaults, strict=True):
@@ -85,21 +77,9 @@ class Command(BaseCommand):
             raise CommandError("bench_export needs Postgres: set DATABASE_URL.")
         if ratings < QUESTIONS:
             raise CommandError(f"--ratings must be at least {QUESTIONS}.")
-        settings_dict = connection.settings_dict
-        original = settings_dict["NAME"]
         bench = f"uxlab_bench_{os.getpid()}_{secrets.token_hex(3)}"
-        with psycopg.connect(**server_connection_args(settings_dict, original)) as admin:
-            admin.execute(f'CREATE DATABASE "{bench}"')
-        try:
-            connection.close()
-            settings_dict["NAME"] = bench
+        with ThrowawayDatabase(bench, keep=keep, tables="models"):
             result = {"database": bench, "ratings": ratings, **self.run(ratings)}
-        finally:
-            connection.close()
-            settings_dict["NAME"] = original
-            if not keep:
-                with psycopg.connect(**server_connection_args(settings_dict, original)) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
         # The target is for the CSV export: its peak is read before the Parquet export starts.
         result["peak_rss_mb"] = result.pop("peak_rss_after_csv_mb")
         result["parquet_peak_rss_mb"] = result.pop("peak_rss_after_parquet_mb")
@@ -111,9 +91,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"{key}: {value}")
 
     def run(self, ratings):
-        with connection.schema_editor() as editor:
-            for model in apps.get_models():
-                editor.create_model(model)
         started = time.perf_counter()
         study = self.seed(ratings)
         seeded = time.perf_counter()

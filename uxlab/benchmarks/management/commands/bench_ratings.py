@@ -10,29 +10,20 @@ import asyncio
 import os
 import resource
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import orjson
-from psycopg import sql
-from django.apps import apps
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
-from uxlab.benchmarks.database import admin_connection
-from uxlab.benchmarks.processes import free_port, wait_for_port
-from uxlab.processes import web_command, worker_command
+from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection
+from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 from uxlab.streaming.pacing import percentile
 
-BENCH_COMMENT = "uxlab bench_ratings throwaway database"
 VALUES = ("A", "B", "tie")
 
 
@@ -70,22 +61,6 @@ design:
   pairs: [[fast, slow]]
   seed: bench
 """
-
-
-def cpu_seconds(pgid):
-    """User + system CPU seconds of every live process in a process group (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
 
 
 class BenchParticipant:
@@ -186,30 +161,30 @@ class Command(BaseCommand):
         self.tmpdir = Path(tempfile.mkdtemp(prefix="uxlab-bench-"))
         self.processes = {}
         database = options["database"]
-        self.create_database(database)
-        try:
-            self.use_database(database)
-            tokens = self.make_participants(options["ratings"], options["participants"], options["questions"])
-            redis_url = options["redis_url"] or self.start_redis()
-            base_url = self.start_processes(database, redis_url)
-            client_before = resource.getrusage(resource.RUSAGE_SELF)
-            result = asyncio.run(self.drive(base_url, tokens))
-            client_after = resource.getrusage(resource.RUSAGE_SELF)
-            result |= self.oracle(result.pop("submitted_keys"), result.pop("confirmed_keys"))
-            result["cpu_seconds"] = {name: round(cpu_seconds(process.pid), 2) for name, process in self.processes.items()}
-            result["cpu_seconds"]["bench_client"] = round(
-                client_after.ru_utime + client_after.ru_stime - client_before.ru_utime - client_before.ru_stime, 2
-            )
-            result["cpu_seconds"]["postgres"] = self.postgres_cpu_seconds(database)
-        finally:
-            self.stop_processes()
-            connections.close_all()
-            if not options["keep_database"]:
-                self.drop_database(database)
-            if options["keep_logs"]:
-                self.stderr.write(f"logs kept in {self.tmpdir}")
-            else:
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
+        # Tables straight from the models (like the test suite's), so the bench runs whatever the
+        # migrations' state.
+        with ThrowawayDatabase(database, keep=options["keep_database"], tables="models") as throwaway:
+            self.say(f"created database {database}")
+            try:
+                tokens = self.make_participants(options["ratings"], options["participants"], options["questions"])
+                redis_url = options["redis_url"] or self.start_redis()
+                base_url = self.start_processes(throwaway, redis_url)
+                client_before = resource.getrusage(resource.RUSAGE_SELF)
+                result = asyncio.run(self.drive(base_url, tokens))
+                client_after = resource.getrusage(resource.RUSAGE_SELF)
+                result |= self.oracle(result.pop("submitted_keys"), result.pop("confirmed_keys"))
+                result["cpu_seconds"] = {name: round(process.cpu_seconds(), 2) for name, process in self.processes.items()}
+                result["cpu_seconds"]["bench_client"] = round(
+                    client_after.ru_utime + client_after.ru_stime - client_before.ru_utime - client_before.ru_stime, 2
+                )
+                result["cpu_seconds"]["postgres"] = self.postgres_cpu_seconds(database)
+            finally:
+                for process in reversed(list(self.processes.values())):
+                    process.stop()
+                if options["keep_logs"]:
+                    self.stderr.write(f"logs kept in {self.tmpdir}")
+                else:
+                    shutil.rmtree(self.tmpdir, ignore_errors=True)
         text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
         self.stdout.write(text)
 
@@ -218,25 +193,6 @@ class Command(BaseCommand):
             self.stderr.write(message)
 
     # --- database ------------------------------------------------------------------------------
-
-    def create_database(self, name):
-        with admin_connection() as admin:
-            row = admin.execute(
-                "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [name]
-            ).fetchone()
-            if row is not None:
-                if row[0] != BENCH_COMMENT:
-                    raise CommandError(f"database {name!r} exists and is not a bench database; name another with --database")
-                self.drop_database(name)
-            quoted = sql.Identifier(name)
-            admin.execute(sql.SQL("create database {}").format(quoted))
-            admin.execute(sql.SQL("comment on database {} is {}").format(quoted, sql.Literal(BENCH_COMMENT)))
-        self.say(f"created database {name}")
-
-    def drop_database(self, name):
-        with admin_connection() as admin:
-            admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [name])
-            admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
 
     def postgres_cpu_seconds(self, name):
         """CPU of the Postgres backends serving the bench database (when Postgres runs here)."""
@@ -251,15 +207,6 @@ class Command(BaseCommand):
                 return None
             total += int(fields[11]) + int(fields[12])
         return round(total / tick, 2)
-
-    def use_database(self, name):
-        connections.close_all()
-        settings.DATABASES["default"]["NAME"] = name
-        connections["default"].settings_dict["NAME"] = name
-        # Tables straight from the models (like the test suite's --nomigrations), so the bench
-        # runs whatever the migrations' state.
-        settings.MIGRATION_MODULES = {config.label: None for config in apps.get_app_configs()}
-        call_command("migrate", run_syncdb=True, verbosity=0)
 
     def make_participants(self, ratings, participant_count, question_count):
         from uxlab.studies import actions
@@ -296,56 +243,23 @@ class Command(BaseCommand):
 
     # --- processes -----------------------------------------------------------------------------
 
-    def spawn(self, name, argv, env):
-        log = open(self.tmpdir / f"{name}.log", "w")
-        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        process.log_path = self.tmpdir / f"{name}.log"
-        self.processes[name] = process
-        return process
-
     def start_redis(self):
         if shutil.which("redis-server") is None:
             raise CommandError("redis-server is not installed: pass --redis-url")
-        port = free_port()
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        wait_for_port(port, self.spawn("redis", argv, dict(os.environ)))
-        return f"redis://127.0.0.1:{port}/0"
+        self.processes["redis"] = redis_server(self.tmpdir / "redis.log").start()
+        return self.processes["redis"].url
 
-    def start_processes(self, database, redis_url):
-        params = settings.DATABASES["default"]
-        database_url = (
-            f"postgres://{params['USER']}:{params.get('PASSWORD') or ''}@{params['HOST']}:{params['PORT']}/{database}"
-        )
-        env = dict(os.environ) | {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CELERY_BROKER_URL": redis_url,
-            "LOG_LEVEL": "WARNING",
-        }
-        port = free_port()
-        web = self.spawn("web", [sys.executable, "-m", *web_command("127.0.0.1", port)], env)
-        worker_argv = [sys.executable, "-m", *worker_command(), "--concurrency", "1", "--pool", self.options["pool"]]
+    def start_processes(self, throwaway, redis_url):
+        env = throwaway.env(REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url, LOG_LEVEL="WARNING")
+        web = self.processes["web"] = web_server(env, self.tmpdir / "web.log").launch()
         # Workers keep their database connection (tasks are short and many).
-        worker = self.spawn("worker", worker_argv, env | {"DB_CONN_MAX_AGE": "60"})
-        wait_for_port(port, web)
-        deadline = time.monotonic() + 60
-        while "ready." not in worker.log_path.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise CommandError(f"the worker did not start:\n{worker.log_path.read_text()}")
-            time.sleep(0.1)
-        self.say(f"web on port {port}, one worker, Redis at {redis_url}")
-        return f"http://127.0.0.1:{port}"
-
-    def stop_processes(self):
-        for process in reversed(list(self.processes.values())):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        worker_env = env | {"DB_CONN_MAX_AGE": "60"}
+        worker = celery_worker(worker_env, self.tmpdir / "worker.log", pool=self.options["pool"])
+        self.processes["worker"] = worker.launch()
+        web.wait_until_ready()
+        worker.wait_until_ready()
+        self.say(f"web on port {web.port}, one worker, Redis at {redis_url}")
+        return web.url
 
     # --- load ----------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ Prints JSON; see docs/benchmarks.md.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -20,7 +19,7 @@ from django.db import connections
 from django.db.models import Max, Min
 
 from uxlab.benchmarks.database import ThrowawayDatabase
-from uxlab.benchmarks.processes import cpu_seconds, web_server
+from uxlab.benchmarks.processes import python, web_server
 from uxlab.streaming.pacing import percentile
 
 BENCH_DATABASE = "uxlab_bench_pacing"
@@ -48,6 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--find-capacity", action="store_true")
         parser.add_argument("--max-participants", type=int, default=3000)
         parser.add_argument("--skip-bare", action="store_true")
+        parser.add_argument("--database", default=BENCH_DATABASE, help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, participants, seconds, bound_ms, find_capacity, max_participants, skip_bare, **options):
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         self.seconds = seconds
         self.quiet = options["json"]
         largest = max(participants, max_participants if find_capacity else participants)
-        with ThrowawayDatabase(BENCH_DATABASE) as database:
+        with ThrowawayDatabase(options["database"]) as database:
             self.database = database
             self.log(f"seeding {largest} participants")
             self.seed(largest)
@@ -66,24 +66,30 @@ class Command(BaseCommand):
 
     def measure(self, participants, bound_ms, find_capacity, max_participants, skip_bare):
         result = {"participants": participants, "seconds": self.seconds, "mode": "server_paced"}
-        with web_server("uxlab.asgi:application", self.database.env(LOG_LEVEL="WARNING"), "bench_pacing-uxlab") as server:
+        with self.server("uxlab") as server:
             uxlab_run = self.run_load(server, participants, bare=False)
         result.update(self.flatten(uxlab_run, ""))
         if not skip_bare:
-            with web_server("uxlab.benchmarks.bare:application", self.database.env(LOG_LEVEL="WARNING"), "bench_pacing-bare") as server:
+            with self.server("bare") as server:
                 result.update(self.flatten(self.run_load(server, participants, bare=True), "bare_"))
         if find_capacity:
             result["bound_ms"] = bound_ms
-            with web_server("uxlab.asgi:application", self.database.env(LOG_LEVEL="WARNING"), "bench_pacing-uxlab") as server:
+            with self.server("uxlab") as server:
                 result["capacity"], result["capacity_runs"] = self.find_capacity(server, bound_ms, max_participants, False)
             if not skip_bare:
-                with web_server("uxlab.benchmarks.bare:application", self.database.env(LOG_LEVEL="WARNING"), "bench_pacing-bare") as server:
+                with self.server("bare") as server:
                     result["bare_capacity"], result["bare_capacity_runs"] = self.find_capacity(
                         server, bound_ms, max_participants, True
                     )
                 if result["bare_capacity"]:
                     result["capacity_ratio"] = result["capacity"] / result["bare_capacity"]
         return result
+
+    def server(self, which):
+        """uxlab's web process, or the bare consumer's, with the same flags; its log in var/."""
+        app = "uxlab.benchmarks.bare:application" if which == "bare" else None
+        log_path = settings.BASE_DIR / "var" / f"bench_pacing-{which}.log"
+        return web_server(self.database.env(LOG_LEVEL="WARNING"), log_path, app=app)
 
     def seed(self, participants):
         from uxlab.studies import actions
@@ -129,12 +135,12 @@ class Command(BaseCommand):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec_file:
             json.dump(spec, spec_file)
         self.log(f"{'bare' if bare else 'uxlab'}: {participants} participants for {self.seconds:.0f} s")
-        cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+        cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "uxlab.benchmarks.pacing_load", spec_file.name],
+            python("uxlab.benchmarks.pacing_load", spec_file.name),
             cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=self.seconds + participants / 20 + 120,
         )
-        cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
+        cpu_after, wall_after = server.cpu_seconds(), time.monotonic()
         os.unlink(spec_file.name)
         if done.returncode != 0:
             raise CommandError(f"the load process failed:\n{done.stderr[-3000:]}")

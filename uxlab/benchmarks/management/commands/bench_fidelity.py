@@ -43,19 +43,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--participants", type=int, default=2)
+        parser.add_argument("--pairs", type=int, default=len(PAIRS), help="run only the first N pairs (a quick check)")
         parser.add_argument("--chromium", default=os.environ.get("UXLAB_CHROMIUM", "/usr/bin/chromium"))
+        parser.add_argument("--database", default="uxlab_bench_fidelity", help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, participants, chromium, **options):
+    def handle(self, participants, pairs, chromium, **options):
         if not settings.REDIS_URL:
             raise CommandError("bench_fidelity needs REDIS_URL (and DATABASE_URL) for the real stack")
         if not os.path.exists(chromium):
             raise CommandError(f"no chromium at {chromium}: install Debian's chromium (make chromium)")
-        with ThrowawayDatabase("uxlab_bench_fidelity") as database:
+        self.pairs = PAIRS[:pairs]
+        with ThrowawayDatabase(options["database"]) as database:
             tokens = self.seed(participants)
             env = database.env(LOG_LEVEL="WARNING")
-            with web_server("uxlab.asgi:application", env) as server, celery_worker(env):
-                self.drive(chromium, f"http://127.0.0.1:{server.port}", tokens)
+            logs = settings.BASE_DIR / "var"
+            with web_server(env, logs / "bench-web.log") as server, celery_worker(env, logs / "bench-worker.log"):
+                self.drive(chromium, server.url, tokens)
             result = self.measure()
         self.stdout.write(json.dumps(result, indent=None if options["json"] else 2))
 
@@ -70,7 +74,7 @@ class Command(BaseCommand):
             title="bench_fidelity",
             consent_text="-",
             status=Study.Status.LIVE,
-            design={"pairs": PAIRS, "seed": "bench", "delivery": "controlled"},
+            design={"pairs": self.pairs, "seed": "bench", "delivery": "controlled"},
         )
         for position, (name, profile) in enumerate(ARMS.items()):
             Arm.objects.create(study=study, name=name, profile=profile, position=position)
@@ -93,8 +97,8 @@ class Command(BaseCommand):
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             for number, token in enumerate(tokens, 1):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
-                for index in range(len(PAIRS)):
-                    self.stderr.write(f"participant {number}/{len(tokens)}, trial {index + 1}/{len(PAIRS)}")
+                for index in range(len(self.pairs)):
+                    self.stderr.write(f"participant {number}/{len(tokens)}, trial {index + 1}/{len(self.pairs)}")
                     page.goto(f"{base_url}/p/{token}/trial/")
                     page.locator("#answers[data-allowed=true]").wait_for(timeout=90_000)
                     page.keyboard.press("3")
