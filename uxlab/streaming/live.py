@@ -43,11 +43,12 @@ class PaneRecord:
 
     def as_dict(self):
         """JSON-ready, with the text, the reasoning and the answer's TTFT and speed as delivered."""
-        timing = phase_timing([(t_s, tokens, phase) for t_s, phase, _text, tokens, _seq in self.chunks])
+        chunks = [[round(t_s, 6), phase, text, tokens, seq] for t_s, phase, text, tokens, seq in self.chunks]
+        timing = phase_timing([(t_s, tokens, phase) for t_s, phase, _text, tokens, _seq in chunks])
         return {
             "text": self.text(ANSWER),
             "reasoning": self.text(THINKING),
-            "chunks": [[round(t_s, 6), phase, text, tokens, seq] for t_s, phase, text, tokens, seq in self.chunks],
+            "chunks": chunks,
             "usage": self.usage,
             "finish_reason": self.finish_reason,
             "failure": self.failure,
