@@ -68,7 +68,7 @@ function moveOn() {
   leaving = true;
   setStatus("This trial cannot be shown. Moving on to the next one…");
   connection.close();
-  setTimeout(() => location.assign(nextUrl), 1500);
+  setTimeout(() => location.assign(nextUrl), 2000);
 }
 
 function startTrial() {
