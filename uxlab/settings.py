@@ -243,6 +243,11 @@ UXLAB_CSP = env_str(
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'",
 )
+# Live arms (uxlab/streaming/backends/egress.py): base_url must resolve to public addresses unless
+# its host name, address or network is listed here (a local model server: localhost,127.0.0.0/8);
+# api_key_env may name only UXLAB_KEY_* variables or those listed in UXLAB_LIVE_KEY_NAMES.
+UXLAB_LIVE_ALLOWED_HOSTS = env_list("UXLAB_LIVE_ALLOWED_HOSTS", [])
+UXLAB_LIVE_KEY_NAMES = env_list("UXLAB_LIVE_KEY_NAMES", [])
 
 LOGGING = {
     "version": 1,
