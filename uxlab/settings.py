@@ -205,7 +205,10 @@ UXLAB_RATING_BATCH_WAIT_MS = env_float("UXLAB_RATING_BATCH_WAIT_MS", 25.0)
 UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:study_list"
