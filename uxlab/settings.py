@@ -210,6 +210,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login and API throttling (uxlab/web/throttle.py); the counts live in CACHES below.
+AUTHENTICATION_BACKENDS = ["uxlab.web.throttle.ThrottledModelBackend"]
+UXLAB_LOGIN_MAX_FAILURES = env_int("UXLAB_LOGIN_MAX_FAILURES", 5)
+UXLAB_LOGIN_LOCKOUT_S = env_int("UXLAB_LOGIN_LOCKOUT_S", 900)
+UXLAB_API_MAX_FAILURES = env_int("UXLAB_API_MAX_FAILURES", 20)
+# New API tokens expire after this many days.
+UXLAB_API_TOKEN_DAYS = env_int("UXLAB_API_TOKEN_DAYS", 90)
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "uxlab-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:study_list"
 LOGOUT_REDIRECT_URL = "login"
