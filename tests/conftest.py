@@ -123,6 +123,14 @@ def trial(participant):
     return participant.trials.get(index=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static_files():
+    """Pages name static files by their hashed names (WhiteNoise's manifest), as in production."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
 # --- Real processes ------------------------------------------------------------------------------
 
 
