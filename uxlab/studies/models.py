@@ -298,8 +298,9 @@ class Participant(models.Model):
 
     @property
     def group_name(self):
-        """The channel-layer group that receives this participant's confirmations."""
-        return f"participant.{self.token}"
+        """The channel-layer group that receives this participant's confirmations. Named by the
+        numeric id, never the token: the name travels in broker payloads and dead-letter records."""
+        return f"participant.{self.pk}"
 
     @property
     def has_consented(self):
