@@ -239,7 +239,7 @@ STATICFILES_DIRS = [BASE_DIR / "uxlab" / "static"]
 # (`manage.py serve` and the image build run collectstatic); with DEBUG, straight from the sources.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "uxlab.web.static_storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
