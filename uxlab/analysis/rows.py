@@ -225,15 +225,20 @@ def ratings_table():
 PARTICIPANT_COLUMNS = (
     STUDY_COLUMN,
     PARTICIPANT_COLUMN,
-    Column("status", "string", "started, consented, completed or declined (and later states as added)"),
+    Column("status", "string", "started, consented, completed, declined or expired"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
     Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
-    Column("completed_at", "datetime", "when every answer was stored (ISO 8601 UTC)"),
+    Column("completed_at", "datetime", "when every trial was streamed and every answer stored (ISO 8601 UTC)"),
     Column("assignment_seed", "string", "seed of the participant's trial order and A/B positions"),
     Column("trials", "integer", "number of trials assigned"),
     Column("trials_finished", "integer", "number of trials whose streams finished"),
     Column("failed_attention_check", "boolean", "failed at least one attention check"),
+    Column("outcome", "string", "how the session ended: completed, failed_attention, timed_out, backend_failure; empty while it runs"),
+    Column("completion_code", "string", "the completion code the participant was shown for their outcome; empty if none"),
+    Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
+    Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
+    Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -253,20 +258,21 @@ def participant_rows(study, options):
             trial_count=Count("trials", distinct=True),
             finished_count=Count("trials", filter=Q(trials__status=Trial.Status.FINISHED), distinct=True),
         )
-        .values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count",
-        )
     )
+    fields = [
+        "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
+        "trial_count", "finished_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
+        "unconfirmed_reason", "external_identity__other_device_attempts",
+    ]
     if options.include_external_ids:
-        queryset = queryset.values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count", "external_identity__panel", "external_identity__external_id",
+        fields += [
+            "external_identity__panel", "external_identity__external_id",
             "external_identity__panel_study_id", "external_identity__panel_session_id",
-        )
-    for pk, *rest in queryset.iterator(chunk_size=CHUNK):
-        base, external = rest[:8], rest[8:]
-        yield (study.code, pk, *base, pk in context.failed_attention, *external)
+        ]
+    for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
+        base, ending, external = rest[:8], rest[8:13], rest[13:]
+        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
 def participants_table(include_external_ids=False):

@@ -2,7 +2,7 @@
 
 Each simulated participant goes through the real actions (checks, consent, instructions,
 assignment) and answers every trial; answers are stored through the rating path's own action
-(record_ratings). Choices follow a logistic psychometric function of the log speed ratio of the
+(record_ratings), which also scores the attention checks. Choices follow a logistic psychometric function of the log speed ratio of the
 two arms, so the results page has something sensible to analyse. The participants are marked as
 simulated in their checks (`{"simulated": true}`), so they can be told apart in the exports.
 """
@@ -98,6 +98,12 @@ class Command(BaseCommand):
                         "received_at": now.isoformat(),
                     }
                 )
+        # The rating path scores the attention checks as it stores their answers.
         actions.record_ratings(payloads)
-        Participant.objects.filter(pk=participant.pk).update(completed_at=now, status=Participant.Status.COMPLETED)
-        actions.score_attention_checks(participant)
+        outcome = actions.completion_outcome(participant)
+        Participant.objects.filter(pk=participant.pk).update(
+            completed_at=now,
+            status=Participant.Status.COMPLETED,
+            outcome=outcome,
+            completion_code_shown=study.completion_for(outcome)[0],
+        )
