@@ -217,8 +217,8 @@ UXLAB_CLIENT_IP_HEADER = env_str("UXLAB_CLIENT_IP_HEADER", "")
 UXLAB_RELEASE_UNSTARTED_AFTER_S = env_int("UXLAB_RELEASE_UNSTARTED_AFTER_S", 300)
 # How long a participant's browser keeps the signed cookie that lets it resume from the panel link.
 UXLAB_RESUME_COOKIE_MAX_AGE_S = env_int("UXLAB_RESUME_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
-if min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0 or UXLAB_ENROL_WINDOW_S < 1:
-    raise ImproperlyConfigured("the UXLAB_ENROL_*, UXLAB_RELEASE_* and UXLAB_RESUME_* settings must not be negative")
+if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0:
+    raise ImproperlyConfigured("UXLAB_ENROL_WINDOW_S must be >= 1 and the other UXLAB_ENROL_*, UXLAB_RELEASE_*, UXLAB_RESUME_* >= 0")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -30,5 +30,7 @@ class RejectNulCharactersMiddleware:
 
     def __call__(self, request):
         if has_nul(request):
-            return HttpResponseBadRequest("Bad request: the address or form contains a NUL character.", content_type="text/plain")
+            return HttpResponseBadRequest(
+                "Bad request: the address or form contains a NUL character.", content_type="text/plain"
+            )
         return self.get_response(request)

@@ -298,9 +298,8 @@ def trial(request, token):
     if elsewhere is not None:
         return elsewhere
     if not participant.assignment:
-        # Reaching the first trial is what reserves the participant's cells.
-        if not participant.study.is_open:
-            return closed_response(request, participant.study)
+        # Reaching the first trial is what reserves the participant's cells (consent let them in,
+        # so a study paused since may still be finished).
         try:
             participant = actions.reserve_trials(participant)
         except StudyFull:
@@ -353,7 +352,8 @@ def ended(request, token):
         return elsewhere
     actions.end_for_backend_failure(participant)
     code, url = actions.shown_completion(participant)
-    return render(request, "participate/ended.html", {"study": participant.study, "completion_code": code, "completion_url": url})
+    context = {"study": participant.study, "completion_code": code, "completion_url": url}
+    return render(request, "participate/ended.html", context)
 
 
 class GiveUp(BaseModel):
@@ -378,7 +378,8 @@ def unconfirmed(request, token):
     try:
         give_up = GiveUp.model_validate_json(request.body or b"{}")
     except ValidationError:
-        return JsonResponse({"error": "bad_request", "message": "pending must be a whole number from 0 to 10000"}, status=400)
+        message = "pending must be a whole number from 0 to 10000, reason one of " + ", ".join(actions.UNCONFIRMED_REASONS)
+        return JsonResponse({"error": "bad_request", "message": message}, status=400)
     if not actions.may_give_up(participant):
         return JsonResponse({"error": "not_allowed"}, status=409)
     actions.record_unconfirmed_completion(participant, give_up.pending, give_up.reason)

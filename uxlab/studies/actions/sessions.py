@@ -51,7 +51,8 @@ def expire_sessions(now=None):
 def expire_study_sessions(study, now, *, over_limit, abandoned):
     """Expire the study's consented sessions that began before ``over_limit`` or were last seen
     before ``abandoned``; they get the timed-out outcome (and its code, if they reached a trial)."""
-    due = Participant.objects.filter(study=study, status=Participant.Status.CONSENTED, completed_at__isnull=True).filter(
+    running = Participant.objects.filter(study=study, status=Participant.Status.CONSENTED, completed_at__isnull=True)
+    due = running.filter(
         Q(consented_at__lte=over_limit)
         | Q(last_seen_at__lte=abandoned)
         | Q(last_seen_at__isnull=True, consented_at__lte=abandoned)
@@ -82,7 +83,9 @@ def release_unstarted_reservations(now=None):
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.UXLAB_RELEASE_UNSTARTED_AFTER_S)
     stale = (
-        Participant.objects.filter(status=Participant.Status.CONSENTED, completed_at__isnull=True, assigned_at__lte=cutoff)
+        Participant.objects.filter(
+            status=Participant.Status.CONSENTED, completed_at__isnull=True, assigned_at__lte=cutoff
+        )
         .exclude(trials__started_at__isnull=False)
         .values_list("pk", flat=True)
     )

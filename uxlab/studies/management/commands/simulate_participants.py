@@ -2,8 +2,9 @@
 
 Each simulated participant goes through the real actions (checks, consent, instructions,
 assignment) and answers every trial; answers are stored through the rating path's own action
-(record_ratings), which also scores the attention checks. Choices follow a logistic psychometric function of the log speed ratio of the
-two arms, so the results page has something sensible to analyse. The participants are marked as
+(record_ratings), which also scores the attention checks. Choices follow a logistic psychometric
+function of the log speed ratio of the two arms, so the results page has something sensible to
+analyse. The participants are marked as
 simulated in their checks (`{"simulated": true}`), so they can be told apart in the exports.
 """
 
