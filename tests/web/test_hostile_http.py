@@ -331,12 +331,12 @@ def test_limit_a_deeply_nested_study_file_is_one_error_line(tmp_path, capsys):
     nested = "x: " + "[" * 5000 + "]" * 5000
     with pytest.raises(StudyFileError) as error:
         parse_study_yaml(nested)
-    assert error.value.errors == ["(top level): nested too deeply (at most 20 levels)"]
+    assert error.value.errors == ["line 1, column 24: nested too deeply (at most 20 levels)"]
     path = tmp_path / "deep.yaml"
     path.write_text(nested)
     with pytest.raises(Exception, match="1 error; nothing was imported"):
         call_command("import_study", str(path))
-    assert capsys.readouterr().err.strip().splitlines() == [f"{path}: (top level): nested too deeply (at most 20 levels)"]
+    assert capsys.readouterr().err.strip().splitlines() == [f"{path}: line 1, column 24: nested too deeply (at most 20 levels)"]
 
 
 def with_arm(field, value):

@@ -81,7 +81,7 @@ def test_hostile_inputs_get_a_4xx_and_no_traceback_served_on_sqlite(sqlite_serve
         [sys.executable, "manage.py", "import_study", str(deep)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert imported.returncode == 1 and "Traceback" not in imported.stderr
-    assert imported.stderr.splitlines()[0] == f"{deep}: (top level): nested too deeply (at most 20 levels)"
+    assert imported.stderr.splitlines()[0] == f"{deep}: line 1, column 24: nested too deeply (at most 20 levels)"
 
     assert_all_refused_cleanly(seen, (tmp_path / "web.log").read_text())
 

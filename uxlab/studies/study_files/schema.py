@@ -294,8 +294,27 @@ def _definition_model(registered):
 # --- Parsing -------------------------------------------------------------------------------------
 
 
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, mark):
+        super().__init__("nested too deeply")
+        self.mark = mark
+
+
 class _StudyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a repeated key is an error instead of silently winning."""
+    """PyYAML's safe loader, except that a repeated key is an error instead of silently winning,
+    and nesting deeper than MAX_DEPTH stops the parse at once (PyYAML recurses per level, and its
+    scanner slows quadratically with open ``[`` levels)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -315,6 +334,9 @@ def parse_study_yaml(text: str) -> StudyDefinition:
         raise StudyFileError([f"(top level): the file is too large (at most {MAX_FILE_CHARS:,} characters)"])
     try:
         data = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - _StudyLoader is a SafeLoader
+    except _TooDeep as exc:
+        where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
+        raise StudyFileError([f"{where}: nested too deeply (at most {MAX_DEPTH} levels)"]) from None
     except RecursionError:
         raise StudyFileError([f"(top level): nested too deeply (at most {MAX_DEPTH} levels)"]) from None
     except yaml.MarkedYAMLError as exc:
