@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from tests.conftest import QUICK_STUDY_YAML, import_yaml
@@ -308,20 +309,33 @@ def test_limit_timed_out_participants_get_the_timed_out_code_only_after_reaching
     assert (rows[idle.pk]["outcome"], rows[idle.pk]["completion_code"]) == ("timed_out", "")
 
 
-def test_limit_a_failed_backend_ends_the_session_with_its_own_code(client, checked):
+def skip(participant, index, reason):
+    """The trial could not be shown (what the live path and start_trial do past their limits)."""
+    with transaction.atomic():
+        actions.skip_trial(Trial.objects.select_for_update().get(participant=participant, index=index), reason)
+
+
+def test_limit_a_trial_lost_to_a_failing_backend_gets_the_backend_failure_code(client, checked):
     token = walk_to_trials(client, checked)
     participant = Participant.objects.get(token=token)
     actions.start_trial(participant.pk, 0)
-    actions.interrupt_trial(participant.pk, 0, "server_error")
-    response = client.get(f"/p/{token}/", follow=True)
-    assert response.redirect_chain[-1][0] == f"/p/{token}/ended/" and "NOBACKEND" in response.content.decode()
-    assert participant_rows(checked)[0]["outcome"] == "backend_failure"
-    # A gap in the stream is not the backend's fault: that participant just carries on.
-    other = type(client)()
-    carrying_on = Participant.objects.get(token=walk_to_trials(other, checked))
-    actions.start_trial(carrying_on.pk, 0)
-    actions.interrupt_trial(carrying_on.pk, 0, "gap")
-    assert other.get(f"/p/{carrying_on.token}/").url == f"/p/{carrying_on.token}/trial/"
+    skip(participant, 0, "restart_limit: server_error")
+    stream(participant, 1)
+    store_answer(participant, 1, "tie")  # the attention check, passed
+    store_telemetry(participant, 1)
+    page = client.get(f"/p/{token}/done/").content.decode()
+    assert "NOBACKEND" in page and "QUICK123" not in page
+    row = participant_rows(checked)[0]
+    assert (row["outcome"], row["completion_code"]) == ("backend_failure", "NOBACKEND")
+
+
+def test_cheat_skipping_every_trial_by_reloading_earns_no_code(client, study):
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    actions.start_trial(participant.pk, 0)
+    skip(participant, 0, "restart_limit")  # reloaded mid-stream until the trial was skipped
+    assert actions.pending_trial(participant) is None and not actions.complete_participant(participant)
+    assert "QUICK123" not in client.get(f"/p/{token}/done/", follow=True).content.decode()
 
 
 # --- 6. Absurd inputs: a 4xx or one error line, never a 500 or a traceback ------------------------

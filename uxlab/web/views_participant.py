@@ -143,7 +143,6 @@ STEP_URLS = {
     "consent": "web:consent",
     "instructions": "web:instructions",
     "trial": "web:trial",
-    "ended": "web:ended",
     "done": "web:done",
 }
 
@@ -342,18 +341,6 @@ def done(request, token):
     code, url = actions.shown_completion(participant)
     context = {"study": participant.study, "completion_code": code, "completion_url": url, "confirmed": confirmed}
     return render(request, "participate/done.html", context)
-
-
-def ended(request, token):
-    """A failed backend stopped the session: the study's code for that outcome."""
-    participant = get_participant(token)
-    elsewhere = at_step(participant, "ended")
-    if elsewhere is not None:
-        return elsewhere
-    actions.end_for_backend_failure(participant)
-    code, url = actions.shown_completion(participant)
-    context = {"study": participant.study, "completion_code": code, "completion_url": url}
-    return render(request, "participate/ended.html", context)
 
 
 class GiveUp(BaseModel):

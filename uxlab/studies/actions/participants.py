@@ -155,10 +155,9 @@ def study_is_full(study):
 
 
 def participant_step(participant):
-    """The step the participant is on: expired, checks, consent, instructions, trial, ended or done.
+    """The step the participant is on: expired, checks, consent, instructions, trial or done.
 
-    ``trial`` includes a participant whose trials are not reserved yet (the trial page reserves
-    them); ``ended`` is a session stopped by a failed backend, when the study has a code for that.
+    ``trial`` includes a participant whose trials are not reserved yet (the trial page reserves them).
     """
     if participant.is_expired:
         return "expired"
@@ -170,8 +169,6 @@ def participant_step(participant):
         return "instructions"
     if participant.completed_at is not None:
         return "done"
-    if participant.outcome == Participant.Outcome.BACKEND_FAILURE or backend_failed(participant):
-        return "ended"
     if not participant.assignment or pending_trial(participant) is not None:
         return "trial"
     return "done"
@@ -207,9 +204,11 @@ def touch_participant(participant):
 
 def pending_trial(participant):
     """The first trial not yet streamed or with a required question unanswered; None when every
-    trial was streamed and answered (or none is reserved yet)."""
+    trial was streamed and answered (or none is reserved yet). A skipped trial (it could not be
+    shown) is passed by: the participant goes on without it."""
     required = {question.pk for question in participant.study.questions.all() if question.required}
-    for trial in participant.trials.order_by("index").prefetch_related("ratings"):
+    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").prefetch_related("ratings")
+    for trial in trials:
         if trial.started_at is None or not required <= {rating.question_id for rating in trial.ratings.all()}:
             return trial
     return None
@@ -218,19 +217,3 @@ def pending_trial(participant):
 def missing_telemetry(participant):
     """Whether a trial with stored answers still lacks the browser's stored telemetry."""
     return participant.trials.filter(ratings__isnull=False, telemetry__isnull=True).exists()
-
-
-# Reasons a trial is interrupted that are not the backend's fault (actions.interrupt_trial).
-NOT_BACKEND_FAILURES = ("gap",)
-
-
-def backend_failed(participant):
-    """Whether a trial of the participant is stuck interrupted by a failed backend, in a study that
-    has a completion code for that outcome (else the participant just tries again)."""
-    if Participant.Outcome.BACKEND_FAILURE not in (participant.study.completion_outcomes or {}):
-        return False
-    return (
-        participant.trials.filter(status=Trial.Status.INTERRUPTED, server_timing__interrupted__isnull=False)
-        .exclude(server_timing__interrupted__in=NOT_BACKEND_FAILURES)
-        .exists()
-    )

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0003_arm_kind_from_registry'),
+        ('studies', '0004_live_responses_skips_pause'),
     ]
 
     operations = [
