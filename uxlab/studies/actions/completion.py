@@ -100,6 +100,9 @@ def record_unconfirmed_completion(participant, pending_count, reason="save_timeo
 def shown_completion(participant):
     """(code, url) the participant was given for their outcome; ("", "") when none."""
     if not participant.completion_code_shown:
-        return "", ""
+        if participant.completed_at is None and participant.completion_unconfirmed_at is None:
+            return "", ""
+        # Completed before outcomes were recorded: the code completing gave then.
+        return participant.study.completion_for(participant.outcome or Participant.Outcome.COMPLETED)
     _code, url = participant.study.completion_for(participant.outcome)
     return participant.completion_code_shown, url
