@@ -4,9 +4,8 @@ The probe (uxlab/benchmarks/display_probe.js) is added before the page's scripts
 uxlab measures: a MutationObserver on both panes, each change timed by the animation frame that
 made it. Arms at 15, 100, 1,800 and 5,000 tokens/s and a hidden and a visible thinking phase must be
 shown at their declared speed (within 2%), no token before its due time, and each pane's first
-visible change in the first frame at or after its first token's due time. Answers are as long as a
-±2% speed needs: the displayed span is only known to a frame at each end, so the fast arms stream
-for about a second (5,000 tokens/s) and the 15 tokens/s arm a short answer.
+visible change in the first frame at or after its first token's due time. The pairs
+(display_probe.PROBE_PAIRS, shared with bench_fidelity) have answers as long as a ±2% speed needs.
 """
 
 import re
@@ -14,63 +13,11 @@ import re
 import pytest
 
 from tests.browser.participant_flow import answer_trial, start_session
-from tests.conftest import import_yaml
-from uxlab.benchmarks.display_probe import EARLY_TOLERANCE_MS, SCRIPT, measure_trial
+from uxlab.benchmarks.display_probe import EARLY_TOLERANCE_MS, PROBE_PAIRS, SCRIPT, measure_trial, probe_study
 from uxlab.studies.models import Participant, Trial
+from uxlab.studies.study_files import import_study, validate_study_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-SENTENCE = "Water boils at a lower temperature at altitude because the air pressure is lower there. "
-
-
-def study_yaml(code, arms, response, reasoning=""):
-    names = [arm.split(",")[0].split(":")[1].strip() for arm in arms]
-    return f"""
-version: 1
-code: {code}
-title: Probe {code}
-consent: {{text: You agree.}}
-arms:
-{chr(10).join(f"  - {{{arm}}}" for arm in arms)}
-prompts:
-  - name: boiling
-    text: Why does water boil at a lower temperature at altitude?
-    reasoning: "{reasoning}"
-    response: "{response}"
-questions:
-  - {{name: faster, kind: forced_choice_tie, text: "Which response felt faster?"}}
-design:
-  pairs: [[{names[0]}, {names[1]}]]
-  seed: probe-{code}
-"""
-
-
-STUDIES = {
-    # About 5,600 tokens: 1.1 s at 5,000 tokens/s, 3.1 s at 1,800.
-    "fast": study_yaml(
-        "probe-fast",
-        ["name: burst, ttft_s: 0.2, tokens_per_second: 5000", "name: wafer, ttft_s: 0.3, tokens_per_second: 1800"],
-        SENTENCE * 340,
-    ),
-    # About 115 answer tokens: 1.1 s at 100 tokens/s, after 20 thinking tokens at 40 tokens/s.
-    "thinking": study_yaml(
-        "probe-thinking",
-        [
-            "name: hidden_thinker, ttft_s: 0.2, tokens_per_second: 100, thinking_tokens: 20,"
-            " thinking_tokens_per_second: 40, thinking_display: hidden",
-            "name: visible_thinker, ttft_s: 0.3, tokens_per_second: 100, thinking_tokens: 20,"
-            " thinking_tokens_per_second: 40, thinking_display: visible",
-        ],
-        SENTENCE * 7,
-        reasoning="The pressure falls with height, so the boiling point falls with it.",
-    ),
-    # About 24 tokens: 1.5 s at 15 tokens/s.
-    "slow": study_yaml(
-        "probe-slow",
-        ["name: slow, ttft_s: 0.5, tokens_per_second: 15", "name: slow_late, ttft_s: 0.9, tokens_per_second: 15"],
-        SENTENCE + "It boils at about 90 degrees.",
-    ),
-}
 
 
 @pytest.fixture
@@ -81,9 +28,9 @@ def probed_page(monkeypatch, browser):
     return page
 
 
-@pytest.mark.parametrize("name", sorted(STUDIES))
+@pytest.mark.parametrize("name", sorted(PROBE_PAIRS))
 def test_it_displays_every_arm_at_its_declared_speed_and_no_token_early(name, team, stack, probed_page):
-    study = import_yaml(STUDIES[name], team)
+    study = import_study(validate_study_data(probe_study(name)), team=team, status="live")
     page = probed_page
     start_session(page, stack.url, study.code)
     page.wait_for_url(re.compile(r"/trial/$"))

@@ -16,6 +16,66 @@ from uxlab.streaming.profiles import SyntheticProfile
 from uxlab.streaming.schedule import ANSWER, THINKING
 
 SCRIPT = (Path(__file__).with_name("display_probe.js")).read_text()
+
+SENTENCE = "Water boils at a lower temperature at altitude because the air pressure is lower there. "
+# Pairs of arms at 15, 100, 1,800 and 5,000 tokens/s with a hidden and a visible thinking phase, each
+# with an answer as long as a ±2% speed needs: the displayed span is known to a frame at each end,
+# so the fastest arm of a pair streams for over a second. Shared by the probe test and bench_fidelity.
+PROBE_PAIRS = {
+    # 7,140 answer tokens: 1.4 s at 5,000 tokens/s, 4 s at 1,800.
+    "fast": {
+        "arms": {
+            "burst_5000": {"ttft_s": 0.2, "tokens_per_second": 5000},
+            "wafer_1800": {"ttft_s": 0.3, "tokens_per_second": 1800},
+        },
+        "response": SENTENCE * 340,
+    },
+    # 147 answer tokens (1.5 s at 100 tokens/s) after 20 thinking tokens at 40 tokens/s.
+    "thinking": {
+        "arms": {
+            "hidden_thinking_100": {
+                "ttft_s": 0.2, "tokens_per_second": 100, "thinking_tokens": 20,
+                "thinking_tokens_per_second": 40, "thinking_display": "hidden",
+            },
+            "visible_thinking_100": {
+                "ttft_s": 0.3, "tokens_per_second": 100, "thinking_tokens": 20,
+                "thinking_tokens_per_second": 40, "thinking_display": "visible",
+            },
+        },
+        "response": SENTENCE * 7,
+        "reasoning": "The pressure falls with height, so the boiling point falls with it.",
+    },
+    # 29 answer tokens: 1.9 s at 15 tokens/s.
+    "slow": {
+        "arms": {
+            "gpu_15": {"ttft_s": 0.5, "tokens_per_second": 15},
+            "gpu_15_late": {"ttft_s": 0.9, "tokens_per_second": 15},
+        },
+        "response": SENTENCE + "It boils at about 90 degrees.",
+    },
+}  # fmt: skip
+
+
+def probe_study(name, pair=None):
+    """A one-pair, one-prompt study file (a dict, as parse_study_yaml gives) for a probe pair."""
+    pair = pair or PROBE_PAIRS[name]
+    return {
+        "version": 1,
+        "code": f"probe-{name}",
+        "title": f"Display probe: {name}",
+        "consent": {"text": "You agree."},
+        "arms": [{"name": arm, **profile} for arm, profile in pair["arms"].items()],
+        "prompts": [
+            {
+                "name": name,
+                "text": "Why does water boil at a lower temperature at altitude?",
+                "reasoning": pair.get("reasoning", ""),
+                "response": pair["response"],
+            }
+        ],
+        "questions": [{"name": "faster", "kind": "forced_choice_tie", "text": "Which response felt faster?"}],
+        "design": {"pairs": [list(pair["arms"])], "seed": f"probe-{name}", "delivery": "controlled"},
+    }
 # Due times travel rounded to the microsecond; a frame this close to due is not early.
 EARLY_TOLERANCE_MS = 0.002
 
