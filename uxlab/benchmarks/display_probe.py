@@ -56,12 +56,12 @@ PROBE_PAIRS = {
 }  # fmt: skip
 
 
-def probe_study(name, pair=None):
+def probe_study(name, pair=None, delivery="controlled"):
     """A one-pair, one-prompt study file (a dict, as parse_study_yaml gives) for a probe pair."""
     pair = pair or PROBE_PAIRS[name]
     return {
         "version": 1,
-        "code": f"probe-{name}",
+        "code": f"probe-{name}" if delivery == "controlled" else f"probe-{name}-{delivery}".replace("_", "-"),
         "title": f"Display probe: {name}",
         "consent": {"text": "You agree."},
         "arms": [{"name": arm, **profile} for arm, profile in pair["arms"].items()],
@@ -74,7 +74,7 @@ def probe_study(name, pair=None):
             }
         ],
         "questions": [{"name": "faster", "kind": "forced_choice_tie", "text": "Which response felt faster?"}],
-        "design": {"pairs": [list(pair["arms"])], "seed": f"probe-{name}", "delivery": "controlled"},
+        "design": {"pairs": [list(pair["arms"])], "seed": f"probe-{name}", "delivery": delivery},
     }
 # Due times travel rounded to the microsecond; a frame this close to due is not early.
 EARLY_TOLERANCE_MS = 0.002
@@ -142,12 +142,16 @@ def in_first_frame(frames, change_at, due_at):
     return first is not None and change_at == first
 
 
-def measure_pane(changes, tokens, t0, declared_tps, thinking_display="hidden", frame_ms=1000 / 60, frames=()):
+def measure_pane(
+    changes, tokens, t0, declared_tps, thinking_display="hidden", frame_ms=1000 / 60, frames=(),
+    early_tolerance_ms=EARLY_TOLERANCE_MS,
+):
     """One pane against its schedule: displayed speed, early tokens and onsets, in ms after t0.
 
     ``changes``: the probe's changes of this pane; ``tokens``: ``pane_tokens`` of the pane;
     ``t0``: ``page_t0(record)``; ``declared_tps``: the arm's declared answer speed; ``frames``: the
-    probe's animation-frame times (page ms).
+    probe's animation-frame times (page ms); a token shown more than ``early_tolerance_ms`` before
+    its due time is early.
     """
     answer = [(due, text) for due, text, phase in tokens if phase == ANSWER]
     thinking = [(due, text) for due, text, phase in tokens if phase == THINKING]
@@ -159,7 +163,7 @@ def measure_pane(changes, tokens, t0, declared_tps, thinking_display="hidden", f
         # A hidden thinking phase shows only its indicator, from its first token on.
         checked.append((thinking[0], next((_at(change) for change in changes if change[5]), None)))
     lateness = [at - t0 - due for (due, _), at in checked if at is not None]
-    early = [value for value in lateness if value < -EARLY_TOLERANCE_MS]
+    early = [value for value in lateness if value < -early_tolerance_ms]
 
     displayed_tps = None
     if len(answer) > 1 and None not in answer_at and answer_at[-1] > answer_at[0]:
@@ -184,8 +188,19 @@ def measure_pane(changes, tokens, t0, declared_tps, thinking_display="hidden", f
     }
 
 
-def measure_trial(record, trial):
-    """Both panes of a stored trial (a Trial with prompt and arms loaded) against the probe record."""
+def clock_uncertainty_ms(record):
+    """Half the round trip of the page's clock estimate: how far its t0 may be from the server's."""
+    clock = record["clocks"][-1] if record["clocks"] else None
+    return clock["rtt_ms"] / 2 if clock else None
+
+
+def measure_trial(record, trial, early_tolerance_ms=EARLY_TOLERANCE_MS):
+    """Both panes of a stored trial (a Trial with prompt and arms loaded) against the probe record.
+
+    In controlled delivery the page and the probe put the schedule on the page's clock the same way,
+    so "early" is exact. Server-paced, the page shows what arrived, and the schedule's due times are
+    on the server's clock: pass the clock uncertainty as ``early_tolerance_ms`` there.
+    """
     from uxlab.studies.actions import trial_layout, trial_pane_specs
     from uxlab.streaming.trial import trial_frames
 
@@ -201,6 +216,7 @@ def measure_trial(record, trial):
             arm.profile.get("thinking_display", "hidden"),
             frame_ms,
             record["frames"],
+            early_tolerance_ms,
         )
         result[pane]["arm"] = arm.name
     return result
