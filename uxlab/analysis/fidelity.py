@@ -63,6 +63,10 @@ def arm_fidelity(trials):
                 "speed_ratio_max": _max(pane.get("speed_ratio") for pane in panes),
                 "tokens_early": _sum(pane.get("tokens_early") for pane in panes),
                 "clock_uncertainty_ms": _median(clocks_by_arm[arm]),
+                # The live standard (streaming/fidelity.live_trial_fidelity): lateness from arrival.
+                "live_panes": sum(1 for pane in panes if pane.get("standard") == "live"),
+                "fraction_within_budget": _median(pane.get("fraction_within_budget") for pane in panes),
+                "p99_lateness_ms": _median((pane.get("lateness_ms") or {}).get("p99") for pane in panes),
             }
         )
     return sorted(summary, key=lambda row: row["arm"])
@@ -97,9 +101,13 @@ def trial_fidelity_rows(trials):
             clock_uncertainty_ms=fidelity.get("clock_uncertainty_ms"),
             clock_ok=fidelity.get("clock_ok"),
             tokens_early=fidelity.get("tokens_early"),
+            standard=fidelity.get("standard", "controlled") if panes else None,
         )
+        on_time = "fraction_within_budget" if fidelity.get("standard") == "live" else "fraction_in_first_frame"
         for pane in "AB":
             data = panes.get(pane) or {}
+            row[f"{pane}_on_time"] = data.get(on_time)
+            row[f"{pane}_p99_lateness_ms"] = (data.get("lateness_ms") or {}).get("p99")
             row[f"{pane}_fraction_in_first_frame"] = data.get("fraction_in_first_frame")
             row[f"{pane}_p99_paint_error_ms"] = (data.get("paint_error_ms") or {}).get("p99")
             row[f"{pane}_target_ttft_s"] = (data.get("target") or {}).get("ttft_answer_s")

@@ -37,6 +37,14 @@ from uxlab.studies.actions.participants import (
     study_is_full,
     touch_participant,
 )
+from uxlab.studies.actions.live import (
+    RESTART,
+    SKIPPED,
+    fail_live_trial,
+    finish_live_trial,
+    pause_if_failing,
+    store_live_responses,
+)
 from uxlab.studies.actions.sessions import expire_sessions
 from uxlab.studies.actions.studies import (
     pause_study,
@@ -48,9 +56,10 @@ from uxlab.studies.actions.telemetry import (
     check_telemetry,
     enqueue_telemetry,
     record_telemetry,
+    refresh_fidelity,
     trial_targets,
 )
-from uxlab.studies.actions.traces import RecordingRefused, record_traces
+from uxlab.studies.actions.traces import RecordingRefused, cut_off, record_traces
 from uxlab.studies.actions.trials import (
     ParticipantContext,
     TrialUnavailable,
@@ -59,6 +68,7 @@ from uxlab.studies.actions.trials import (
     interrupt_trial,
     load_participant_context,
     record_server_timing,
+    skip_trial,
     start_trial,
     trial_delivery,
     trial_layout,
@@ -67,6 +77,8 @@ from uxlab.studies.actions.trials import (
 
 __all__ = [
     "RATING_FIELDS",
+    "RESTART",
+    "SKIPPED",
     "ParticipantContext",
     "RatingRejected",
     "RecordingRefused",
@@ -77,12 +89,15 @@ __all__ = [
     "check_rating",
     "check_telemetry",
     "complete_participant",
+    "cut_off",
     "decline_consent",
     "enqueue_ratings",
     "enqueue_telemetry",
     "enroll_participant",
     "expire_sessions",
+    "fail_live_trial",
     "find_participant_by_external_id",
+    "finish_live_trial",
     "finish_trial",
     "give_consent",
     "interrupt_trial",
@@ -92,6 +107,7 @@ __all__ = [
     "missing_telemetry",
     "notify_ratings_stored",
     "participant_step",
+    "pause_if_failing",
     "pause_study",
     "pending_trial",
     "rating_key",
@@ -106,9 +122,12 @@ __all__ = [
     "record_telemetry",
     "record_traces",
     "record_unconfirmed_completion",
+    "refresh_fidelity",
     "resume_study",
     "score_attention_checks",
+    "skip_trial",
     "start_trial",
+    "store_live_responses",
     "study_counts",
     "study_is_full",
     "touch_participant",
