@@ -112,6 +112,11 @@ def page_t0(record):
     return starts[-1][0] - offset - record["timeOrigin"]
 
 
+def _at(change):
+    """A change's time: the frame that made it, or when the observer saw it (outside a frame)."""
+    return change[1] if change[1] is not None else change[2]
+
+
 def _shown_times(changes, tokens, field):
     """When each token of ``tokens`` (due_ms, text) first appeared in the text measured by ``field``
     (3: answer, 4: reasoning) of the changes, in page ms; None for tokens never shown."""
@@ -121,17 +126,10 @@ def _shown_times(changes, tokens, field):
         ends.append(total)
     shown, count = [None] * len(tokens), 0
     for change in changes:
-        at = change[1] if change[1] is not None else change[2]
-        length = change[field]
-        while count < len(tokens) and ends[count] <= length:
-            shown[count] = at
+        while count < len(tokens) and ends[count] <= change[field]:
+            shown[count] = _at(change)
             count += 1
     return shown
-
-
-def _at(change):
-    """A change's time: the frame that made it, or when the observer saw it (outside a frame)."""
-    return change[1] if change[1] is not None else change[2]
 
 
 def in_first_frame(frames, change_at, due_at):
