@@ -9,7 +9,7 @@ FIGURES = {
 }  # fmt: skip
 KEYS = FIGURES | {
     "trials", "trials_probed", "frame_ms", "t0_same_frame_trials", "t0_same_frame", "clock_uncertainty_ms", "arms",
-    "participants", "concurrency", "load_average",
+    "participants", "participants_failed", "concurrency", "load_average",
 }  # fmt: skip
 
 
@@ -19,6 +19,7 @@ def test_it_measures_controlled_trials_in_chromium_with_telemetry_and_the_outsid
     )
 
     assert set(result) == KEYS
+    assert result["participants_failed"] == 0
     assert result["trials"] == result["trials_probed"] == 2 and result["frames"] > 0 and result["tokens"] > 0
     assert set(result["arms"]) == {"burst_5000", "wafer_1800"}
     for figures in [result, *result["arms"].values()]:
