@@ -40,7 +40,7 @@ TRIAL_STATE_COLUMNS = (
     Column("kind", "string", "trial (analysed), practice, or attention (an instructed-response check)"),
     Column("cell", "string", "the design cell (pair and prompt) the trial fills"),
     Column("attention_passed", "boolean", "for attention checks: whether the instructed answer was given"),
-    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, paint errors)"),
+    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, displayed/declared speed ratio, tokens shown early, paint and presentation errors) and the clock-sync uncertainty (docs/protocol.md, Telemetry)"),
     Column("skip_reason", "string", "why a skipped trial could not be shown (restart_limit: <failure>, arm_busy, blocked)"),
 )
 
@@ -320,24 +320,28 @@ TELEMETRY_COLUMNS = (
     PARTICIPANT_COLUMN,
     Column("trial_index", "integer", "the trial the batch belongs to"),
     Column("batch_key", "string", "the browser-generated idempotency key of the telemetry batch (UUID)"),
-    Column("kind", "string", "frame (one stream message), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
-    Column("seq", "integer", "for frames: the stream message's sequence number within the trial (docs/protocol.md)"),
+    Column("kind", "string", "frame (one stream message), update (the tokens of one message one animation frame showed), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
+    Column("seq", "integer", "for frames and updates: the stream message's sequence number within the trial (docs/protocol.md)"),
     Column("receive_ms", "number", "for frames: when the message arrived, ms after the trial's t0 on the browser's clock"),
-    Column("paint_ms", "number", "for frames: the animation frame it was painted in, ms after t0 (empty if never painted)"),
+    Column("paint_ms", "number", "for frames: the animation frame that showed its first token; for updates: the animation frame that showed its tokens; ms after t0 (empty if never painted)"),
     Column("at_ms", "number", "for visibility and focus: when it changed, ms after t0"),
     Column("state", "string", "for visibility: hidden or visible; for focus: blur or focus"),
+    Column("tokens", "integer", "for updates: how many of the message's tokens (the next ones in its order) the frame showed"),
+    Column("presented_ms", "number", "for updates: the conservative presentation estimate (when the frame's rendering was done), ms after t0"),
     Column("received_at", "datetime", "when the web server received the batch (ISO 8601 UTC)"),
 )
 
 
 def telemetry_items(payload):
     """A batch (docs/protocol.md, telemetry.submit) as long-format observations:
-    (kind, seq, receive_ms, paint_ms, at_ms, state)."""
+    (kind, seq, receive_ms, paint_ms, at_ms, state, tokens, presented_ms)."""
     for seq, receive_ms, paint_ms in payload.get("frames", []):
-        yield ("frame", seq, receive_ms, paint_ms, None, None)
+        yield ("frame", seq, receive_ms, paint_ms, None, None, None, None)
+    for seq, tokens, frame_ms, presented_ms in payload.get("updates", []):
+        yield ("update", seq, None, frame_ms, None, None, tokens, presented_ms)
     for kind in ("visibility", "focus"):
         for at_ms, state in payload.get(kind, []):
-            yield (kind, None, None, None, at_ms, state)
+            yield (kind, None, None, None, at_ms, state, None, None)
 
 
 def telemetry_rows(study, options):

@@ -56,6 +56,8 @@ class ClockEstimate(ClientMessage):
     offset_ms: float
     rtt_ms: float = Field(ge=0)
     rounds: int = Field(ge=0, le=100)
+    # Half the smallest round trip: the estimate's error bound (older pages did not send it).
+    uncertainty_ms: float | None = Field(default=None, ge=0)
 
 
 class TelemetrySubmit(ClientMessage):
@@ -66,6 +68,10 @@ class TelemetrySubmit(ClientMessage):
     trial: int = Field(ge=0, le=10_000)
     # [seq, receive_ms, paint_ms] per stream.delta message (paint_ms null if never painted).
     frames: list[tuple[int, float | None, float | None]] = Field(max_length=50_000)
+    # [seq, tokens, frame_ms, presented_ms] per update: `tokens` of message `seq` (the next ones in
+    # its order) shown by the frame that began at frame_ms; presented_ms is the conservative
+    # presentation estimate (null if the page left before it was taken).
+    updates: list[tuple[int, int, float, float | None]] = Field(default_factory=list, max_length=100_000)
     visibility: list[tuple[float, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
     focus: list[tuple[float, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
     clock: ClockEstimate | None = None
@@ -138,8 +144,12 @@ def stream_start_frame(trial, delivery, t0_ms, lookahead_ms, after_seq, resumed,
     )
 
 
-def stream_delta_frame(seq, pane, phase, text, tokens, due_ms):
-    return encode("stream.delta", seq=seq, pane=pane, phase=phase, text=text, tokens=tokens, due_ms=due_ms)
+def stream_delta_frame(seq, pane, phase, text, tokens, due_ms, parts=None):
+    """A pane's text; ``parts`` ([due_ms, text] per token) when its tokens are due at different times."""
+    fields = {"seq": seq, "pane": pane, "phase": phase, "text": text, "tokens": tokens, "due_ms": due_ms}
+    if parts:
+        fields["parts"] = parts
+    return encode("stream.delta", **fields)
 
 
 def stream_done_frame(seq, pane, due_ms):
@@ -151,7 +161,10 @@ def stream_message_frame(message):
     frame = message.frame
     due_ms = round(frame.due_s * 1000, 3)
     if message.kind == "delta":
-        return stream_delta_frame(message.seq, frame.pane, frame.phase, frame.text, frame.tokens, due_ms)
+        parts = None
+        if frame.tokens > 1 and frame.token_due_s:
+            parts = [[round(due_s * 1000, 3), text] for due_s, text in zip(frame.token_due_s, frame.token_texts)]
+        return stream_delta_frame(message.seq, frame.pane, frame.phase, frame.text, frame.tokens, due_ms, parts)
     return stream_done_frame(message.seq, frame.pane, due_ms)
 
 

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from uxlab.analysis import plots
 from uxlab.analysis.export import FORMATS
-from uxlab.analysis.fidelity import arm_fidelity, trial_fidelity_rows
+from uxlab.analysis.fidelity import arm_fidelity, clock_fidelity, trial_fidelity_rows
 from uxlab.analysis.results import study_results
 from uxlab.analysis.live_rows import recent_live_responses
 from uxlab.analysis.rows import export_tables, recent_trial_records
@@ -59,6 +59,7 @@ def fidelity(request, code):
     context = {
         "study": study,
         "arms": arm_fidelity(trials),
+        "clock": clock_fidelity(trials),
         "trials": trial_fidelity_rows(trials),
         "measured": sum(1 for trial in trials if trial["fidelity"]),
         "shown": FIDELITY_TRIALS_SHOWN,

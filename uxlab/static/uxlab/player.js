@@ -8,6 +8,11 @@ import { newKey, Outbox } from "./outbox.js";
 import { Clock, Connection } from "./socket.js";
 import { Panes, Presenter, Telemetry } from "./stream.js";
 
+// Clock-sync rounds before a trial starts (a fresh page) and after a reconnect: the estimate comes
+// from the fastest round, and more rounds make a fast one likelier on a busy network or machine.
+const SYNC_ROUNDS = 12;
+const RESYNC_ROUNDS = 6;
+
 const root = document.getElementById("player");
 const token = root.dataset.token;
 const trialIndex = Number(root.dataset.trial);
@@ -99,7 +104,7 @@ function onMessage(message) {
       if (message.after_seq === 0) {
         panes.reset();
         const t0 = clock.toPerf(message.t0_ms);
-        telemetry.reset(t0);
+        telemetry.reset(t0, clock.estimate());
         presenter.begin(t0, message.delivery);
         lastSeq = 0;
         setStatus("Responses are loading…");
@@ -150,7 +155,7 @@ const connection = new Connection(root.dataset.socketPath, {
     if (lastSeq !== null) telemetry.reconnects += 1;
     for (const message of outbox.messages()) connection.send(message);
     if (streamDone) return;
-    await clock.sync(connection, lastSeq === null ? 6 : 3);
+    await clock.sync(connection, lastSeq === null ? SYNC_ROUNDS : RESYNC_ROUNDS);
     if (!streamDone) startTrial();
   },
 });

@@ -59,8 +59,9 @@ export const median = (values) => {
 };
 
 export class Clock {
-  // Estimates the server↔browser clock offset from ping/pong rounds. The estimate is the round with
-  // the smallest round trip (its midpoint is the least uncertain); how far the fastest half of the
+  // Estimates the server↔browser clock offset from ping/pong rounds, NTP style. The estimate is the
+  // round with the smallest round trip: the server read its clock somewhere within that round trip,
+  // so the true offset lies within ± half of it (the uncertainty); how far the fastest half of the
   // rounds disagree says how well the clocks can be synced at all.
   constructor() {
     this.samples = []; // {rtt, offset} per round, in ms
@@ -109,9 +110,10 @@ export class Clock {
     return serverMs - offset - performance.timeOrigin;
   }
 
-  // The estimate as a trial's telemetry reports it.
+  // The estimate as a trial's telemetry reports it; `uncertainty_ms` bounds its error (rtt / 2).
   estimate() {
-    return this.best ? { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds } : null;
+    if (!this.best) return null;
+    return { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds, uncertainty_ms: this.best.rtt / 2 };
   }
 
   // The estimate and its quality as the checks page reports them.

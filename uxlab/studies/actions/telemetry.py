@@ -33,8 +33,8 @@ def enqueue_telemetry(payload):
 
 
 def trial_targets(trial):
-    """{pane: {seq: (due_s, tokens, phase)}} of the trial's stream messages: rebuilt from its seed,
-    or, for a live trial, as the server recorded them when it relayed them."""
+    """{pane: {seq: (due_s, tokens, phase[, token_dues])}} of the trial's stream messages: rebuilt
+    from its seed (with each token's due time), or, for a live trial, as the server relayed them."""
     if trial.delivery == delivery.LIVE:
         targets = {"A": {}, "B": {}}
         for seq, pane, due_s, tokens, phase in trial.server_timing.get("relayed", []):
@@ -46,7 +46,7 @@ def trial_targets(trial):
     for message in messages:
         if message.kind == "delta":
             frame = message.frame
-            targets[frame.pane][message.seq] = (frame.due_s, frame.tokens, frame.phase)
+            targets[frame.pane][message.seq] = (frame.due_s, frame.tokens, frame.phase, frame.token_dues())
     return targets
 
 
@@ -83,6 +83,9 @@ def refresh_fidelity(trial):
         return
     telemetry = batch.payload
     observed = {frame[0]: (frame[1], frame[2]) for frame in telemetry["frames"]}
+    updates = {}
+    for seq, tokens, frame_ms, presented_ms in telemetry.get("updates") or ():
+        updates.setdefault(seq, []).append((tokens, frame_ms, presented_ms))
     measure = fidelity.live_trial_fidelity if trial.delivery == delivery.LIVE else fidelity.trial_fidelity
     summary = measure(
         trial_targets(trial),
@@ -90,9 +93,10 @@ def refresh_fidelity(trial):
         visibility=[(at / 1000, state) for at, state in telemetry.get("visibility", [])],
         frame_ms=telemetry.get("frame_ms") or fidelity.DEFAULT_FRAME_MS,
         interrupted=trial.status == Trial.Status.INTERRUPTED,
+        updates=updates,
+        clock=telemetry.get("clock"),
     )
     summary["restarts"], summary["resumes"] = trial.restarts, trial.resumes
-    summary["clock"] = telemetry.get("clock")
     trial.fidelity = summary
     trial.hidden_during_stream = summary["time_hidden_s"] > 0
     trial.save(update_fields=["fidelity", "hidden_during_stream"])
