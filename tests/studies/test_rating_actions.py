@@ -7,12 +7,18 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from tests.conftest import QUICK_STUDY_YAML, import_yaml
+from tests.conftest import QUICK_STUDY_YAML, import_yaml, mark_trials_shown
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
 from uxlab.studies.models import FailedTask, Rating, RatingConflict
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def participant(participant):
+    """The conftest participant with their trials shown (answers are taken only for those)."""
+    return mark_trials_shown(participant)
 
 
 def submit(trial=0, question="faster", value="A", key=None, response_ms=500):
@@ -115,7 +121,7 @@ def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(particip
 
 def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
     good = payload_for(participant)
-    other = actions.give_consent(actions.enroll_participant(study))
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
     also_good = payload_for(other)
     malformed = {**payload_for(participant), "key": "not-a-uuid"}
     outcomes, failures = actions.record_ratings_separately([good, malformed, also_good])
