@@ -119,10 +119,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
                 await in_db_thread(actions.record_server_timing)(
                     self.context.participant_id, self.streaming_trial, self.pacer.lateness_summary()
                 )
-        if self.registered:
-            self.registered = False
-            await limits.close_socket(self.context.token, self.channel_name)
-            await self.channel_layer.group_discard(self.context.group_name, self.channel_name)
+        await self.leave()
 
     async def send_frame(self, text):
         """Send a frame if the browser is still there; False if it is gone (nothing to log: the
@@ -134,7 +131,10 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             return False
 
     async def refuse(self, close_code, code, message, ref=None):
-        """Say why in an error frame, then close the socket; later frames are ignored."""
+        """Say why in an error frame, then close the socket; later frames are ignored, and its place
+        in the participant's socket count is free at once."""
+        if self.closing:
+            return
         self.closing = True
         if self.stream_task is not None:
             self.stream_task.cancel()
@@ -143,6 +143,14 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await self.close(code=close_code)
         except (OSError, RuntimeError):
             pass
+        await self.leave()
+
+    async def leave(self):
+        """Give up this socket's place in the participant's socket count and group (once)."""
+        if self.registered:
+            self.registered = False
+            await limits.close_socket(self.context.token, self.channel_name)
+            await self.channel_layer.group_discard(self.context.group_name, self.channel_name)
 
     async def refuse_frame(self):
         """A frame past the socket's budget: refused unread; too many of them close the socket."""
@@ -187,8 +195,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         if self.stream_task is not None:
             self.stream_task.cancel()
         self.pacer = None
-        if not self.context.consented:
-            self.context = await in_db_thread(actions.load_participant_context)(self.context.token)
+        if not self.context.consented and not await self.reload_context():
+            return
         try:
             stream = await in_db_thread(actions.start_trial)(self.context.participant_id, index, after_seq)
         except actions.TrialUnavailable as error:
@@ -355,7 +363,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     async def submit(self, message, check, publish, what):
         """Check a keyed message against this session and queue it for a worker; if the broker does
         not take it in time, tell the browser to resend it later (its outbox keeps it)."""
-        await self.refresh_context()
+        if not await self.refresh_context():
+            return
         try:
             try:
                 payload = check(self.context, message, timezone.now())
@@ -377,15 +386,25 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             # If the socket is gone, the browser resends after it reconnects.
             await self.send_frame(protocol.rating_retry_frame(message.key, "queue_unavailable"))
 
+    async def reload_context(self):
+        """Load the context again (consent assigns the trials); False, and the socket closed, if the
+        participant is gone (declining consent deletes them)."""
+        context = await in_db_thread(actions.load_participant_context)(self.context.token)
+        if context is None:
+            await self.refuse(CLOSE_UNKNOWN, "unknown_participant", "This session no longer exists.")
+            return False
+        self.context, self.state_checked_at = context, time.monotonic()
+        return True
+
     async def refresh_context(self):
         """Before consent everything may change; after it, only the session's state (read back at
-        most every STATE_RECHECK_S)."""
+        most every STATE_RECHECK_S). False if the socket was closed meanwhile."""
         if not self.context.consented:
-            self.context = await in_db_thread(actions.load_participant_context)(self.context.token)
-            self.state_checked_at = time.monotonic()
-        elif time.monotonic() - self.state_checked_at > STATE_RECHECK_S:
+            return await self.reload_context()
+        if time.monotonic() - self.state_checked_at > STATE_RECHECK_S:
             self.state_checked_at = time.monotonic()
             self.context.state = await in_db_thread(actions.load_session_state)(self.context.participant_id)
+        return not self.closing
 
     async def rating_stored(self, event):
         """From a worker, through the channel layer, once the answers are committed: one frame per key."""

@@ -62,9 +62,8 @@ class SocketRegistry:
 
     async def open(self, token, channel, limit):
         """Register a socket; False (and nothing registered) if the participant has `limit` already."""
-        mine = self.local.setdefault(token, set())
         if self.redis is None:
-            if len(mine) >= limit:
+            if len(self.local.get(token, ())) >= limit:
                 return False
         else:
             try:
@@ -72,7 +71,7 @@ class SocketRegistry:
                     return False
             except Exception as error:  # Redis is down: the channel layer is too; do not lock people out
                 log.warning("could not count the sockets of a participant (%r); allowing this one", error)
-        mine.add(channel)
+        self.local.setdefault(token, set()).add(channel)
         if self.redis is not None and (self.refresher is None or self.refresher.done()):
             self.refresher = asyncio.get_running_loop().create_task(self.refresh())
         return True

@@ -28,10 +28,13 @@ def check_telemetry(context, message, received_at, size=0):
     trial_id = check_session(context, message.trial)
     if message.trial not in context.started:
         raise TrialNotShown("trial_not_streamed", "Telemetry is accepted only for a trial that was streamed.")
-    taken = context.telemetry_bytes.get(message.trial, 0)
-    if taken and taken + size > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
-        raise RatingRejected("telemetry_limit", "This trial has all the telemetry it can take.")
-    context.telemetry_bytes[message.trial] = taken + size
+    # A resend of a batch (the outbox after rating.retry or a reconnect) is not counted again.
+    taken = context.telemetry_bytes.setdefault(message.trial, {})
+    key = str(message.key)
+    if key not in taken:
+        if taken and sum(taken.values()) + size > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
+            raise RatingRejected("telemetry_limit", "This trial has all the telemetry it can take.")
+        taken[key] = size
     telemetry = message.model_dump(mode="json", exclude={"type", "key", "trial"})
     return {
         "key": str(message.key),

@@ -61,7 +61,7 @@ class ParticipantContext:
     questions: dict = field(default_factory=dict)  # name -> (id, Question: its clean_value checks answers)
     started: dict = field(default_factory=dict)  # index -> stream t0 (server epoch s) of started trials
     finished: set = field(default_factory=set)  # indexes of trials whose whole stream was sent
-    telemetry_bytes: dict = field(default_factory=dict)  # index -> telemetry bytes taken on this socket
+    telemetry_bytes: dict = field(default_factory=dict)  # index -> {key: bytes} of telemetry taken on this socket
 
     def learn_started(self, index, t0):
         self.started[index] = t0
