@@ -88,6 +88,8 @@ class Study(models.Model):
     declined_count = models.PositiveIntegerField(default=0)
     # Which pairs of arms each participant sees (by arm name) and the base seed of their order.
     design = models.JSONField(default=dict)
+    # Why the study paused itself (a live arm failing too often); cleared when it is resumed.
+    paused_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -331,6 +333,9 @@ class Trial(models.Model):
         STREAMING = "streaming"
         FINISHED = "finished"
         INTERRUPTED = "interrupted"
+        # Could not be shown (restarts used up, a backend down, an arm at its in-flight limit):
+        # the participant moved on; ``skip_reason`` says why.
+        SKIPPED = "skipped"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     index = models.PositiveIntegerField()
@@ -361,6 +366,8 @@ class Trial(models.Model):
     server_timing = models.JSONField(default=dict, blank=True)
     fidelity = models.JSONField(default=dict, blank=True)
     hidden_during_stream = models.BooleanField(default=False)
+    # Why a skipped trial was skipped: "restart_limit: <failure>", "arm_busy", "blocked".
+    skip_reason = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]
@@ -371,6 +378,45 @@ class Trial(models.Model):
 
     def arm_for_pane(self, pane):
         return {"A": self.arm_a, "B": self.arm_b}[pane]
+
+
+class LiveResponse(models.Model):
+    """What a live arm's backend sent for one pane of one trial, one row per attempt (a restart is a
+    new attempt). Server side only: hidden reasoning is kept here and never sent to the browser.
+
+    ``chunks`` holds every chunk as ``[t_s, phase, text, tokens, seq]``: ``t_s`` its arrival after
+    the trial's t0, ``seq`` the stream message that carried it (null when it was withheld, as hidden
+    reasoning is). ``ttft_s`` and ``tokens_per_second`` are the answer phase as the backend delivered
+    it (streaming/fidelity.phase_timing over the chunks).
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="live_responses")
+    pane = models.CharField(max_length=1)
+    attempt = models.PositiveIntegerField(default=0, help_text="The trial's restarts when this attempt began.")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="live_responses")
+    text = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    failure = models.CharField(max_length=40, blank=True, help_text="The failure code, if the attempt failed.")
+    chunks = models.JSONField(default=list, blank=True)
+    request_s = models.FloatField(null=True, blank=True, help_text="When the request was sent, s after t0.")
+    ttft_s = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    # This arm's streams in flight (across web processes) when this one started, itself included,
+    # and how long it waited for a slot under the arm's max_in_flight.
+    in_flight = models.PositiveIntegerField(null=True, blank=True)
+    queued_s = models.FloatField(default=0.0)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["trial", "attempt", "pane"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "pane", "attempt"], name="one_live_response_per_attempt")
+        ]
+
+    def __str__(self):
+        return f"live response of {self.trial} pane {self.pane} (attempt {self.attempt})"
 
 
 class Rating(models.Model):
@@ -496,6 +542,7 @@ class RecordedTrace(models.Model):
     usage = models.JSONField(null=True, blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=300, blank=True, help_text="Backend model and URL host it came from.")
+    concurrency = models.PositiveIntegerField(default=1, help_text="How many prompts were recorded at once.")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

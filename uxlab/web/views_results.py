@@ -11,6 +11,7 @@ from uxlab.analysis import plots
 from uxlab.analysis.export import FORMATS
 from uxlab.analysis.fidelity import arm_fidelity, trial_fidelity_rows
 from uxlab.analysis.results import study_results
+from uxlab.analysis.live_rows import recent_live_responses
 from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.studies.access import get_study_for_user, is_study_owner
@@ -61,6 +62,7 @@ def fidelity(request, code):
         "trials": trial_fidelity_rows(trials),
         "measured": sum(1 for trial in trials if trial["fidelity"]),
         "shown": FIDELITY_TRIALS_SHOWN,
+        "live_responses": recent_live_responses(study, FIDELITY_TRIALS_SHOWN),
     }
     return render(request, "results/fidelity.html", context)
 

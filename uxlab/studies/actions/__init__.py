@@ -39,6 +39,14 @@ from uxlab.studies.actions.participants import (
     study_is_full,
     touch_participant,
 )
+from uxlab.studies.actions.live import (
+    RESTART,
+    SKIPPED,
+    fail_live_trial,
+    finish_live_trial,
+    pause_if_failing,
+    store_live_responses,
+)
 from uxlab.studies.actions.sessions import expire_sessions
 from uxlab.studies.actions.studies import (
     pause_study,
@@ -50,10 +58,11 @@ from uxlab.studies.actions.telemetry import (
     check_telemetry,
     enqueue_telemetry,
     record_telemetry,
+    refresh_fidelity,
     stored_telemetry_bytes,
     trial_targets,
 )
-from uxlab.studies.actions.traces import RecordingRefused, record_traces
+from uxlab.studies.actions.traces import RecordingRefused, cut_off, record_traces
 from uxlab.studies.actions.trials import (
     SESSION_CLOSED,
     ParticipantContext,
@@ -65,6 +74,7 @@ from uxlab.studies.actions.trials import (
     load_progress,
     load_session_state,
     record_server_timing,
+    skip_trial,
     start_trial,
     trial_delivery,
     trial_layout,
@@ -73,7 +83,9 @@ from uxlab.studies.actions.trials import (
 
 __all__ = [
     "RATING_FIELDS",
+    "RESTART",
     "SESSION_CLOSED",
+    "SKIPPED",
     "ParticipantContext",
     "RatingRejected",
     "RecordingRefused",
@@ -86,12 +98,15 @@ __all__ = [
     "check_session",
     "check_telemetry",
     "complete_participant",
+    "cut_off",
     "decline_consent",
     "enqueue_ratings",
     "enqueue_telemetry",
     "enroll_participant",
     "expire_sessions",
+    "fail_live_trial",
     "find_participant_by_external_id",
+    "finish_live_trial",
     "finish_trial",
     "give_consent",
     "interrupt_trial",
@@ -103,6 +118,7 @@ __all__ = [
     "missing_telemetry",
     "notify_ratings_stored",
     "participant_step",
+    "pause_if_failing",
     "pause_study",
     "pending_trial",
     "rating_key",
@@ -117,9 +133,12 @@ __all__ = [
     "record_telemetry",
     "record_traces",
     "record_unconfirmed_completion",
+    "refresh_fidelity",
     "resume_study",
     "score_attention_checks",
+    "skip_trial",
     "start_trial",
+    "store_live_responses",
     "stored_telemetry_bytes",
     "study_counts",
     "study_is_full",

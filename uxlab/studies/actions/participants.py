@@ -234,9 +234,11 @@ def record_unconfirmed_completion(participant, pending_count):
 
 
 def pending_trial(participant):
-    """The first trial with a required question still unanswered, or None when all are answered."""
+    """The first trial with a required question still unanswered, or None when all are answered.
+    A skipped trial (it could not be shown) is passed by: the participant goes on without it."""
     required = {question.pk for question in participant.study.questions.all() if question.required}
-    for trial in participant.trials.order_by("index").prefetch_related("ratings"):
+    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").prefetch_related("ratings")
+    for trial in trials:
         if not required <= {rating.question_id for rating in trial.ratings.all()}:
             return trial
     return None

@@ -19,15 +19,15 @@ def study_counts(study):
 
 def pause_study(study):
     """Stop new participants from starting; those already inside can finish. Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED)
-    study.refresh_from_db(fields=["status"])
+    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED, paused_reason="")
+    study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 
 def resume_study(study):
-    """Open a paused study again. Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE)
-    study.refresh_from_db(fields=["status"])
+    """Open a paused study again (a pause of its own included). Returns the new status."""
+    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE, paused_reason="")
+    study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 

@@ -196,6 +196,9 @@ class DesignSpec(_Spec):
     answering: Literal[ANSWERING] = _SESSION.answering
     min_exposure_s: Annotated[Number, Field(ge=0, le=3600)] = _SESSION.min_exposure_s
     interrupted_trial: Literal[INTERRUPTED_TRIAL_POLICIES] = _SESSION.interrupted_trial
+    max_restarts: Annotated[Count, Field(ge=0, le=100)] = _SESSION.max_restarts
+    failure_pause_rate: Annotated[Number, Field(ge=0, le=1)] = _SESSION.failure_pause_rate
+    failure_pause_after: Annotated[Count, Field(ge=1, le=10_000)] = _SESSION.failure_pause_after
     time_limit_minutes: Annotated[Number, Field(gt=0)] = _SESSION.time_limit_minutes
     abandon_after_minutes: Annotated[Number, Field(gt=0)] = _SESSION.abandon_after_minutes
     participant_param: ParticipantParam | None = _SESSION.participant_param
