@@ -111,6 +111,22 @@ def trial(participant):
     return participant.trials.get(index=0)
 
 
+def mark_trials_shown(participant):
+    """Mark every trial of the participant as streamed to the end, as if the page had shown it:
+    answers are taken only for shown trials. For tests of the rating path that do not stream."""
+    import time
+
+    from django.utils import timezone
+
+    from uxlab.studies.models import Trial
+
+    now = timezone.now()
+    Trial.objects.filter(participant=participant).update(
+        stream_t0=time.time() - 60, started_at=now, finished_at=now, status=Trial.Status.FINISHED, delivery="controlled"
+    )
+    return participant
+
+
 # --- Real processes ------------------------------------------------------------------------------
 
 

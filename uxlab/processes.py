@@ -9,8 +9,10 @@ CELERY_APP = "uxlab"
 
 
 def web_command(host="127.0.0.1", port=8000):
-    """uvicorn with per-message compression off (it costs ~30% of server CPU), and neither the access
-    log nor the per-connection info lines, which carry client IP addresses."""
+    """uvicorn with per-message compression off (it costs ~30% of server CPU), websocket frames of at
+    most 2 MiB (twice the protocol's largest; uvicorn's default, 16 MiB, would be read whole before
+    the protocol refuses it), and neither the access log nor the per-connection info lines, which
+    carry client IP addresses."""
     return [
         "uvicorn",
         WEB_APP,
@@ -20,6 +22,8 @@ def web_command(host="127.0.0.1", port=8000):
         str(port),
         "--ws-per-message-deflate",
         "false",
+        "--ws-max-size",
+        "2097152",
         "--no-access-log",
         "--log-level",
         "warning",

@@ -220,6 +220,19 @@ UXLAB_RESUME_COOKIE_MAX_AGE_S = env_int("UXLAB_RESUME_COOKIE_MAX_AGE_S", 7 * 24 
 if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0:
     raise ImproperlyConfigured("UXLAB_ENROL_WINDOW_S must be >= 1 and the other UXLAB_ENROL_*, UXLAB_RELEASE_*, UXLAB_RESUME_* >= 0")
 
+# Per-participant limits of the participant websocket (docs/reliability.md, "Websocket limits").
+# Open sockets per participant across web processes (counted in Redis; per process without it).
+UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4)
+# Frames per socket: a bucket of this many, refilled at this rate; frames past it are refused
+# (`rate_limited`), and the socket is closed once this many have been refused.
+UXLAB_WS_FRAME_BURST = env_int("UXLAB_WS_FRAME_BURST", 100)
+UXLAB_WS_FRAMES_PER_S = env_float("UXLAB_WS_FRAMES_PER_S", 20.0)
+UXLAB_WS_REFUSED_FRAMES_MAX = env_int("UXLAB_WS_REFUSED_FRAMES_MAX", 200)
+# RatingConflict rows kept per participant; later conflicting resends are confirmed, not kept.
+UXLAB_RATING_CONFLICTS_MAX = env_int("UXLAB_RATING_CONFLICTS_MAX", 50)
+# Telemetry kept per trial beyond its first batch (bytes of JSON).
+UXLAB_TELEMETRY_BYTES_PER_TRIAL = env_int("UXLAB_TELEMETRY_BYTES_PER_TRIAL", 2 * 1024 * 1024)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

@@ -26,6 +26,7 @@ let lastSeq = null; // the last stream message shown or queued; null before the 
 let awaitingResume = false;
 let streamDone = false;
 let leaving = false;
+let resendTimer = null;
 
 const setStatus = (text) => {
   statusLine.textContent = text;
@@ -64,6 +65,24 @@ function maybeLeave() {
     connection.close();
     location.assign(nextUrl);
   }
+}
+
+// Resend everything unconfirmed once, a little later: however many messages asked for it at once
+// (a rating.retry per answer of a batch, or frames the server refused as too many).
+function resendSoon() {
+  if (resendTimer !== null) return;
+  resendTimer = setTimeout(() => {
+    resendTimer = null;
+    outbox.messages().forEach((m) => connection.send(m));
+  }, 1000 + Math.random() * 1000);
+}
+
+// The session is over (expired or complete): the participant's home page says which.
+function leaveClosedSession() {
+  if (leaving) return;
+  leaving = true;
+  connection.close();
+  location.assign(nextUrl);
 }
 
 // The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
@@ -133,10 +152,19 @@ function onMessage(message) {
       maybeLeave();
       break;
     case "rating.retry":
-      setTimeout(() => outbox.messages().forEach((m) => connection.send(m)), 1000 + Math.random() * 1000);
+      resendSoon();
       setStatus("Still saving your answer…");
       break;
     case "error":
+      if (message.code === "session_expired" || message.code === "session_completed") {
+        leaveClosedSession();
+        break;
+      }
+      if (message.code === "rate_limited") {
+        // Not handled, not refused: the outbox still holds it (a resend asks again).
+        resendSoon();
+        break;
+      }
       if (message.code === "trial_skipped") {
         moveOn();
         break;
@@ -151,6 +179,7 @@ function onMessage(message) {
 const connection = new Connection(root.dataset.socketPath, {
   onStatus: setStatus,
   onMessage,
+  onFinalClose: leaveClosedSession,
   async onOpen() {
     if (lastSeq !== null) telemetry.reconnects += 1;
     for (const message of outbox.messages()) connection.send(message);

@@ -5,14 +5,20 @@ export function socketUrl(path) {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
 }
 
+// Close codes after which reconnecting cannot help (docs/protocol.md): no such participant, or a
+// session that is over (expired or complete).
+const FINAL_CLOSE_CODES = new Set([4404, 4410]);
+
 export class Connection {
   // Keeps one socket open, reconnecting with jittered backoff; `onOpen` runs after every (re)connect,
-  // `onMessage` gets each frame parsed, `onStatus` a sentence for the page while (re)connecting.
-  constructor(path, { onOpen = () => {}, onMessage = () => {}, onStatus = () => {} }) {
+  // `onMessage` gets each frame parsed, `onStatus` a sentence for the page while (re)connecting,
+  // `onFinalClose` the close code when the server ended the session for good (no reconnect then).
+  constructor(path, { onOpen = () => {}, onMessage = () => {}, onStatus = () => {}, onFinalClose = () => {} }) {
     this.url = socketUrl(path);
     this.onOpen = onOpen;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
+    this.onFinalClose = onFinalClose;
     this.attempts = 0;
     this.closed = false;
     this.socket = null;
@@ -27,8 +33,13 @@ export class Connection {
       this.onOpen();
     });
     socket.addEventListener("message", (event) => this.onMessage(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.closed) return;
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        this.closed = true;
+        this.onFinalClose(event.code);
+        return;
+      }
       this.attempts += 1;
       const delay = Math.min(8000, 250 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
       this.onStatus("Connection lost. Reconnecting…");
