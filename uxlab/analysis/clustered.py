@@ -40,7 +40,8 @@ def percentile_interval(samples, confidence=0.95):
     if len(samples) == 0:
         return None
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
+    with np.errstate(invalid="ignore"):  # an infinite sample (no threshold) makes that end unbounded
+        low, high = np.percentile(samples, [tail, 100 - tail])
     return [float(low) if math.isfinite(low) else None, float(high) if math.isfinite(high) else None]
 
 

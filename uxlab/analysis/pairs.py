@@ -18,6 +18,7 @@ from uxlab.analysis.clustered import (
     clustered_t_test,
     cohens_h,
     holm,
+    one_blas_thread,
     percentile_interval,
 )
 from uxlab.analysis.stats import (
@@ -216,12 +217,13 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
     weights = bootstrap_weights(len(tensors), n_boot, seed)
     samples = np.empty((n_boot, len(arms)))
     nus = []
-    for b, w in enumerate(weights):
-        if ties == "half":
-            samples[b] = bradley_terry_newton(_weighted(w, matrices))
-        else:
-            samples[b], boot_nu, _ = davidson_fit(_weighted(w, wins), _weighted(w, tie_counts), start=theta)
-            nus.append(boot_nu)
+    with one_blas_thread():
+        for b, w in enumerate(weights):
+            if ties == "half":
+                samples[b] = bradley_terry_newton(_weighted(w, matrices))
+            else:
+                samples[b], boot_nu, _ = davidson_fit(_weighted(w, wins), _weighted(w, tie_counts), start=theta)
+                nus.append(boot_nu)
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     differences = []
     for i, first in enumerate(arms):

@@ -26,7 +26,14 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from uxlab.analysis.clustered import MIN_PARTICIPANTS, N_BOOT, bootstrap_weights, clustered_proportion, percentile_interval
+from uxlab.analysis.clustered import (
+    MIN_PARTICIPANTS,
+    N_BOOT,
+    bootstrap_weights,
+    clustered_proportion,
+    one_blas_thread,
+    percentile_interval,
+)
 
 TIE_OPTIONS = ("half", "davidson", "drop")
 DEFAULT_TIES = "half"
@@ -186,7 +193,9 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
             best = result
     theta = best.x
     slopes = theta[1 : 1 + k]
-    separated = bool(any(abs(s) >= 0.98 * b for s, b in zip(slopes, bounds_slope, strict=True)))
+    # A slope at its upper bound: the data are a step (separated). At the lower bound the faster arm
+    # was avoided, which the caller reports as no positive slope.
+    separated = bool(any(s >= 0.98 * b for s, b in zip(slopes, bounds_slope, strict=True)))
     converged = bool(best.success) or _projected_gradient_small(objective, theta, bounds)
     return LapseFit(
         bias=float(theta[0]), slopes=np.asarray(slopes, dtype=float), lapse=float(theta[1 + k]),
@@ -278,7 +287,13 @@ def _empty(dimension_name, status, model, ties, stimulus_kind, data=None, **deta
             "curve": [], "informed_by": data.get("informed_by", []), "left_out_pairs": []}
 
 
-def psychometric_analysis(judgements, ties=DEFAULT_TIES, level=0.75, n_boot=N_BOOT, seed=0,
+def psychometric_analysis(*args, **kwargs):
+    """See `_psychometric_analysis`; runs with one BLAS thread (the fits are many and tiny)."""
+    with one_blas_thread():
+        return _psychometric_analysis(*args, **kwargs)
+
+
+def _psychometric_analysis(judgements, ties=DEFAULT_TIES, level=0.75, n_boot=N_BOOT, seed=0,
                           stimulus_kind="declared", min_participants=MIN_PARTICIPANTS):
     """Per dimension (speed, TTFT): the fitted function, threshold at 75% and at `level`, intervals.
 
