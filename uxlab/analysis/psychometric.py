@@ -265,6 +265,7 @@ def _bins(judgements, dimension, dims, ties):
 def _threshold_summary(log_value, samples, level, levels):
     if log_value is None:
         return None
+    log_value = float(log_value)
     interval = percentile_interval(samples) if samples is not None else None
     finite = math.isfinite(log_value)
     return {

@@ -156,7 +156,7 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
     if hasattr(value, "item"):  # numpy scalars
         return _clean(value.item())
     return value
