@@ -35,14 +35,23 @@ def bootstrap_weights(n_clusters, n_boot=N_BOOT, seed=0):
 
 
 def percentile_interval(samples, confidence=0.95):
-    """The central percentile interval of bootstrap samples; an infinite end becomes None (unbounded)."""
-    samples = np.asarray([s for s in samples if not math.isnan(s)], dtype=float)
-    if len(samples) == 0:
+    """The central percentile interval of bootstrap samples (linear interpolation, as numpy's
+    default); an end that reaches an infinite sample becomes None (unbounded)."""
+    ordered = sorted(float(s) for s in samples if not math.isnan(s))
+    if not ordered:
         return None
-    tail = (1 - confidence) / 2 * 100
-    with np.errstate(invalid="ignore"):  # an infinite sample (no threshold) makes that end unbounded
-        low, high = np.percentile(samples, [tail, 100 - tail])
-    return [float(low) if math.isfinite(low) else None, float(high) if math.isfinite(high) else None]
+    tail = (1 - confidence) / 2
+
+    def quantile(q):
+        position = (len(ordered) - 1) * q
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        a, b = ordered[low], ordered[high]
+        if math.isinf(a) or math.isinf(b):
+            return None
+        return a + (b - a) * (position - low)
+
+    return [quantile(tail), quantile(1 - tail)]
 
 
 def group_values(values, clusters):

@@ -38,7 +38,8 @@ def simulate_study(model, trials_for, participants, question_kind="forced_choice
         for position, trial in enumerate(trials):
             if person.leaves_after is not None and position >= person.leaves_after:
                 break
-            value = answer(model, rng, person, question_kind, {}, trial.timing, expected=trial.expected)
+            value = answer(model, rng, person, question_kind, {}, trial.timing, expected=trial.expected,
+                           arms=(trial.arm_a, trial.arm_b))
             if trial.kind == "attention":
                 failed = failed or value != trial.expected
             else:
@@ -68,11 +69,12 @@ def plan(model: ResponseModel, trials_for, timings, order, sizes, repetitions=50
     truth = model.speed_threshold_log
     rows = []
     for size in sizes:
-        widths, covered, fitted, significant = [], 0, 0, {}
+        widths, covered, fitted, significant, statuses = [], 0, 0, {}, {}
         for repetition in range(repetitions):
             choices = simulate_study(model, trials_for, size, question_kind, seed=seed * 100_003 + size * 1009 + repetition)
             fit = psychometric.psychometric_analysis(judgements_of(choices, timings, order), ties=ties,
                                                      n_boot=n_boot, seed=repetition)["speed"]
+            statuses[fit["status"]] = statuses.get(fit["status"], 0) + 1
             interval = (fit.get("threshold_75") or {}).get("ci_log")
             if fit["status"] == "ok" and interval and None not in interval:
                 fitted += 1
@@ -87,6 +89,7 @@ def plan(model: ResponseModel, trials_for, timings, order, sizes, repetitions=50
         rows.append({
             "participants": size,
             "fitted": fitted / repetitions,
+            "fit_statuses": statuses,
             "median_threshold_ci_width_log": statistics.median(widths) if fitted else None,
             "share_at_target_width": None if target_width is None else sum(w <= target_width for w in widths) / repetitions,
             "threshold_ci_coverage": covered / fitted if fitted else None,
@@ -97,6 +100,7 @@ def plan(model: ResponseModel, trials_for, timings, order, sizes, repetitions=50
         enough = next((row["participants"] for row in rows if (row["share_at_target_width"] or 0) >= 0.8), None)
     return {"truth": {"threshold_ratio": math.exp(truth), "threshold_log": truth, "slope": model.speed_slope,
                       "lapse": model.lapse, "position_bias": model.position_bias, "tie_tendency": model.tie_tendency,
-                      "inattentive": model.inattentive, "dropout": model.dropout},
+                      "inattentive": model.inattentive, "dropout": model.dropout,
+                      "arm_effects": dict(model.arm_effects)},
             "repetitions": repetitions, "n_boot": n_boot, "target_width_log": target_width, "alpha": alpha,
             "sizes": rows, "participants_for_target_width": enough}

@@ -195,7 +195,7 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
     slopes = theta[1 : 1 + k]
     # A slope at its upper bound: the data are a step (separated). At the lower bound the faster arm
     # was avoided, which the caller reports as no positive slope.
-    separated = bool(any(s >= 0.98 * b for s, b in zip(slopes, bounds_slope, strict=True)))
+    separated = bool(any(s >= 0.95 * b for s, b in zip(slopes, bounds_slope, strict=True)))
     converged = bool(best.success) or _projected_gradient_small(objective, theta, bounds)
     return LapseFit(
         bias=float(theta[0]), slopes=np.asarray(slopes, dtype=float), lapse=float(theta[1 + k]),
@@ -430,8 +430,11 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
         biases.append(boot.bias)
         for i in range(k):
             slopes[i].append(float(boot.slopes[i]))
-            thresholds[i].append(boot.thresholds(level)[i])
-            thresholds_75[i].append(boot.thresholds(0.75)[i])
+            # A separated resample puts the threshold somewhere below the smallest tested ratio:
+            # -inf, so an interval that depends on such resamples is reported unbounded below.
+            separated = boot.separated and boot.slopes[i] > 0
+            thresholds[i].append(-math.inf if separated else boot.thresholds(level)[i])
+            thresholds_75[i].append(-math.inf if separated else boot.thresholds(0.75)[i])
     return {
         "threshold": thresholds, "threshold_75": thresholds_75,
         "slopes": [percentile_interval(s) for s in slopes],

@@ -37,6 +37,9 @@ class ResponseModel:
     tie_tendency: float = 0.0
     inattentive: float = 0.0  # share of participants who answer at random (and fail attention checks)
     dropout: float = 0.0  # share of attentive participants who leave part-way through
+    # An assumed preference for named arms beyond speed and TTFT: (arm, log-odds) pairs; choosing A
+    # gains effect(arm in A) − effect(arm in B) logits (for planning e.g. a stall-position pair).
+    arm_effects: tuple = ()
 
     def __post_init__(self):
         if self.threshold_ratio <= 1 or self.ttft_threshold_ratio <= 1:
@@ -63,14 +66,18 @@ class ResponseModel:
     def bias(self):
         return math.log(self.position_bias / (1 - self.position_bias))
 
-    def attentive_share_a(self, x_speed, x_ttft):
-        return logistic(self.bias + self.speed_slope * (x_speed or 0.0) + self.ttft_slope * (x_ttft or 0.0))
+    def arm_effect(self, arm_a, arm_b):
+        effects = dict(self.arm_effects)
+        return effects.get(arm_a, 0.0) - effects.get(arm_b, 0.0)
 
-    def choose(self, rng, x_speed, x_ttft, allow_tie=True):
+    def attentive_share_a(self, x_speed, x_ttft, extra=0.0):
+        return logistic(self.bias + self.speed_slope * (x_speed or 0.0) + self.ttft_slope * (x_ttft or 0.0) + extra)
+
+    def choose(self, rng, x_speed, x_ttft, allow_tie=True, extra=0.0):
         """One attentive answer to "which was faster?": "A", "B" or "tie"."""
         if rng.random() < self.lapse:
             return "A" if rng.random() < 0.5 else "B"
-        psi = self.attentive_share_a(x_speed, x_ttft)
+        psi = self.attentive_share_a(x_speed, x_ttft, extra)
         tie = self.tie_tendency * (1 - abs(2 * psi - 1)) if allow_tie else 0.0
         u = rng.random()
         if u < tie:
@@ -116,12 +123,14 @@ class PaneTiming:
         return math.log(self.ttft_b / self.ttft_a)
 
 
-def answer(model, rng, person, kind, options, timing, pane=None, expected=None):
+def answer(model, rng, person, kind, options, timing, pane=None, expected=None, arms=None):
     """A simulated answer to one question (kind as in Question.Kind), as the text the browser sends.
 
     `options`: the question's resolved options; `expected`: the instructed answer on an attention
-    check (an attentive participant gives it; an inattentive one picks another value).
+    check (an attentive participant gives it; an inattentive one picks another value); `arms`:
+    (arm in A, arm in B), for the model's arm effects.
     """
+    extra = model.arm_effect(*arms) if arms else 0.0
     choices = {"forced_choice": ["A", "B"], "forced_choice_tie": ["A", "B", "tie"],
                "preference": ["A", "B", "tie", "both_bad"]}
     if kind in choices:
@@ -130,8 +139,8 @@ def answer(model, rng, person, kind, options, timing, pane=None, expected=None):
             return expected if person.attentive else rng.choice([v for v in values if v != expected] or values)
         if not person.attentive:
             return rng.choice(values)
-        return model.choose(rng, timing.x_speed, timing.x_ttft, allow_tie="tie" in values)
-    own = _own_appeal(model, timing, pane)
+        return model.choose(rng, timing.x_speed, timing.x_ttft, allow_tie="tie" in values, extra=extra)
+    own = _own_appeal(model, timing, pane, extra)
     if kind == "likert":
         scale = options.get("scale") or 7
         if not person.attentive:
@@ -150,9 +159,10 @@ def answer(model, rng, person, kind, options, timing, pane=None, expected=None):
     return ""
 
 
-def _own_appeal(model, timing, pane):
-    """How good a pane (or, without a pane, the faster of the two) looked, from 0 to 1."""
-    share_a = model.attentive_share_a(timing.x_speed, timing.x_ttft)
+def _own_appeal(model, timing, pane, extra=0.0):
+    """How good a pane (or, without a pane, the better of the two) looked, from 0 to 1: by default
+    the faster looks better on every rating (an assumption of the simulation, not a finding)."""
+    share_a = model.attentive_share_a(timing.x_speed, timing.x_ttft, extra)
     if pane == "A":
         return share_a
     if pane == "B":

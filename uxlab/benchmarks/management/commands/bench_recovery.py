@@ -91,19 +91,37 @@ class SimulatedBrowser:
         self.result = {"trials": 0, "interrupted": 0, "errors": [], "left": False, "completed": False}
 
     async def run(self):
+        """Every planned trial, reconnecting as the page does when the socket fails (the outbox is
+        resent and an unfinished trial started again); then the done page, unless the plan leaves."""
         from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, WebSocketException
 
         url = self.base_url.replace("http", "ws", 1) + f"/ws/p/{self.token}/"
-        async with connect(url, origin=self.base_url, max_queue=None, compression=None) as socket:
-            hello = orjson.loads(await socket.recv())
-            assert hello["type"] == "hello", hello
-            for index, value, leave in self.plan:
-                await self.trial(socket, index, value)
-                if leave:
+        position, failures = 0, 0
+        while True:
+            try:
+                async with connect(url, origin=self.base_url, max_queue=None, compression=None) as socket:
+                    hello = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+                    assert hello["type"] == "hello", hello
+                    for text in list(self.pending.values()):
+                        await socket.send(text)
+                    while position < len(self.plan):
+                        index, value, leave = self.plan[position]
+                        await self.trial(socket, index, value)
+                        position += 1
+                        if leave:
+                            await self.wait_confirmed(socket)
+                            self.result["left"] = True
+                            return self.result
                     await self.wait_confirmed(socket)
-                    self.result["left"] = True
+                break
+            except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as error:
+                failures += 1
+                self.result["reconnects"] = failures
+                if failures > 10:
+                    self.result["errors"].append({"code": "gave_up", "message": str(error)[:200]})
                     return self.result
-            await self.wait_confirmed(socket)
+                await asyncio.sleep(min(10.0, 0.5 * 2 ** failures))
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
             done = await client.get(f"/p/{self.token}/done/")
             self.result["completed"] = done.status_code == 200 and "RECOVERY" in done.text
@@ -291,6 +309,7 @@ class Command(BaseCommand):
             "trials": sum(r["trials"] for r in results),
             "interrupted": sum(r["interrupted"] for r in results),
             "errors": sum(len(r["errors"]) for r in results),
+            "reconnects": sum(r.get("reconnects", 0) for r in results),
             "excluded_trials": summary["exclusions"]["excluded"],
             "drive_seconds": round(elapsed, 1),
         }
@@ -299,7 +318,8 @@ class Command(BaseCommand):
             low, high = threshold["ci_log"]
             row.update(
                 threshold_log=threshold["log"], threshold_ci_log=[low, high],
-                covered=(low is not None and high is not None and low <= truth <= high),
+                # An unbounded end (None) holds everything on its side.
+                covered=((low is None or low <= truth) and (high is None or truth <= high)),
                 slope=fit["fit"]["slope"], lapse=fit["fit"]["lapse"], position_bias_logit=fit["fit"]["bias"],
             )
         return row

@@ -38,6 +38,19 @@ def add_model_arguments(parser):
     parser.add_argument("--tie-tendency", type=float, default=0.2, help="how readily 'no difference' is said (0-1)")
     parser.add_argument("--inattentive", type=float, default=0.0, help="share of participants answering at random")
     parser.add_argument("--dropout", type=float, default=0.0, help="share of participants who leave part-way")
+    parser.add_argument("--arm-effect", action="append", default=[], metavar="ARM=LOGODDS",
+                        help="an assumed preference for an arm beyond speed and TTFT (repeatable)")
+
+
+def arm_effects_from(values):
+    effects = []
+    for value in values:
+        name, _, number = value.partition("=")
+        try:
+            effects.append((name.strip(), float(number)))
+        except ValueError:
+            raise CommandError(f"--arm-effect takes ARM=LOGODDS, not {value!r}") from None
+    return tuple(effects)
 
 
 def model_from(options):
@@ -47,6 +60,7 @@ def model_from(options):
             ttft_threshold_ratio=options["ttft_threshold"], lapse=options["lapse"],
             position_bias=options["position_bias"], tie_tendency=options["tie_tendency"],
             inattentive=options["inattentive"], dropout=options["dropout"],
+            arm_effects=arm_effects_from(options["arm_effect"]),
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -94,7 +108,8 @@ class Command(BaseCommand):
             for question in questions:
                 expected = check["expected"] if check and check["question"] == question.name else None
                 value = simulated_answer(model, rng, person, question.kind, question.resolved_options, timing,
-                                         pane=question.pane or None, expected=expected)
+                                         pane=question.pane or None, expected=expected,
+                                         arms=(trial.arm_a.name, trial.arm_b.name))
                 if not value:
                     continue
                 payloads.append(
