@@ -13,22 +13,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(t
 
 
 @pytest.fixture
-def owner_page(monkeypatch, alice, web_server, browser):
+def owner_page(monkeypatch, alice, stack, browser):
     """A browser page logged in as alice (her session cookie from the test client)."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop here
     client = Client()
     client.force_login(alice)
     context = browser.new_context()
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": web_server}])
-    yield context.new_page()
-    context.close()
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": stack.url}])
+    return context.new_page()
 
 
-def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page, study, web_server):
+def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page, study, stack):
     page = owner_page
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{web_server}/studies/{study.code}/monitor/")
+    page.goto(f"{stack.url}/studies/{study.code}/monitor/")
     page.locator("#connection", has_text="live").wait_for(timeout=10_000)
     page.locator('[data-state="welcome"] .value', has_text="0").wait_for()
     assert page.locator("#quota tr").first.inner_text().split("\t")[:2] == ["fast_arm vs slow_arm", "greeting"]

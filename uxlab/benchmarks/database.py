@@ -15,6 +15,8 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 from psycopg import sql
 
+from uxlab.benchmarks.processes import child_env, database_url
+
 MARK = "uxlab benchmark throwaway database"
 OLD_MARKS = {"uxlab bench_ratings throwaway database"}  # what bench_ratings wrote before
 
@@ -28,15 +30,6 @@ def admin_connection():
         password=database["PASSWORD"] or None,
         dbname="postgres",
         autocommit=True,
-    )
-
-
-def database_url(name=None):
-    """A URL for the database `name` (default: the configured one) on the configured server."""
-    database = settings.DATABASES["default"]
-    return (
-        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
-        f"/{name or database['NAME']}"
     )
 
 
@@ -60,8 +53,6 @@ class ThrowawayDatabase:
 
     def env(self, **overrides):
         """Environment for a child process (web server, worker, migrate) that uses this database."""
-        from uxlab.benchmarks.processes import child_env
-
         env = child_env(self.name, **overrides)
         env.setdefault("SECRET_KEY", "benchmark-only")
         return env

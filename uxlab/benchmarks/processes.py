@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
+
 from uxlab.processes import web_command, worker_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,11 +67,18 @@ def group_cpu_seconds(pgid):
     return total / tick
 
 
+def database_url(name=None):
+    """A URL for the database `name` (default: the configured one) on the configured server."""
+    database = settings.DATABASES["default"]
+    return (
+        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:{database['PORT']}"
+        f"/{name or database['NAME']}"
+    )
+
+
 def child_env(database=None, **overrides):
     """The environment a child process needs to use Django's configured database (or the database
     named `database` on the same server): the parent's environment with DATABASE_URL pointing there."""
-    from uxlab.benchmarks.database import database_url
-
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url(database)
     env["PYTHONUNBUFFERED"] = "1"

@@ -111,7 +111,16 @@ class Command(BaseCommand):
         return timings
 
     def seed(self, ratings):
-        from uxlab.studies.models import Arm, Participant, Prompt, Question, Rating, Study, Team, Trial
+        from uxlab.studies.models import (
+            Arm,
+            Participant,
+            Prompt,
+            Question,
+            Rating,
+            Study,
+            Team,
+            Trial,
+        )
 
         team = Team.objects.create(name="Bench lab", slug="bench-lab")
         study = Study.objects.create(team=team, code="bench", title="Export benchmark", consent_text="-",
