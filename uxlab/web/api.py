@@ -133,7 +133,8 @@ def openapi_document():
          "schema": {"type": "string", "enum": ["declared", "displayed"], "default": "declared"}},
         {"name": "level", "in": "query", "required": False,
          "description": "A threshold level besides 75% (0.5 < level < 1).",
-         "schema": {"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 1, "default": 0.75}},
+         "schema": {"type": "number", "minimum": 0.5, "exclusiveMinimum": True, "maximum": 1,
+                    "exclusiveMaximum": True, "default": 0.75}},
     ]
     ids_parameter = {"name": "external_ids", "in": "query", "required": False,
                      "description": "Owners only (logged): include panel ids such as PROLIFIC_PID.",
