@@ -123,7 +123,11 @@ class SimulatedBrowser:
                     return self.result
                 await asyncio.sleep(min(10.0, 0.5 * 2 ** failures))
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as client:
-            done = await client.get(f"/p/{self.token}/done/")
+            for attempt in range(5):  # a server error is met with a reload, as a person would
+                done = await client.get(f"/p/{self.token}/done/")
+                if done.status_code < 500:
+                    break
+                await asyncio.sleep(1.0 + attempt)
             self.result["completed"] = done.status_code == 200 and "RECOVERY" in done.text
         return self.result
 
