@@ -35,6 +35,7 @@ from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 RATIOS = (1.1, 1.25, 1.5, 2.0, 3.0, 8.0)
 BASE_SPEED = 50.0
 FRAME_MS = 1000 / 60
+RESEND_AFTER_S = 15.0  # the page's outbox resends unconfirmed items this often
 
 
 def study_yaml(code, prompts=4, attention_after=12):
@@ -81,11 +82,12 @@ class SimulatedBrowser:
     """One participant's page, reduced to its protocol: start each trial, read its stream to the end,
     send the telemetry and the answer, and wait until the server confirms both are stored."""
 
-    def __init__(self, base_url, token, plan, timeout):
+    def __init__(self, base_url, token, plan, timeout, settle_timeout):
         self.base_url = base_url
         self.token = token
         self.plan = plan  # [(trial index, value, leave_after_this_trial)]
         self.timeout = timeout
+        self.settle_timeout = settle_timeout
         self.pending = {}
         self.confirmed = asyncio.Event()
         self.result = {"trials": 0, "interrupted": 0, "errors": [], "left": False, "completed": False}
@@ -172,11 +174,12 @@ class SimulatedBrowser:
             self.pending.pop(frame.get("ref"), None)
 
     async def wait_confirmed(self, socket):
-        """Read confirmations until nothing is pending; resend what stays unconfirmed (the outbox)."""
-        deadline = time.monotonic() + self.timeout
+        """Read confirmations until nothing is pending, resending what stays unconfirmed every 15 s
+        as the page's outbox does (sooner would only queue duplicates behind a busy worker)."""
+        deadline = time.monotonic() + self.settle_timeout
         while self.pending and time.monotonic() < deadline:
             try:
-                self.note(orjson.loads(await asyncio.wait_for(socket.recv(), 2.0)))
+                self.note(orjson.loads(await asyncio.wait_for(socket.recv(), RESEND_AFTER_S)))
             except TimeoutError:
                 for text in list(self.pending.values()):
                     await socket.send(text)
@@ -200,7 +203,10 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--database", default="uxlab_bench_recovery", help="throwaway database to create and drop")
         parser.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
-        parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for any one message")
+        parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for any one stream message")
+        parser.add_argument("--settle-timeout", type=float, default=900.0,
+                            help="seconds to wait for every answer and telemetry batch to be confirmed")
+        parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (one task at a time each)")
         parser.add_argument("--json", action="store_true", help="print only the JSON result")
         parser.add_argument("--keep-logs", action="store_true")
 
@@ -253,9 +259,16 @@ class Command(BaseCommand):
     def start_processes(self, throwaway, redis_url):
         env = throwaway.env(REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url, LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="60")
         web = self.processes["web"] = web_server(env, self.tmpdir / "web.log").launch()
-        worker = self.processes["worker"] = celery_worker(env, self.tmpdir / "worker.log").launch()
+        workers = []
+        for number in range(self.options["workers"]):
+            # Each worker its own node name, so two on one host do not clash.
+            worker = celery_worker(env, self.tmpdir / f"worker{number}.log")
+            worker.argv += ["--hostname", f"recovery{number}@%h"]
+            workers.append(worker.launch())
+            self.processes[f"worker{number}"] = worker
         web.wait_until_ready()
-        worker.wait_until_ready()
+        for worker in workers:
+            worker.wait_until_ready()
         return web.url
 
     # --- one simulated study -------------------------------------------------------------------
@@ -290,11 +303,12 @@ class Command(BaseCommand):
                 if attention and not person.attentive:
                     break
             people.append((participant, person))
-            browsers.append(SimulatedBrowser(base_url, participant.token, plan, self.options["timeout"]))
+            browsers.append(SimulatedBrowser(base_url, participant.token, plan, self.options["timeout"],
+                                             self.options["settle_timeout"]))
         started = time.perf_counter()
         results = asyncio.run(self.drive(browsers))
         elapsed = time.perf_counter() - started
-        self.wait_for_worker(study, browsers)
+        self.wait_for_worker(study, browsers, self.options["settle_timeout"])
         # Scoring the attention checks: the rating path is to score them when they are stored (its own
         # issue); until then the benchmark scores them here, with the same action, before analysing.
         for participant, _person in people:
@@ -331,8 +345,8 @@ class Command(BaseCommand):
     async def drive(self, browsers):
         return await asyncio.gather(*(browser.run() for browser in browsers))
 
-    def wait_for_worker(self, study, browsers, timeout=60):
-        """Until every confirmed answer is in the database (confirmations follow the commit, so this is quick)."""
+    def wait_for_worker(self, study, browsers, timeout):
+        """Until every answer is in the database (confirmed ones already are; this covers the rest)."""
         from uxlab.studies.models import Rating
 
         expected = sum(len(browser.plan) for browser in browsers)
