@@ -403,10 +403,12 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
     x, _ = _table(rows)
     index = {tuple(round(v, 12) for v in row): i for i, row in enumerate(x)}
     position = {p: i for i, p in enumerate(participants)}
-    per_participant = np.zeros((len(participants), len(x), 3))
-    for judgement, (row, outcome) in zip(judgements, rows, strict=True):
-        key = tuple(round(v, 12) for v in row)
-        per_participant[position[judgement.participant], index[key], OUTCOMES.index(outcome)] += 1
+    # One entry per answer: its participant, its stimulus row and its outcome. A resample's table is
+    # the answers' counts weighted by how often their participant was drawn (memory ∝ answers, not
+    # participants × stimulus rows, which matters for displayed, continuous stimuli).
+    who = np.array([position[j.participant] for j in judgements])
+    where = np.array([index[tuple(round(v, 12) for v in row)] for row, _ in rows])
+    what = np.array([OUTCOMES.index(outcome) for _, outcome in rows])
     weights = bootstrap_weights(len(participants), n_boot, seed)
     start = np.concatenate([[fit.bias], fit.slopes, [fit.lapse]]
                            + ([[math.log(fit.tie_parameter)]] if fit.tie_parameter else []))
@@ -416,7 +418,8 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
     slopes = [[] for _ in range(k)]
     lapses, biases, failed = [], [], 0
     for w in weights:
-        counts = (w[:, None, None] * per_participant).sum(axis=0)
+        counts = np.zeros((len(x), 3))
+        np.add.at(counts, (where, what), w[who])
         keep = counts.sum(axis=1) > 0
         try:
             boot = fit_lapse_model(x[keep], counts[keep], ties, start=start)

@@ -7,7 +7,6 @@ thresholds), pairs.py (pair table, Bradley–Terry with intervals), summaries.py
 """
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
