@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,7 @@ class SimulatedBrowser:
                     break
                 await asyncio.sleep(1.0 + attempt)
             self.result["completed"] = done.status_code == 200 and "RECOVERY" in done.text
+            self.result["done_status"] = done.status_code
         return self.result
 
     async def trial(self, socket, index, value):
@@ -324,6 +326,10 @@ class Command(BaseCommand):
             "inattentive": sum(not person.attentive for _p, person in people),
             "completed": sum(r["completed"] for r in results),
             "left_before_done": sum(r["left"] for r in results),
+            # Why a participant who answered everything did not complete: the done page's HTTP status
+            # (5xx when the database refused connections, 302 when answers were still missing).
+            "done_not_completed": dict(Counter(str(r.get("done_status")) for r in results
+                                               if not r["left"] and not r["completed"])),
             "trials": sum(r["trials"] for r in results),
             "interrupted": sum(r["interrupted"] for r in results),
             "errors": sum(len(r["errors"]) for r in results),
