@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
+PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Settings for the test suite: real Postgres and Redis on this machine (Redis database 15).
@@ -17,7 +18,7 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
 -include .env
 export
 
-.PHONY: install demo test test-fast chromium services benchmarks clean
+.PHONY: install demo test test-fast chromium services clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,8 @@ install: $(VENV)/.installed
 
 demo: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup
-	DEBUG=$${DEBUG:-true} $(PY) manage.py serve
+	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup --base-url http://127.0.0.1:$(PORT)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py serve --port $(PORT)
 
 # Debian's chromium, driven by Playwright through executable_path (no browser download).
 chromium:

@@ -121,7 +121,9 @@ def services_env(django_db_setup):
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
-    return child_env()
+    # Every browser in the suite starts from 127.0.0.1: the enrolment rate limit (tested on its own
+    # in tests/web/test_hostile_http.py) would otherwise count all of them as one client.
+    return child_env(UXLAB_ENROL_LIMIT="0")
 
 
 @pytest.fixture(scope="session")

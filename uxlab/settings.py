@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL character in the path, query or form is a 400 before any view or the database sees it.
+    "uxlab.web.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -202,6 +204,21 @@ UXLAB_PUBLISH_TIMEOUT_S = env_float("UXLAB_PUBLISH_TIMEOUT_S", 3.0)
 # publishes them as one task: one broker message and one transaction per batch, not per answer.
 UXLAB_RATING_BATCH_WAIT_MS = env_float("UXLAB_RATING_BATCH_WAIT_MS", 25.0)
 UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
+
+# Hostile participants (docs/reliability.md): at most UXLAB_ENROL_LIMIT new participants per client
+# (a keyed hash of its address, never stored or logged) per UXLAB_ENROL_WINDOW_S; 0 turns it off.
+UXLAB_ENROL_LIMIT = env_int("UXLAB_ENROL_LIMIT", 20)
+UXLAB_ENROL_WINDOW_S = env_int("UXLAB_ENROL_WINDOW_S", 600)
+# Behind a reverse proxy, the request header holding the client's address (e.g.
+# HTTP_X_FORWARDED_FOR, whose last entry the proxy appended); empty means the socket's address.
+UXLAB_CLIENT_IP_HEADER = env_str("UXLAB_CLIENT_IP_HEADER", "")
+# A participant who reserved cells (reached the trial page) but started no trial within this many
+# seconds has the cells released by the expiry task (and is reassigned on return).
+UXLAB_RELEASE_UNSTARTED_AFTER_S = env_int("UXLAB_RELEASE_UNSTARTED_AFTER_S", 300)
+# How long a participant's browser keeps the signed cookie that lets it resume from the panel link.
+UXLAB_RESUME_COOKIE_MAX_AGE_S = env_int("UXLAB_RESUME_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
+if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0:
+    raise ImproperlyConfigured("UXLAB_ENROL_WINDOW_S must be >= 1 and the other UXLAB_ENROL_*, UXLAB_RELEASE_*, UXLAB_RESUME_* >= 0")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -116,3 +116,12 @@ def test_it_flags_low_fidelity_from_a_per_pane_summary():
     assert not stats.is_low_fidelity(summary(0.99, 0.95))
     assert not stats.is_low_fidelity(summary(None, 0.95))
     assert not stats.is_low_fidelity(None)
+
+
+def test_it_holds_a_live_trial_to_the_live_standard_not_the_first_frame():
+    from uxlab.analysis.stats import is_low_fidelity
+
+    controlled = {"panes": {"A": {"fraction_in_first_frame": 0.5}}}
+    live_ok = {"standard": "live", "panes": {"A": {"fraction_in_first_frame": 0.0, "fraction_within_budget": 0.95}}}
+    live_late = {"standard": "live", "panes": {"A": {"fraction_in_first_frame": 1.0, "fraction_within_budget": 0.5}}}
+    assert is_low_fidelity(controlled) and not is_low_fidelity(live_ok) and is_low_fidelity(live_late)

@@ -51,3 +51,21 @@ def test_it_marks_a_pane_with_unpainted_frames_incomplete_and_the_trial_interrup
 def test_it_adds_up_hidden_time_until_the_end():
     assert hidden_seconds([(1.0, "hidden"), (1.5, "visible"), (2.0, "hidden")], end_s=3.0) == pytest.approx(1.5)
     assert hidden_seconds([], end_s=3.0) == 0
+
+
+def test_it_judges_a_live_trial_by_lateness_from_arrival_not_by_the_first_frame():
+    from uxlab.streaming.fidelity import LIVE_LATENESS_BUDGET_MS, live_trial_fidelity
+
+    # Chunks arrived at the server at 0.50, 0.52, 0.60 s and were shown 30, 40 and 150 ms later:
+    # never in the first frame after arrival, yet the first two within the live budget.
+    targets = {"A": {1: (0.50, 2, "answer"), 2: (0.52, 1, "answer"), 3: (0.60, 1, "answer")}}
+    observed = {1: (520.0, 530.0), 2: (550.0, 560.0), 3: (700.0, 750.0)}
+    summary = live_trial_fidelity(targets, observed)
+
+    pane = summary["panes"]["A"]
+    assert summary["standard"] == pane["standard"] == "live" and summary["lateness_budget_ms"] == LIVE_LATENESS_BUDGET_MS
+    assert pane["fraction_in_first_frame"] == 0.0
+    assert pane["fraction_within_budget"] == pytest.approx(3 / 4)  # weighted by tokens: 2 + 1 of 4
+    assert pane["lateness_ms"]["max"] == pytest.approx(150.0) and pane["lateness_ms"]["p50"] == pytest.approx(40.0)
+    # TTFT and speed as the backend delivered them: the arrivals.
+    assert pane["target"]["ttft_answer_s"] == 0.50 and pane["target"]["tokens_per_second"] == pytest.approx(3 / 0.1)

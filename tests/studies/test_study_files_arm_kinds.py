@@ -83,6 +83,8 @@ def test_it_reads_live_arms_without_ever_holding_a_key():
         "first_chunk_timeout_s": 600.0,
         "inter_chunk_timeout_s": 60.0,
         "thinking_display": "hidden",
+        "when_full": "queue",
+        "queue_timeout_s": 60.0,
     }
 
 

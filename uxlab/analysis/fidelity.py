@@ -38,6 +38,10 @@ def arm_fidelity(trials):
                 "observed_tokens_per_second": _median(o.get("tokens_per_second") for o in observed),
                 "fraction_in_first_frame": _median(pane.get("fraction_in_first_frame") for pane in panes),
                 "p99_paint_error_ms": _median((pane.get("paint_error_ms") or {}).get("p99") for pane in panes),
+                # The live standard (streaming/fidelity.live_trial_fidelity): lateness from arrival.
+                "live_panes": sum(1 for pane in panes if pane.get("standard") == "live"),
+                "fraction_within_budget": _median(pane.get("fraction_within_budget") for pane in panes),
+                "p99_lateness_ms": _median((pane.get("lateness_ms") or {}).get("p99") for pane in panes),
             }
         )
     return sorted(summary, key=lambda row: row["arm"])
@@ -56,9 +60,13 @@ def trial_fidelity_rows(trials):
             time_hidden_s=fidelity.get("time_hidden_s"),
             restarts=trial.get("restarts", 0),
             resumes=trial.get("resumes", 0),
+            standard=fidelity.get("standard", "controlled") if panes else None,
         )
+        on_time = "fraction_within_budget" if fidelity.get("standard") == "live" else "fraction_in_first_frame"
         for pane in "AB":
             data = panes.get(pane) or {}
+            row[f"{pane}_on_time"] = data.get(on_time)
+            row[f"{pane}_p99_lateness_ms"] = (data.get("lateness_ms") or {}).get("p99")
             row[f"{pane}_fraction_in_first_frame"] = data.get("fraction_in_first_frame")
             row[f"{pane}_p99_paint_error_ms"] = (data.get("paint_error_ms") or {}).get("p99")
             row[f"{pane}_target_ttft_s"] = (data.get("target") or {}).get("ttft_answer_s")

@@ -277,15 +277,23 @@ def student_t_quantile(q, df):
 MIN_ON_TIME_FRACTION = 0.9  # below this fraction of tokens painted on time, a pane is low fidelity
 
 
+def on_time_key(fidelity):
+    """The pane share a trial's standard judges: ``fraction_in_first_frame`` (controlled and
+    server-paced trials) or, for the live standard, ``fraction_within_budget`` (presented within
+    the lateness budget of arrival; streaming/fidelity.live_trial_fidelity)."""
+    return "fraction_within_budget" if (fidelity or {}).get("standard") == "live" else "fraction_in_first_frame"
+
+
 def is_low_fidelity(fidelity, min_on_time=MIN_ON_TIME_FRACTION):
-    """Whether either pane of a trial had too few tokens painted on time.
+    """Whether either pane of a trial had too few tokens shown on time by its trial's standard.
 
     Reads the trial's fidelity summary (streaming/fidelity.py): ``{"panes": {"A": {...}, "B": {...}}}``
-    with each pane's ``fraction_in_first_frame``; a missing summary is not evidence of low fidelity.
+    with each pane's on-time share (``on_time_key``); a missing summary is not evidence of low fidelity.
     """
     panes = (fidelity or {}).get("panes") or {}
+    key = on_time_key(fidelity)
     for pane in panes.values():
-        share = pane.get("fraction_in_first_frame") if isinstance(pane, Mapping) else None
+        share = pane.get(key) if isinstance(pane, Mapping) else None
         if share is not None and share < min_on_time:
             return True
     return False

@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from uxlab.live import protocol, rating_batches, relay
+from uxlab.live import inflight, protocol, rating_batches, relay
 from uxlab.studies import actions
 from uxlab.streaming.backends.openai_compat import BackendError
 from uxlab.streaming.delivery import CONTROLLED, LIVE, LOOKAHEAD_S, messages_after, plan_messages
@@ -35,7 +35,17 @@ def in_db_thread(function):
 
 async def store_outcome(action, *args):
     """Store a trial's outcome even if this task is cancelled meanwhile (the socket went away)."""
-    await asyncio.shield(in_db_thread(action)(*args))
+    return await asyncio.shield(in_db_thread(action)(*args))
+
+
+def live_timing(relayed):
+    """The server timing of a live trial: every delta message as [seq, pane, at_s, tokens, phase]."""
+    return {"relayed": [entry for entry in relayed if entry[4] != "done"]}
+
+
+def live_records(responses):
+    """Each live pane's whole response (streaming/live.PaneRecord) as JSON-ready data."""
+    return {pane: record.as_dict() for pane, record in responses.items()}
 
 
 def encoded_plan(stream):
@@ -162,9 +172,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             return False
 
     async def produce_live(self, stream):
-        """Run a live trial, keeping every message in the relay buffer and sending it as produced."""
+        """Run a live trial, keeping every message in the relay buffer and sending it as produced.
+
+        The trial's outcome (the relayed timing and each live pane's whole response) is stored
+        before the browser hears of it: it answers, and sends its telemetry, next."""
         index, key = stream["trial"], relay.buffer_key(stream["trial_id"], stream["t0"])
         buffer = relay.StreamBuffer()
+        await buffer.open(key)
         relayed, attached = [], await self.send_quietly(self.start_frame(stream))
 
         async def emit(pane, kind, phase, text, tokens, at_s):
@@ -179,21 +193,31 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await buffer.append(key, message)
             if attached:
                 attached = await self.send_quietly(message)
+            return seq
 
         loop = asyncio.get_running_loop()
+        responses = {}
         await asyncio.sleep(max(0.0, stream["t0"] - time.time()))
         try:
-            await run_live_trial(stream["panes"], emit, clock=loop.time, sleep=asyncio.sleep)
+            await run_live_trial(
+                stream["panes"], emit, clock=loop.time, sleep=asyncio.sleep,
+                responses=responses, slot=inflight.slot_for(stream["arms"]),
+            )
         except BackendError as error:
             log.warning("live trial %s failed: %s", stream["trial_id"], error.code)
-            # The outcome is stored before the browser hears of it (it answers, and sends telemetry, next).
-            await store_outcome(actions.interrupt_trial, self.context.participant_id, index, error.code)
-            await buffer.append(key, protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
-            await self.send_quietly(protocol.stream_interrupted_frame(len(relayed) + 1, index, "backend_failed"))
+            outcome = await store_outcome(
+                actions.fail_live_trial, self.context.participant_id, index, error.code,
+                live_timing(relayed), live_records(responses),
+            )
+            reason = "trial_skipped" if outcome == actions.SKIPPED else "backend_failed"
+            interrupted = protocol.stream_interrupted_frame(len(relayed) + 1, index, reason)
+            await buffer.append(key, interrupted)
+            await self.send_quietly(interrupted)
             await buffer.close()
             return
-        timing = {"relayed": [entry for entry in relayed if entry[4] != "done"]}
-        await store_outcome(actions.finish_trial, self.context.participant_id, index, timing)
+        await store_outcome(
+            actions.finish_live_trial, self.context.participant_id, index, live_timing(relayed), live_records(responses)
+        )
         end = protocol.stream_end_frame(len(relayed) + 1, index)
         await buffer.append(key, end)
         await self.send_quietly(end)

@@ -97,3 +97,53 @@ def trial_fidelity(targets_by_pane, observed, visibility=(), frame_ms=DEFAULT_FR
         "first_paint_ms": first_paints,
         "frame_ms": frame_ms,
     }
+
+
+# --- The live standard ---------------------------------------------------------------------------
+
+LIVE = "live"
+# A relayed message is on time when it is presented within this long of its arrival at the server:
+# the relay's own delay (network to the browser plus the frame it waits for) is then below the
+# ~100 ms at which a response stops feeling immediate (Card, Moran & Newell; RAIL's 100 ms).
+LIVE_LATENESS_BUDGET_MS = 100.0
+
+
+def live_trial_fidelity(
+    targets_by_pane,
+    observed,
+    visibility=(),
+    frame_ms=DEFAULT_FRAME_MS,
+    interrupted=False,
+    budget_ms=LIVE_LATENESS_BUDGET_MS,
+):
+    """The live standard: a relayed trial has no lookahead, so it cannot be held to the first frame
+    at or after a due time. Each message is judged by its lateness from its arrival at the server
+    (a live pane's backend chunk; a scheduled partner's due time, when the server sent it) to its
+    presentation, against ``budget_ms``; TTFT and speed are the target as the backend delivered
+    them (the arrival times) against what was shown.
+    """
+    summary = trial_fidelity(targets_by_pane, observed, visibility, frame_ms, interrupted)
+    summary["standard"] = LIVE
+    summary["lateness_budget_ms"] = budget_ms
+    for pane, targets in targets_by_pane.items():
+        late = [
+            (observed[seq][1] - due_s * 1000, tokens)
+            for seq, (due_s, tokens, _phase) in targets.items()
+            if seq in observed and observed[seq][1] is not None
+        ]
+        lateness = [ms for ms, _tokens in late]
+        total_tokens = sum(tokens for _due, tokens, _phase in targets.values())
+        summary["panes"][pane].update(
+            standard=LIVE,
+            lateness_ms={
+                "p50": percentile(lateness, 50),
+                "p95": percentile(lateness, 95),
+                "p99": percentile(lateness, 99),
+                "max": max(lateness) if lateness else None,
+            },
+            # Weighted by tokens: the share of the pane's tokens presented within the budget.
+            fraction_within_budget=(
+                sum(tokens for ms, tokens in late if ms <= budget_ms) / total_tokens if total_tokens else None
+            ),
+        )
+    return summary

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from uxlab.analysis import plots
 from uxlab.analysis.export import FORMATS, iter_csv
 from uxlab.analysis.fidelity import arm_fidelity, trial_fidelity_rows
+from uxlab.analysis.live_rows import recent_live_responses
 from uxlab.analysis.results import FREE_TEXT_COLUMNS, free_text_rows, options_from, study_results
 from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
@@ -118,6 +119,7 @@ def fidelity(request, code):
         "trials": trial_fidelity_rows(trials),
         "measured": sum(1 for trial in trials if trial["fidelity"]),
         "shown": FIDELITY_TRIALS_SHOWN,
+        "live_responses": recent_live_responses(study, FIDELITY_TRIALS_SHOWN),
     }
     return render(request, "results/fidelity.html", context)
 

@@ -61,6 +61,16 @@ function maybeLeave() {
   }
 }
 
+// The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
+// server has recorded why, and the study goes on with the next trial (or the end).
+function moveOn() {
+  if (leaving) return;
+  leaving = true;
+  setStatus("This trial cannot be shown. Moving on to the next one…");
+  connection.close();
+  setTimeout(() => location.assign(nextUrl), 2000);
+}
+
 function startTrial() {
   const message = { type: "trial.start", trial: trialIndex };
   if (lastSeq !== null) message.after_seq = lastSeq;
@@ -100,6 +110,10 @@ function onMessage(message) {
       onStreamMessage(message);
       break;
     case "stream.interrupted":
+      if (message.reason === "trial_skipped") {
+        moveOn();
+        break;
+      }
       // A gap the server could not fill: never show a short stream; run the trial again.
       setStatus("The responses were interrupted. Starting this trial again…");
       connection.close();
@@ -118,6 +132,10 @@ function onMessage(message) {
       setStatus("Still saving your answer…");
       break;
     case "error":
+      if (message.code === "trial_skipped") {
+        moveOn();
+        break;
+      }
       // The server refused this message for good; keeping it would resend it forever.
       if (message.ref && outbox.has(message.ref)) outbox.remove(message.ref);
       setStatus(`Something went wrong (${message.code}). Please reload the page.`);

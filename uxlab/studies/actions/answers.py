@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from uxlab.studies import events, queue
+from uxlab.studies.actions.attention import score_attention_trials
 from uxlab.studies.models import FailedTask, Participant, Rating, RatingConflict, Trial
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ def record_ratings(payloads):
                 reason = "same key, different answer"
             record_rating_conflict(key, payload, row["id"], reason)
             outcomes.setdefault(key, "conflict")
+        # An attention check is scored with the answer that decides it, in the same transaction.
+        score_attention_trials({payload["trial_id"] for payload in first_copies.values()})
     return outcomes
 
 

@@ -56,25 +56,43 @@ def record_telemetry(payload):
     telemetry = payload["telemetry"]
     with transaction.atomic():
         if not TrialTelemetry.objects.filter(key=key).exists():
-            trial = (
-                Trial.objects.select_for_update(of=("self",))
-                .select_related("prompt", "arm_a", "arm_b", "participant__study")
-                .get(pk=payload["trial_id"])
-            )
+            trial = lock_trial(Trial.objects.filter(pk=payload["trial_id"]))
             TrialTelemetry.objects.create(
                 key=key, trial=trial, payload=telemetry, received_at=parse_datetime(payload["received_at"])
             )
-            observed = {seq: (receive_ms, paint_ms) for seq, receive_ms, paint_ms in telemetry["frames"]}
-            summary = fidelity.trial_fidelity(
-                trial_targets(trial),
-                observed,
-                visibility=[(at / 1000, state) for at, state in telemetry.get("visibility", [])],
-                frame_ms=telemetry.get("frame_ms") or fidelity.DEFAULT_FRAME_MS,
-                interrupted=trial.status == Trial.Status.INTERRUPTED,
-            )
-            summary["restarts"], summary["resumes"] = trial.restarts, trial.resumes
-            summary["clock"] = telemetry.get("clock")
-            trial.fidelity = summary
-            trial.hidden_during_stream = summary["time_hidden_s"] > 0
-            trial.save(update_fields=["fidelity", "hidden_during_stream"])
+            refresh_fidelity(trial)
         events.send_event_on_commit(payload["group_name"], {"type": "telemetry.stored", "key": str(key)})
+
+
+def lock_trial(trials):
+    """The trial, its row locked until the transaction ends, with what its summary needs."""
+    return trials.select_for_update(of=("self",)).select_related("prompt", "arm_a", "arm_b", "participant__study").get()
+
+
+def timing_is_stored(trial):
+    """Whether the server's half of the trial is here: a live trial's targets are its relayed timing."""
+    return trial.delivery != delivery.LIVE or "relayed" in (trial.server_timing or {})
+
+
+def refresh_fidelity(trial):
+    """(Re)compute the trial's fidelity summary from its latest telemetry batch and the server's
+    timing. Called, with the trial's row locked, whenever either half arrives, in either order: a
+    live trial's telemetry may be stored before its relayed timing, and is summarised once it is."""
+    batch = trial.telemetry.order_by("-received_at", "-pk").first()
+    if batch is None or not timing_is_stored(trial):
+        return
+    telemetry = batch.payload
+    observed = {frame[0]: (frame[1], frame[2]) for frame in telemetry["frames"]}
+    measure = fidelity.live_trial_fidelity if trial.delivery == delivery.LIVE else fidelity.trial_fidelity
+    summary = measure(
+        trial_targets(trial),
+        observed,
+        visibility=[(at / 1000, state) for at, state in telemetry.get("visibility", [])],
+        frame_ms=telemetry.get("frame_ms") or fidelity.DEFAULT_FRAME_MS,
+        interrupted=trial.status == Trial.Status.INTERRUPTED,
+    )
+    summary["restarts"], summary["resumes"] = trial.restarts, trial.resumes
+    summary["clock"] = telemetry.get("clock")
+    trial.fidelity = summary
+    trial.hidden_during_stream = summary["time_hidden_s"] > 0
+    trial.save(update_fields=["fidelity", "hidden_during_stream"])

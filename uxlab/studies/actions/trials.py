@@ -87,14 +87,26 @@ def trial_layout(trial):
     return {"layout": session.layout, "gap_s": session.sequential_gap_s}
 
 
+def skip_trial(trial, reason):
+    """The trial cannot be shown: the participant moves on (actions.pending_trial passes it by)
+    and the reason stays with it. Call with the trial's row locked."""
+    trial.status = Trial.Status.SKIPPED
+    trial.skip_reason = reason[:100]
+    trial.save(update_fields=["status", "skip_reason"])
+
+
 def start_trial(participant_id, index, after_seq=None):
     """Open (or reopen) a trial's stream and return its panes, delivery mode, t0 and resume point.
 
     A first start fixes t0 a moment ahead, stored so any web process can resume. A reconnect that
     says how far it got (`after_seq`) resumes with the same t0. A fresh page on a trial that was
     already streaming follows the study's policy (`design.interrupted_trial`): `restart` (default)
-    runs it again with a new t0, `resume` replays it on the original t0, `block` refuses.
+    runs it again with a new t0, `resume` replays it on the original t0 (an interrupted stream,
+    which has nothing left to replay, is restarted), `block` skips it. A trial restarted
+    `design.max_restarts` times is skipped instead of restarted again; a skipped trial raises
+    TrialUnavailable("trial_skipped"), so the page moves on to the next one.
     """
+    skipped = False
     with transaction.atomic():
         trial = (
             Trial.objects.select_for_update(of=("self",))
@@ -108,35 +120,49 @@ def start_trial(participant_id, index, after_seq=None):
             raise TrialUnavailable("not_consented", "Consent is needed before the trials start.")
         now = time.time()
         restarted = resumed = False
-        if trial.stream_t0 is None:
+        session = trial.participant.study.session
+        if trial.status == Trial.Status.SKIPPED:
+            skipped = True
+        elif trial.stream_t0 is None:
             trial.stream_t0 = now + delivery.START_DELAY_S
             trial.started_at = timezone.now()
             trial.status = Trial.Status.STREAMING
             trial.delivery = trial_delivery(trial)
-        elif after_seq is not None or trial.finished_at is not None:
+        elif trial.finished_at is not None or (after_seq is not None and trial.status != Trial.Status.INTERRUPTED):
             resumed = True
             trial.resumes += 1
             after_seq = after_seq or 0
         else:
-            policy = trial.participant.study.session.interrupted_trial
+            policy = session.interrupted_trial
+            if policy == "resume" and trial.status == Trial.Status.INTERRUPTED:
+                policy = "restart"
             if policy == "block":
-                trial.status = Trial.Status.INTERRUPTED
-                trial.save(update_fields=["status"])
-                raise TrialUnavailable("trial_blocked", "This trial was interrupted and cannot be shown again.")
-            if policy == "resume":
+                skip_trial(trial, "blocked")
+                skipped = True
+            elif policy == "resume":
                 resumed = True
                 trial.resumes += 1
+            elif trial.restarts >= session.max_restarts:
+                failure = (trial.server_timing or {}).get("interrupted")
+                skip_trial(trial, f"restart_limit: {failure}" if failure else "restart_limit")
+                skipped = True
             else:
                 restarted = True
                 trial.restarts += 1
                 trial.stream_t0 = now + delivery.START_DELAY_S
-        trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
+                trial.status = Trial.Status.STREAMING
+                after_seq = None
+        if not skipped:
+            trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
         # An active stream is a participant who is still here (abandoned sessions expire).
         Participant.objects.filter(pk=participant_id).update(last_seen_at=timezone.now())
+    if skipped:
+        raise TrialUnavailable("trial_skipped", "This trial cannot be shown; the study goes on with the next one.")
     return {
         "trial": index,
         "trial_id": trial.pk,
         "panes": trial_pane_specs(trial),
+        "arms": {"A": trial.arm_a_id, "B": trial.arm_b_id},
         "layout": trial_layout(trial),
         "delivery": trial.delivery,
         "t0": trial.stream_t0,
@@ -152,7 +178,7 @@ def record_server_timing(participant_id, index, server_timing):
 
 
 def interrupt_trial(participant_id, index, reason):
-    """A stream that cannot be completed (a gap that cannot be filled, a failed backend)."""
+    """A stream that cannot be completed (a gap that cannot be filled); a fresh page restarts it."""
     Trial.objects.filter(participant_id=participant_id, index=index, finished_at__isnull=True).update(
         status=Trial.Status.INTERRUPTED, server_timing={"interrupted": reason}
     )

@@ -50,5 +50,6 @@ class Command(BaseCommand):
             f"  Participant link:  {base_url}/s/{study.code}/\n"
             f"  Researcher login:  {base_url}/accounts/login/  "
             f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r})\n"
-            f"  Results with data: {python_command()} manage.py simulate_participants {study.code} --participants 20\n"
+            f"  Results with data: {'DEBUG=true ' if settings.DEBUG else ''}{python_command()} manage.py "
+            f"simulate_participants {study.code} --participants 20\n"
         )

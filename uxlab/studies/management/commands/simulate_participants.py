@@ -3,12 +3,12 @@ demos, pilot checks and checking the analysis.
 
 Each simulated participant goes through the real actions (checks, consent, instructions,
 assignment) and answers trials; answers are stored through the rating path's own action
-(record_ratings). The response model (analysis/simulation.py, docs/analysis.md) has a threshold and
-slope on the log speed ratio and on the log TTFT ratio, lapses, a position bias, a tendency to say
-"no difference", a share of inattentive participants (who answer at random and fail attention
-checks) and drop-outs (who leave part-way and never complete). The command does not score attention
-checks: that is the rating path's job, so a simulation shows whatever the real path stores.
-Participants are marked as simulated in their checks (`{"simulated": true}`).
+(record_ratings), which also scores the attention checks. The response model
+(analysis/simulation.py, docs/analysis.md) has a threshold and slope on the log speed ratio and on
+the log TTFT ratio, lapses, a position bias, a tendency to say "no difference", a share of
+inattentive participants (who answer at random and fail attention checks) and drop-outs (who leave
+part-way and never complete). The command itself scores nothing, so a simulation shows whatever the
+real path stores. Participants are marked as simulated in their checks (`{"simulated": true}`).
 """
 
 import random
@@ -124,8 +124,15 @@ class Command(BaseCommand):
                         "received_at": now.isoformat(),
                     }
                 )
+        # The rating path scores the attention checks as it stores their answers.
         actions.record_ratings(payloads)
         if person.leaves_after is not None:
             return False
-        Participant.objects.filter(pk=participant.pk).update(completed_at=now, status=Participant.Status.COMPLETED)
+        outcome = actions.completion_outcome(participant)
+        Participant.objects.filter(pk=participant.pk).update(
+            completed_at=now,
+            status=Participant.Status.COMPLETED,
+            outcome=outcome,
+            completion_code_shown=study.completion_for(outcome)[0],
+        )
         return True
