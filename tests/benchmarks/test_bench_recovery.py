@@ -15,6 +15,8 @@ def test_it_runs_a_tiny_simulated_study_over_the_websocket_and_compares_it_with_
     assert study["interrupted"] == 0 and study["errors"] == 0
     # The inattentive failed the check and left before the done page; everyone else completed.
     assert study["left_before_done"] == study["inattentive"] >= 1
+    # The rating path scored their failed checks, so the exclusion rule leaves them out.
+    assert study["failed_attention_check"] == study["inattentive"]
     assert study["completed"] == study["participants"] - study["inattentive"]
     assert study["excluded_trials"] > 0  # their trials (and the attention checks) are left out
     if study["status"] == "ok":

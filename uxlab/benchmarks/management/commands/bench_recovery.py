@@ -5,8 +5,9 @@ Postgres), analysed by the code the results page uses, and compared with the tru
 Participants follow analysis/simulation.py's response model: a logistic psychometric function on
 the log speed ratio (75% point at --threshold, lapses, a position bias, "no difference" where the
 arms are hard to tell apart). About --inattentive of them answer at random, fail the attention
-check and leave before the done page. Everyone else answers every trial, sends its telemetry like
-the browser, and opens the done page. The command prints `threshold_bias_log` (mean estimate minus
+check and leave before the done page (the rating path scores the check as it stores the answer, and
+the `failed_attention_check` exclusion rule leaves them out). Everyone else answers every trial,
+sends its telemetry like the browser, and opens the done page. The command prints `threshold_bias_log` (mean estimate minus
 truth), `threshold_ci_coverage`, `lapse_bias`, `slope_bias` and per-repetition figures.
 
 It works in a throwaway database it creates and drops and, unless given --redis-url, on a
@@ -277,6 +278,7 @@ class Command(BaseCommand):
 
     def run_study(self, repetition, base_url, rng):
         from uxlab.analysis.results import declared_timing, study_results
+        from uxlab.analysis.rows import StudyContext
         from uxlab.analysis.simulation import answer, draw_participant
         from uxlab.analysis.summaries import AnalysisOptions
         from uxlab.studies import actions
@@ -311,10 +313,7 @@ class Command(BaseCommand):
         results = asyncio.run(self.drive(browsers))
         elapsed = time.perf_counter() - started
         self.wait_for_worker(study, browsers, self.options["settle_timeout"])
-        # Scoring the attention checks: the rating path is to score them when they are stored (its own
-        # issue); until then the benchmark scores them here, with the same action, before analysing.
-        for participant, _person in people:
-            actions.score_attention_checks(participant)
+        # The rating path scored the attention checks as it stored their answers; nothing is scored here.
         n_boot = self.options["n_boot"]
         options = AnalysisOptions() if n_boot is None else AnalysisOptions(n_boot=n_boot)
         summary = study_results(study, options=options)
@@ -335,6 +334,7 @@ class Command(BaseCommand):
             "errors": sum(len(r["errors"]) for r in results),
             "reconnects": sum(r.get("reconnects", 0) for r in results),
             "excluded_trials": summary["exclusions"]["excluded"],
+            "failed_attention_check": len(StudyContext(study).failed_attention),
             "drive_seconds": round(elapsed, 1),
         }
         if fit["status"] == "ok":
