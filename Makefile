@@ -12,7 +12,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Settings for the test suite: real Postgres and Redis on this machine (Redis database 15).
 TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
 	REDIS_URL=redis://127.0.0.1:6379/15 CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
-	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM)
+	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM) \
+	UXLAB_LIVE_ALLOWED_HOSTS=127.0.0.0/8,::1
 
 # `make demo` reads .env when there is one; without it the demo runs on the embedded default.
 -include .env

@@ -5,11 +5,23 @@ and one Chromium for the integration and browser tests."""
 import asyncio
 import os
 
-import pytest
+# Live arms in the suite talk to servers on this machine (`make test` sets the same): for the child
+# processes, and for this one when pytest was started without it (settings are already loaded).
+LOCAL_LIVE_HOSTS = "127.0.0.0/8,::1"
+os.environ.setdefault("UXLAB_LIVE_ALLOWED_HOSTS", LOCAL_LIVE_HOSTS)
 
-from tests.stack import Stack
-from uxlab.benchmarks.processes import child_env
-from uxlab.processes import CHROMIUM_ARGS
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from uxlab.streaming.backends import egress  # noqa: E402
+
+if not settings.UXLAB_LIVE_ALLOWED_HOSTS:
+    settings.UXLAB_LIVE_ALLOWED_HOSTS = LOCAL_LIVE_HOSTS.split(",")
+    egress.configure(egress.EgressPolicy.from_lists(settings.UXLAB_LIVE_ALLOWED_HOSTS, settings.UXLAB_LIVE_KEY_NAMES))
+
+from tests.stack import Stack  # noqa: E402
+from uxlab.benchmarks.processes import child_env  # noqa: E402
+from uxlab.processes import CHROMIUM_ARGS  # noqa: E402
 
 QUICK_STUDY_YAML = """
 version: 1
@@ -125,6 +137,14 @@ def mark_trials_shown(participant):
         stream_t0=time.time() - 60, started_at=now, finished_at=now, status=Trial.Status.FINISHED, delivery="controlled"
     )
     return participant
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static_files():
+    """Pages name static files by their hashed names (WhiteNoise's manifest), as in production."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
 
 
 # --- Real processes ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ arms:
     kind: live
     base_url: {base_url}
     model: deepseek-reasoner
-    api_key_env: UXLAB_TEST_BACKEND_KEY
+    api_key_env: UXLAB_KEY_TEST_BACKEND
     thinking_display: visible
   - name: reasoner_fast
     kind: trace
@@ -55,7 +55,7 @@ design:
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setenv("UXLAB_TEST_BACKEND_KEY", "sk-test-not-stored")
+    monkeypatch.setenv("UXLAB_KEY_TEST_BACKEND", "sk-test-not-stored")
     server = ReplayServer().start()
     server.play(fixture_events("deepseek_reasoning_content.sse"), gap_s=0.05)
     yield server
@@ -171,7 +171,7 @@ def test_it_records_through_a_real_celery_worker(server, stack, team):
 
     # The worker process reads the key from its own environment, set before it started.
     import_yaml(STUDY_YAML.format(code="traces-worker", base_url=server.base_url).replace(
-        "api_key_env: UXLAB_TEST_BACKEND_KEY", "api_key_env: ''"), team)  # fmt: skip
+        "api_key_env: UXLAB_KEY_TEST_BACKEND", "api_key_env: ''"), team)  # fmt: skip
 
     record_trace.delay("traces-worker", "reasoner", "egg")
 

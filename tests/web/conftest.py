@@ -48,3 +48,11 @@ def tokens(alice, bob, charlie):
     from uxlab.studies.api_tokens import create_api_token
 
     return {user.username: create_api_token(user, "tests")[1] for user in (alice, bob, charlie)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """Failed-attempt counts (web/throttle.py) live in Redis: each test starts with none."""
+    from uxlab.web import throttle
+
+    throttle.reset_all()

@@ -405,6 +405,14 @@ def _low_fidelity_sql():
     ).join("()")
 
 
+def _csv_text_sql(expression):
+    """SQL twin of export.neutralise_formula: a leading ' on text a spreadsheet would run."""
+    return (
+        f"CASE WHEN {expression} ~ '^[-=+@\\t\\r]' AND {expression} !~ '^[-+]?[0-9]+(\\.[0-9]+)?$' "
+        f"THEN '''' || {expression} ELSE {expression} END"
+    )
+
+
 def ratings_csv_copy_sql(study, options, context):
     """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal)."""
     conditions = {
@@ -421,11 +429,13 @@ def ratings_csv_copy_sql(study, options, context):
         if rule.name in options.exclusion_rules
     ) + ")" if options.exclusion_rules else "''"
     header = ", ".join(f'"{name}"' for name in ratings_table().column_names)
+    text = _csv_text_sql
     return f"""
-        COPY (SELECT %(code)s AS study, r.participant_id, t.index, pr.name, aa.name, ab.name, q.name, r.value,
-            CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END, r.response_ms,
-            {_iso_sql('r.received_at')}, {_iso_sql('r.stored_at')}, r.key::text, q.kind, t.status,
-            CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, reasons
+        COPY (SELECT {text('%(code)s::text')} AS study, r.participant_id, t.index, {text('pr.name')},
+            {text('aa.name')}, {text('ab.name')}, {text('q.name')}, {text('r.value')},
+            {text("CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END")}, r.response_ms,
+            {_iso_sql('r.received_at')}, {_iso_sql('r.stored_at')}, r.key::text, {text('q.kind')},
+            {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
         FROM studies_rating r
         JOIN studies_participant p ON p.id = r.participant_id
         JOIN studies_trial t ON t.id = r.trial_id

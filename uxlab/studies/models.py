@@ -326,8 +326,9 @@ class Participant(models.Model):
 
     @property
     def group_name(self):
-        """The channel-layer group that receives this participant's confirmations."""
-        return f"participant.{self.token}"
+        """The channel-layer group that receives this participant's confirmations. Named by the
+        numeric id, never the token: the name travels in broker payloads and dead-letter records."""
+        return f"participant.{self.pk}"
 
     @property
     def has_consented(self):
@@ -534,7 +535,9 @@ class FailedTask(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True)
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -547,6 +550,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The token's scope: one team's studies, or one study; neither: every study its user can see.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -558,7 +565,15 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self):
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def scope(self):
+        return f"study {self.study.code}" if self.study_id else f"team {self.team.slug}" if self.team_id else "all your teams"
+
+    def allows(self, study):
+        """Whether this token may read ``study`` (its user's access is checked separately)."""
+        return (self.study_id is None or self.study_id == study.pk) and (self.team_id is None or self.team_id == study.team_id)
 
 
 class ExportAudit(models.Model):

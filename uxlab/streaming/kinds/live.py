@@ -4,7 +4,10 @@
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from uxlab.streaming.backends import egress
 
 from uxlab.streaming.backends.openai_compat import Chunk, LiveSettings, stream_chat, user_messages
 from uxlab.streaming.kinds.base import ArmKind, ArmSettings, Concurrency, Withheld
@@ -57,6 +60,24 @@ class LiveKind(ArmKind):
         max_in_flight: Annotated[Count, Field(ge=1, le=100_000)] | None = None
         when_full: Literal["queue", "skip"] = "queue"
         queue_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 60.0
+
+        @field_validator("base_url")
+        @classmethod
+        def _public_host(cls, value):
+            try:
+                egress.check_url(value)
+            except egress.EgressRefused as exc:
+                raise PydanticCustomError("address_refused", str(exc)) from None
+            return value
+
+        @field_validator("api_key_env")
+        @classmethod
+        def _allowed_key_name(cls, value):
+            try:
+                egress.check_key_name(value)
+            except egress.EgressRefused as exc:
+                raise PydanticCustomError("key_not_allowed", str(exc)) from None
+            return value
 
         @property
         def profile(self):

@@ -6,6 +6,7 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from uxlab.processes import beat_command, web_command, worker_command
@@ -23,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, host, port, **options):
+        if not settings.DEBUG:
+            # Hashed, compressed static files for WhiteNoise (the image build runs it too).
+            call_command("collectstatic", "--noinput", verbosity=0)
         commands = {"web": web_command(host, port)}
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("No broker configured: ratings are stored in-process (embedded default).")
