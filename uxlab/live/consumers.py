@@ -5,13 +5,13 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
 from uxlab.live import protocol, rating_batches, relay
+from uxlab.live.runtime import in_db_thread
 from uxlab.studies import actions
 from uxlab.streaming.backends.openai_compat import BackendError
 from uxlab.streaming.delivery import CONTROLLED, LIVE, LOOKAHEAD_S, messages_after, plan_messages
@@ -25,12 +25,6 @@ log = logging.getLogger(__name__)
 # (longer than a backend's slowest thinking pause is allowed to be between chunks).
 LIVE_POLL_S = 0.02
 LIVE_RESUME_IDLE_S = 90.0
-
-
-def in_db_thread(function):
-    """Run an ORM call in Django's one ORM thread (database_sync_to_async). A pool of threads was
-    measured worse: their Python CPU competes with the event loop for the GIL and delays pacing."""
-    return database_sync_to_async(function)
 
 
 async def store_outcome(action, *args):
@@ -63,6 +57,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     stream_task = None
     pacer = None
     streaming_trial = None
+    finished_trial = None  # the index of the last trial whose finish this socket stored
 
     async def connect(self):
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -79,10 +74,16 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         if self.stream_task is not None:
             self.stream_task.cancel()
             await asyncio.gather(self.stream_task, return_exceptions=True)
-            if self.pacer is not None and self.pacer.next_index < len(self.pacer.frames):
+            pacer = self.pacer
+            if pacer is not None and pacer.next_index < len(pacer.frames):
                 # Keep what was sent before the socket went away: fidelity of interrupted trials.
                 await in_db_thread(actions.record_server_timing)(
-                    self.context.participant_id, self.streaming_trial, self.pacer.lateness_summary()
+                    self.context.participant_id, self.streaming_trial, pacer.lateness_summary()
+                )
+            elif pacer is not None and self.finished_trial != self.streaming_trial:
+                # The whole stream was sent but the socket went before its outcome was stored.
+                await store_outcome(
+                    actions.finish_trial, self.context.participant_id, self.streaming_trial, pacer.lateness_summary()
                 )
         if self.context is not None:
             await self.channel_layer.group_discard(self.context.group_name, self.channel_name)
@@ -246,7 +247,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         # Stored before the end frame goes out: a socket closed right after it (a tab closed at the
         # end) cancels this task, and the trial must not be left streaming.
         await store_outcome(actions.finish_trial, self.context.participant_id, index, pacer.lateness_summary())
-        await self.send(end)
+        self.finished_trial = index
+        await self.send_quietly(end)
 
     # --- answers --------------------------------------------------------------------------------
 
