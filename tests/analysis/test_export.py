@@ -115,3 +115,21 @@ def test_it_writes_the_same_ratings_csv_through_postgres_copy_as_row_by_row(answ
     by_copy = list(csv.reader(io.StringIO(b"".join(iter_ratings_csv_copy(answered, options)).decode())))
     assert by_copy == by_rows
     assert any(row[-1] == "interrupted" for row in by_copy) == ("interrupted" in rules)
+
+
+@pytest.mark.parametrize("rules", [ExportOptions().exclusion_rules, ()])
+def test_it_writes_the_same_ratings_parquet_from_arrow_as_row_by_row(answered, rules):
+    from uxlab.analysis.rows import table_chunks
+
+    trial = Trial.objects.filter(participant__study=answered).first()
+    Trial.objects.filter(pk=trial.pk).update(status=Trial.Status.INTERRUPTED)
+    options = ExportOptions(exclusion_rules=rules)
+    table = export_tables()["ratings"]
+    by_rows = pq.read_table(io.BytesIO(b"".join(export.iter_parquet(table.columns, table.rows(answered, options)))))
+    by_arrow = pq.read_table(io.BytesIO(b"".join(table_chunks(table, "parquet", answered, options))))
+
+    assert by_arrow.schema == by_rows.schema
+    assert by_arrow.to_pylist() == by_rows.to_pylist()
+    rows = by_arrow.to_pylist()
+    assert {row["chosen_arm"] for row in rows} >= {""}  # a tie: an empty string, not a null
+    assert any(row["excluded"] for row in rows) == bool(rules)

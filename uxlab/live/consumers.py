@@ -284,6 +284,11 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             except Exception:  # The socket is gone: the browser resends after it reconnects.
                 pass
 
+    async def events_batch(self, message):
+        """A web process's share of a batch of events (studies/events.py): this socket's, in order."""
+        for event in message["events"].get(self.channel_name, ()):
+            await self.dispatch(event)
+
     async def rating_stored(self, event):
         """From a worker, through the channel layer, once the answers are committed: one frame per key."""
         for key in event.get("keys") or [event["key"]]:
