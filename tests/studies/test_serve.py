@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from uxlab.benchmarks.processes import REPO, Process, free_port
+from uxlab.benchmarks.processes import REPO, Process, free_port, free_port_range
 from uxlab.supervisor import Supervisor
 
 
@@ -71,9 +71,8 @@ def test_it_serves_through_nginx_and_keeps_the_site_up_when_the_worker_is_killed
     env = services_env | {"CELERY_TASK_DEFAULT_QUEUE": f"serve-test-{port}", "LOG_LEVEL": "INFO"}
     argv = [
         sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2",
-        "--web-base-port", str(free_port()), "--runtime-dir", str(tmp_path / "serve"),
+        "--web-base-port", str(free_port_range(2)), "--runtime-dir", str(tmp_path / "serve"),
     ]  # fmt: skip
-    # Web process 2 may get a port taken meanwhile; free_port twice in a row rarely collides.
     serve = Process(argv, env, tmp_path / "serve.log", ready=port, cwd=REPO)
     with serve:
         wait_for(lambda: "worker started" in serve.log_text() and "ready." in serve.log_text(), timeout=60)
