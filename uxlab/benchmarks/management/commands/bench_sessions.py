@@ -76,7 +76,10 @@ class Command(BaseCommand):
         parser.add_argument("--participants", type=int, default=500)
         parser.add_argument("--seconds", type=float, default=0, help="run sessions back to back this long (0: one session each)")
         parser.add_argument("--ramp", type=float, default=0, help="spread arrivals over this many seconds (0: all at once)")
-        parser.add_argument("--processes", default="1", help="web processes; a comma-separated list runs each in turn")
+        parser.add_argument(
+            "--processes", default=str(os.cpu_count() or 1),
+            help="web processes (default: one per core, as serve); a comma-separated list runs each in turn",
+        )  # fmt: skip
         parser.add_argument("--kill-worker-at", type=float, default=None, help="SIGKILL the worker this many seconds in")
         parser.add_argument(
             "--restart-web-at", type=float, default=None,
