@@ -8,6 +8,7 @@ own delay, with chunked transfer encoding as real OpenAI-compatible servers use.
 import asyncio
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class Script:
 class ReplayServer:
     script: Script | None = None
     requests: list = field(default_factory=list)
+    # time.monotonic() when the last request was read, and when each of its pieces was written.
+    received_at: float | None = None
+    sent_at: list = field(default_factory=list)
 
     def start(self):
         self._loop = asyncio.new_event_loop()
@@ -77,6 +81,7 @@ class ReplayServer:
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
             body = await reader.readexactly(int(headers.get("content-length", 0)))
             self.requests.append({"line": lines[0], "headers": headers, "json": json.loads(body or b"null")})
+            self.received_at, self.sent_at = time.monotonic(), []
             script = self.script
             await asyncio.sleep(script.headers_delay_s)
             writer.write(
@@ -91,6 +96,7 @@ class ReplayServer:
                 data = text.encode()
                 writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 await writer.drain()
+                self.sent_at.append(time.monotonic())
             if script.complete:
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
