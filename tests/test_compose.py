@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from django.core.management import get_commands
 
@@ -62,6 +63,7 @@ def test_its_proxy_configuration_carries_websockets():
         assert directive in site
 
 
+@pytest.mark.services
 def test_nginx_accepts_the_proxy_configuration(tmp_path):
     nginx = find_nginx()
     assert nginx, "Debian's nginx is needed: run `make test`, which installs it (`make proxy`)"

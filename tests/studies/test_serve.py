@@ -29,6 +29,7 @@ def wait_for(predicate, timeout=30):
         time.sleep(0.05)
 
 
+@pytest.mark.services
 def test_it_restarts_a_child_that_died_with_growing_backoff_and_leaves_the_others_alone():
     clock = FakeClock()
     supervisor = Supervisor(clock=clock)
