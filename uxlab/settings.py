@@ -118,6 +118,9 @@ DATABASE_URL = env_str("DATABASE_URL")
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
+# Seconds a persistent connection is kept: without a pool, and in Celery worker processes, which
+# run one task at a time and so keep one connection each instead of a pool (uxlab/celery.py).
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
 if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0:
     raise ImproperlyConfigured("DB_POOL_MAX_SIZE and DB_POOL_MIN_SIZE must not be negative")
 if DATABASE_URL:
@@ -128,12 +131,14 @@ if DATABASE_URL:
             "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": DB_POOL_TIMEOUT_S,
+            # Connections a burst opened beyond min_size are closed after a minute unused.
+            "max_idle": 60.0,
         }
     else:
         # Persistent connections (checked before reuse, so a killed connection is replaced).
         DATABASES = {
             "default": dj_database_url.parse(
-                DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+                DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
             )
         }
 else:

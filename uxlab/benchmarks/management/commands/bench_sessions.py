@@ -250,7 +250,7 @@ class Command(BaseCommand):
             if resume[1] and self.web_restarted_at and self.web_restarted_at <= resume[0] <= (self.web_back_at or resume[0])
         ]  # fmt: skip
         duration = load["duration_s"]
-        workers = os.cpu_count() or 1  # the worker's default pool: one process per core
+        workers = os.cpu_count() or 1  # the worker's default pool: one process per core, a connection each
         streams = load["concurrent_streams"]
         with open("/proc/loadavg") as loadavg:
             load_average = [float(value) for value in loadavg.read().split()[:3]]
@@ -275,7 +275,7 @@ class Command(BaseCommand):
             "concurrent_streams_max": streams["max"],
             "concurrency_window_s": [round(value, 1) for value in streams["window_s"]],
             "max_db_connections": max_connections,
-            "db_pool_size": (count + workers) * settings.DB_POOL_MAX_SIZE,
+            "db_pool_size": count * settings.DB_POOL_MAX_SIZE + workers,
             "trials_left_streaming": trials.filter(status=Trial.Status.STREAMING).count(),
             "lost": len(confirmed - stored),
             "unconfirmed": len(submitted - confirmed),
