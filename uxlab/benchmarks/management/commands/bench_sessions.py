@@ -7,8 +7,8 @@ channel layer, a Celery worker and beat — on a throwaway database and a redis-
 
 Participants arrive over --ramp seconds (0: all at once) and each runs one session, or sessions
 back to back until --seconds have passed (uxlab/benchmarks/sessions_load.py). With two or more web
-processes, one is restarted mid-run (--restart-web-at) so its participants' sockets move to another
-process and resume; --kill-worker-at kills the worker (serve restarts it). Prints JSON; see
+processes and --seconds, one is restarted halfway (or at --restart-web-at) so its participants'
+sockets move to another process and resume; --kill-worker-at kills the worker (serve restarts it). Prints JSON; see
 docs/benchmarks.md. Needs Debian's nginx (`make bench`): without it the benchmark stops.
 """
 
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         parser.add_argument("--kill-worker-at", type=float, default=None, help="SIGKILL the worker this many seconds in")
         parser.add_argument(
             "--restart-web-at", type=float, default=None,
-            help="with 2+ web processes, restart web-1 this many seconds in (default: halfway; negative: never)",
+            help="with 2+ web processes, restart web-1 this many seconds in (default with --seconds: halfway; negative: never)",
         )  # fmt: skip
         parser.add_argument("--think", type=float, default=1.0, help="mean seconds between a trial's end and its answers")
         parser.add_argument("--database", default="uxlab_bench_sessions", help="throwaway database to create and drop")
@@ -193,8 +193,8 @@ class Command(BaseCommand):
             worker = children["worker"]
             timers.append(threading.Timer(1.0 + options["kill_worker_at"], lambda: os.killpg(worker, signal.SIGKILL)))
         restart_at = options["restart_web_at"]
-        if restart_at is None and count > 1:
-            restart_at = (options["ramp"] + (options["seconds"] or 20)) / 2
+        if restart_at is None and count > 1 and options["seconds"]:
+            restart_at = (options["ramp"] + options["seconds"]) / 2
         if count > 1 and restart_at is not None and restart_at >= 0:
             web = children["web-1"]
 
