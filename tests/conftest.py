@@ -249,3 +249,5 @@ def _close_stray_test_database_sessions(django_db_setup, django_db_blocker):
                     "select pg_terminate_backend(pid) from pg_stat_activity"
                     " where datname = current_database() and pid <> pg_backend_pid()"
                 )
+            if connection.pool is not None:  # its idle connections were just ended too
+                connection.close_pool()

@@ -115,14 +115,36 @@ TEMPLATES = [
 
 # Database: DATABASE_URL (Postgres in tests and deployments) or the embedded SQLite file.
 DATABASE_URL = env_str("DATABASE_URL")
+# A pool of Postgres connections per process (psycopg's, through Django's `pool` option): a request
+# or websocket call borrows one and gives it back, so a process never holds more than
+# DB_POOL_MAX_SIZE, however many requests and sockets it serves (docs/deployment.md sizes it).
+# DB_POOL_MAX_SIZE=0 turns the pool off for persistent per-thread connections (DB_CONN_MAX_AGE).
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
+# Seconds a persistent connection is kept: without a pool, and in Celery worker processes, which
+# run one task at a time and so keep one connection each instead of a pool (uxlab/celery.py).
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0:
+    raise ImproperlyConfigured("DB_POOL_MAX_SIZE and DB_POOL_MIN_SIZE must not be negative")
 if DATABASE_URL:
-    # Persistent connections (checked before reuse, so a killed connection is replaced): opening a
-    # Postgres connection for every websocket database call would dominate a trial's start.
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
-        )
-    }
+    if DB_POOL_MAX_SIZE:
+        # Checked before each loan, so a connection killed meanwhile is replaced, not handed out.
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+            # Connections a burst opened beyond min_size are closed after a minute unused.
+            "max_idle": 60.0,
+        }
+    else:
+        # Persistent connections (checked before reuse, so a killed connection is replaced).
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
+            )
+        }
 else:
     SQLITE_PATH = Path(env_str("SQLITE_PATH", str(BASE_DIR / "var" / "uxlab.sqlite3")))
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +156,13 @@ else:
         }
     }
 EMBEDDED_DEFAULT = not DATABASE_URL
+# Threads a web process runs its sockets' database calls in (live/runtime.py): half the pool by
+# default; one on the embedded default's SQLite file, which takes one writer at a time anyway.
+UXLAB_SOCKET_DB_THREADS = env_int(
+    "UXLAB_SOCKET_DB_THREADS", max(1, DB_POOL_MAX_SIZE // 2) if DATABASE_URL and DB_POOL_MAX_SIZE else 1
+)
+if UXLAB_SOCKET_DB_THREADS < 1:
+    raise ImproperlyConfigured("UXLAB_SOCKET_DB_THREADS must be at least 1")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set, otherwise in-process memory (one web process only).

@@ -413,8 +413,15 @@ def _csv_text_sql(expression):
     )
 
 
-def ratings_csv_copy_sql(study, options, context):
-    """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal)."""
+def _raw_sql(expression):
+    """Text as stored (Parquet keeps raw values; only CSV neutralises formulas)."""
+    return expression
+
+
+def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text_sql):
+    """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal).
+    `times` writes a timestamp column (ISO 8601 text; the Parquet path asks for epoch microseconds);
+    `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
         "hidden_tab": "t.hidden_during_stream",
@@ -429,12 +436,11 @@ def ratings_csv_copy_sql(study, options, context):
         if rule.name in options.exclusion_rules
     ) + ")" if options.exclusion_rules else "''"
     header = ", ".join(f'"{name}"' for name in ratings_table().column_names)
-    text = _csv_text_sql
     return f"""
         COPY (SELECT {text('%(code)s::text')} AS study, r.participant_id, t.index, {text('pr.name')},
             {text('aa.name')}, {text('ab.name')}, {text('q.name')}, {text('r.value')},
             {text("CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END")}, r.response_ms,
-            {_iso_sql('r.received_at')}, {_iso_sql('r.stored_at')}, r.key::text, {text('q.kind')},
+            {times('r.received_at')}, {times('r.stored_at')}, r.key::text, {text('q.kind')},
             {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
         FROM studies_rating r
         JOIN studies_participant p ON p.id = r.participant_id
@@ -449,24 +455,40 @@ def ratings_csv_copy_sql(study, options, context):
     """, header
 
 
+def _epoch_us_sql(column):
+    """A timestamptz as integer microseconds since 1970 (UTC), which Arrow reads without parsing."""
+    return f"(extract(epoch from {column}) * 1000000)::bigint"
+
+
 def table_chunks(table, fmt, study, options):
-    """A table in a format as bytes: the ratings CSV comes from Postgres COPY when it can."""
+    """A table in a format as bytes: the ratings table comes from Postgres COPY when it can (CSV as
+    Postgres writes it, Parquet through Arrow's CSV reader), ~10x faster than row by row."""
     from django.db import connection
 
-    from uxlab.analysis.export import iter_table
+    from uxlab.analysis.export import iter_parquet_from_csv, iter_table
 
-    if table.name == "ratings" and fmt == "csv" and connection.vendor == "postgresql":
-        return iter_ratings_csv_copy(study, options)
+    if table.name == "ratings" and connection.vendor == "postgresql":
+        if fmt == "csv":
+            return iter_ratings_csv_copy(study, options)
+        if fmt == "parquet":
+            return iter_parquet_from_csv(
+                table.columns, ratings_copy_chunks(study, options, times=_epoch_us_sql, text=_raw_sql), datetimes="epoch_us"
+            )
     return iter_table(fmt, table.columns, table.rows(study, options))
 
 
 def iter_ratings_csv_copy(study, options):
     """The ratings table as CSV bytes produced by Postgres itself: ~10x faster than row by row."""
+    yield (",".join(ratings_table().column_names) + "\n").encode()
+    yield from ratings_copy_chunks(study, options)
+
+
+def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
+    """The ratings table's rows as CSV byte chunks from COPY (no header)."""
     from django.db import connection
 
     context = StudyContext(study)
-    sql, header = ratings_csv_copy_sql(study, options, context)
-    yield (",".join(ratings_table().column_names) + "\n").encode()
+    sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}

@@ -5,13 +5,13 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
 from uxlab.live import inflight, limits, protocol, rating_batches, relay
+from uxlab.live.runtime import in_db_thread
 from uxlab.studies import actions
 from uxlab.streaming.backends.openai_compat import BackendError
 from uxlab.streaming.delivery import CONTROLLED, LIVE, LOOKAHEAD_S, messages_after, plan_messages
@@ -36,12 +36,6 @@ SESSION_OVER_CODES = {code for code, _message in actions.SESSION_CLOSED.values()
 # completes outside any socket), when an answer or telemetry arrives.
 STATE_RECHECK_S = 10.0
 RATE_LIMITED = protocol.error_frame("rate_limited", "Too many messages: this one was not handled; send it again later.")
-
-
-def in_db_thread(function):
-    """Run an ORM call in Django's one ORM thread (database_sync_to_async). A pool of threads was
-    measured worse: their Python CPU competes with the event loop for the GIL and delays pacing."""
-    return database_sync_to_async(function)
 
 
 async def store_outcome(action, *args):
@@ -97,6 +91,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     streaming_trial = None
     registered = False
     closing = False
+    finished_trial = None  # the index of the last trial whose finish this socket stored
 
     async def connect(self):
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -124,10 +119,16 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         if self.stream_task is not None:
             self.stream_task.cancel()
             await asyncio.gather(self.stream_task, return_exceptions=True)
-            if self.pacer is not None and self.pacer.next_index < len(self.pacer.frames):
+            pacer = self.pacer
+            if pacer is not None and pacer.next_index < len(pacer.frames):
                 # Keep what was sent before the socket went away: fidelity of interrupted trials.
                 await in_db_thread(actions.record_server_timing)(
-                    self.context.participant_id, self.streaming_trial, self.pacer.lateness_summary()
+                    self.context.participant_id, self.streaming_trial, pacer.lateness_summary()
+                )
+            elif pacer is not None and self.finished_trial != self.streaming_trial:
+                # The whole stream was sent but the socket went before its outcome was stored.
+                await store_outcome(
+                    actions.finish_trial, self.context.participant_id, self.streaming_trial, pacer.lateness_summary()
                 )
         await self.leave()
 
@@ -367,6 +368,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         # end) cancels this task, and the trial must not be left streaming.
         await store_outcome(actions.finish_trial, self.context.participant_id, index, pacer.lateness_summary())
         self.context.learn_finished(index)
+        self.finished_trial = index
         await self.send_frame(end)
 
     # --- answers --------------------------------------------------------------------------------
@@ -429,6 +431,11 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             self.state_checked_at = time.monotonic()
             self.context.state = await in_db_thread(actions.load_session_state)(self.context.participant_id)
         return not self.closing
+
+    async def events_batch(self, message):
+        """A web process's share of a batch of events (studies/events.py): this socket's, in order."""
+        for event in message["events"].get(self.channel_name, ()):
+            await self.dispatch(event)
 
     async def rating_stored(self, event):
         """From a worker, through the channel layer, once the answers are committed: one frame per key."""
