@@ -19,7 +19,7 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
 -include .env
 export
 
-.PHONY: install demo test test-fast chromium services clean
+.PHONY: install demo test test-fast chromium proxy services bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,22 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
 	fi
 
+# Debian's nginx: the reverse proxy `manage.py serve` runs in front of several web processes, and
+# the one bench_sessions measures through.
+proxy:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		echo "Installing Debian's nginx-light"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	fi
+
 services:
 	bash .ci/services.sh
 
-test: install chromium services
+# What the benchmarks need (docs/benchmarks.md); then run them with the TEST_ENV settings, e.g.
+#   make bench && DATABASE_URL=... REDIS_URL=... .venv/bin/python manage.py bench_sessions --json
+bench: install proxy services
+
+test: install chromium proxy services
 	$(TEST_ENV) $(PY) -m pytest
 
 # The pure and database tests: no browser, no spawned processes (under 90 s).

@@ -123,6 +123,22 @@ def trial(participant):
     return participant.trials.get(index=0)
 
 
+def mark_trials_shown(participant):
+    """Mark every trial of the participant as streamed to the end, as if the page had shown it:
+    answers are taken only for shown trials. For tests of the rating path that do not stream."""
+    import time
+
+    from django.utils import timezone
+
+    from uxlab.studies.models import Trial
+
+    now = timezone.now()
+    Trial.objects.filter(participant=participant).update(
+        stream_t0=time.time() - 60, started_at=now, finished_at=now, status=Trial.Status.FINISHED, delivery="controlled"
+    )
+    return participant
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _collected_static_files():
     """Pages name static files by their hashed names (WhiteNoise's manifest), as in production."""
@@ -141,7 +157,9 @@ def services_env(django_db_setup):
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
-    return child_env()
+    # Every browser in the suite starts from 127.0.0.1: the enrolment rate limit (tested on its own
+    # in tests/web/test_hostile_http.py) would otherwise count all of them as one client.
+    return child_env(UXLAB_ENROL_LIMIT="0")
 
 
 @pytest.fixture(scope="session")
@@ -231,3 +249,5 @@ def _close_stray_test_database_sessions(django_db_setup, django_db_blocker):
                     "select pg_terminate_backend(pid) from pg_stat_activity"
                     " where datname = current_database() and pid <> pg_backend_pid()"
                 )
+            if connection.pool is not None:  # its idle connections were just ended too
+                connection.close_pool()

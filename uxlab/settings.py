@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL character in the path, query or form is a 400 before any view or the database sees it.
+    "uxlab.web.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,14 +115,36 @@ TEMPLATES = [
 
 # Database: DATABASE_URL (Postgres in tests and deployments) or the embedded SQLite file.
 DATABASE_URL = env_str("DATABASE_URL")
+# A pool of Postgres connections per process (psycopg's, through Django's `pool` option): a request
+# or websocket call borrows one and gives it back, so a process never holds more than
+# DB_POOL_MAX_SIZE, however many requests and sockets it serves (docs/deployment.md sizes it).
+# DB_POOL_MAX_SIZE=0 turns the pool off for persistent per-thread connections (DB_CONN_MAX_AGE).
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
+# Seconds a persistent connection is kept: without a pool, and in Celery worker processes, which
+# run one task at a time and so keep one connection each instead of a pool (uxlab/celery.py).
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0:
+    raise ImproperlyConfigured("DB_POOL_MAX_SIZE and DB_POOL_MIN_SIZE must not be negative")
 if DATABASE_URL:
-    # Persistent connections (checked before reuse, so a killed connection is replaced): opening a
-    # Postgres connection for every websocket database call would dominate a trial's start.
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
-        )
-    }
+    if DB_POOL_MAX_SIZE:
+        # Checked before each loan, so a connection killed meanwhile is replaced, not handed out.
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+            # Connections a burst opened beyond min_size are closed after a minute unused.
+            "max_idle": 60.0,
+        }
+    else:
+        # Persistent connections (checked before reuse, so a killed connection is replaced).
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
+            )
+        }
 else:
     SQLITE_PATH = Path(env_str("SQLITE_PATH", str(BASE_DIR / "var" / "uxlab.sqlite3")))
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +156,13 @@ else:
         }
     }
 EMBEDDED_DEFAULT = not DATABASE_URL
+# Threads a web process runs its sockets' database calls in (live/runtime.py): half the pool by
+# default; one on the embedded default's SQLite file, which takes one writer at a time anyway.
+UXLAB_SOCKET_DB_THREADS = env_int(
+    "UXLAB_SOCKET_DB_THREADS", max(1, DB_POOL_MAX_SIZE // 2) if DATABASE_URL and DB_POOL_MAX_SIZE else 1
+)
+if UXLAB_SOCKET_DB_THREADS < 1:
+    raise ImproperlyConfigured("UXLAB_SOCKET_DB_THREADS must be at least 1")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set, otherwise in-process memory (one web process only).
@@ -204,6 +235,34 @@ UXLAB_PUBLISH_TIMEOUT_S = env_float("UXLAB_PUBLISH_TIMEOUT_S", 3.0)
 # publishes them as one task: one broker message and one transaction per batch, not per answer.
 UXLAB_RATING_BATCH_WAIT_MS = env_float("UXLAB_RATING_BATCH_WAIT_MS", 25.0)
 UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
+
+# Hostile participants (docs/reliability.md): at most UXLAB_ENROL_LIMIT new participants per client
+# (a keyed hash of its address, never stored or logged) per UXLAB_ENROL_WINDOW_S; 0 turns it off.
+UXLAB_ENROL_LIMIT = env_int("UXLAB_ENROL_LIMIT", 20)
+UXLAB_ENROL_WINDOW_S = env_int("UXLAB_ENROL_WINDOW_S", 600)
+# Behind a reverse proxy, the request header holding the client's address (e.g.
+# HTTP_X_FORWARDED_FOR, whose last entry the proxy appended); empty means the socket's address.
+UXLAB_CLIENT_IP_HEADER = env_str("UXLAB_CLIENT_IP_HEADER", "")
+# A participant who reserved cells (reached the trial page) but started no trial within this many
+# seconds has the cells released by the expiry task (and is reassigned on return).
+UXLAB_RELEASE_UNSTARTED_AFTER_S = env_int("UXLAB_RELEASE_UNSTARTED_AFTER_S", 300)
+# How long a participant's browser keeps the signed cookie that lets it resume from the panel link.
+UXLAB_RESUME_COOKIE_MAX_AGE_S = env_int("UXLAB_RESUME_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
+if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0:
+    raise ImproperlyConfigured("UXLAB_ENROL_WINDOW_S must be >= 1 and the other UXLAB_ENROL_*, UXLAB_RELEASE_*, UXLAB_RESUME_* >= 0")
+
+# Per-participant limits of the participant websocket (docs/reliability.md, "Websocket limits").
+# Open sockets per participant across web processes (counted in Redis; per process without it).
+UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4)
+# Frames per socket: a bucket of this many, refilled at this rate; frames past it are refused
+# (`rate_limited`), and the socket is closed once this many have been refused.
+UXLAB_WS_FRAME_BURST = env_int("UXLAB_WS_FRAME_BURST", 100)
+UXLAB_WS_FRAMES_PER_S = env_float("UXLAB_WS_FRAMES_PER_S", 20.0)
+UXLAB_WS_REFUSED_FRAMES_MAX = env_int("UXLAB_WS_REFUSED_FRAMES_MAX", 200)
+# RatingConflict rows kept per participant; later conflicting resends are confirmed, not kept.
+UXLAB_RATING_CONFLICTS_MAX = env_int("UXLAB_RATING_CONFLICTS_MAX", 50)
+# Telemetry kept per trial beyond its first batch (bytes of JSON).
+UXLAB_TELEMETRY_BYTES_PER_TRIAL = env_int("UXLAB_TELEMETRY_BYTES_PER_TRIAL", 2 * 1024 * 1024)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -109,3 +109,32 @@ async def test_it_refuses_an_unknown_participant_token(db):
     communicator = WebsocketCommunicator(application, "/ws/p/not-a-token/", headers=[(b"origin", b"http://127.0.0.1")])
     connected, code = await communicator.connect()
     assert not connected and code == 4404
+
+
+async def test_it_stores_the_trial_as_finished_before_the_browser_sees_the_end(participant):
+    from uxlab.studies.models import Trial
+
+    communicator = await connect(participant.token)
+    await communicator.send_json_to({"type": "trial.start", "trial": 0})
+    await receive_until(communicator, "stream.end")
+    trial = await Trial.objects.aget(participant=participant, index=0)
+    await communicator.disconnect()
+
+    assert trial.status == Trial.Status.FINISHED and trial.finished_at is not None
+    assert trial.server_timing["messages"] > 0
+
+
+async def test_it_finishes_a_trial_whose_socket_closes_as_the_last_pane_ends(participant):
+    """A tab closed the moment both panes are done (before the end frame is read) leaves no trial
+    streaming: the whole stream was sent, so the trial is finished."""
+    from uxlab.studies.models import Trial
+
+    communicator = await connect(participant.token)
+    await communicator.send_json_to({"type": "trial.start", "trial": 0})
+    done = 0
+    while done < 2:
+        done += (await communicator.receive_json_from(timeout=10))["type"] == "stream.done"
+    await communicator.disconnect()
+
+    trial = await Trial.objects.aget(participant=participant, index=0)
+    assert trial.status == Trial.Status.FINISHED and trial.finished_at is not None

@@ -33,6 +33,11 @@ def run_participant(study, values):
 
 @pytest.fixture
 def rated_study(study):
+    from uxlab.studies.models import Question
+
+    # A free-text question too, so its download is among the pages every access test covers.
+    Question.objects.create(study=study, name="comment", kind="free_text", text="Anything else?", position=5,
+                            options={"required": False})
     for values in (["A"], ["B"], ["tie"], ["A"]):
         run_participant(study, values)
     return study

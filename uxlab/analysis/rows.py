@@ -40,7 +40,7 @@ TRIAL_STATE_COLUMNS = (
     Column("kind", "string", "trial (analysed), practice, or attention (an instructed-response check)"),
     Column("cell", "string", "the design cell (pair and prompt) the trial fills"),
     Column("attention_passed", "boolean", "for attention checks: whether the instructed answer was given"),
-    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, paint errors)"),
+    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, displayed/declared speed ratio, tokens shown early, paint and presentation errors) and the clock-sync uncertainty (docs/protocol.md, Telemetry)"),
     Column("skip_reason", "string", "why a skipped trial could not be shown (restart_limit: <failure>, arm_busy, blocked)"),
 )
 
@@ -213,16 +213,21 @@ def ratings_table():
 PARTICIPANT_COLUMNS = (
     STUDY_COLUMN,
     PARTICIPANT_COLUMN,
-    Column("status", "string", "started, consented, completed or declined (and later states as added)"),
+    Column("status", "string", "started, consented, completed, declined or expired"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
     Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
-    Column("completed_at", "datetime", "when every answer was stored (ISO 8601 UTC)"),
+    Column("completed_at", "datetime", "when every trial was streamed and every answer stored (ISO 8601 UTC)"),
     Column("assignment_seed", "string", "seed of the participant's trial order and A/B positions"),
     Column("trials", "integer", "number of trials assigned"),
     Column("trials_finished", "integer", "number of trials whose streams finished"),
     Column("trials_skipped", "integer", "number of trials skipped because they could not be shown (the trials table says why)"),
     Column("failed_attention_check", "boolean", "failed at least one attention check"),
+    Column("outcome", "string", "how the session ended: completed, failed_attention, timed_out, backend_failure; empty while it runs"),
+    Column("completion_code", "string", "the completion code the participant was shown for their outcome; empty if none"),
+    Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
+    Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
+    Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -243,20 +248,21 @@ def participant_rows(study, options):
             finished_count=Count("trials", filter=Q(trials__status=Trial.Status.FINISHED), distinct=True),
             skipped_count=Count("trials", filter=Q(trials__status=Trial.Status.SKIPPED), distinct=True),
         )
-        .values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count", "skipped_count",
-        )
     )
+    fields = [
+        "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
+        "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
+        "unconfirmed_reason", "external_identity__other_device_attempts",
+    ]
     if options.include_external_ids:
-        queryset = queryset.values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count", "skipped_count", "external_identity__panel",
-            "external_identity__external_id", "external_identity__panel_study_id", "external_identity__panel_session_id",
-        )
-    for pk, *rest in queryset.iterator(chunk_size=CHUNK):
-        base, external = rest[:9], rest[9:]
-        yield (study.code, pk, *base, pk in context.failed_attention, *external)
+        fields += [
+            "external_identity__panel", "external_identity__external_id",
+            "external_identity__panel_study_id", "external_identity__panel_session_id",
+        ]
+    for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
+        base, ending, external = rest[:9], rest[9:14], rest[14:]
+        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
 def participants_table(include_external_ids=False):
@@ -314,24 +320,28 @@ TELEMETRY_COLUMNS = (
     PARTICIPANT_COLUMN,
     Column("trial_index", "integer", "the trial the batch belongs to"),
     Column("batch_key", "string", "the browser-generated idempotency key of the telemetry batch (UUID)"),
-    Column("kind", "string", "frame (one stream message), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
-    Column("seq", "integer", "for frames: the stream message's sequence number within the trial (docs/protocol.md)"),
+    Column("kind", "string", "frame (one stream message), update (the tokens of one message one animation frame showed), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
+    Column("seq", "integer", "for frames and updates: the stream message's sequence number within the trial (docs/protocol.md)"),
     Column("receive_ms", "number", "for frames: when the message arrived, ms after the trial's t0 on the browser's clock"),
-    Column("paint_ms", "number", "for frames: the animation frame it was painted in, ms after t0 (empty if never painted)"),
+    Column("paint_ms", "number", "for frames: the animation frame that showed its first token; for updates: the animation frame that showed its tokens; ms after t0 (empty if never painted)"),
     Column("at_ms", "number", "for visibility and focus: when it changed, ms after t0"),
     Column("state", "string", "for visibility: hidden or visible; for focus: blur or focus"),
+    Column("tokens", "integer", "for updates: how many of the message's tokens (the next ones in its order) the frame showed"),
+    Column("presented_ms", "number", "for updates: the conservative presentation estimate (when the frame's rendering was done), ms after t0"),
     Column("received_at", "datetime", "when the web server received the batch (ISO 8601 UTC)"),
 )
 
 
 def telemetry_items(payload):
     """A batch (docs/protocol.md, telemetry.submit) as long-format observations:
-    (kind, seq, receive_ms, paint_ms, at_ms, state)."""
+    (kind, seq, receive_ms, paint_ms, at_ms, state, tokens, presented_ms)."""
     for seq, receive_ms, paint_ms in payload.get("frames", []):
-        yield ("frame", seq, receive_ms, paint_ms, None, None)
+        yield ("frame", seq, receive_ms, paint_ms, None, None, None, None)
+    for seq, tokens, frame_ms, presented_ms in payload.get("updates", []):
+        yield ("update", seq, None, frame_ms, None, None, tokens, presented_ms)
     for kind in ("visibility", "focus"):
         for at_ms, state in payload.get(kind, []):
-            yield (kind, None, None, None, at_ms, state)
+            yield (kind, None, None, None, at_ms, state, None, None)
 
 
 def telemetry_rows(study, options):
@@ -403,8 +413,15 @@ def _csv_text_sql(expression):
     )
 
 
-def ratings_csv_copy_sql(study, options, context):
-    """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal)."""
+def _raw_sql(expression):
+    """Text as stored (Parquet keeps raw values; only CSV neutralises formulas)."""
+    return expression
+
+
+def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text_sql):
+    """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal).
+    `times` writes a timestamp column (ISO 8601 text; the Parquet path asks for epoch microseconds);
+    `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
         "hidden_tab": "t.hidden_during_stream",
@@ -419,12 +436,11 @@ def ratings_csv_copy_sql(study, options, context):
         if rule.name in options.exclusion_rules
     ) + ")" if options.exclusion_rules else "''"
     header = ", ".join(f'"{name}"' for name in ratings_table().column_names)
-    text = _csv_text_sql
     return f"""
         COPY (SELECT {text('%(code)s::text')} AS study, r.participant_id, t.index, {text('pr.name')},
             {text('aa.name')}, {text('ab.name')}, {text('q.name')}, {text('r.value')},
             {text("CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END")}, r.response_ms,
-            {_iso_sql('r.received_at')}, {_iso_sql('r.stored_at')}, r.key::text, {text('q.kind')},
+            {times('r.received_at')}, {times('r.stored_at')}, r.key::text, {text('q.kind')},
             {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
         FROM studies_rating r
         JOIN studies_participant p ON p.id = r.participant_id
@@ -439,24 +455,40 @@ def ratings_csv_copy_sql(study, options, context):
     """, header
 
 
+def _epoch_us_sql(column):
+    """A timestamptz as integer microseconds since 1970 (UTC), which Arrow reads without parsing."""
+    return f"(extract(epoch from {column}) * 1000000)::bigint"
+
+
 def table_chunks(table, fmt, study, options):
-    """A table in a format as bytes: the ratings CSV comes from Postgres COPY when it can."""
+    """A table in a format as bytes: the ratings table comes from Postgres COPY when it can (CSV as
+    Postgres writes it, Parquet through Arrow's CSV reader), ~10x faster than row by row."""
     from django.db import connection
 
-    from uxlab.analysis.export import iter_table
+    from uxlab.analysis.export import iter_parquet_from_csv, iter_table
 
-    if table.name == "ratings" and fmt == "csv" and connection.vendor == "postgresql":
-        return iter_ratings_csv_copy(study, options)
+    if table.name == "ratings" and connection.vendor == "postgresql":
+        if fmt == "csv":
+            return iter_ratings_csv_copy(study, options)
+        if fmt == "parquet":
+            return iter_parquet_from_csv(
+                table.columns, ratings_copy_chunks(study, options, times=_epoch_us_sql, text=_raw_sql), datetimes="epoch_us"
+            )
     return iter_table(fmt, table.columns, table.rows(study, options))
 
 
 def iter_ratings_csv_copy(study, options):
     """The ratings table as CSV bytes produced by Postgres itself: ~10x faster than row by row."""
+    yield (",".join(ratings_table().column_names) + "\n").encode()
+    yield from ratings_copy_chunks(study, options)
+
+
+def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
+    """The ratings table's rows as CSV byte chunks from COPY (no header)."""
     from django.db import connection
 
     context = StudyContext(study)
-    sql, header = ratings_csv_copy_sql(study, options, context)
-    yield (",".join(ratings_table().column_names) + "\n").encode()
+    sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}

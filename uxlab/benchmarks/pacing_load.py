@@ -1,8 +1,11 @@
 """The load process of bench_pacing: N websocket participants started together.
 
 Each connects, waits for a common start time, asks for its trial and records, for every
-stream.delta, how late it arrived: receive time minus (t0 + due_ms), both on this machine's wall
-clock. Prints one JSON object on stdout. Run: python -m uxlab.benchmarks.pacing_load SPEC.json
+stream.delta, how late it arrived: receive time minus when the server meant to send it, t0 + due_ms
+(minus the lookahead in controlled delivery), both on this machine's wall clock; and when its stream
+started and ended, so the report says how many participants were streaming at once (capacity means
+concurrency: a participant whose stream has not started yet is not being paced).
+Prints one JSON object on stdout. Run: python -m uxlab.benchmarks.pacing_load SPEC.json
 """
 
 import asyncio
@@ -24,8 +27,10 @@ async def open_socket(url, origin):
         return error
 
 
-async def participant(websocket, first_message, stop_at, lateness, counts):
+async def participant(websocket, first_message, stop_at, lateness, counts, streams, starts_ms):
+    began = ended = None
     try:
+        sent = time.time()
         await websocket.send(first_message)
         t0 = None
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + (stop_at - time.time())):
@@ -37,8 +42,12 @@ async def participant(websocket, first_message, stop_at, lateness, counts):
                     lateness.append((received, received - (t0 + message["due_ms"])))
                     counts["messages"] += 1
                 elif kind == "stream.start":
-                    t0 = message["t0_ms"]
+                    # Sent ahead by the lookahead in controlled delivery: lateness counts from then.
+                    t0 = message["t0_ms"] - message.get("lookahead_ms", 0)
+                    began = received / 1000
+                    starts_ms.append(received - sent * 1000)
                 elif kind == "stream.end":
+                    ended = received / 1000
                     return
     except TimeoutError:
         return
@@ -46,7 +55,18 @@ async def participant(websocket, first_message, stop_at, lateness, counts):
         counts["errors"] += 1
         counts.setdefault("error_samples", []).append(repr(error)[:200])
     finally:
+        if began is not None:
+            streams.append((began, ended or time.time()))
         await websocket.close()
+
+
+def concurrency(streams, start, end, step=0.1):
+    """How many participants were streaming at each step of [start, end)."""
+    counts, at = [], start
+    while at < end:
+        counts.append(sum(1 for began, ended in streams if began <= at < ended))
+        at += step
+    return counts
 
 
 def percentile(values, q):
@@ -80,13 +100,16 @@ async def main(spec):
     stop_at = start_at + spec["seconds"]
     await asyncio.sleep(start_at - time.time())
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    streams, starts_ms = [], []
     await asyncio.gather(
         *(
-            participant(websocket, first, stop_at, lateness, counts)
+            participant(websocket, first, stop_at, lateness, counts, streams, starts_ms)
             for websocket, first in zip(sockets, spec["first_messages"])
             if not isinstance(websocket, Exception)
         )
     )
+    # The measured window is the run: every participant should be streaming all through it.
+    at_once = concurrency(streams, start_at, stop_at)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     return {
@@ -99,6 +122,10 @@ async def main(spec):
         "receive_lateness_ms": summary([late for _, late in lateness]),
         # The same after the synchronised start has settled (messages received 3 s or more after it).
         "receive_lateness_after_start_ms": summary([late for at, late in lateness if at >= (start_at + 3) * 1000]),
+        "trial_start_ms": summary(starts_ms),
+        "concurrent_streams_min": min(at_once) if at_once else 0,
+        "concurrent_streams_median": percentile(at_once, 50) if at_once else 0,
+        "all_streaming_fraction": sum(count == len(spec["urls"]) for count in at_once) / len(at_once) if at_once else 0.0,
         "run_started_at": start_at,
         "load_cpu_seconds": cpu,
     }

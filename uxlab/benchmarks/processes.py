@@ -30,6 +30,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def free_port_range(count, attempts=200):
+    """The first of `count` consecutive loopback ports that are all free now."""
+    for _ in range(attempts):
+        base = free_port()
+        try:
+            for port in range(base + 1, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise ProcessError(f"found no {count} consecutive free ports")
+
+
 def wait_for_port(port, process=None, timeout=60):
     """Until something accepts connections on the loopback port (or `process` exits)."""
     deadline = time.monotonic() + timeout

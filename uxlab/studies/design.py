@@ -52,6 +52,8 @@ class SessionDesign:
     abandon_after_minutes: float = 30.0
     # A query parameter carrying another panel's participant id (Prolific's are always read).
     participant_param: str | None = None
+    # Refuse to start anyone who arrives without a panel id (PROLIFIC_PID or participant_param).
+    require_participant_id: bool = False
     # How long the last trial page retries the final save before showing the code anyway.
     save_timeout_s: float = 60.0
     # Instructed-response trials: [{"prompt", "question", "expected", "after_trial"}].

@@ -84,6 +84,10 @@ class Study(models.Model):
     instructions = models.TextField(blank=True)
     completion_code = models.CharField(max_length=40, default=new_completion_code)
     completion_url = models.URLField(blank=True)
+    # Codes and URLs for the other outcomes ({"failed_attention": {"code", "url"}, "timed_out": ...,
+    # "backend_failure": ...}); an outcome not listed gets the main code, except timed_out, which
+    # gets none. See Participant.Outcome.
+    completion_outcomes = models.JSONField(default=dict, blank=True)
     # Participants who declined consent are deleted; only their number is kept.
     declined_count = models.PositiveIntegerField(default=0)
     # Which pairs of arms each participant sees (by arm name) and the base seed of their order.
@@ -104,6 +108,15 @@ class Study(models.Model):
     @property
     def is_open(self):
         return self.status == self.Status.LIVE
+
+    def completion_for(self, outcome):
+        """(code, url) a participant with this outcome is shown; ("", "") when there is none."""
+        own = (self.completion_outcomes or {}).get(outcome)
+        if own:
+            return own.get("code", ""), own.get("url", "")
+        if outcome != Participant.Outcome.TIMED_OUT:
+            return self.completion_code, self.completion_url
+        return "", ""
 
     @property
     def session(self):
@@ -272,6 +285,14 @@ class Participant(models.Model):
         DECLINED = "declined"
         EXPIRED = "expired"
 
+    class Outcome(models.TextChoices):
+        """How the participant's session ended, which picks their completion code (Prolific style)."""
+
+        COMPLETED = "completed"
+        FAILED_ATTENTION = "failed_attention"
+        TIMED_OUT = "timed_out"
+        BACKEND_FAILURE = "backend_failure"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_participant_token)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.STARTED)
@@ -292,6 +313,13 @@ class Participant(models.Model):
     # Set when the final answers could not be confirmed and the completion code was shown anyway.
     completion_unconfirmed_at = models.DateTimeField(null=True, blank=True)
     unconfirmed_count = models.PositiveIntegerField(default=0)
+    unconfirmed_reason = models.CharField(max_length=40, blank=True)
+    # When the participant's cells were reserved (on reaching the first trial, not at consent);
+    # a reservation whose trials never start is released by the expiry task.
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    # How the session ended and the completion code shown for it (empty while it runs).
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    completion_code_shown = models.CharField(max_length=40, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
@@ -320,12 +348,30 @@ class ExternalIdentity(models.Model):
     external_id = models.CharField(max_length=200)
     panel_study_id = models.CharField(max_length=200, blank=True)
     panel_session_id = models.CharField(max_length=200, blank=True)
+    # Visits with this id from a browser that is not the one it started in (refused, not resumed).
+    other_device_attempts = models.PositiveIntegerField(default=0)
+    last_other_device_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "external identities"
         constraints = [
             models.UniqueConstraint(fields=["study", "panel", "external_id"], name="one_participant_per_external_id")
         ]
+
+
+class EnrolmentThrottle(models.Model):
+    """How many participants one client started in one time window (rate limit of enrolment).
+
+    ``client`` is a keyed hash of the client's address, never the address; rows of past windows
+    are deleted by the expiry task.
+    """
+
+    client = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "window_start"], name="one_throttle_per_window")]
 
 
 class Trial(models.Model):

@@ -10,7 +10,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis.export import FORMATS
-from uxlab.analysis.results import study_results
+from uxlab.analysis.results import options_from, study_results
 from uxlab.analysis.rows import TABLE_NAMES, export_tables
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.streaming import kinds
@@ -111,7 +111,7 @@ def study(request, code):
 @token_required
 def results(request, code):
     found = scoped_study(request, code)
-    return JsonResponse(study_results(found, rules_from(request.GET), n_boot=200))
+    return JsonResponse(study_results(found, rules_from(request.GET), options_from(request.GET)))
 
 
 @token_required
@@ -145,6 +145,19 @@ def openapi_document():
          "description": "An exclusion rule to apply (with rules=set).",
          "schema": {"type": "array", "items": {"type": "string", "enum": [r.name for r in EXCLUSION_RULES]}}},
     ]
+    option_parameters = [
+        {"name": "ties", "in": "query", "required": False,
+         "description": "How \"no difference\" answers enter the models: half a choice each way (default), "
+                        "their own outcome (Davidson), or left out.",
+         "schema": {"type": "string", "enum": ["half", "davidson", "drop"], "default": "half"}},
+        {"name": "speeds", "in": "query", "required": False,
+         "description": "Fit against the arms' declared speeds and TTFTs (default) or those each browser displayed.",
+         "schema": {"type": "string", "enum": ["declared", "displayed"], "default": "declared"}},
+        {"name": "level", "in": "query", "required": False,
+         "description": "A threshold level besides 75% (0.5 < level < 1).",
+         "schema": {"type": "number", "minimum": 0.5, "exclusiveMinimum": True, "maximum": 1,
+                    "exclusiveMaximum": True, "default": 0.75}},
+    ]
     ids_parameter = {"name": "external_ids", "in": "query", "required": False,
                      "description": "Owners only (logged): include panel ids such as PROLIFIC_PID.",
                      "schema": {"type": "string", "enum": ["0", "1"]}}
@@ -172,8 +185,9 @@ def openapi_document():
                 "responses": {"200": {"description": "The study.", "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Study"}}}}, **common}}},
             "/api/v1/studies/{code}/results": {"get": {
-                "operationId": "getResults", "summary": "Analysis summary (pairs, position bias, Bradley-Terry, psychometric fits)",
-                "parameters": [code_parameter, *rule_parameters],
+                "operationId": "getResults",
+                "summary": "Analysis summary: one summary per question, by its kind (docs/analysis.md)",
+                "parameters": [code_parameter, *rule_parameters, *option_parameters],
                 "responses": {"200": {"description": "The results.", "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Results"}}}}, **common}}},
             "/api/v1/studies/{code}/exports/{table}": {"get": {
@@ -215,15 +229,15 @@ def openapi_document():
                                    "questions": {"type": "array", "items": {"type": "object", "required": ["name", "kind"]}},
                                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}}]},
                 "Results": {"type": "object",
-                            "required": ["study", "arms", "exclusions", "answers_kept", "choice_questions", "likert_questions"],
+                            "required": ["study", "arms", "options", "exclusions", "answers_kept", "questions"],
                             "properties": {"study": {"type": "string"}, "arms": {"type": "array", "items": {"type": "string"}},
+                                           "options": {"type": "object", "required": ["ties", "speeds", "level", "n_boot"]},
                                            "exclusions": {"type": "object", "required": ["total", "excluded", "kept", "rules"]},
                                            "answers_kept": {"type": "integer"},
-                                           "choice_questions": {"type": "array", "items": {"type": "object",
-                                               "required": ["question", "pairs", "position_bias", "bradley_terry",
-                                                            "psychometric_speed", "psychometric_ttft"]}},
-                                           "likert_questions": {"type": "array", "items": {"type": "object"}},
-                                           "waiting_time": {"type": "array", "items": {"type": "object"}}}},
+                                           "questions": {"type": "array", "items": {"type": "object",
+                                               "required": ["summary", "question", "kind", "text"],
+                                               "properties": {"summary": {"type": "string", "enum": [
+                                                   "choice", "likert", "slider", "wait_estimate", "free_text"]}}}}}},
             },
         },
     }

@@ -95,6 +95,12 @@ class ArmKind:
         """Problems with the arm among the study's other arms, as ``{field: message}``."""
         return {}
 
+    def longest_pane_s(self, profile: dict, content: str, reasoning: str = "") -> float | None:
+        """About how many seconds a pane of this arm streams ``content``, or None when unknown
+        (a live backend is bounded by its timeouts). The study file refuses a trial that could not
+        finish within the session's time limit."""
+        return None
+
     def stimulus(self, profile: dict, prompt_text: str, recording: Recording) -> dict:
         """What the pane spec adds for a prompt beyond its response texts (and may replace them)."""
         return {}

@@ -2,6 +2,8 @@
 
 import logging
 
+from django.db.models import Sum
+
 from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
 
 log = logging.getLogger(__name__)
@@ -14,6 +16,9 @@ def study_counts(study):
         "completed": study.participants.filter(completed_at__isnull=False).count(),
         "ratings": Rating.objects.filter(participant__study=study).count(),
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
+        # Panel ids opened from a browser other than the one they started in (refused).
+        "other_device_attempts": study.external_identities.aggregate(total=Sum("other_device_attempts"))["total"] or 0,
+        "failed_attention": study.participants.filter(trials__attention_passed=False).distinct().count(),
     }
 
 

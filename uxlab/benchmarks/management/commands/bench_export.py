@@ -4,7 +4,8 @@ full CSV and Parquet export of the ratings table, print seconds and peak memory 
     python manage.py bench_export --ratings 1000000 --json
 
 The throwaway database (named in the output) is created on the configured server and dropped
-afterwards (keep it with --keep). Target: one million ratings as CSV in <= 15 s and <= 300 MB peak RSS.
+afterwards (keep it with --keep). Targets: one million ratings as CSV in <= 15 s and <= 300 MB peak RSS,
+as Parquet (from COPY through Arrow) in <= 10 s.
 """
 
 import json
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         # The target is for the CSV export: its peak is read before the Parquet export starts.
         result["peak_rss_mb"] = result.pop("peak_rss_after_csv_mb")
         result["parquet_peak_rss_mb"] = result.pop("peak_rss_after_parquet_mb")
-        result["targets"] = {"csv_seconds": 15, "peak_rss_mb": 300}
+        result["targets"] = {"csv_seconds": 15, "parquet_seconds": 10, "peak_rss_mb": 300}
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

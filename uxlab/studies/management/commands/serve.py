@@ -1,61 +1,117 @@
-"""Run uxlab's processes together: the web server and, with a broker configured, worker and beat."""
+"""Run uxlab's processes together under a supervisor: web processes (behind nginx when there are
+several), and with a broker configured, the Celery worker and beat. A process that dies is logged
+and restarted with backoff; the rest keep running (uxlab/supervisor.py)."""
 
+import os
 import signal
-import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from uxlab.processes import beat_command, web_command, worker_command
+from uxlab.processes import (
+    beat_command,
+    find_nginx,
+    proxy_command,
+    web_command,
+    worker_command,
+    write_proxy_config,
+)
+from uxlab.supervisor import Supervisor
 
 
 def stop_on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
+def shared_channel_layer():
+    """Whether web processes can share sockets' groups: only through a layer outside the process."""
+    return "InMemory" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]
+
+
+def python(argv):
+    return [sys.executable, "-m", *argv]
+
+
 class Command(BaseCommand):
-    help = "Start the ASGI server (and a Celery worker and beat when a broker is configured); Ctrl-C stops them all."
+    help = (
+        "Start uxlab: one web process per core behind nginx (one with the embedded default), and the "
+        "Celery worker and beat when a broker is configured; restarts whatever dies. Ctrl-C stops them all."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--web-processes", type=int, default=None,
+            help="web processes (default: one per core with REDIS_URL set, else 1)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--proxy", choices=["nginx", "uvicorn"], default=None,
+            help="several web processes behind nginx (the default where it is installed) or uvicorn's own --workers mode",
+        )  # fmt: skip
+        parser.add_argument(
+            "--web-base-port", type=int, default=None,
+            help="behind nginx, web process i listens on 127.0.0.1:BASE+i (default: --port + 1)",
+        )  # fmt: skip
+        parser.add_argument("--runtime-dir", default=None, help="nginx's configuration and logs, beat's schedule (default var/serve)")
 
-    def handle(self, host, port, **options):
+    def handle(self, host, port, web_processes, proxy, web_base_port, runtime_dir, **options):
         if not settings.DEBUG:
             # Hashed, compressed static files for WhiteNoise (the image build runs it too).
             call_command("collectstatic", "--noinput", verbosity=0)
-        commands = {"web": web_command(host, port)}
+        count = web_processes or ((os.cpu_count() or 1) if shared_channel_layer() else 1)
+        if count < 1:
+            raise CommandError("--web-processes must be at least 1")
+        if count > 1 and not shared_channel_layer():
+            raise CommandError(
+                "several web processes need the Redis channel layer (set REDIS_URL): the in-memory layer "
+                "of the embedded default reaches only the sockets of its own process"
+            )
+        runtime = settings.BASE_DIR / (runtime_dir or "var/serve")
+        runtime.mkdir(parents=True, exist_ok=True)
+        supervisor = Supervisor()
+        cwd = settings.BASE_DIR
+        nginx = find_nginx()
+        if count > 1 and proxy is None:
+            proxy = "nginx" if nginx else "uvicorn"
+            if nginx is None:
+                self.stdout.write("nginx is not installed (`make proxy`): using uvicorn's own workers instead.")
+        if count == 1:
+            supervisor.add("web", python(web_command(host, port)), cwd=cwd, describe=f"on {host}:{port}")
+        elif proxy == "uvicorn":
+            supervisor.add(
+                "web", python(web_command(host, port, workers=count)), cwd=cwd, describe=f"{count} workers on {host}:{port}"
+            )
+        else:
+            if nginx is None:
+                raise CommandError(
+                    "nginx is not installed: `make proxy` (Debian's nginx-light), or run "
+                    "`serve --proxy uvicorn` (uvicorn's own workers) or `serve --web-processes 1`"
+                )
+            ports = [(web_base_port or port + 1) + index for index in range(count)]
+            upstreams = [f"127.0.0.1:{web_port}" for web_port in ports]
+            for index, web_port in enumerate(ports, start=1):
+                supervisor.add(
+                    f"web-{index}", python(web_command("127.0.0.1", web_port)), cwd=cwd, describe=f"on 127.0.0.1:{web_port}"
+                )
+            config = write_proxy_config(runtime / "nginx", f"{host}:{port}", upstreams)
+            supervisor.add("proxy", [nginx, *proxy_command(config)[1:]], cwd=cwd, describe=f"nginx on {host}:{port}")
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("No broker configured: ratings are stored in-process (embedded default).")
         else:
-            settings.BASE_DIR.joinpath("var").mkdir(exist_ok=True)
-            commands["worker"] = worker_command()
-            commands["beat"] = beat_command(str(settings.BASE_DIR / "var" / "celerybeat-schedule"))
-        processes = {
-            name: subprocess.Popen([sys.executable, "-m", *argv], cwd=settings.BASE_DIR)
-            for name, argv in commands.items()
-        }
-        self.stdout.write(f"Serving on http://{host}:{port} ({', '.join(processes)}). Press Ctrl-C to stop.")
+            supervisor.add("worker", python(worker_command()), cwd=cwd)
+            supervisor.add("beat", python(beat_command(str(runtime / "celerybeat-schedule"))), cwd=cwd)
         signal.signal(signal.SIGTERM, stop_on_signal)
         try:
-            while True:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {process.returncode}; stopping the rest.")
-                        return
-                time.sleep(0.5)
+            supervisor.start()
+            self.stdout.write(
+                f"Serving on http://{host}:{port} ({', '.join(supervisor.children)}). Press Ctrl-C to stop.", ending="\n"
+            )
+            self.stdout.flush()
+            supervisor.run()
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 10
-            for process in processes.values():
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            supervisor.stop()

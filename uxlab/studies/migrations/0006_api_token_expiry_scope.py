@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0004_live_responses_skips_pause'),
+        ('studies', '0005_participant_integrity'),
     ]
 
     operations = [

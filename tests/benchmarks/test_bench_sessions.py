@@ -1,0 +1,27 @@
+import pytest
+
+pytestmark = pytest.mark.services
+
+KEYS = {
+    "participants", "completed", "p99_trial_start_ms", "p99_submit_to_stored_ms", "max_db_connections",
+    "db_pool_size", "trials_left_streaming", "lost", "duplicated", "web_restarts", "p99_receive_lateness_ms",
+    "concurrent_streams_min", "concurrent_streams_median", "ratings_per_second", "resumed_across_processes",
+    "cpu_seconds", "cpu_percent", "processes",
+}  # fmt: skip
+
+
+def test_it_runs_two_whole_sessions_through_nginx_and_moves_one_across_processes(run_bench, database_name):
+    result = run_bench(
+        "bench_sessions", "--participants", "2", "--processes", "2", "--think", "0.1",
+        "--restart-web-at", "1.5", "--database", database_name, timeout=300,
+    )  # fmt: skip
+
+    assert KEYS <= set(result)
+    assert result["completed"] == result["participants"] == 2 and result["errors"] == 0
+    # The demo study: four trials of three answers each, every one stored once and confirmed.
+    assert result["trials"] == 8 and result["ratings"] == 24
+    assert (result["lost"], result["duplicated"], result["unconfirmed"], result["trials_left_streaming"]) == (0, 0, 0, 0)
+    assert 0 < result["max_db_connections"] <= result["db_pool_size"]
+    # web-1 was restarted by the benchmark; the supervisor brought it back and nothing else died.
+    assert (result["web_restarts_caused"], result["web_restarts"]) == (1, 0)
+    assert {"web-2", "proxy", "worker", "load_generator"} <= set(result["cpu_seconds"])

@@ -1,0 +1,300 @@
+"""bench_sessions: N simulated participants run whole sessions of the demo study against the
+production process model — `manage.py serve` with P web processes behind a real nginx, the Redis
+channel layer, a Celery worker and beat — on a throwaway database and a redis-server of its own.
+
+    python manage.py bench_sessions --participants 500 --ramp 30 --json
+    python manage.py bench_sessions --participants 1000 --seconds 60 --processes 1,2 --json
+
+Participants arrive over --ramp seconds (0: all at once) and each runs one session, or sessions
+back to back until --seconds have passed (uxlab/benchmarks/sessions_load.py). With two or more web
+processes and --seconds, one is restarted halfway (or at --restart-web-at) so its participants'
+sockets move to another process and resume; --kill-worker-at kills the worker (serve restarts it). Prints JSON; see
+docs/benchmarks.md. Needs Debian's nginx (`make bench`): without it the benchmark stops.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection
+from uxlab.benchmarks.processes import (
+    REPO,
+    Process,
+    free_port,
+    free_port_range,
+    group_cpu_seconds,
+    python,
+    redis_server,
+    wait_for_port,
+)
+from uxlab.processes import find_nginx
+
+DEMO_STUDY = REPO / "uxlab" / "studies" / "examples" / "demo.yaml"
+STARTED = re.compile(r"(\S+) started \(pid (\d+)\)")
+EXITED = re.compile(r"(\S+) \(pid (\d+)\) exited")
+
+
+class ConnectionSampler(threading.Thread):
+    """The most Postgres connections the database had at once, sampled every 50 ms."""
+
+    def __init__(self, database):
+        super().__init__(daemon=True)
+        self.database, self.most, self.stopping = database, 0, threading.Event()
+
+    def run(self):
+        with admin_connection() as admin:
+            while not self.stopping.is_set():
+                (count,) = admin.execute(
+                    "select count(*) from pg_stat_activity where datname = %s", [self.database]
+                ).fetchone()
+                self.most = max(self.most, count)
+                time.sleep(0.05)
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        return self.most
+
+
+class Command(BaseCommand):
+    help = "Whole participant sessions through nginx, several web processes, Redis and a Celery worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--participants", type=int, default=500)
+        parser.add_argument("--seconds", type=float, default=0, help="run sessions back to back this long (0: one session each)")
+        parser.add_argument("--ramp", type=float, default=0, help="spread arrivals over this many seconds (0: all at once)")
+        parser.add_argument(
+            "--processes", default=str(os.cpu_count() or 1),
+            help="web processes (default: one per core, as serve); a comma-separated list runs each in turn",
+        )  # fmt: skip
+        parser.add_argument("--kill-worker-at", type=float, default=None, help="SIGKILL the worker this many seconds in")
+        parser.add_argument(
+            "--restart-web-at", type=float, default=None,
+            help="with 2+ web processes, restart web-1 this many seconds in (default with --seconds: halfway; negative: never)",
+        )  # fmt: skip
+        parser.add_argument("--think", type=float, default=1.0, help="mean seconds between a trial's end and its answers")
+        parser.add_argument("--database", default="uxlab_bench_sessions", help="throwaway database to create and drop")
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--keep-logs", action="store_true")
+
+    def handle(self, **options):
+        self.options = options
+        self.nginx = find_nginx()
+        if self.nginx is None:
+            raise CommandError(
+                "bench_sessions measures through a real reverse proxy and nginx is not installed: run "
+                "`make bench` (it installs Debian's nginx-light), then run this again"
+            )
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            raise CommandError("bench_sessions needs DATABASE_URL pointing at a Postgres server")
+        try:
+            counts = [int(value) for value in str(options["processes"]).split(",")]
+        except ValueError:
+            raise CommandError("--processes takes a number or a comma-separated list of numbers") from None
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="uxlab-bench-sessions-"))
+        runs = []
+        with redis_server(self.tmpdir / "redis.log") as redis, ThrowawayDatabase(options["database"], tables="models") as database:
+            self.study_id = self.seed()
+            connections["default"].close()
+            for count in counts:
+                runs.append(self.run(database, redis, count))
+        if not options["keep_logs"]:
+            for path in self.tmpdir.iterdir():
+                path.unlink() if path.is_file() else None
+        result = runs[0] if len(runs) == 1 else {"by_processes": {str(run["processes"]): run for run in runs}}
+        self.stdout.write(json.dumps(result, indent=None if options["json"] else 2))
+
+    def say(self, text):
+        if not self.options["json"]:
+            self.stderr.write(text)
+
+    def seed(self):
+        from uxlab.studies.models import Team
+        from uxlab.studies.study_files import import_study, parse_study_yaml
+
+        team = Team.objects.create(name="Bench", slug="bench")
+        study = import_study(parse_study_yaml(DEMO_STUDY.read_text()), team=team, status="live")
+        return study.pk
+
+    # --- one run ------------------------------------------------------------------------------
+
+    def run(self, database, redis, count):
+        options = self.options
+        port, base_port = free_port(), free_port_range(count)
+        queue = f"bench-sessions-{uuid.uuid4().hex[:8]}"
+        env = database.env(
+            REDIS_URL=redis.url, CELERY_BROKER_URL=redis.url, CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="INFO",
+            PATH=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin",
+        )  # fmt: skip
+        log_path = self.tmpdir / f"serve-{count}.log"
+        argv = [
+            sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", str(count),
+            "--web-base-port", str(base_port), "--runtime-dir", str(self.tmpdir / f"serve-{count}"),
+        ]  # fmt: skip
+        if count > 1:
+            argv += ["--proxy", "nginx"]
+        serve = Process(argv, env, log_path, ready=port, timeout=120, cwd=REPO)
+        self.say(f"{count} web process(es) behind nginx on port {port}; {options['participants']} participants")
+        run_started = time.time()
+        with serve:
+            deadline = time.monotonic() + 120
+            while "ready." not in serve.log_text():
+                if time.monotonic() > deadline:
+                    raise CommandError(f"the worker did not start:\n{serve.log_text()[-3000:]}")
+                time.sleep(0.2)
+            web_ports = [base_port + index for index in range(count)] if count > 1 else [port]
+            for web_port in web_ports:
+                wait_for_port(web_port, timeout=60)
+            children = self.children(serve.log_text())
+            cpu_before = {name: group_cpu_seconds(pid) for name, pid in children.items()}
+            cpu_before["redis"] = group_cpu_seconds(redis.pid)
+            sampler = ConnectionSampler(database.name)
+            sampler.start()
+            faults = self.schedule_faults(count, children, web_ports)
+            load, wall = self.load(port)
+            for fault in faults:
+                fault.cancel() if isinstance(fault, threading.Timer) else None
+            max_connections = sampler.stop()
+            children_now = self.children(serve.log_text())
+            cpu = {
+                name: round(group_cpu_seconds(pid) - cpu_before.get(name, 0.0), 2)
+                for name, pid in children_now.items()
+                if pid == children.get(name)
+            }
+            cpu["redis"] = round(group_cpu_seconds(redis.pid) - cpu_before["redis"], 2)
+            cpu["load_generator"] = round(load["load_cpu_seconds"], 2)
+            log = serve.log_text()
+        return self.report(count, load, wall, cpu, max_connections, log, run_started)
+
+    @staticmethod
+    def children(log):
+        """The current pid of each of serve's children, from its log."""
+        return {name: int(pid) for name, pid in STARTED.findall(log)}
+
+    def schedule_faults(self, count, children, web_ports):
+        options = self.options
+        self.caused_web_restarts, self.web_back_at, self.web_restarted_at = 0, None, None
+        timers = []
+        # The load process begins one second after it starts (sessions_load.main).
+        if options["kill_worker_at"] is not None:
+            worker = children["worker"]
+            timers.append(threading.Timer(1.0 + options["kill_worker_at"], lambda: os.killpg(worker, signal.SIGKILL)))
+        restart_at = options["restart_web_at"]
+        if restart_at is None and count > 1 and options["seconds"]:
+            restart_at = (options["ramp"] + options["seconds"]) / 2
+        if count > 1 and restart_at is not None and restart_at >= 0:
+            web = children["web-1"]
+
+            def restart_web():
+                self.caused_web_restarts += 1
+                self.web_restarted_at = time.time()
+                os.kill(web, signal.SIGTERM)  # uvicorn closes its sockets (1012) and exits; serve restarts it
+                time.sleep(0.3)
+                wait_for_port(web_ports[0], timeout=120)
+                self.web_back_at = time.time()
+
+            timers.append(threading.Timer(1.0 + restart_at, restart_web))
+        for timer in timers:
+            timer.daemon = True
+            timer.start()
+        return timers
+
+    def load(self, port):
+        options = self.options
+        spec = {
+            "base_url": f"http://127.0.0.1:{port}", "code": "demo", "participants": options["participants"],
+            "ramp_s": options["ramp"], "seconds": options["seconds"], "think_s": options["think"],
+        }  # fmt: skip
+        spec_path = self.tmpdir / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        started = time.monotonic()
+        done = subprocess.run(
+            python("uxlab.benchmarks.sessions_load", str(spec_path)), cwd=REPO, capture_output=True, text=True,
+            timeout=options["ramp"] + options["seconds"] + 600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise CommandError(f"the load process failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1]), time.monotonic() - started
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def report(self, count, load, wall, cpu, max_connections, log, run_started):
+        from uxlab.studies.models import Rating, Trial
+
+        submitted, confirmed = set(load.pop("submitted")), set(load.pop("confirmed"))
+        since = datetime.fromtimestamp(run_started, tz=UTC)
+        time.sleep(1.0)  # a straggling redelivery lands before counting
+        ratings = Rating.objects.filter(participant__study_id=self.study_id, participant__created_at__gte=since)
+        keys = [str(key) for key in ratings.values_list("key", flat=True)]
+        stored = set(keys)
+        trials = Trial.objects.filter(participant__study_id=self.study_id, participant__created_at__gte=since)
+        connections["default"].close()
+        restarts = EXITED.findall(log)
+        web_exits = sum(1 for name, _pid in restarts if name.startswith("web"))
+        resumes = load.pop("resumes")
+        across = [
+            resume for resume in resumes
+            if resume[1] and self.web_restarted_at and self.web_restarted_at <= resume[0] <= (self.web_back_at or resume[0])
+        ]  # fmt: skip
+        duration = load["duration_s"]
+        workers = os.cpu_count() or 1  # the worker's default pool: one process per core, a connection each
+        streams = load["concurrent_streams"]
+        with open("/proc/loadavg") as loadavg:
+            load_average = [float(value) for value in loadavg.read().split()[:3]]
+        return {
+            "participants": load["participants"],
+            "processes": count,
+            "completed": load["completed"],
+            "sessions_completed": load["sessions_completed"],
+            "trials": load["trials"],
+            "p50_trial_start_ms": rounded(load["trial_start_ms"]["p50"]),
+            "p99_trial_start_ms": rounded(load["trial_start_ms"]["p99"]),
+            "p50_submit_to_stored_ms": rounded(load["submit_to_stored_ms"]["p50"]),
+            "p99_submit_to_stored_ms": rounded(load["submit_to_stored_ms"]["p99"]),
+            "ratings": len(submitted),
+            "ratings_per_second": round(len(submitted) / duration, 1) if duration else None,
+            "p99_receive_lateness_ms": rounded(load["receive_lateness_ms"]["p99"]),
+            "max_receive_lateness_ms": rounded(load["receive_lateness_ms"]["max"]),
+            "deltas": load["deltas"],
+            "deltas_after_due": load["deltas_after_due"],
+            "concurrent_streams_min": streams["min"],
+            "concurrent_streams_median": streams["median"],
+            "concurrent_streams_max": streams["max"],
+            "concurrency_window_s": [round(value, 1) for value in streams["window_s"]],
+            "max_db_connections": max_connections,
+            "db_pool_size": count * settings.DB_POOL_MAX_SIZE + workers,
+            "trials_left_streaming": trials.filter(status=Trial.Status.STREAMING).count(),
+            "lost": len(confirmed - stored),
+            "unconfirmed": len(submitted - confirmed),
+            "duplicated": len(keys) - len(stored),
+            "web_restarts": web_exits - self.caused_web_restarts,
+            "web_restarts_caused": self.caused_web_restarts,
+            "worker_restarts": sum(1 for name, _pid in restarts if name == "worker"),
+            "resumed": sum(1 for resume in resumes if resume[1]),
+            "resumes_with_gap": sum(1 for resume in resumes if resume[1] is False),
+            "resumed_across_processes": len(across),
+            "cpu_seconds": cpu,
+            "cpu_percent": {name: round(100 * value / wall, 1) for name, value in cpu.items()},
+            "duration_s": round(duration, 1),
+            "http_requests": load["http_requests"],
+            "errors": load["errors"],
+            "error_samples": load["error_samples"],
+            "load_average": load_average,
+        }
+
+
+def rounded(value):
+    return None if value is None else round(value, 1)
