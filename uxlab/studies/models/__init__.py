@@ -511,81 +511,6 @@ class TrialTelemetry(models.Model):
         verbose_name_plural = "trial telemetry"
 
 
-class FailedTask(models.Model):
-    """A dead letter: work a Celery task gave up on after its bounded retries, kept for researchers.
-
-    Nothing is silently dropped: the payload is exactly what the task was given, so it can be
-    inspected and replayed (docs/reliability.md).
-    """
-
-    task_name = models.CharField(max_length=200)
-    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="failed_tasks")
-    key = models.UUIDField(null=True, blank=True, help_text="The idempotency key of the item, when it has one.")
-    payload = models.JSONField()
-    error = models.TextField()
-    attempts = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.task_name} failed after {self.attempts} attempts"
-
-
-class ApiTokenQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
-        )
-
-
-class ApiToken(models.Model):
-    """A researcher's read-only API token. Only its SHA-256 is stored; the secret is shown once."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
-    token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    # The token's scope: one team's studies, or one study; neither: every study its user can see.
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-
-    objects = ApiTokenQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self):
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
-
-    @property
-    def scope(self):
-        return f"study {self.study.code}" if self.study_id else f"team {self.team.slug}" if self.team_id else "all your teams"
-
-    def allows(self, study):
-        """Whether this token may read ``study`` (its user's access is checked separately)."""
-        return (self.study_id is None or self.study_id == study.pk) and (self.team_id is None or self.team_id == study.team_id)
-
-
-class ExportAudit(models.Model):
-    """A record that an owner downloaded panel ids (e.g. PROLIFIC_PID) with a study's data."""
-
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="export_audits")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    table = models.CharField(max_length=40)
-    format = models.CharField(max_length=20)
-    created_at = models.DateTimeField(default=timezone.now)
-
-
 class RecordedTrace(models.Model):
     """A live arm's response to one prompt, captured once and replayed by trace arms.
 
@@ -612,3 +537,30 @@ class RecordedTrace(models.Model):
 
     def __str__(self):
         return f"trace of {self.arm} for {self.prompt}"
+
+
+# Operational records live in their own module; importing them here registers them with the app.
+from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
+
+__all__ = [
+    "ApiToken",
+    "ApiTokenQuerySet",
+    "Arm",
+    "EnrolmentThrottle",
+    "ExportAudit",
+    "ExternalIdentity",
+    "FailedTask",
+    "LiveResponse",
+    "Membership",
+    "Participant",
+    "Prompt",
+    "Question",
+    "Rating",
+    "RatingConflict",
+    "RecordedTrace",
+    "Study",
+    "StudyQuerySet",
+    "Team",
+    "Trial",
+    "TrialTelemetry",
+]
