@@ -6,12 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
+PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Settings for the test suite: real Postgres and Redis on this machine (Redis database 15).
 TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
 	REDIS_URL=redis://127.0.0.1:6379/15 CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
-	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM)
+	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM) \
+	UXLAB_LIVE_ALLOWED_HOSTS=127.0.0.0/8,::1
 
 # `make demo` reads .env when there is one; without it the demo runs on the embedded default.
 -include .env
@@ -29,8 +31,8 @@ install: $(VENV)/.installed
 
 demo: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup
-	DEBUG=$${DEBUG:-true} $(PY) manage.py serve
+	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup --base-url http://127.0.0.1:$(PORT)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py serve --port $(PORT)
 
 # Debian's chromium, driven by Playwright through executable_path (no browser download).
 chromium:

@@ -5,11 +5,23 @@ and one Chromium for the integration and browser tests."""
 import asyncio
 import os
 
-import pytest
+# Live arms in the suite talk to servers on this machine (`make test` sets the same): for the child
+# processes, and for this one when pytest was started without it (settings are already loaded).
+LOCAL_LIVE_HOSTS = "127.0.0.0/8,::1"
+os.environ.setdefault("UXLAB_LIVE_ALLOWED_HOSTS", LOCAL_LIVE_HOSTS)
 
-from tests.stack import Stack
-from uxlab.benchmarks.processes import child_env
-from uxlab.processes import CHROMIUM_ARGS
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from uxlab.streaming.backends import egress  # noqa: E402
+
+if not settings.UXLAB_LIVE_ALLOWED_HOSTS:
+    settings.UXLAB_LIVE_ALLOWED_HOSTS = LOCAL_LIVE_HOSTS.split(",")
+    egress.configure(egress.EgressPolicy.from_lists(settings.UXLAB_LIVE_ALLOWED_HOSTS, settings.UXLAB_LIVE_KEY_NAMES))
+
+from tests.stack import Stack  # noqa: E402
+from uxlab.benchmarks.processes import child_env  # noqa: E402
+from uxlab.processes import CHROMIUM_ARGS  # noqa: E402
 
 QUICK_STUDY_YAML = """
 version: 1
@@ -111,6 +123,30 @@ def trial(participant):
     return participant.trials.get(index=0)
 
 
+def mark_trials_shown(participant):
+    """Mark every trial of the participant as streamed to the end, as if the page had shown it:
+    answers are taken only for shown trials. For tests of the rating path that do not stream."""
+    import time
+
+    from django.utils import timezone
+
+    from uxlab.studies.models import Trial
+
+    now = timezone.now()
+    Trial.objects.filter(participant=participant).update(
+        stream_t0=time.time() - 60, started_at=now, finished_at=now, status=Trial.Status.FINISHED, delivery="controlled"
+    )
+    return participant
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static_files():
+    """Pages name static files by their hashed names (WhiteNoise's manifest), as in production."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
 # --- Real processes ------------------------------------------------------------------------------
 
 
@@ -121,7 +157,9 @@ def services_env(django_db_setup):
 
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
-    return child_env()
+    # Every browser in the suite starts from 127.0.0.1: the enrolment rate limit (tested on its own
+    # in tests/web/test_hostile_http.py) would otherwise count all of them as one client.
+    return child_env(UXLAB_ENROL_LIMIT="0")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django (static files included), websockets through Channels."""
+"""ASGI entry point: HTTP through Django (static files by WhiteNoise), websockets through Channels."""
 
 import os
 
@@ -8,16 +8,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uxlab.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from uxlab.live.origins import SameOriginValidator  # noqa: E402
 from uxlab.live.routing import websocket_urlpatterns  # noqa: E402
 from uxlab.live.runtime import tune_for_pacing  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "http": django_asgi_app,
+        "websocket": SameOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -16,9 +16,11 @@ PROXY_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "
 
 
 def web_command(host="127.0.0.1", port=8000, workers=None):
-    """uvicorn with per-message compression off (it costs ~30% of server CPU), and neither the access
-    log nor the per-connection info lines, which carry client IP addresses. `workers` > 1 is
-    uvicorn's own multi-process mode (one socket, a process per worker; needs the Redis layer)."""
+    """uvicorn with per-message compression off (it costs ~30% of server CPU), websocket frames of at
+    most 2 MiB (twice the protocol's largest; uvicorn's default, 16 MiB, would be read whole before
+    the protocol refuses it), and neither the access log nor the per-connection info lines, which
+    carry client IP addresses. `workers` > 1 is uvicorn's own multi-process mode (one socket, a
+    process per worker; needs the Redis layer)."""
     return [
         "uvicorn",
         WEB_APP,
@@ -28,6 +30,8 @@ def web_command(host="127.0.0.1", port=8000, workers=None):
         str(port),
         "--ws-per-message-deflate",
         "false",
+        "--ws-max-size",
+        "2097152",
         "--no-access-log",
         "--log-level",
         "warning",

@@ -83,12 +83,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL character in the path, query or form is a 400 before any view or the database sees it.
+    "uxlab.web.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "uxlab.web.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "uxlab.urls"
@@ -232,9 +236,52 @@ UXLAB_PUBLISH_TIMEOUT_S = env_float("UXLAB_PUBLISH_TIMEOUT_S", 3.0)
 UXLAB_RATING_BATCH_WAIT_MS = env_float("UXLAB_RATING_BATCH_WAIT_MS", 25.0)
 UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
 
+# Hostile participants (docs/reliability.md): at most UXLAB_ENROL_LIMIT new participants per client
+# (a keyed hash of its address, never stored or logged) per UXLAB_ENROL_WINDOW_S; 0 turns it off.
+UXLAB_ENROL_LIMIT = env_int("UXLAB_ENROL_LIMIT", 20)
+UXLAB_ENROL_WINDOW_S = env_int("UXLAB_ENROL_WINDOW_S", 600)
+# Behind a reverse proxy, the request header holding the client's address (e.g.
+# HTTP_X_FORWARDED_FOR, whose last entry the proxy appended); empty means the socket's address.
+UXLAB_CLIENT_IP_HEADER = env_str("UXLAB_CLIENT_IP_HEADER", "")
+# A participant who reserved cells (reached the trial page) but started no trial within this many
+# seconds has the cells released by the expiry task (and is reassigned on return).
+UXLAB_RELEASE_UNSTARTED_AFTER_S = env_int("UXLAB_RELEASE_UNSTARTED_AFTER_S", 300)
+# How long a participant's browser keeps the signed cookie that lets it resume from the panel link.
+UXLAB_RESUME_COOKIE_MAX_AGE_S = env_int("UXLAB_RESUME_COOKIE_MAX_AGE_S", 7 * 24 * 3600)
+if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AFTER_S, UXLAB_RESUME_COOKIE_MAX_AGE_S) < 0:
+    raise ImproperlyConfigured("UXLAB_ENROL_WINDOW_S must be >= 1 and the other UXLAB_ENROL_*, UXLAB_RELEASE_*, UXLAB_RESUME_* >= 0")
+
+# Per-participant limits of the participant websocket (docs/reliability.md, "Websocket limits").
+# Open sockets per participant across web processes (counted in Redis; per process without it).
+UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4)
+# Frames per socket: a bucket of this many, refilled at this rate; frames past it are refused
+# (`rate_limited`), and the socket is closed once this many have been refused.
+UXLAB_WS_FRAME_BURST = env_int("UXLAB_WS_FRAME_BURST", 100)
+UXLAB_WS_FRAMES_PER_S = env_float("UXLAB_WS_FRAMES_PER_S", 20.0)
+UXLAB_WS_REFUSED_FRAMES_MAX = env_int("UXLAB_WS_REFUSED_FRAMES_MAX", 200)
+# RatingConflict rows kept per participant; later conflicting resends are confirmed, not kept.
+UXLAB_RATING_CONFLICTS_MAX = env_int("UXLAB_RATING_CONFLICTS_MAX", 50)
+# Telemetry kept per trial beyond its first batch (bytes of JSON).
+UXLAB_TELEMETRY_BYTES_PER_TRIAL = env_int("UXLAB_TELEMETRY_BYTES_PER_TRIAL", 2 * 1024 * 1024)
+
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login and API throttling (uxlab/web/throttle.py); the counts live in CACHES below.
+AUTHENTICATION_BACKENDS = ["uxlab.web.throttle.ThrottledModelBackend"]
+UXLAB_LOGIN_MAX_FAILURES = env_int("UXLAB_LOGIN_MAX_FAILURES", 5)
+UXLAB_LOGIN_LOCKOUT_S = env_int("UXLAB_LOGIN_LOCKOUT_S", 900)
+UXLAB_API_MAX_FAILURES = env_int("UXLAB_API_MAX_FAILURES", 20)
+# New API tokens expire after this many days.
+UXLAB_API_TOKEN_DAYS = env_int("UXLAB_API_TOKEN_DAYS", 90)
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "uxlab-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:study_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -245,17 +292,52 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 STATICFILES_DIRS = [BASE_DIR / "uxlab" / "static"]
+# Static files: WhiteNoise serves what `collectstatic` wrote, under hashed names cached for a year
+# (`manage.py serve` and the image build run collectstatic); with DEBUG, straight from the sources.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "uxlab.web.static_storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Deployment security (docs/deployment.md "HTTPS behind a proxy") ---------------------------
+# All off by default so `make demo` works over plain http; a public deployment sets them.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# "true" trusts the proxy's X-Forwarded-Proto: only behind a proxy that always sets (overwrites) it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response (uxlab/web/csp.py): scripts only from our own static
+# files (templates have no inline scripts; tests/web/test_templates.py holds them to it).
+UXLAB_CSP = env_str(
+    "UXLAB_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
+# Live arms (uxlab/streaming/backends/egress.py): base_url must resolve to public addresses unless
+# its host name, address or network is listed here (a local model server: localhost,127.0.0.0/8);
+# api_key_env may name only UXLAB_KEY_* variables or those listed in UXLAB_LIVE_KEY_NAMES.
+UXLAB_LIVE_ALLOWED_HOSTS = env_list("UXLAB_LIVE_ALLOWED_HOSTS", [])
+UXLAB_LIVE_KEY_NAMES = env_list("UXLAB_LIVE_KEY_NAMES", [])
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Participant tokens never reach a log line (uxlab/web/redact.py).
+    "filters": {"redact_tokens": {"()": "uxlab.web.redact.RedactParticipantTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

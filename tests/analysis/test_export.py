@@ -117,6 +117,26 @@ def test_it_writes_the_same_ratings_csv_through_postgres_copy_as_row_by_row(answ
     assert any(row[-1] == "interrupted" for row in by_copy) == ("interrupted" in rules)
 
 
+def test_it_flags_live_trials_by_the_live_standard_in_sql_as_in_python(answered):
+    from uxlab.analysis.rows import iter_ratings_csv_copy
+
+    summaries = [
+        {"standard": "live", "panes": {"A": {"fraction_in_first_frame": 0.0, "fraction_within_budget": 1.0}}},
+        {"standard": "live", "panes": {"B": {"fraction_in_first_frame": 1.0, "fraction_within_budget": 0.2}}},
+        {"panes": {"A": {"fraction_in_first_frame": 0.2, "fraction_within_budget": 1.0}}},
+    ]
+    trials = list(Trial.objects.filter(participant__study=answered, ratings__isnull=False).distinct().order_by("pk"))
+    for trial, summary in zip(trials, summaries):
+        Trial.objects.filter(pk=trial.pk).update(fidelity=summary)
+    options = ExportOptions()
+    table = export_tables()["ratings"]
+    by_rows = list(csv.reader(io.StringIO(b"".join(export.iter_csv(table.columns, table.rows(answered, options))).decode())))
+    by_copy = list(csv.reader(io.StringIO(b"".join(iter_ratings_csv_copy(answered, options)).decode())))
+    assert by_copy == by_rows
+    flagged = [row[-1] == "low_fidelity" for row in by_rows[1:]]
+    assert True in flagged and False in flagged
+
+
 @pytest.mark.parametrize("rules", [ExportOptions().exclusion_rules, ()])
 def test_it_writes_the_same_ratings_parquet_from_arrow_as_row_by_row(answered, rules):
     from uxlab.analysis.rows import table_chunks

@@ -17,6 +17,7 @@ def test_it_lays_a_telemetry_batch_out_in_long_format(participant, trial):
         received_at=timezone.now(),
         payload={
             "frames": [[1, -240.5, 16.7], [2, -200.0, None]],
+            "updates": [[1, 2, 16.7, 19.1], [1, 1, 33.4, 35.0]],
             "visibility": [[500.0, "hidden"], [900.0, "visible"]],
             "focus": [[450.0, "blur"]],
             "clock": {"offset_ms": 3.2, "rtt_ms": 0.8, "rounds": 6},
@@ -30,8 +31,12 @@ def test_it_lays_a_telemetry_batch_out_in_long_format(participant, trial):
     assert [(row["kind"], row["seq"], row["paint_ms"], row["at_ms"], row["state"]) for row in rows] == [
         ("frame", 1, 16.7, None, None),
         ("frame", 2, None, None, None),
+        ("update", 1, 16.7, None, None),
+        ("update", 1, 33.4, None, None),
         ("visibility", None, None, 500.0, "hidden"),
         ("visibility", None, None, 900.0, "visible"),
         ("focus", None, None, 450.0, "blur"),
     ]
     assert {row["batch_key"] for row in rows} == {str(key)} and rows[0]["trial_index"] == trial.index
+    # Each update: how many of the message's tokens its frame showed, and the presentation estimate.
+    assert [(row["tokens"], row["presented_ms"]) for row in rows if row["kind"] == "update"] == [(2, 19.1), (1, 35.0)]

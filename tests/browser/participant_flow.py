@@ -1,7 +1,8 @@
 """Driving the participant pages in a real browser, shared by the browser and smoke tests.
 
 Everything is done with the keyboard (Enter on the focused button, number keys for choices and
-Likert points, typing for numbers and text), so the same helper proves keyboard-only completion.
+Likert points then Tab to the next question, typing for numbers and text), so the same helper
+proves keyboard-only completion the way the page's hint describes it.
 """
 
 import re
@@ -47,9 +48,10 @@ def answer_trial(page, answer_key="1", attention_keys=None):
             else:
                 page.keyboard.type("4" if kind == "wait_estimate" else "fine")
             continue
-        # No focusing here: answering starts on the first question, and each number key moves on.
+        # No focusing here: answering starts on the first question; a number key picks, Tab moves on.
         key = (attention_keys or {}).get(name, answer_key) if is_attention else answer_key
         page.keyboard.press(key)
+        page.keyboard.press("Tab")
     with page.expect_navigation(timeout=ANSWER_TIMEOUT_MS):
         page.keyboard.press("Enter")
 

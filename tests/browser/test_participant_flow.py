@@ -67,13 +67,19 @@ def test_it_returns_the_same_participant_for_the_same_prolific_id(demo_study, st
     first.wait_for_url(re.compile(r"/trial/$"))
     token = ExternalIdentity.objects.get(external_id="pid-again").participant.token
 
-    # Another browser (no shared cookies or storage) with the same link lands on the same step.
+    # The same browser with the same link lands on the same step.
+    again = first.context.new_page()
+    again.goto(f"{stack.url}/s/{demo_study.code}/?PROLIFIC_PID=pid-again")
+    assert again.url == f"{stack.url}/p/{token}/trial/"
+    assert again.locator("#progress-label").inner_text() == "Trial 2 of 4"
+
+    # Another browser (no shared cookies or storage) with the same id is told it started elsewhere.
     other = browser.new_context().new_page()
     other.goto(f"{stack.url}/s/{demo_study.code}/?PROLIFIC_PID=pid-again")
-
-    assert other.url == f"{stack.url}/p/{token}/trial/"
-    assert other.locator("#progress-label").inner_text() == "Trial 2 of 4"
+    assert other.locator("#closed-reason").get_attribute("data-reason") == "other_device"
+    assert token not in other.content()
     assert Participant.objects.filter(study=demo_study).count() == 1
+    assert ExternalIdentity.objects.get(external_id="pid-again").other_device_attempts == 1
 
 
 @pytest.mark.parametrize(

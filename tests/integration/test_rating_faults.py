@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
-from tests.conftest import import_yaml
+from tests.conftest import import_yaml, mark_trials_shown
 from tests.stack import Stack
 from uxlab.benchmarks.management.commands.bench_ratings import study_yaml
 from uxlab.benchmarks.processes import child_env, redis_server
@@ -67,6 +67,10 @@ def stacks(tmp_path, services_env):
             "CELERY_BROKER_SOCKET_TIMEOUT": "2",
             "UXLAB_STORE_RETRY_BASE_S": "0.05",
             "UXLAB_STORE_RETRY_CAP_S": "1",
+            # These clients answer (and ping) far faster than a person: lift the per-socket frame
+            # limits, which tests/live/test_hostile_socket.py tests.
+            "UXLAB_WS_FRAME_BURST": "100000",
+            "UXLAB_WS_FRAMES_PER_S": "100000",
         }
         log_dir = tmp_path / f"stack-{len(made)}"
         log_dir.mkdir()
@@ -151,7 +155,7 @@ class OutboxClient:
 def make_participants(team, count, prompts=10, questions=3):
     """A study of `team` with `prompts` × `questions` answers per participant, and `count` consented participants."""
     study = import_yaml(study_yaml(prompts, questions, code=f"fault-{uuid.uuid4().hex[:8]}"), team)
-    participants = [actions.give_consent(actions.enroll_participant(study)) for _ in range(count)]
+    participants = [mark_trials_shown(actions.give_consent(actions.enroll_participant(study))) for _ in range(count)]
     names = list(study.questions.values_list("name", flat=True))
     return participants, names
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import QUICK_STUDY_YAML, import_yaml
+from tests.conftest import QUICK_STUDY_YAML, import_yaml, mark_trials_shown
 from uxlab.studies import actions
 from uxlab.studies.models import Rating
 
@@ -28,7 +28,7 @@ def receive_until(websocket, predicate, timeout=20):
 
 def test_it_stores_a_rating_sent_three_times_exactly_once(stack, team):
     study = import_yaml(QUICK_STUDY_YAML, team)
-    participant = actions.give_consent(actions.enroll_participant(study))
+    participant = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
     key = str(uuid.uuid4())
     rating = {"type": "rating.submit", "key": key, "trial": 0, "question": "faster", "value": "B", "response_ms": 812}
 
@@ -50,7 +50,7 @@ def test_it_stores_a_rating_sent_three_times_exactly_once(stack, team):
 
 def test_it_sends_three_copies_on_one_socket_and_stores_one(stack, team):
     study = import_yaml(QUICK_STUDY_YAML, team)
-    participant = actions.give_consent(actions.enroll_participant(study))
+    participant = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
     key = str(uuid.uuid4())
     rating = {"type": "rating.submit", "key": key, "trial": 0, "question": "faster", "value": "A", "response_ms": 90}
 

@@ -89,10 +89,14 @@ async def test_it_stores_and_confirms_an_answer_in_process_on_the_embedded_defau
 
     from channels.testing import WebsocketCommunicator
 
+    from channels.db import database_sync_to_async
+
+    from tests.conftest import mark_trials_shown
     from uxlab.asgi import application
     from uxlab.celery import app as celery_app
     from uxlab.studies.models import Rating
 
+    await database_sync_to_async(mark_trials_shown)(participant)
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True

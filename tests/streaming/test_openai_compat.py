@@ -219,9 +219,9 @@ def test_it_rejects_a_data_line_that_is_not_json():
 
 
 def test_it_sends_a_streaming_request_with_usage_and_the_key_from_the_environment(monkeypatch):
-    monkeypatch.setenv("UXLAB_TEST_KEY", "sk-secret-123")
+    monkeypatch.setenv("UXLAB_KEY_TEST", "sk-secret-123")
     seen = []
-    settings = LiveSettings(base_url="http://backend.test", model="m1", api_key_env="UXLAB_TEST_KEY", max_tokens=77, temperature=0.3)
+    settings = LiveSettings(base_url="http://backend.test", model="m1", api_key_env="UXLAB_KEY_TEST", max_tokens=77, temperature=0.3)
 
     async def collect():
         transport = transport_for(fixture("cerebras_usage.sse"), seen=seen)
@@ -244,12 +244,12 @@ def test_it_sends_a_streaming_request_with_usage_and_the_key_from_the_environmen
 
 
 def test_it_refuses_to_call_without_the_named_key(monkeypatch):
-    monkeypatch.delenv("UXLAB_TEST_KEY", raising=False)
-    settings = LiveSettings(base_url="http://backend.test/v1", model="m", api_key_env="UXLAB_TEST_KEY")
+    monkeypatch.delenv("UXLAB_KEY_TEST", raising=False)
+    settings = LiveSettings(base_url="http://backend.test/v1", model="m", api_key_env="UXLAB_KEY_TEST")
 
     error = error_of(fixture("cerebras_usage.sse"), settings=settings)
 
-    assert error.code == "missing_api_key" and "UXLAB_TEST_KEY" in error.message
+    assert error.code == "missing_api_key" and "UXLAB_KEY_TEST" in error.message
 
 
 # --- Parser units ---------------------------------------------------------------------------------

@@ -180,3 +180,21 @@ def test_it_paces_merged_panes_with_zero_lateness():
     pacer, sent = run_pacer(merged, clock)
     assert [f for _, f in sent] == merged
     assert max(abs(x) for x in pacer.lateness_s) < 1e-9
+
+
+def test_it_keeps_each_tokens_own_due_time_and_text_in_its_frame():
+    frames = coalesce("a", answer(0.5, 0.51, 0.516, 0.54))
+    assert frames[0].token_due_s == (0.5, 0.51, 0.516)
+    assert frames[0].token_texts == ("<0>", "<1>", "<2>")
+    assert frames[0].token_dues() == (0.5, 0.51, 0.516)
+    # A frame not built from a schedule has all its tokens due at its own due time.
+    assert Frame("a", 1.0, "xy", "answer", 2, True).token_dues() == (1.0, 1.0)
+
+
+@given(st.lists(st.floats(0, 0.5), min_size=1, max_size=80).map(sorted))
+def test_it_never_gives_a_token_a_due_time_other_than_its_schedules(dues):
+    tokens = answer(*dues)
+    frames = coalesce("p", tokens)
+    assert [due for frame in frames for due in frame.token_due_s] == dues
+    assert [text for frame in frames for text in frame.token_texts] == [token.text for token in tokens]
+    assert all(frame.due_s == frame.token_due_s[0] for frame in frames)

@@ -59,7 +59,7 @@ def test_it_prints_every_error_with_the_file_name_and_imports_nothing(tmp_path):
     message, err = run_failing("import_study", str(path), "--team", "new-team")
 
     assert err.splitlines() == [
-        f"{path}: arms[1].tokens_per_second: must be > 0",
+        f"{path}: arms[1].tokens_per_second: must be >= 0.1",
         f"{path}: design.pairs[0][1]: unknown arm 'nope'",
     ]
     assert message == f"{path}: 2 errors; nothing was imported"

@@ -7,12 +7,18 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from tests.conftest import QUICK_STUDY_YAML, import_yaml
+from tests.conftest import QUICK_STUDY_YAML, import_yaml, mark_trials_shown
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
 from uxlab.studies.models import FailedTask, Rating, RatingConflict
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def participant(participant):
+    """The conftest participant with their trials shown (answers are taken only for those)."""
+    return mark_trials_shown(participant)
 
 
 def submit(trial=0, question="faster", value="A", key=None, response_ms=500):
@@ -115,7 +121,7 @@ def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(particip
 
 def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
     good = payload_for(participant)
-    other = actions.give_consent(actions.enroll_participant(study))
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
     also_good = payload_for(other)
     malformed = {**payload_for(participant), "key": "not-a-uuid"}
     outcomes, failures = actions.record_ratings_separately([good, malformed, also_good])
@@ -146,3 +152,90 @@ def test_it_keeps_a_dead_letter_with_its_study_and_counts_it(participant, study)
 def test_it_keeps_a_dead_letter_for_a_payload_it_cannot_even_read(db):
     failed = actions.record_failed_task("uxlab.studies.tasks.store_ratings", ["garbage"], KeyError("key"), 3)
     assert (failed.study, failed.key, failed.payload) == (None, None, ["garbage"])
+
+
+# --- answers only for shown trials (issue 11) ---------------------------------------------------
+
+
+def context_for(participant, answering="after_both", min_exposure_s=0.0, started_s_ago=None, finished=False):
+    context = actions.load_participant_context(participant.token)
+    context.answering, context.min_exposure_s = answering, min_exposure_s
+    if started_s_ago is not None:
+        context.learn_started(0, timezone.now().timestamp() - started_s_ago)
+    if finished:
+        context.learn_finished(0)
+    return context
+
+
+@pytest.mark.parametrize(
+    ("answering", "min_exposure_s", "started_s_ago", "finished", "taken"),
+    [
+        ("after_both", 0, None, False, False),  # never started
+        ("after_both", 0, 5, False, False),  # still streaming
+        ("after_both", 0, 5, True, True),
+        ("any_time", 0, None, False, False),  # even any_time needs the trial started
+        ("any_time", 0, 0, False, True),
+        ("min_exposure", 10, 3, False, False),
+        ("min_exposure", 10, 12, False, True),
+        ("min_exposure", 10, 3, True, True),  # finished: shown whatever the exposure
+    ],
+)
+def test_it_takes_a_cheaters_answer_only_for_a_shown_trial(study, answering, min_exposure_s, started_s_ago, finished, taken):
+    participant = actions.give_consent(actions.enroll_participant(study))
+    context = context_for(participant, answering, min_exposure_s, started_s_ago, finished)
+    if taken:
+        assert actions.check_rating(context, submit(), timezone.now())["trial_id"] == context.trial_ids[0]
+    else:
+        with pytest.raises(actions.TrialNotShown) as rejected:
+            actions.check_rating(context, submit(), timezone.now())
+        assert rejected.value.code == "trial_not_shown"
+
+
+def test_it_learns_a_trial_shown_elsewhere_from_its_stored_progress(study):
+    participant = actions.give_consent(actions.enroll_participant(study))
+    context = actions.load_participant_context(participant.token)
+    with pytest.raises(actions.TrialNotShown):
+        actions.check_rating(context, submit(), timezone.now())
+    mark_trials_shown(participant)  # another socket streamed it meanwhile
+    context.learn_progress(actions.load_progress(participant.pk, 0))
+    assert actions.check_rating(context, submit(), timezone.now())
+
+
+def test_it_takes_a_cheaters_telemetry_only_for_a_streamed_trial_and_within_the_limit(study, settings):
+    from uxlab.live.protocol import TelemetrySubmit
+
+    settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL = 1_000
+    participant = actions.give_consent(actions.enroll_participant(study))
+    context = context_for(participant)
+
+    def batch():
+        return TelemetrySubmit(type="telemetry.submit", key=uuid.uuid4(), trial=0, frames=[])
+
+    with pytest.raises(actions.TrialNotShown) as rejected:
+        actions.check_telemetry(context, batch(), timezone.now(), size=10)
+    assert rejected.value.code == "trial_not_streamed"
+    context.learn_started(0, timezone.now().timestamp())
+    first, second = batch(), batch()
+    actions.check_telemetry(context, first, timezone.now(), size=1_500)  # a first batch of any size
+    actions.check_telemetry(context, first, timezone.now(), size=1_500)  # its resend is not counted again
+    with pytest.raises(actions.RatingRejected) as rejected:
+        actions.check_telemetry(context, second, timezone.now(), size=10)
+    assert rejected.value.code == "telemetry_limit"
+
+
+def test_it_keeps_a_limited_number_of_a_cheaters_conflicts(participant, settings):
+    settings.UXLAB_RATING_CONFLICTS_MAX = 3
+    first = payload_for(participant, value="A")
+    actions.record_ratings([first])
+    resends = [payload_for(participant, value="B") for _ in range(6)]
+    assert actions.record_ratings(resends) == {payload["key"]: "conflict" for payload in resends}
+    assert RatingConflict.objects.count() == 3 and Rating.objects.get().value == "A"
+
+
+def test_it_refuses_answers_of_a_session_that_is_over(participant):
+    context = actions.load_participant_context(participant.token)
+    for state, code in (("expired", "session_expired"), ("completed", "session_completed")):
+        context.state = state
+        with pytest.raises(actions.RatingRejected) as rejected:
+            actions.check_rating(context, submit(), timezone.now())
+        assert rejected.value.code == code

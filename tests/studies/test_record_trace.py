@@ -2,6 +2,7 @@
 against a real streaming HTTP server on 127.0.0.1; and what trace and live arms add to a trial's spec."""
 
 import io
+import json
 import time
 
 import pytest
@@ -26,7 +27,7 @@ arms:
     kind: live
     base_url: {base_url}
     model: deepseek-reasoner
-    api_key_env: UXLAB_TEST_BACKEND_KEY
+    api_key_env: UXLAB_KEY_TEST_BACKEND
     thinking_display: visible
   - name: reasoner_fast
     kind: trace
@@ -54,7 +55,7 @@ design:
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setenv("UXLAB_TEST_BACKEND_KEY", "sk-test-not-stored")
+    monkeypatch.setenv("UXLAB_KEY_TEST_BACKEND", "sk-test-not-stored")
     server = ReplayServer().start()
     server.play(fixture_events("deepseek_reasoning_content.sse"), gap_s=0.05)
     yield server
@@ -170,7 +171,7 @@ def test_it_records_through_a_real_celery_worker(server, stack, team):
 
     # The worker process reads the key from its own environment, set before it started.
     import_yaml(STUDY_YAML.format(code="traces-worker", base_url=server.base_url).replace(
-        "api_key_env: UXLAB_TEST_BACKEND_KEY", "api_key_env: ''"), team)  # fmt: skip
+        "api_key_env: UXLAB_KEY_TEST_BACKEND", "api_key_env: ''"), team)  # fmt: skip
 
     record_trace.delay("traces-worker", "reasoner", "egg")
 
@@ -181,3 +182,34 @@ def test_it_records_through_a_real_celery_worker(server, stack, team):
     trace = RecordedTrace.objects.get()
     assert (trace.arm.name, trace.prompt.name, trace.text) == ("reasoner", "egg", "Salt water is denser.")
     assert len(server.requests) == 1
+
+
+def cut_answer_events():
+    def chunk(delta, **extra):
+        return 'data: {"id": "c", "choices": [{"index": 0, "delta": %s%s}]}\n\n' % (
+            json.dumps(delta), "".join(f', "{k}": "{v}"' for k, v in extra.items()))
+
+    return [chunk({"content": "Salt water is"}), chunk({"content": " denser and"}),
+            chunk({}, finish_reason="length"), "data: [DONE]\n\n"]
+
+
+@pytest.mark.django_db
+def test_it_warns_when_a_recorded_live_answer_was_cut_at_max_tokens_and_records_the_concurrency(team, server):
+    make_study(team, server)
+    server.play(cut_answer_events(), gap_s=0.01)
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("record_trace", "traces", "reasoner", "--concurrency", "2", stdout=out, stderr=err)
+
+    assert err.getvalue().count("cut at max_tokens (finish_reason: length)") == 2
+    assert "concurrency 2" in out.getvalue()
+    assert set(RecordedTrace.objects.values_list("finish_reason", "concurrency")) == {("length", 2)}
+    assert actions.cut_off(RecordedTrace.objects.first())
+
+
+@pytest.mark.django_db
+def test_it_records_a_live_arm_one_prompt_at_a_time_by_default_without_warning(team, server):
+    make_study(team, server)
+    err = io.StringIO()
+    call_command("record_trace", "traces", "reasoner", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue() == "" and set(RecordedTrace.objects.values_list("concurrency", flat=True)) == {1}

@@ -228,7 +228,7 @@ def test_it_lists_every_error_by_path():
         "completion.url: must be an http(s) URL",
         "arms[0].jitter: must be one of: none, lognormal, gamma, normal",
         "arms[1].ttft_s: must be >= 0",
-        "arms[1].tokens_per_second: must be > 0",
+        "arms[1].tokens_per_second: must be >= 0.1",
         "arms[1].jitter_cv: must be <= 3",
         "arms[1].stall_probability: must be <= 1",
         "arms[1].chunk_tokens: must be a whole number",

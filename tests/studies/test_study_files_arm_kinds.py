@@ -34,7 +34,7 @@ ARMS = """
     kind: live
     base_url: https://api.example.org/v1
     model: gpt-4o-mini
-    api_key_env: EXAMPLE_API_KEY
+    api_key_env: UXLAB_KEY_EXAMPLE
     max_tokens: 300
     temperature: 0
     first_chunk_timeout_s: 600
@@ -76,13 +76,15 @@ def test_it_reads_live_arms_without_ever_holding_a_key():
     assert gpt.profile == {
         "base_url": "https://api.example.org/v1",
         "model": "gpt-4o-mini",
-        "api_key_env": "EXAMPLE_API_KEY",
+        "api_key_env": "UXLAB_KEY_EXAMPLE",
         "max_tokens": 300,
         "temperature": 0.0,
         "connect_timeout_s": 10.0,
         "first_chunk_timeout_s": 600.0,
         "inter_chunk_timeout_s": 60.0,
         "thinking_display": "hidden",
+        "when_full": "queue",
+        "queue_timeout_s": 60.0,
     }
 
 
@@ -101,7 +103,7 @@ def test_it_round_trips_every_arm_kind_through_the_database(team):
     exported = export_study(study)
 
     assert "    preset: wafer_scale_8b\n    ttft_s: 0.2\n    tokens_per_second: 1800\n" in exported
-    assert "api_key_env: EXAMPLE_API_KEY" in exported
+    assert "api_key_env: UXLAB_KEY_EXAMPLE" in exported
     again = parse_study_yaml(exported)
     assert [arm.model_dump() for arm in again.arms] == [arm.model_dump() for arm in definition.arms]
     assert [(arm.kind, arm.preset) for arm in study.arms.all()] == [

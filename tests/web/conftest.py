@@ -33,6 +33,11 @@ def run_participant(study, values):
 
 @pytest.fixture
 def rated_study(study):
+    from uxlab.studies.models import Question
+
+    # A free-text question too, so its download is among the pages every access test covers.
+    Question.objects.create(study=study, name="comment", kind="free_text", text="Anything else?", position=5,
+                            options={"required": False})
     for values in (["A"], ["B"], ["tie"], ["A"]):
         run_participant(study, values)
     return study
@@ -43,3 +48,11 @@ def tokens(alice, bob, charlie):
     from uxlab.studies.api_tokens import create_api_token
 
     return {user.username: create_api_token(user, "tests")[1] for user in (alice, bob, charlie)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """Failed-attempt counts (web/throttle.py) live in Redis: each test starts with none."""
+    from uxlab.web import throttle
+
+    throttle.reset_all()

@@ -19,6 +19,8 @@ READ_PAGES = [
     ("web:monitor", {}),
     ("web:fidelity", {}),
     ("web:download_psychds", {}),
+    ("web:download_summary", {}),
+    ("web:download_free_text", {"question": "comment"}),
     *[("web:download_table", {"table": table, "fmt": fmt}) for table in TABLES for fmt in FORMATS],
 ]
 WRITE_ACTIONS = ["web:pause", "web:resume"]

@@ -4,6 +4,7 @@ that post (with the CSRF token) to the pause and resume views."""
 import re
 
 import pytest
+from django.templatetags.static import static
 from django.test import Client
 from django.urls import reverse
 
@@ -62,5 +63,5 @@ def test_it_pauses_and_resumes_from_the_buttons_and_refuses_a_post_without_the_t
 def test_it_loads_the_monitor_script_as_a_module_with_the_socket_path(client, study, alice):
     client.force_login(alice)
     page = monitor_page(client, study)
-    assert '<script type="module" src="/static/uxlab/monitor.js"></script>' in page
+    assert f'<script type="module" src="{static("uxlab/monitor.js")}"></script>' in page
     assert f'data-socket-path="/ws/studies/{study.code}/monitor/"' in page

@@ -8,6 +8,7 @@ bundle (zip) of CSVs with dataset_description.json and the study definition unde
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -20,6 +21,19 @@ ROW_GROUP = 20_000
 
 
 # --- Generic tables ------------------------------------------------------------------------------
+
+# CSV formula injection (OWASP): a text cell a spreadsheet would read as a formula gets a leading
+# single quote. A plain number ("-2", "+1.5") is no formula and stays as it is, so negative Likert
+# values still read as numbers. rows.py has the SQL twin for the Postgres COPY path.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[-+]?[0-9]+(\.[0-9]+)?")
+
+
+def neutralise_formula(value):
+    """``value`` with a leading ``'`` if it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _cell_formatters(columns):
@@ -34,7 +48,7 @@ def _cell_formatters(columns):
     def json_text(value):
         return "" if value is None else orjson.dumps(value).decode()
 
-    by_type = {"datetime": datetime_text, "boolean": boolean_text, "json": json_text}
+    by_type = {"datetime": datetime_text, "boolean": boolean_text, "json": json_text, "string": neutralise_formula}
     return [(index, by_type[column.type]) for index, column in enumerate(columns) if column.type in by_type]
 
 

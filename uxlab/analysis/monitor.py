@@ -38,9 +38,29 @@ def fidelity_summary(fidelity):
     return summary
 
 
+def live_arm_failures(study):
+    """Per live arm: its requests, how many failed (a pane stopped by its partner's failure is not
+    counted), the failure rate, the failures by code, and the trials skipped with it in a pane."""
+    arms = {}
+    responses = models.LiveResponse.objects.filter(arm__study=study).exclude(failure="cancelled")
+    for arm, failure, count in responses.values_list("arm__name", "failure").annotate(n=Count("id")).order_by():
+        row = arms.setdefault(arm, {"arm": arm, "requests": 0, "failures": 0, "codes": {}, "skipped_trials": 0})
+        row["requests"] += count
+        if failure:
+            row["failures"] += count
+            row["codes"][failure] = count
+    skipped = Trial.objects.filter(participant__study=study, status=Trial.Status.SKIPPED)
+    for arm_a, arm_b in skipped.values_list("arm_a__name", "arm_b__name"):
+        for arm in {arm_a, arm_b} & set(arms):
+            arms[arm]["skipped_trials"] += 1
+    for row in arms.values():
+        row["failure_rate"] = row["failures"] / row["requests"] if row["requests"] else None
+    return sorted(arms.values(), key=lambda row: row["arm"])
+
+
 def monitor_snapshot(study):
     """Everything the live monitor shows, as JSON-ready data."""
-    study.refresh_from_db(fields=["status"])
+    study.refresh_from_db(fields=["status", "paused_reason"])
     context = StudyContext(study)
     states = Counter({state: 0 for state in PARTICIPANT_STATES})
     participants = study.participants.annotate(
@@ -96,6 +116,8 @@ def monitor_snapshot(study):
         "type": "monitor.snapshot",
         "study": study.code,
         "status": study.status,
+        "paused_reason": study.paused_reason,
+        "live_arms": live_arm_failures(study),
         "participants": dict(states),
         "ratings": Rating.objects.filter(participant__study=study).count(),
         "quota": quota_rows,

@@ -67,31 +67,30 @@ def _axes(x_low, x_high, y_low, y_high, x_label, y_label, y_format=_fmt):
 
 
 def psychometric_svg(psychometric, x_label, title):
-    """Share choosing the faster arm per stimulus level (Wilson bars), the logistic fit and its 75% point."""
+    """Share choosing the faster arm per design level (clustered Wilson bars) against the ratio on a
+    log axis, and the fitted curve with its threshold — the curve only when there is a fit."""
     bins = psychometric.get("bins") or []
-    if not bins:
+    curve = psychometric.get("curve") or [] if psychometric.get("status") == "ok" else []
+    if not bins and not curve:
         return ""
-    xs = [b["stimulus"] for b in bins]
-    threshold = psychometric.get("threshold")
-    candidates = xs + ([threshold] if threshold is not None and math.isfinite(threshold) else [])
-    x_low, x_high = min(0.0, min(candidates)), max(candidates)
+    xs = [b["stimulus"] for b in bins] + [x for x, _ in curve]
+    threshold = (psychometric.get("threshold") or {}).get("log") if curve else None
+    x_low, x_high = 0.0, max(xs + [threshold or 0.0])
     if x_high <= x_low:
         x_high = x_low + 1
     x_high += (x_high - x_low) * 0.05
     sx, sy, axes = _axes(x_low, x_high, 0.0, 1.0, x_label, "chose the faster arm", lambda v: f"{v:.0%}")
     parts = [axes, f'<line class="ref" x1="{_fmt(sx(x_low))}" x2="{_fmt(sx(x_high))}" y1="{_fmt(sy(0.5))}" y2="{_fmt(sy(0.5))}"/>']
-    fit = psychometric.get("fit")
-    if fit:
-        points = []
-        for step in range(101):
-            x = x_low + (x_high - x_low) * step / 100
-            p = 1 / (1 + math.exp(-max(-50.0, min(50.0, fit["intercept"] + fit["slope"] * x))))
-            points.append(f"{_fmt(sx(x))},{_fmt(sy(p))}")
-        parts.append(f'<polyline class="curve" points="{" ".join(points)}"/>')
+    if curve:
+        points = " ".join(f"{_fmt(sx(x))},{_fmt(sy(p))}" for x, p in curve if x <= x_high)
+        parts.append(f'<polyline class="curve" points="{points}"/>')
+        level = psychometric["threshold"]["level"]
         if threshold is not None and x_low <= threshold <= x_high:
+            ratio = psychometric["threshold"]["ratio"]
             parts.append(
                 f'<line class="ref" x1="{_fmt(sx(threshold))}" x2="{_fmt(sx(threshold))}" y1="{_fmt(sy(0))}" '
-                f'y2="{_fmt(sy(0.75))}"/><text x="{_fmt(sx(threshold) + 4)}" y="{_fmt(sy(0.75) - 4)}">75%: {threshold:.2f}</text>'
+                f'y2="{_fmt(sy(level))}"/><text x="{_fmt(sx(threshold) + 4)}" y="{_fmt(sy(level) - 4)}">'
+                f"{level:.0%}: {ratio:.2f}×</text>"
             )
     for b in bins:
         x, share = sx(b["stimulus"]), b["share"]
@@ -100,23 +99,22 @@ def psychometric_svg(psychometric, x_label, title):
         radius = 3 + min(6, math.sqrt(b["n"]))
         parts.append(
             f'<circle class="point" cx="{_fmt(x)}" cy="{_fmt(sy(share))}" r="{_fmt(radius)}">'
-            f"<title>{b['count']} of {b['n']}</title></circle>"
+            f"<title>{b['count']:g} of {b['n']} (ratio {math.exp(b['stimulus']):.2f}×)</title></circle>"
         )
     return _frame(title, "".join(parts))
 
 
-def strengths_svg(bradley_terry, title):
-    """Bradley-Terry log-strength of each arm with its bootstrap 95% interval."""
-    arms = bradley_terry.get("arms") or []
-    if not arms:
+def _forest(rows, title, axis_label):
+    """Rows of (label, estimate, low, high) as points with interval bars around a zero line."""
+    if not rows:
         return ""
-    values = [v for row in arms for v in (row["log_strength"], row["ci_low"], row["ci_high"]) if v is not None]
+    values = [v for _label, *numbers in rows for v in numbers if v is not None]
     low, high = min(values + [0.0]), max(values + [0.0])
     pad = (high - low) * 0.08 or 1.0
     low, high = low - pad, high + pad
     row_h = 30
-    height = MARGIN["top"] + MARGIN["bottom"] + row_h * len(arms)
-    left = 170
+    height = MARGIN["top"] + MARGIN["bottom"] + row_h * len(rows)
+    left = 220
     plot_w = WIDTH - left - MARGIN["right"]
 
     def sx(x):
@@ -127,22 +125,35 @@ def strengths_svg(bradley_terry, title):
         parts.append(f'<line class="grid" x1="{_fmt(sx(tick))}" x2="{_fmt(sx(tick))}" y1="{MARGIN["top"]}" y2="{height - MARGIN["bottom"]}"/>')
         parts.append(f'<text x="{_fmt(sx(tick))}" y="{height - MARGIN["bottom"] + 16}" text-anchor="middle">{tick:g}</text>')
     parts.append(f'<line class="ref" x1="{_fmt(sx(0))}" x2="{_fmt(sx(0))}" y1="{MARGIN["top"]}" y2="{height - MARGIN["bottom"]}"/>')
-    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">log strength (Bradley-Terry, 95% bootstrap interval)</text>')
-    for i, row in enumerate(arms):
+    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">{escape(axis_label)}</text>')
+    for i, (label, estimate, ci_low, ci_high) in enumerate(rows):
         y = MARGIN["top"] + row_h * i + row_h / 2
-        parts.append(f'<text x="{left - 8}" y="{_fmt(y + 4)}" text-anchor="end">{escape(row["arm"])}</text>')
-        if row["ci_low"] is not None and row["ci_high"] is not None:
-            parts.append(f'<line class="bar" x1="{_fmt(sx(row["ci_low"]))}" x2="{_fmt(sx(row["ci_high"]))}" y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
-        parts.append(f'<circle class="point" cx="{_fmt(sx(row["log_strength"]))}" cy="{_fmt(y)}" r="5"><title>{row["log_strength"]:.2f}</title></circle>')
+        parts.append(f'<text x="{left - 8}" y="{_fmt(y + 4)}" text-anchor="end">{escape(label)}</text>')
+        if ci_low is not None and ci_high is not None:
+            parts.append(f'<line class="bar" x1="{_fmt(sx(ci_low))}" x2="{_fmt(sx(ci_high))}" y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+        parts.append(f'<circle class="point" cx="{_fmt(sx(estimate))}" cy="{_fmt(y)}" r="5"><title>{estimate:.2f}</title></circle>')
     return _frame(title, "".join(parts), height=height)
+
+
+def strengths_svg(bradley_terry, title):
+    """Bradley-Terry log strength of each arm (against the average arm) with its bootstrap interval."""
+    rows = [(r["arm"], r["log_strength"], r["ci_low"], r["ci_high"]) for r in bradley_terry.get("arms") or []]
+    return _forest(rows, title, "log strength against the average arm (95% participant bootstrap)")
+
+
+def differences_svg(bradley_terry, title):
+    """Every pairwise Bradley-Terry difference with its bootstrap interval: the test of two arms."""
+    rows = [(f"{r['first']} − {r['second']}", r["difference"], r["ci_low"], r["ci_high"])
+            for r in bradley_terry.get("differences") or []]
+    return _forest(rows, title, "difference in log strength (95% participant bootstrap)")
 
 
 LIKERT_COLOURS = ["#b2182b", "#d6604d", "#f4a582", "#e0e0e0", "#92c5de", "#4393c3", "#2166ac"]
 
 
 def likert_svg(likert_question, title):
-    """Each arm's distribution of Likert answers as a 100% stacked bar."""
-    arms = likert_question.get("arms") or []
+    """Each arm's (or pair's) distribution of Likert answers as a 100% stacked bar."""
+    arms = likert_question.get("rows") or []
     if not arms:
         return ""
     row_h = 28
@@ -155,7 +166,7 @@ def likert_svg(likert_question, title):
         levels = sorted(distribution, key=lambda level: int(level))
         total = sum(distribution.values()) or 1
         y = MARGIN["top"] + row_h * i
-        parts.append(f'<text x="{left - 8}" y="{_fmt(y + row_h / 2 + 4)}" text-anchor="end">{escape(row["arm"])}</text>')
+        parts.append(f'<text x="{left - 8}" y="{_fmt(y + row_h / 2 + 4)}" text-anchor="end">{escape(row["label"])}</text>')
         x = left
         for position, level in enumerate(levels):
             width = plot_w * distribution[level] / total

@@ -1,18 +1,16 @@
-"""A study's results: its answers read from the database and summarised by analysis.stats.
+"""A study's results: its answers read from the database and summarised by analysis.summaries.
 
-This is the one place that decides which answers go into which statistic; the results page, the
-API and the plots all read `study_results`.
+This is the one place that decides which answers go into which summary; the results page, the API
+and the summary download all call `study_results` with options parsed by `options_from`.
 """
 
 import math
 
 from uxlab.analysis import stats
-from uxlab.analysis.rows import StudyContext, trial_record
+from uxlab.analysis.rows import PARTICIPANT_COLUMN, TRIAL_INDEX_COLUMN, Column, StudyContext, trial_record
+from uxlab.analysis.simulation import PaneTiming
+from uxlab.analysis.summaries import AnalysisOptions, Answer, QuestionInfo, SummaryContext, summarise
 from uxlab.studies.models import Question, Rating, Trial
-
-CHOICE_KINDS = {"forced_choice", "forced_choice_tie", "preference"}
-LIKERT_KINDS = {"likert", "likert_pane", "pane_likert"}
-WAITING_KINDS = {"wait_estimate"}
 
 
 def default_rules():
@@ -24,8 +22,60 @@ def parse_rules(values):
     return [name for name in values if name in stats.RULES_BY_NAME]
 
 
+def options_from(params):
+    """Analysis options from request parameters (ties, speeds, level); unknown values fall back to
+    the defaults, so a stale link still shows a page."""
+    defaults = AnalysisOptions()
+    ties = params.get("ties", defaults.ties)
+    speeds = params.get("speeds", defaults.speeds)
+    try:
+        level = float(params.get("level", defaults.level))
+    except (TypeError, ValueError):
+        level = defaults.level
+    return AnalysisOptions(
+        ties=ties if ties in ("half", "davidson", "drop") else defaults.ties,
+        speeds=speeds if speeds in ("declared", "displayed") else defaults.speeds,
+        level=level if math.isfinite(level) and 0.5 < level < 1 else defaults.level,
+    )
+
+
+def declared_timing(profile_a, profile_b):
+    """What the arms' profiles promise: tokens/s and the wait for the first answer token."""
+    return PaneTiming(profile_a.get("tokens_per_second"), profile_b.get("tokens_per_second"),
+                      scheduled_wait_s(profile_a), scheduled_wait_s(profile_b))
+
+
+def displayed_timing(fidelity):
+    """What the participant's browser showed (the trial's fidelity summary); None where unmeasured."""
+    panes = (fidelity or {}).get("panes") or {}
+
+    def observed(pane, name):
+        value = ((panes.get(pane) or {}).get("observed") or {}).get(name)
+        return value if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
+
+    return PaneTiming(observed("A", "tokens_per_second"), observed("B", "tokens_per_second"),
+                      observed("A", "ttft_answer_s"), observed("B", "ttft_answer_s"))
+
+
+def scheduled_wait_s(profile):
+    """How long the schedule keeps a pane waiting for its first answer token (thinking included)."""
+    if profile.get("ttft_s") is None:
+        return None
+    thinking = profile.get("thinking_tokens") or 0
+    speed = profile.get("thinking_tokens_per_second") or profile.get("tokens_per_second") or 0
+    return profile["ttft_s"] + (thinking / speed if thinking and speed else 0.0)
+
+
+def actual_wait_s(fidelity, pane, profile):
+    """How long the participant waited for the pane's first answer token: as observed in their
+    browser (the trial's fidelity summary) or, unmeasured, as the arm's schedule intended."""
+    observed = displayed_timing(fidelity)
+    value = observed.ttft_a if pane == "A" else observed.ttft_b
+    return value if value is not None else scheduled_wait_s(profile)
+
+
 def _answers(study, context):
-    """Every answer with its trial's exclusion record, as plain tuples."""
+    """Every answer with its trial's exclusion record and fidelity, as plain tuples."""
     trial_fields = ["kind", "hidden_during_stream", "fidelity"]
     queryset = Rating.objects.filter(participant__study=study).values_list(
         "participant_id", "trial_id", "trial__status", "trial__arm_a__name", "trial__arm_b__name",
@@ -38,126 +88,65 @@ def _answers(study, context):
         yield participant, trial_id, arm_a, arm_b, question, value, record, extras.get("fidelity")
 
 
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def study_results(study, rules=None, n_boot=500):
-    """Everything the results page and the API report, for the answers the enabled rules keep."""
+def study_results(study, rules=None, options=None):
+    """Everything the results page, the API and the summary download report, for the answers the
+    enabled exclusion rules keep, summarised per question by its kind's summariser."""
     rules = default_rules() if rules is None else list(rules)
+    options = options or AnalysisOptions()
     context = StudyContext(study)
     questions = list(study.questions.all())
-    trial_records, kept = {}, []
-    wait_questions = {q.name: q for q in questions if q.kind in WAITING_KINDS and getattr(q, "pane", "")}
-    waits = {}  # question base name -> arm -> ([estimated s], [actual s])
-    for participant, trial_id, arm_a, arm_b, question, value, record, fidelity in _answers(study, context):
+    by_name = {question.name: question for question in questions}
+    trial_records, kept = {}, {}
+    for participant, trial_id, arm_a, arm_b, name, value, record, fidelity in _answers(study, context):
         trial_records[trial_id] = record
-        if not stats.exclusion_reasons(record, rules):
-            kept.append((participant, arm_a, arm_b, question, value))
-            if question in wait_questions:
-                pane = wait_questions[question].pane
-                arm = arm_a if pane == "A" else arm_b
-                actual = actual_wait_s(fidelity, pane, context.profiles.get(arm, {}))
-                estimated = _number(value)
-                if actual is not None and estimated is not None:
-                    pair = waits.setdefault(wait_questions[question].base_name, {}).setdefault(arm, ([], []))
-                    pair[0].append(estimated)
-                    pair[1].append(actual)
+        question = by_name[name]
+        if stats.exclusion_reasons(record, rules):
+            continue
+        declared = declared_timing(context.profiles.get(arm_a, {}), context.profiles.get(arm_b, {}))
+        kept.setdefault(question.base_name, []).append(
+            Answer(participant, arm_a, arm_b, value, question.pane, declared, displayed_timing(fidelity)))
     # Trials without answers still count in what the rules would exclude.
     for trial_id, status in Trial.objects.filter(participant__study=study).values_list("id", "status"):
         trial_records.setdefault(trial_id, {"status": status})
-    speeds = {name: profile.get("tokens_per_second") for name, profile in context.profiles.items()}
-    minus_ttft = {
-        name: -profile["ttft_s"] for name, profile in context.profiles.items() if profile.get("ttft_s") is not None
-    }
-    result = {
+    summary_context = SummaryContext(context.arm_order, options)
+    summaries, seen = [], set()
+    for question in questions:
+        if question.base_name in seen:
+            continue
+        seen.add(question.base_name)
+        info = QuestionInfo(question.base_name, question.kind, question.text, question.resolved_options)
+        summary = summarise(info, kept.get(question.base_name, []), summary_context)
+        if summary is not None:
+            summaries.append(summary)
+    return _clean({
         "study": study.code,
         "arms": context.arm_order,
+        "options": {"ties": options.ties, "speeds": options.speeds, "level": options.level,
+                    "n_boot": options.n_boot, "seed": options.seed},
         "exclusions": stats.exclusion_effect(trial_records.values(), rules),
-        "answers_kept": len(kept),
-        "choice_questions": [],
-        "likert_questions": [],
-        "waiting_time": None,
-    }
-    for question in questions:
-        answers = [row for row in kept if row[3] == question.name]
-        if question.kind in CHOICE_KINDS:
-            choices = [stats.Choice(p, a, b, value) for p, a, b, _q, value in answers]
-            speed_points = stats.speed_choices(choices, {k: v for k, v in speeds.items() if v}, stats.log_speed_ratio)
-            ttft_points = stats.speed_choices(choices, minus_ttft, stats.ttft_difference)
-            result["choice_questions"].append(
-                {
-                    "question": question.name,
-                    "text": question.text,
-                    "n": len(choices),
-                    "pairs": stats.pair_summaries(choices, context.arm_order),
-                    "position_bias": stats.position_bias(choices),
-                    "bradley_terry": stats.bradley_terry(choices, context.arm_order, n_boot=n_boot),
-                    "psychometric_speed": stats.psychometric(speed_points),
-                    "psychometric_ttft": stats.psychometric(ttft_points),
-                }
-            )
-        elif question.kind in LIKERT_KINDS:
-            # A per-pane question (pane "A"/"B", e.g. wait_ok_A) rates the arm streamed in that pane.
-            # A question about the whole trial names no arm, so only per-pane rows add to an arm's summary.
-            base = question.base_name
-            existing = next((q for q in result["likert_questions"] if q["question"] == base), None)
-            per_arm = existing["_values"] if existing else {}
-            for _p, arm_a, arm_b, _q, value in answers:
-                if question.pane and value.lstrip("-").isdigit():
-                    per_arm.setdefault(arm_a if question.pane == "A" else arm_b, []).append(int(value))
-            scale = question.option("scale")
-            if existing:
-                existing["arms"] = [{"arm": arm, **stats.likert_summary(per_arm[arm], range(1, (scale or 7) + 1))}
-                                    for arm in context.arm_order if arm in per_arm]
-                continue
-            result["likert_questions"].append(
-                {
-                    "_values": per_arm,
-                    "question": base,
-                    "text": question.text,
-                    "arms": [
-                        {"arm": arm, **stats.likert_summary(per_arm[arm], range(1, (scale or 7) + 1))}
-                        for arm in context.arm_order if arm in per_arm
-                    ],
-                }
-            )
-    for question in result["likert_questions"]:
-        question.pop("_values", None)
-    result["waiting_time"] = [
-        {
-            "question": base,
-            "text": next(q.text for q in wait_questions.values() if q.base_name == base),
-            "arms": [
-                {"arm": arm, **stats.waiting_time_summary(*per_arm[arm])} for arm in context.arm_order if arm in per_arm
-            ],
-        }
-        for base, per_arm in waits.items()
-    ]
-    return _clean(result)
+        "answers_kept": sum(len(answers) for answers in kept.values()),
+        "questions": summaries,
+    })
 
 
-def actual_wait_s(fidelity, pane, profile):
-    """How long the participant waited for the pane's first answer token: as observed in their
-    browser (the trial's fidelity summary) or, unmeasured, as the arm's schedule intended."""
-    observed = (((fidelity or {}).get("panes") or {}).get(pane) or {}).get("observed") or {}
-    if observed.get("ttft_answer_s") is not None:
-        return observed["ttft_answer_s"]
-    if profile.get("ttft_s") is None:
+FREE_TEXT_COLUMNS = (
+    PARTICIPANT_COLUMN,
+    TRIAL_INDEX_COLUMN,
+    Column("arm_a", "string", "arm streamed in pane A (left)"),
+    Column("arm_b", "string", "arm streamed in pane B (right)"),
+    Column("text", "string", "the answer as given"),
+)
+
+
+def free_text_rows(study, name):
+    """Every answer to the free-text question `name` (None when the study has no such question)."""
+    if not study.questions.filter(name=name, kind=Question.Kind.FREE_TEXT).exists():
         return None
-    thinking = profile.get("thinking_tokens") or 0
-    speed = profile.get("thinking_tokens_per_second") or profile.get("tokens_per_second") or 0
-    return profile["ttft_s"] + (thinking / speed if thinking and speed else 0.0)
-
-
-def _number(value):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    return list(
+        Rating.objects.filter(participant__study=study, question__name=name)
+        .order_by("participant_id", "trial__index")
+        .values_list("participant_id", "trial__index", "trial__arm_a__name", "trial__arm_b__name", "value")
+    )
 
 
 def _clean(value):
@@ -167,7 +156,7 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     if isinstance(value, float):
-        return _finite(value)
+        return float(value) if math.isfinite(value) else None
     if hasattr(value, "item"):  # numpy scalars
         return _clean(value.item())
     return value

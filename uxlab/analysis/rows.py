@@ -6,12 +6,12 @@ column order. Optional columns appear as soon as the model has the field behind 
 fields become export columns by adding one `Column` line here.
 """
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
-from uxlab.analysis import stats
+from uxlab.analysis import live_rows, stats
+from uxlab.analysis.columns import PARTICIPANT_COLUMN, STUDY_COLUMN, TRIAL_INDEX_COLUMN, Column, Table
 from uxlab.studies.models import Rating, RatingConflict, Trial
 
 CHUNK = 5000
@@ -19,17 +19,6 @@ CHUNK = 5000
 # --- Tables --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # integer, number, string, boolean, datetime, json
-    description: str
-
-
-# Columns several tables share, defined once so their descriptions cannot drift apart.
-STUDY_COLUMN = Column("study", "string", "the study's public code")
-PARTICIPANT_COLUMN = Column("participant", "integer", "uxlab's participant number (never a panel id)")
-TRIAL_INDEX_COLUMN = Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0")
 EXCLUDED_COLUMN = Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force")
 EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'")
 
@@ -42,18 +31,6 @@ class ExportOptions:
     include_external_ids: bool = False
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    description: str
-    columns: tuple
-    rows: Callable[..., Iterator[tuple]] = field(compare=False)
-
-    @property
-    def column_names(self):
-        return [column.name for column in self.columns]
-
-
 # The trial's delivery and state: columns of the trials table (several feed the exclusion rules).
 TRIAL_STATE_COLUMNS = (
     Column("delivery", "string", "delivery mode of the stream: controlled, server_paced or live"),
@@ -63,7 +40,8 @@ TRIAL_STATE_COLUMNS = (
     Column("kind", "string", "trial (analysed), practice, or attention (an instructed-response check)"),
     Column("cell", "string", "the design cell (pair and prompt) the trial fills"),
     Column("attention_passed", "boolean", "for attention checks: whether the instructed answer was given"),
-    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, paint errors)"),
+    Column("fidelity", "json", "per-pane fidelity summary (target vs observed TTFT and tokens/s, displayed/declared speed ratio, tokens shown early, paint and presentation errors) and the clock-sync uncertainty (docs/protocol.md, Telemetry)"),
+    Column("skip_reason", "string", "why a skipped trial could not be shown (restart_limit: <failure>, arm_busy, blocked)"),
 )
 
 
@@ -76,16 +54,17 @@ TRIAL_BASE_COLUMNS = (
     Column("arm_b", "string", "arm streamed in pane B (right)"),
     Column("pair", "string", "the unordered pair of arms as first|second in the study's arm order"),
     Column("seed", "string", "seed of the trial's schedules (pane seeds append :A / :B)"),
-    Column("status", "string", "assigned, streaming, finished or interrupted"),
+    Column("status", "string", "assigned, streaming, finished, interrupted or skipped"),
     Column("started_at", "datetime", "when the stream started (ISO 8601 UTC)"),
     Column("finished_at", "datetime", "when both panes finished (ISO 8601 UTC)"),
-    Column("arm_a_ttft_s", "number", "target time to first answer token of arm A, seconds"),
-    Column("arm_a_tokens_per_second", "number", "target output speed of arm A"),
-    Column("arm_b_ttft_s", "number", "target time to first answer token of arm B, seconds"),
-    Column("arm_b_tokens_per_second", "number", "target output speed of arm B"),
+    Column("arm_a_ttft_s", "number", "target time to first answer token of arm A, seconds (live: as delivered)"),
+    Column("arm_a_tokens_per_second", "number", "target output speed of arm A (live: as delivered)"),
+    Column("arm_b_ttft_s", "number", "target time to first answer token of arm B, seconds (live: as delivered)"),
+    Column("arm_b_tokens_per_second", "number", "target output speed of arm B (live: as delivered)"),
 )
+LIVE_TRIAL_COLUMNS = live_rows.live_trial_columns()
 EXCLUSION_COLUMNS = (
-    Column("low_fidelity", "boolean", "a pane painted fewer than 90% of its tokens on time"),
+    Column("low_fidelity", "boolean", "a pane showed fewer than 90% of its tokens on time by its trial's standard"),
     EXCLUDED_COLUMN,
     EXCLUSION_REASONS_COLUMN,
 )
@@ -112,6 +91,15 @@ class StudyContext:
     def profile_value(self, arm, name):
         return self.profiles.get(arm, {}).get(name)
 
+    def pane_values(self, arm, live):
+        """A pane's TTFT and speed (the arm's target; a live arm's as its backend delivered them)
+        and its live columns (empty for other arms)."""
+        if live is None:
+            return (self.profile_value(arm, "ttft_s"), self.profile_value(arm, "tokens_per_second")), (None,) * 4
+        return (live["ttft_s"], live["tokens_per_second"]), tuple(
+            live[name] for name in ("finish_reason", "failure", "in_flight", "queued_s")
+        )
+
 
 def trial_record(participant_id, status, extras):
     """The mapping the exclusion rules read for one trial."""
@@ -133,27 +121,27 @@ def trial_exclusion(record, rules):
 
 def trial_rows(study, options):
     context = StudyContext(study)
+    live = live_rows.latest_live_values(study)
     state_names = [column.name for column in TRIAL_STATE_COLUMNS]
     queryset = (
         Trial.objects.filter(participant__study=study)
         .order_by("participant_id", "index")
         .values_list(
-            "participant_id", "index", "prompt__name", "arm_a__name", "arm_b__name", "seed", "status",
+            "pk", "participant_id", "index", "prompt__name", "arm_a__name", "arm_b__name", "seed", "status",
             "started_at", "finished_at", *state_names,
         )
     )
-    for participant, index, prompt, arm_a, arm_b, seed, status, started, finished, *rest in queryset.iterator(
+    for pk, participant, index, prompt, arm_a, arm_b, seed, status, started, finished, *rest in queryset.iterator(
         chunk_size=CHUNK
     ):
         extras = dict(zip(state_names, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
         record = trial_record(participant, status, extras)
+        timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
+        timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
         yield (
             study.code, participant, index, prompt, arm_a, arm_b, context.pair(arm_a, arm_b), seed, status,
-            started, finished,
-            context.profile_value(arm_a, "ttft_s"), context.profile_value(arm_a, "tokens_per_second"),
-            context.profile_value(arm_b, "ttft_s"), context.profile_value(arm_b, "tokens_per_second"),
-            *rest,
+            started, finished, *timing_a, *timing_b, *rest, *live_a, *live_b,
             *trial_exclusion(record, options.exclusion_rules),
         )
 
@@ -162,7 +150,7 @@ def trials_table():
     return Table(
         "trials",
         "One row per assigned trial: the A/B arm mapping, timings, fidelity and exclusion flags.",
-        TRIAL_BASE_COLUMNS + TRIAL_STATE_COLUMNS + EXCLUSION_COLUMNS,
+        TRIAL_BASE_COLUMNS + TRIAL_STATE_COLUMNS + LIVE_TRIAL_COLUMNS + EXCLUSION_COLUMNS,
         trial_rows,
     )
 
@@ -225,15 +213,21 @@ def ratings_table():
 PARTICIPANT_COLUMNS = (
     STUDY_COLUMN,
     PARTICIPANT_COLUMN,
-    Column("status", "string", "started, consented, completed or declined (and later states as added)"),
+    Column("status", "string", "started, consented, completed, declined or expired"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
     Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
-    Column("completed_at", "datetime", "when every answer was stored (ISO 8601 UTC)"),
+    Column("completed_at", "datetime", "when every trial was streamed and every answer stored (ISO 8601 UTC)"),
     Column("assignment_seed", "string", "seed of the participant's trial order and A/B positions"),
     Column("trials", "integer", "number of trials assigned"),
     Column("trials_finished", "integer", "number of trials whose streams finished"),
+    Column("trials_skipped", "integer", "number of trials skipped because they could not be shown (the trials table says why)"),
     Column("failed_attention_check", "boolean", "failed at least one attention check"),
+    Column("outcome", "string", "how the session ended: completed, failed_attention, timed_out, backend_failure; empty while it runs"),
+    Column("completion_code", "string", "the completion code the participant was shown for their outcome; empty if none"),
+    Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
+    Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
+    Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -252,21 +246,23 @@ def participant_rows(study, options):
         .annotate(
             trial_count=Count("trials", distinct=True),
             finished_count=Count("trials", filter=Q(trials__status=Trial.Status.FINISHED), distinct=True),
-        )
-        .values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count",
+            skipped_count=Count("trials", filter=Q(trials__status=Trial.Status.SKIPPED), distinct=True),
         )
     )
+    fields = [
+        "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
+        "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
+        "unconfirmed_reason", "external_identity__other_device_attempts",
+    ]
     if options.include_external_ids:
-        queryset = queryset.values_list(
-            "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
-            "trial_count", "finished_count", "external_identity__panel", "external_identity__external_id",
+        fields += [
+            "external_identity__panel", "external_identity__external_id",
             "external_identity__panel_study_id", "external_identity__panel_session_id",
-        )
-    for pk, *rest in queryset.iterator(chunk_size=CHUNK):
-        base, external = rest[:8], rest[8:]
-        yield (study.code, pk, *base, pk in context.failed_attention, *external)
+        ]
+    for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
+        base, ending, external = rest[:9], rest[9:14], rest[14:]
+        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
 def participants_table(include_external_ids=False):
@@ -324,24 +320,28 @@ TELEMETRY_COLUMNS = (
     PARTICIPANT_COLUMN,
     Column("trial_index", "integer", "the trial the batch belongs to"),
     Column("batch_key", "string", "the browser-generated idempotency key of the telemetry batch (UUID)"),
-    Column("kind", "string", "frame (one stream message), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
-    Column("seq", "integer", "for frames: the stream message's sequence number within the trial (docs/protocol.md)"),
+    Column("kind", "string", "frame (one stream message), update (the tokens of one message one animation frame showed), visibility (the tab was hidden or shown) or focus (the window lost or got focus)"),
+    Column("seq", "integer", "for frames and updates: the stream message's sequence number within the trial (docs/protocol.md)"),
     Column("receive_ms", "number", "for frames: when the message arrived, ms after the trial's t0 on the browser's clock"),
-    Column("paint_ms", "number", "for frames: the animation frame it was painted in, ms after t0 (empty if never painted)"),
+    Column("paint_ms", "number", "for frames: the animation frame that showed its first token; for updates: the animation frame that showed its tokens; ms after t0 (empty if never painted)"),
     Column("at_ms", "number", "for visibility and focus: when it changed, ms after t0"),
     Column("state", "string", "for visibility: hidden or visible; for focus: blur or focus"),
+    Column("tokens", "integer", "for updates: how many of the message's tokens (the next ones in its order) the frame showed"),
+    Column("presented_ms", "number", "for updates: the conservative presentation estimate (when the frame's rendering was done), ms after t0"),
     Column("received_at", "datetime", "when the web server received the batch (ISO 8601 UTC)"),
 )
 
 
 def telemetry_items(payload):
     """A batch (docs/protocol.md, telemetry.submit) as long-format observations:
-    (kind, seq, receive_ms, paint_ms, at_ms, state)."""
+    (kind, seq, receive_ms, paint_ms, at_ms, state, tokens, presented_ms)."""
     for seq, receive_ms, paint_ms in payload.get("frames", []):
-        yield ("frame", seq, receive_ms, paint_ms, None, None)
+        yield ("frame", seq, receive_ms, paint_ms, None, None, None, None)
+    for seq, tokens, frame_ms, presented_ms in payload.get("updates", []):
+        yield ("update", seq, None, frame_ms, None, None, tokens, presented_ms)
     for kind in ("visibility", "focus"):
         for at_ms, state in payload.get(kind, []):
-            yield (kind, None, None, None, at_ms, state)
+            yield (kind, None, None, None, at_ms, state, None, None)
 
 
 def telemetry_rows(study, options):
@@ -369,10 +369,11 @@ def export_tables(include_external_ids=False):
     tables = [participants_table(include_external_ids), trials_table(), ratings_table(), events_table()]
     if hasattr(models, "TrialTelemetry"):
         tables.append(telemetry_table())
+    tables += [live_rows.live_responses_table(), live_rows.live_chunks_table()]
     return {table.name: table for table in tables}
 
 
-TABLE_NAMES = ("participants", "trials", "ratings", "events", "telemetry")
+TABLE_NAMES = ("participants", "trials", "ratings", "events", "telemetry", "live_responses", "live_chunks")
 
 
 def json_text(value):
@@ -393,16 +394,34 @@ def _iso_sql(column):
 
 
 def _low_fidelity_sql():
-    """SQL twin of stats.is_low_fidelity over the trial's fidelity JSON."""
+    """SQL twin of stats.is_low_fidelity over the trial's fidelity JSON (on_time_key included)."""
     m = stats.MIN_ON_TIME_FRACTION
+    key = (
+        "CASE WHEN t.fidelity->>'standard' = 'live' THEN 'fraction_within_budget' "
+        "ELSE 'fraction_in_first_frame' END"
+    )
     return " OR ".join(
-        f"COALESCE((t.fidelity->'panes'->'{pane}'->>'fraction_in_first_frame')::float < {m}, FALSE)" for pane in "AB"
+        f"COALESCE((t.fidelity->'panes'->'{pane}'->>({key}))::float < {m}, FALSE)" for pane in "AB"
     ).join("()")
 
 
-def ratings_csv_copy_sql(study, options, context, times=_iso_sql):
+def _csv_text_sql(expression):
+    """SQL twin of export.neutralise_formula: a leading ' on text a spreadsheet would run."""
+    return (
+        f"CASE WHEN {expression} ~ '^[-=+@\\t\\r]' AND {expression} !~ '^[-+]?[0-9]+(\\.[0-9]+)?$' "
+        f"THEN '''' || {expression} ELSE {expression} END"
+    )
+
+
+def _raw_sql(expression):
+    """Text as stored (Parquet keeps raw values; only CSV neutralises formulas)."""
+    return expression
+
+
+def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text_sql):
     """The COPY statement whose CSV equals iter_csv over rating_table_rows (a test holds them equal).
-    `times` writes a timestamp column (ISO 8601 text; the Parquet path asks for epoch microseconds)."""
+    `times` writes a timestamp column (ISO 8601 text; the Parquet path asks for epoch microseconds);
+    `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
         "hidden_tab": "t.hidden_during_stream",
@@ -418,10 +437,11 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql):
     ) + ")" if options.exclusion_rules else "''"
     header = ", ".join(f'"{name}"' for name in ratings_table().column_names)
     return f"""
-        COPY (SELECT %(code)s AS study, r.participant_id, t.index, pr.name, aa.name, ab.name, q.name, r.value,
-            CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END, r.response_ms,
-            {times('r.received_at')}, {times('r.stored_at')}, r.key::text, q.kind, t.status,
-            CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, reasons
+        COPY (SELECT {text('%(code)s::text')} AS study, r.participant_id, t.index, {text('pr.name')},
+            {text('aa.name')}, {text('ab.name')}, {text('q.name')}, {text('r.value')},
+            {text("CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END")}, r.response_ms,
+            {times('r.received_at')}, {times('r.stored_at')}, r.key::text, {text('q.kind')},
+            {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
         FROM studies_rating r
         JOIN studies_participant p ON p.id = r.participant_id
         JOIN studies_trial t ON t.id = r.trial_id
@@ -452,7 +472,7 @@ def table_chunks(table, fmt, study, options):
             return iter_ratings_csv_copy(study, options)
         if fmt == "parquet":
             return iter_parquet_from_csv(
-                table.columns, ratings_copy_chunks(study, options, times=_epoch_us_sql), datetimes="epoch_us"
+                table.columns, ratings_copy_chunks(study, options, times=_epoch_us_sql, text=_raw_sql), datetimes="epoch_us"
             )
     return iter_table(fmt, table.columns, table.rows(study, options))
 
@@ -463,12 +483,12 @@ def iter_ratings_csv_copy(study, options):
     yield from ratings_copy_chunks(study, options)
 
 
-def ratings_copy_chunks(study, options, times=_iso_sql):
+def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
     """The ratings table's rows as CSV byte chunks from COPY (no header)."""
     from django.db import connection
 
     context = StudyContext(study)
-    sql, _header = ratings_csv_copy_sql(study, options, context, times=times)
+    sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}

@@ -1,11 +1,12 @@
-"""The statistics of a perception study, as pure functions over plain Python data (no Django).
+"""The basic statistics of a perception study, as pure functions over plain Python data (no Django):
+proportions, exact tests, Bradley–Terry's MM fit, a plain logistic fit, Student's t, exclusion rules.
 
-Each function is checked against scipy / statsmodels in tests/analysis/test_stats.py; the
-psychometric fit is also checked by simulation (it recovers a known threshold within its interval).
+Each function is checked against scipy / statsmodels in tests/analysis/test_stats.py. The models
+built on them live beside: clustered.py (participant-level intervals), psychometric.py (lapse-aware
+thresholds), pairs.py (pair table, Bradley–Terry with intervals), summaries.py (one per question kind).
 """
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,57 +78,10 @@ def pair_key(arm_a, arm_b, order=None):
     return tuple(sorted((arm_a, arm_b), key=lambda name: (rank.get(name, len(rank)), name)))
 
 
-def pair_summaries(choices: Iterable[Choice], order=None):
-    """Per pair of arms: the share choosing each side and "no difference", with an exact test.
-
-    The test asks whether the two arms are chosen equally often among the answers that chose one.
-    """
-    counts = defaultdict(lambda: {"first": 0, "second": 0, "tie": 0})
-    for choice in choices:
-        if choice.value not in ("A", "B", "tie"):
-            continue
-        first, second = pair_key(choice.arm_a, choice.arm_b, order)
-        cell = counts[(first, second)]
-        if choice.value == "tie":
-            cell["tie"] += 1
-        else:
-            chosen = choice.arm_a if choice.value == "A" else choice.arm_b
-            cell["first" if chosen == first else "second"] += 1
-    summaries = []
-    for (first, second), cell in counts.items():
-        n = cell["first"] + cell["second"] + cell["tie"]
-        decided = cell["first"] + cell["second"]
-        summaries.append(
-            {
-                "first": first,
-                "second": second,
-                "n": n,
-                "chose_first": proportion(cell["first"], n),
-                "chose_second": proportion(cell["second"], n),
-                "no_difference": proportion(cell["tie"], n),
-                "first_among_decided": proportion(cell["first"], decided),
-                "p_value": binomial_test(cell["first"], decided),
-            }
-        )
-    rank = {name: position for position, name in enumerate(order or [])}
-    summaries.sort(key=lambda s: (rank.get(s["first"], 1e9), rank.get(s["second"], 1e9), s["first"], s["second"]))
-    return summaries
-
-
-def position_bias(choices: Iterable[Choice]):
-    """How often the left pane (A) is chosen among decided answers, with an exact test against 50%."""
-    left = decided = 0
-    for choice in choices:
-        if choice.value in ("A", "B"):
-            decided += 1
-            left += choice.value == "A"
-    return {"chose_left": proportion(left, decided), "p_value": binomial_test(left, decided)}
-
-
 # --- Bradley-Terry -------------------------------------------------------------------------------
 
 
-def _strongly_connected(wins):
+def strongly_connected(wins):
     """Whether every arm beats, directly or through others, every other arm (the MLE then exists)."""
     k = len(wins)
     if k <= 1:
@@ -155,7 +109,7 @@ def bradley_terry_fit(wins, tol=1e-10, max_iter=10_000):
     """
     wins = np.asarray(wins, dtype=float)
     regularized = False
-    if not _strongly_connected(wins):
+    if not strongly_connected(wins):
         games = wins + wins.T
         wins = wins + 0.5 * (games > 0)
         regularized = True
@@ -192,41 +146,7 @@ def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
     return wins
 
 
-def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], n_boot=500, seed=0):
-    """Bradley-Terry log-strengths of every arm, with 95% intervals from a participant bootstrap.
-
-    Participants, not answers, are resampled, because one person's answers are not independent.
-    """
-    by_participant = defaultdict(list)
-    for choice in choices:
-        if choice.arm_a in arms and choice.arm_b in arms:
-            by_participant[choice.participant].append(choice)
-    # Only arms that were compared have a strength: one never shown has no data to estimate from.
-    compared = {arm for group in by_participant.values() for choice in group for arm in (choice.arm_a, choice.arm_b)}
-    arms = [arm for arm in arms if arm in compared]
-    if not by_participant or len(arms) < 2:
-        return {"arms": [], "n_participants": 0, "regularized": False}
-    matrices = np.stack([choice_win_matrix(group, arms) for group in by_participant.values()])
-    estimate, regularized = bradley_terry_fit(matrices.sum(axis=0))
-    rng = np.random.default_rng(seed)
-    samples = np.empty((n_boot, len(arms)))
-    count = len(matrices)
-    for b in range(n_boot):
-        weights = np.bincount(rng.integers(0, count, count), minlength=count)
-        samples[b], _ = bradley_terry_fit(np.tensordot(weights, matrices, axes=1), tol=1e-8, max_iter=2000)
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
-    return {
-        "arms": [
-            {"arm": arm, "log_strength": float(estimate[i]), "ci_low": float(low[i]), "ci_high": float(high[i])}
-            for i, arm in enumerate(arms)
-        ],
-        "n_participants": count,
-        "n_boot": n_boot,
-        "regularized": regularized,
-    }
-
-
-# --- Psychometric function -----------------------------------------------------------------------
+# --- Logistic regression (the lapse-free reference) ------------------------------------------------
 
 
 @dataclass
@@ -296,65 +216,7 @@ def logistic_fit(x, y, max_iter=100, tol=1e-10):
     )
 
 
-@dataclass(frozen=True)
-class SpeedChoice:
-    """A decided answer between two arms with known speeds: was the objectively faster one chosen?"""
-
-    stimulus: float  # e.g. log(tokens/s of the faster arm / tokens/s of the slower), always > 0
-    chose_faster: bool
-
-
-def speed_choices(choices: Iterable[Choice], arm_values: Mapping[str, float], transform: Callable):
-    """Turn answers into (stimulus, chose the faster arm) for the psychometric fit.
-
-    `arm_values` maps an arm to the quantity that defines "faster" (tokens/s, or minus TTFT);
-    `transform(faster_value, slower_value)` gives the stimulus. Ties and equal arms are left out.
-    """
-    result = []
-    for choice in choices:
-        if choice.value not in ("A", "B"):
-            continue
-        value_a, value_b = arm_values.get(choice.arm_a), arm_values.get(choice.arm_b)
-        if value_a is None or value_b is None or value_a == value_b:
-            continue
-        faster, slower = (choice.arm_a, choice.arm_b) if value_a > value_b else (choice.arm_b, choice.arm_a)
-        chosen = choice.arm_a if choice.value == "A" else choice.arm_b
-        result.append(SpeedChoice(transform(arm_values[faster], arm_values[slower]), chosen == faster))
-    return result
-
-
-def log_speed_ratio(faster_tps, slower_tps):
-    return math.log(faster_tps / slower_tps)
-
-
-def ttft_difference(minus_faster_ttft, minus_slower_ttft):
-    """With arm values given as minus TTFT, the faster arm's head start in seconds."""
-    return minus_faster_ttft - minus_slower_ttft
-
-
-def psychometric(points: Sequence[SpeedChoice], p=0.75):
-    """Logistic fit of choosing the faster arm against the stimulus, its p-threshold and interval."""
-    points = list(points)
-    binned = defaultdict(lambda: [0, 0])
-    for point in points:
-        cell = binned[round(point.stimulus, 9)]
-        cell[0] += point.chose_faster
-        cell[1] += 1
-    bins = [
-        {"stimulus": stimulus, **proportion(chosen, n)} for stimulus, (chosen, n) in sorted(binned.items())
-    ]
-    fit = logistic_fit([pt.stimulus for pt in points], [pt.chose_faster for pt in points])
-    result = {"n": len(points), "bins": bins, "fit": None, "threshold": None, "threshold_ci": None, "p": p}
-    if fit is not None:
-        result["fit"] = {"intercept": fit.intercept, "slope": fit.slope, "converged": fit.converged,
-                         "separated": fit.separated}
-        if fit.slope != 0 and not fit.separated:
-            result["threshold"] = fit.threshold(p)
-            result["threshold_ci"] = fit.threshold_interval(p)
-    return result
-
-
-# --- Likert and waiting-time summaries -----------------------------------------------------------
+# --- Student t ----------------------------------------------------------------------------------
 
 
 def _betacf(a, b, x, max_iter=300, eps=3e-16):
@@ -410,71 +272,28 @@ def student_t_quantile(q, df):
     return (low + high) / 2
 
 
-def mean_interval(values, confidence=0.95):
-    """Mean, standard deviation and Student-t interval of the mean."""
-    values = [float(v) for v in values]
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "sd": None, "ci_low": None, "ci_high": None}
-    mean = sum(values) / n
-    if n == 1:
-        return {"n": 1, "mean": mean, "sd": None, "ci_low": None, "ci_high": None}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = student_t_quantile(1 - (1 - confidence) / 2, n - 1) * sd / math.sqrt(n)
-    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
-
-
-def likert_summary(values, levels=range(1, 8)):
-    """A Likert item: the count of each level, the median, and the mean with its t interval."""
-    values = [int(v) for v in values]
-    ordered = sorted(values)
-    n = len(ordered)
-    median = None
-    if n:
-        median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-    return {
-        "distribution": {level: values.count(level) for level in levels},
-        "median": median,
-        **mean_interval(values),
-    }
-
-
-def waiting_time_summary(estimated_s, actual_s):
-    """Estimated vs actual waiting time: the geometric-mean ratio estimate/actual with a t interval.
-
-    Ratios are summarised on the log scale, where over- and under-estimation are symmetric.
-    """
-    pairs = [(e, a) for e, a in zip(estimated_s, actual_s, strict=True) if e > 0 and a > 0]
-    logs = mean_interval([math.log(e / a) for e, a in pairs])
-    result = {
-        "n": len(pairs),
-        "mean_estimated_s": sum(e for e, _ in pairs) / len(pairs) if pairs else None,
-        "mean_actual_s": sum(a for _, a in pairs) / len(pairs) if pairs else None,
-        "ratio": None,
-        "ratio_ci_low": None,
-        "ratio_ci_high": None,
-    }
-    if logs["mean"] is not None:
-        result["ratio"] = math.exp(logs["mean"])
-    if logs["ci_low"] is not None:
-        result["ratio_ci_low"], result["ratio_ci_high"] = math.exp(logs["ci_low"]), math.exp(logs["ci_high"])
-    return result
-
-
 # --- Exclusion rules -----------------------------------------------------------------------------
 
 MIN_ON_TIME_FRACTION = 0.9  # below this fraction of tokens painted on time, a pane is low fidelity
 
 
+def on_time_key(fidelity):
+    """The pane share a trial's standard judges: ``fraction_in_first_frame`` (controlled and
+    server-paced trials) or, for the live standard, ``fraction_within_budget`` (presented within
+    the lateness budget of arrival; streaming/fidelity.live_trial_fidelity)."""
+    return "fraction_within_budget" if (fidelity or {}).get("standard") == "live" else "fraction_in_first_frame"
+
+
 def is_low_fidelity(fidelity, min_on_time=MIN_ON_TIME_FRACTION):
-    """Whether either pane of a trial had too few tokens painted on time.
+    """Whether either pane of a trial had too few tokens shown on time by its trial's standard.
 
     Reads the trial's fidelity summary (streaming/fidelity.py): ``{"panes": {"A": {...}, "B": {...}}}``
-    with each pane's ``fraction_in_first_frame``; a missing summary is not evidence of low fidelity.
+    with each pane's on-time share (``on_time_key``); a missing summary is not evidence of low fidelity.
     """
     panes = (fidelity or {}).get("panes") or {}
+    key = on_time_key(fidelity)
     for pane in panes.values():
-        share = pane.get("fraction_in_first_frame") if isinstance(pane, Mapping) else None
+        share = pane.get(key) if isinstance(pane, Mapping) else None
         if share is not None and share < min_on_time:
             return True
     return False

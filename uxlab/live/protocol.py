@@ -1,7 +1,8 @@
 """The participant websocket's wire format (protocol v1): the one place it is defined.
 
-Browser → server frames are parsed into pydantic models; anything malformed raises
-ProtocolError with a stable code the browser can act on. Server → browser frames are built
+Browser → server frames are parsed strictly into pydantic models (no coercion: `"trial": "0"` or
+`"t": true` is a `bad_message`); anything malformed raises ProtocolError with a stable code the
+browser can act on. Frame sizes are counted in bytes (UTF-8), as the browser sends them. Server → browser frames are built
 by the small functions at the bottom. docs/protocol.md documents both directions.
 """
 
@@ -9,12 +10,18 @@ from typing import Annotated, Literal, Union
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16_384
 # A trial's telemetry (one entry per painted frame) may be larger than any other message.
 MAX_TELEMETRY_BYTES = 1_048_576
+# No trial's stream has this many messages; a resume point past its end is refused by the consumer.
+MAX_SEQ = 1_000_000
+
+# Numbers are taken as sent: a string, a bool or (for an integer) a float is a bad_message.
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class ProtocolError(Exception):
@@ -33,29 +40,31 @@ class ClientMessage(BaseModel):
 
 class TrialStart(ClientMessage):
     type: Literal["trial.start"]
-    trial: int = Field(ge=0, le=10_000)
+    trial: Int = Field(ge=0, le=10_000)
     # On a reconnect: the last stream sequence number the browser has, to resume after it.
-    after_seq: int | None = Field(default=None, ge=0)
+    after_seq: Int | None = Field(default=None, ge=0, le=MAX_SEQ)
 
 
 class RatingSubmit(ClientMessage):
     type: Literal["rating.submit"]
     key: UUID
-    trial: int = Field(ge=0, le=10_000)
+    trial: Int = Field(ge=0, le=10_000)
     question: str = Field(min_length=1, max_length=60)
     value: str = Field(min_length=1, max_length=200)
-    response_ms: int = Field(ge=0, le=86_400_000)
+    response_ms: Int = Field(ge=0, le=86_400_000)
 
 
 class Ping(ClientMessage):
     type: Literal["ping"]
-    t: float
+    t: Number
 
 
 class ClockEstimate(ClientMessage):
-    offset_ms: float
-    rtt_ms: float = Field(ge=0)
-    rounds: int = Field(ge=0, le=100)
+    offset_ms: Number
+    rtt_ms: Number = Field(ge=0)
+    rounds: Int = Field(ge=0, le=100)
+    # Half the smallest round trip: the estimate's error bound (older pages did not send it).
+    uncertainty_ms: Number | None = Field(default=None, ge=0)
 
 
 class TelemetrySubmit(ClientMessage):
@@ -63,14 +72,18 @@ class TelemetrySubmit(ClientMessage):
 
     type: Literal["telemetry.submit"]
     key: UUID
-    trial: int = Field(ge=0, le=10_000)
+    trial: Int = Field(ge=0, le=10_000)
     # [seq, receive_ms, paint_ms] per stream.delta message (paint_ms null if never painted).
-    frames: list[tuple[int, float | None, float | None]] = Field(max_length=50_000)
-    visibility: list[tuple[float, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
-    focus: list[tuple[float, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
+    frames: list[tuple[Int, Number | None, Number | None]] = Field(max_length=50_000)
+    # [seq, tokens, frame_ms, presented_ms] per update: `tokens` of message `seq` (the next ones in
+    # its order) shown by the frame that began at frame_ms; presented_ms is the conservative
+    # presentation estimate (null if the page left before it was taken).
+    updates: list[tuple[Int, Int, Number, Number | None]] = Field(default_factory=list, max_length=100_000)
+    visibility: list[tuple[Number, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
+    focus: list[tuple[Number, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
     clock: ClockEstimate | None = None
-    frame_ms: float | None = Field(default=None, gt=0, le=1000)
-    reconnects: int = Field(default=0, ge=0, le=10_000)
+    frame_ms: Number | None = Field(default=None, gt=0, le=1000)
+    reconnects: Int = Field(default=0, ge=0, le=10_000)
 
 
 ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping, TelemetrySubmit], Field(discriminator="type")]
@@ -78,11 +91,20 @@ _client_frame = TypeAdapter(ClientFrame)
 KNOWN_TYPES = ("trial.start", "rating.submit", "ping", "telemetry.submit")
 
 
-def parse_client_frame(text):
-    """Parse one text frame from the browser, or raise ProtocolError."""
+def frame_bytes(text):
+    """The size of a text frame on the wire (UTF-8). A character is 1 to 4 bytes, so only a frame
+    longer than a quarter of the limit is encoded to count."""
+    return len(text) if len(text) * 4 <= MAX_FRAME_BYTES else len(text.encode("utf-8", "surrogatepass"))
+
+
+def parse_client_frame(text, size=None):
+    """Parse one text frame from the browser (`size`: its bytes, if known), or raise ProtocolError."""
     if text is None:
         raise ProtocolError("bad_frame", "Only text frames are accepted.")
-    if len(text) > MAX_TELEMETRY_BYTES:
+    if len(text) > MAX_TELEMETRY_BYTES:  # never fewer bytes than characters: no need to count
+        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES}).")
+    size = frame_bytes(text) if size is None else size
+    if size > MAX_TELEMETRY_BYTES:
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES}).")
     try:
         data = orjson.loads(text)
@@ -90,7 +112,7 @@ def parse_client_frame(text):
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "A frame must be a JSON object.")
-    if len(text) > MAX_FRAME_BYTES and data.get("type") != "telemetry.submit":
+    if size > MAX_FRAME_BYTES and data.get("type") != "telemetry.submit":
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     ref = data.get("key") if isinstance(data.get("key"), str) else None
     if data.get("type") not in KNOWN_TYPES:
@@ -138,8 +160,12 @@ def stream_start_frame(trial, delivery, t0_ms, lookahead_ms, after_seq, resumed,
     )
 
 
-def stream_delta_frame(seq, pane, phase, text, tokens, due_ms):
-    return encode("stream.delta", seq=seq, pane=pane, phase=phase, text=text, tokens=tokens, due_ms=due_ms)
+def stream_delta_frame(seq, pane, phase, text, tokens, due_ms, parts=None):
+    """A pane's text; ``parts`` ([due_ms, text] per token) when its tokens are due at different times."""
+    fields = {"seq": seq, "pane": pane, "phase": phase, "text": text, "tokens": tokens, "due_ms": due_ms}
+    if parts:
+        fields["parts"] = parts
+    return encode("stream.delta", **fields)
 
 
 def stream_done_frame(seq, pane, due_ms):
@@ -151,7 +177,10 @@ def stream_message_frame(message):
     frame = message.frame
     due_ms = round(frame.due_s * 1000, 3)
     if message.kind == "delta":
-        return stream_delta_frame(message.seq, frame.pane, frame.phase, frame.text, frame.tokens, due_ms)
+        parts = None
+        if frame.tokens > 1 and frame.token_due_s:
+            parts = [[round(due_s * 1000, 3), text] for due_s, text in zip(frame.token_due_s, frame.token_texts)]
+        return stream_delta_frame(message.seq, frame.pane, frame.phase, frame.text, frame.tokens, due_ms, parts)
     return stream_done_frame(message.seq, frame.pane, due_ms)
 
 

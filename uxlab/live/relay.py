@@ -25,6 +25,14 @@ class StreamBuffer:
 
             self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
 
+    async def open(self, key):
+        """Mark the buffer as started before its first message (a backend may take seconds to
+        answer), so a reconnect in between follows it instead of finding nothing there."""
+        if self.redis is None:
+            _memory.setdefault(key, [])
+            return
+        await self.redis.set(f"{key}:open", 1, ex=BUFFER_TTL_S)
+
     async def append(self, key, message):
         if self.redis is None:
             _memory.setdefault(key, []).append(message)
@@ -43,7 +51,7 @@ class StreamBuffer:
     async def exists(self, key):
         if self.redis is None:
             return key in _memory
-        return bool(await self.redis.exists(key))
+        return bool(await self.redis.exists(key, f"{key}:open"))
 
     async def close(self):
         if self.redis is not None:

@@ -1,8 +1,11 @@
-"""Group scheduled tokens into display frames and send them on time.
+"""Group scheduled tokens into messages and send them on time.
 
-A browser paints at most once per 60 Hz frame, so tokens due within one frame are sent together:
-fewer messages, identical perceived timing. The pacer takes its clock and sleep as arguments so
-tests drive it with a fake clock and never sleep.
+A browser paints at most once per 60 Hz frame, so tokens due within one frame window are sent in
+one message: fewer messages. The window is the server's, not the display's (whose frame phase the
+server does not know), so a message keeps every token's own due time and text: the browser shows
+each token in the first display frame at or after *its* due time, never at its message's first
+(docs/protocol.md). The pacer takes its clock and sleep as arguments so tests drive it with a fake
+clock and never sleep.
 """
 
 import math
@@ -20,7 +23,11 @@ _EPS_FRAMES = 1e-9
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """Text of ``tokens`` consecutive same-phase tokens of one pane, sent ``due_s`` after t0."""
+    """Text of ``tokens`` consecutive same-phase tokens of one pane, the first due ``due_s`` after t0.
+
+    ``token_due_s`` and ``token_texts`` give each token's own due time and text (empty for a frame
+    not built from a schedule, whose tokens are all due at ``due_s``).
+    """
 
     pane: str
     due_s: float
@@ -28,6 +35,12 @@ class Frame:
     phase: str
     tokens: int
     last: bool
+    token_due_s: tuple[float, ...] = ()
+    token_texts: tuple[str, ...] = ()
+
+    def token_dues(self) -> tuple[float, ...]:
+        """Each token's due time after t0 (all ``due_s`` when the frame does not say)."""
+        return self.token_due_s or (self.due_s,) * self.tokens
 
 
 def coalesce(pane: str, tokens: list[Token], frame_s: float = FRAME_S) -> list[Frame]:
@@ -35,24 +48,29 @@ def coalesce(pane: str, tokens: list[Token], frame_s: float = FRAME_S) -> list[F
 
     Windows are counted from the pane's own first token, ``[first + k*frame_s, first +
     (k+1)*frame_s)``, so a pane's first text is never delayed to a global frame grid. A frame is
-    due when its first token is. No tokens gives one empty final frame, so every pane ends.
+    sent when its first token is due and carries every token's due time, so none is shown early.
+    No tokens gives one empty final frame, so every pane ends.
     """
     if not tokens:
         return [Frame(pane, 0.0, "", ANSWER, 0, True)]
     first_due = tokens[0].due_s
     frames: list[Frame] = []
-    texts: list[str] = []
-    start_due, phase, window_end = first_due, tokens[0].phase, None
+    group: list[Token] = []
+
+    def close(last):
+        texts = tuple(token.text for token in group)
+        dues = tuple(token.due_s for token in group)
+        frames.append(Frame(pane, dues[0], "".join(texts), group[0].phase, len(group), last, dues, texts))
+
+    window_end = None
     for token in tokens:
-        if window_end is None:
+        if window_end is not None and (token.phase != group[0].phase or token.due_s >= window_end - frame_s * _EPS_FRAMES):
+            close(False)
+            group = []
+        if not group:
             window_end = first_due + (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
-        elif token.phase != phase or token.due_s >= window_end - frame_s * _EPS_FRAMES:
-            frames.append(Frame(pane, start_due, "".join(texts), phase, len(texts), False))
-            texts = []
-            start_due, phase = token.due_s, token.phase
-            window_end = first_due + (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
-        texts.append(token.text)
-    frames.append(Frame(pane, start_due, "".join(texts), phase, len(texts), True))
+        group.append(token)
+    close(True)
     return frames
 
 

@@ -63,7 +63,10 @@ RECORDED_DIR = Path(__file__).resolve().parent / "recorded"
 
 # Names a study file uses for the shipped H200 decode cadences (see recorded/README.md).
 BUILTIN_CADENCES = {
-    f"h200_llama8b_batch{batch}": f"trace_llama8b_shape_h_batch{batch}.json" for batch in (1, 8, 32, 64)
+    **{f"h200_llama8b_batch{batch}": f"trace_llama8b_shape_h_batch{batch}.json" for batch in (1, 8, 32, 64)},
+    # Synthetic: 20 tokens/s with one 2 s stall early or late, same mean speed (recorded/README.md).
+    "stall_early_20tps": "cadence_stall_early.json",
+    "stall_late_20tps": "cadence_stall_late.json",
 }
 
 

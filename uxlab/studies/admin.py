@@ -1,6 +1,32 @@
-from django.contrib import admin
+"""The Django admin: for operators (staff) only, not researchers (docs/deployment.md). Arms are
+checked by their kind's settings, as a study file is, so the admin cannot write what import refuses."""
 
+from django import forms
+from django.contrib import admin
+from pydantic import ValidationError
+
+from uxlab.streaming import kinds
 from uxlab.studies import models
+from uxlab.studies.study_files.errors import format_validation_errors
+
+
+class ArmAdminForm(forms.ModelForm):
+    class Meta:
+        model = models.Arm
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, profile = cleaned.get("kind"), cleaned.get("profile")
+        if kind and isinstance(profile, dict):
+            try:
+                kinds.get(kind).Settings.model_validate(profile)
+            except ValidationError as exc:
+                # Messages name the field and the rule, never the value (a pasted key stays out).
+                self.add_error("profile", format_validation_errors(exc))
+        elif kind and profile is not None:
+            self.add_error("profile", "must be a JSON object")
+        return cleaned
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,6 +49,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 class ArmInline(admin.StackedInline):
     model = models.Arm
+    form = ArmAdminForm
     extra = 0
 
 
@@ -46,6 +73,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(models.Arm)
 class ArmAdmin(admin.ModelAdmin):
+    form = ArmAdminForm
     list_display = ["name", "study", "kind", "label"]
     list_filter = ["kind"]
 

@@ -40,11 +40,20 @@ class SessionDesign:
     min_exposure_s: float = 0.0
     # What a fresh page does with a trial whose stream was interrupted (read by actions.start_trial).
     interrupted_trial: str = "restart"
+    # How often a trial may be restarted (a reload mid-stream, a failed live backend); past it the
+    # trial is skipped with its reason recorded and the participant moves on.
+    max_restarts: int = 2
+    # A live arm whose last `failure_pause_after` requests failed at this rate or more pauses the
+    # study (Study.paused_reason says why); 0 never pauses.
+    failure_pause_rate: float = 0.5
+    failure_pause_after: int = 10
     # Server-side limits (enforced by the expire_sessions beat task), in minutes.
     time_limit_minutes: float = 60.0
     abandon_after_minutes: float = 30.0
     # A query parameter carrying another panel's participant id (Prolific's are always read).
     participant_param: str | None = None
+    # Refuse to start anyone who arrives without a panel id (PROLIFIC_PID or participant_param).
+    require_participant_id: bool = False
     # How long the last trial page retries the final save before showing the code anyway.
     save_timeout_s: float = 60.0
     # Instructed-response trials: [{"prompt", "question", "expected", "after_trial"}].

@@ -18,6 +18,7 @@ import threading
 import time
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
@@ -85,7 +86,12 @@ async def send_to_groups(layer, events):
 
     async def send(group, event):
         async with limit:
-            await layer.group_send(group, event)
+            try:
+                await layer.group_send(group, event)
+            except ChannelFull:
+                # A socket that does not read its confirmations (a flood, a stuck page): its
+                # browser resends and is confirmed then. Nothing to report.
+                return
 
     results = await asyncio.gather(*(send(group, event) for group, event in events), return_exceptions=True)
     return [result for result in results if isinstance(result, BaseException)]

@@ -84,10 +84,16 @@ class Study(models.Model):
     instructions = models.TextField(blank=True)
     completion_code = models.CharField(max_length=40, default=new_completion_code)
     completion_url = models.URLField(blank=True)
+    # Codes and URLs for the other outcomes ({"failed_attention": {"code", "url"}, "timed_out": ...,
+    # "backend_failure": ...}); an outcome not listed gets the main code, except timed_out, which
+    # gets none. See Participant.Outcome.
+    completion_outcomes = models.JSONField(default=dict, blank=True)
     # Participants who declined consent are deleted; only their number is kept.
     declined_count = models.PositiveIntegerField(default=0)
     # Which pairs of arms each participant sees (by arm name) and the base seed of their order.
     design = models.JSONField(default=dict)
+    # Why the study paused itself (a live arm failing too often); cleared when it is resumed.
+    paused_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -102,6 +108,15 @@ class Study(models.Model):
     @property
     def is_open(self):
         return self.status == self.Status.LIVE
+
+    def completion_for(self, outcome):
+        """(code, url) a participant with this outcome is shown; ("", "") when there is none."""
+        own = (self.completion_outcomes or {}).get(outcome)
+        if own:
+            return own.get("code", ""), own.get("url", "")
+        if outcome != Participant.Outcome.TIMED_OUT:
+            return self.completion_code, self.completion_url
+        return "", ""
 
     @property
     def session(self):
@@ -270,6 +285,14 @@ class Participant(models.Model):
         DECLINED = "declined"
         EXPIRED = "expired"
 
+    class Outcome(models.TextChoices):
+        """How the participant's session ended, which picks their completion code (Prolific style)."""
+
+        COMPLETED = "completed"
+        FAILED_ATTENTION = "failed_attention"
+        TIMED_OUT = "timed_out"
+        BACKEND_FAILURE = "backend_failure"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_participant_token)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.STARTED)
@@ -290,14 +313,22 @@ class Participant(models.Model):
     # Set when the final answers could not be confirmed and the completion code was shown anyway.
     completion_unconfirmed_at = models.DateTimeField(null=True, blank=True)
     unconfirmed_count = models.PositiveIntegerField(default=0)
+    unconfirmed_reason = models.CharField(max_length=40, blank=True)
+    # When the participant's cells were reserved (on reaching the first trial, not at consent);
+    # a reservation whose trials never start is released by the expiry task.
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    # How the session ended and the completion code shown for it (empty while it runs).
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    completion_code_shown = models.CharField(max_length=40, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
 
     @property
     def group_name(self):
-        """The channel-layer group that receives this participant's confirmations."""
-        return f"participant.{self.token}"
+        """The channel-layer group that receives this participant's confirmations. Named by the
+        numeric id, never the token: the name travels in broker payloads and dead-letter records."""
+        return f"participant.{self.pk}"
 
     @property
     def has_consented(self):
@@ -317,6 +348,9 @@ class ExternalIdentity(models.Model):
     external_id = models.CharField(max_length=200)
     panel_study_id = models.CharField(max_length=200, blank=True)
     panel_session_id = models.CharField(max_length=200, blank=True)
+    # Visits with this id from a browser that is not the one it started in (refused, not resumed).
+    other_device_attempts = models.PositiveIntegerField(default=0)
+    last_other_device_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "external identities"
@@ -325,12 +359,30 @@ class ExternalIdentity(models.Model):
         ]
 
 
+class EnrolmentThrottle(models.Model):
+    """How many participants one client started in one time window (rate limit of enrolment).
+
+    ``client`` is a keyed hash of the client's address, never the address; rows of past windows
+    are deleted by the expiry task.
+    """
+
+    client = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "window_start"], name="one_throttle_per_window")]
+
+
 class Trial(models.Model):
     class Status(models.TextChoices):
         ASSIGNED = "assigned"
         STREAMING = "streaming"
         FINISHED = "finished"
         INTERRUPTED = "interrupted"
+        # Could not be shown (restarts used up, a backend down, an arm at its in-flight limit):
+        # the participant moved on; ``skip_reason`` says why.
+        SKIPPED = "skipped"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     index = models.PositiveIntegerField()
@@ -361,6 +413,8 @@ class Trial(models.Model):
     server_timing = models.JSONField(default=dict, blank=True)
     fidelity = models.JSONField(default=dict, blank=True)
     hidden_during_stream = models.BooleanField(default=False)
+    # Why a skipped trial was skipped: "restart_limit: <failure>", "arm_busy", "blocked".
+    skip_reason = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]
@@ -371,6 +425,45 @@ class Trial(models.Model):
 
     def arm_for_pane(self, pane):
         return {"A": self.arm_a, "B": self.arm_b}[pane]
+
+
+class LiveResponse(models.Model):
+    """What a live arm's backend sent for one pane of one trial, one row per attempt (a restart is a
+    new attempt). Server side only: hidden reasoning is kept here and never sent to the browser.
+
+    ``chunks`` holds every chunk as ``[t_s, phase, text, tokens, seq]``: ``t_s`` its arrival after
+    the trial's t0, ``seq`` the stream message that carried it (null when it was withheld, as hidden
+    reasoning is). ``ttft_s`` and ``tokens_per_second`` are the answer phase as the backend delivered
+    it (streaming/fidelity.phase_timing over the chunks).
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="live_responses")
+    pane = models.CharField(max_length=1)
+    attempt = models.PositiveIntegerField(default=0, help_text="The trial's restarts when this attempt began.")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="live_responses")
+    text = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    failure = models.CharField(max_length=40, blank=True, help_text="The failure code, if the attempt failed.")
+    chunks = models.JSONField(default=list, blank=True)
+    request_s = models.FloatField(null=True, blank=True, help_text="When the request was sent, s after t0.")
+    ttft_s = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    # This arm's streams in flight (across web processes) when this one started, itself included,
+    # and how long it waited for a slot under the arm's max_in_flight.
+    in_flight = models.PositiveIntegerField(null=True, blank=True)
+    queued_s = models.FloatField(default=0.0)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["trial", "attempt", "pane"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "pane", "attempt"], name="one_live_response_per_attempt")
+        ]
+
+    def __str__(self):
+        return f"live response of {self.trial} pane {self.pane} (attempt {self.attempt})"
 
 
 class Rating(models.Model):
@@ -442,7 +535,9 @@ class FailedTask(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True)
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -455,6 +550,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The token's scope: one team's studies, or one study; neither: every study its user can see.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -466,7 +565,15 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self):
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def scope(self):
+        return f"study {self.study.code}" if self.study_id else f"team {self.team.slug}" if self.team_id else "all your teams"
+
+    def allows(self, study):
+        """Whether this token may read ``study`` (its user's access is checked separately)."""
+        return (self.study_id is None or self.study_id == study.pk) and (self.team_id is None or self.team_id == study.team_id)
 
 
 class ExportAudit(models.Model):
@@ -496,6 +603,7 @@ class RecordedTrace(models.Model):
     usage = models.JSONField(null=True, blank=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=300, blank=True, help_text="Backend model and URL host it came from.")
+    concurrency = models.PositiveIntegerField(default=1, help_text="How many prompts were recorded at once.")
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -102,12 +102,13 @@ RETRYABLE_BACKEND_ERRORS = {
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
-def record_trace(self, study_code, arm_name, prompt_name=None):
+def record_trace(self, study_code, arm_name, prompt_name=None, concurrency=1):
     """Capture a live arm's response to each prompt (or one) and store it; returns the trace ids."""
     from uxlab.streaming.backends.openai_compat import BackendError
 
     try:
-        return [trace.pk for trace in actions.record_traces(study_code, arm_name, prompt_name)]
+        traces = actions.record_traces(study_code, arm_name, prompt_name, concurrency=concurrency)
+        return [trace.pk for trace in traces]
     except BackendError as error:
         if error.code in RETRYABLE_BACKEND_ERRORS:
             raise self.retry(exc=error, countdown=retry_countdown(self.request.retries, base=5.0, cap=120.0)) from error

@@ -1,22 +1,24 @@
 """The read-only REST API (docs/api.md): studies, results summaries and exports, for tokens
-created on /account/tokens/. Every study goes through `get_study_for_user`; errors are JSON
+created on /account/tokens/. Every study goes through `get_study_for_user` and the token's scope; errors are JSON
 {"error": {"code", "message"}} with a stable code. The OpenAPI schema is built here from the
 same table definitions the exports use."""
 
 import functools
 
+from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis.export import FORMATS
-from uxlab.analysis.results import study_results
+from uxlab.analysis.results import options_from, study_results
 from uxlab.analysis.rows import TABLE_NAMES, export_tables
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.streaming import kinds
 from uxlab.studies import actions
 from uxlab.studies.access import get_study_for_user
-from uxlab.studies.api_tokens import user_for_token
+from uxlab.studies.api_tokens import token_for_secret
 from uxlab.studies.models import Study
+from uxlab.web import throttle
 from uxlab.web.downloads import psychds_response, rules_from, table_response
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
@@ -27,23 +29,38 @@ def api_error(status, code, message):
 
 
 def token_required(view):
-    """Authenticate `Authorization: Bearer <token>`; map a missing study to a JSON 404."""
+    """Authenticate `Authorization: Bearer <token>`; map a missing study to a JSON 404. Too many bad
+    tokens from one address answer 429 for a while (web/throttle.py)."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if throttle.api_locked(request):
+            response = api_error(429, "too_many_attempts", "Too many invalid tokens; try again later.")
+            response["Retry-After"] = str(settings.UXLAB_LOGIN_LOCKOUT_S)
+            return response
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        user = user_for_token(secret.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        token = token_for_secret(secret.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            throttle.record_api_failure(request)
             response = api_error(401, "unauthorized", "Send a valid token as `Authorization: Bearer <token>`.")
             response["WWW-Authenticate"] = "Bearer"
             return response
-        request.user = user
+        request.user = token.user
+        request.api_token = token
         try:
             return view(request, *args, **kwargs)
         except Http404:
             return api_error(404, "not_found", "No such study, table or format.")
 
     return require_GET(wrapper)
+
+
+def scoped_study(request, code):
+    """The study, if the token's user can see it and the token's scope includes it (else 404)."""
+    found = get_study_for_user(request.user, code)
+    if not request.api_token.allows(found):
+        raise Http404("outside the token's scope")
+    return found
 
 
 def study_summary(study):
@@ -59,12 +76,17 @@ def study_summary(study):
 @token_required
 def studies(request):
     visible = Study.objects.visible_to(request.user).select_related("team").order_by("-created_at")
+    token = request.api_token
+    if token.study_id:
+        visible = visible.filter(pk=token.study_id)
+    if token.team_id:
+        visible = visible.filter(team_id=token.team_id)
     return JsonResponse({"studies": [study_summary(study) for study in visible]})
 
 
 @token_required
 def study(request, code):
-    found = get_study_for_user(request.user, code)
+    found = scoped_study(request, code)
     return JsonResponse(
         {
             **study_summary(found),
@@ -88,20 +110,20 @@ def study(request, code):
 
 @token_required
 def results(request, code):
-    found = get_study_for_user(request.user, code)
-    return JsonResponse(study_results(found, rules_from(request.GET), n_boot=200))
+    found = scoped_study(request, code)
+    return JsonResponse(study_results(found, rules_from(request.GET), options_from(request.GET)))
 
 
 @token_required
 def export(request, code, table):
-    found = get_study_for_user(request.user, code)
+    found = scoped_study(request, code)
     fmt = request.GET.get("format", "csv")
     return table_response(request, found, table, fmt)
 
 
 @token_required
 def psychds(request, code):
-    return psychds_response(request, get_study_for_user(request.user, code))
+    return psychds_response(request, scoped_study(request, code))
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------
@@ -123,12 +145,26 @@ def openapi_document():
          "description": "An exclusion rule to apply (with rules=set).",
          "schema": {"type": "array", "items": {"type": "string", "enum": [r.name for r in EXCLUSION_RULES]}}},
     ]
+    option_parameters = [
+        {"name": "ties", "in": "query", "required": False,
+         "description": "How \"no difference\" answers enter the models: half a choice each way (default), "
+                        "their own outcome (Davidson), or left out.",
+         "schema": {"type": "string", "enum": ["half", "davidson", "drop"], "default": "half"}},
+        {"name": "speeds", "in": "query", "required": False,
+         "description": "Fit against the arms' declared speeds and TTFTs (default) or those each browser displayed.",
+         "schema": {"type": "string", "enum": ["declared", "displayed"], "default": "declared"}},
+        {"name": "level", "in": "query", "required": False,
+         "description": "A threshold level besides 75% (0.5 < level < 1).",
+         "schema": {"type": "number", "minimum": 0.5, "exclusiveMinimum": True, "maximum": 1,
+                    "exclusiveMaximum": True, "default": 0.75}},
+    ]
     ids_parameter = {"name": "external_ids", "in": "query", "required": False,
                      "description": "Owners only (logged): include panel ids such as PROLIFIC_PID.",
                      "schema": {"type": "string", "enum": ["0", "1"]}}
-    common = {"401": _error_response("Missing, unknown or revoked token."),
-              "404": _error_response("No such study visible to this token's user (or unknown table).")}
-    tables = list(TABLE_NAMES if "telemetry" in export_tables() else TABLE_NAMES[:-1])
+    common = {"401": _error_response("Missing, unknown, expired or revoked token."),
+              "404": _error_response("No such study visible to this token's user or within its scope (or unknown table)."),
+              "429": _error_response("Too many invalid tokens from this address; retry after Retry-After seconds.")}
+    tables = [name for name in TABLE_NAMES if name in export_tables()]
     table_columns = {name: [c.name for c in table.columns] for name, table in export_tables(True).items()}
     return {
         "openapi": "3.0.3",
@@ -142,15 +178,16 @@ def openapi_document():
                 "responses": {"200": {"description": "The studies.", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["studies"],
                     "properties": {"studies": {"type": "array", "items": {"$ref": "#/components/schemas/StudySummary"}}},
-                }}}}, "401": common["401"]}}},
+                }}}}, "401": common["401"], "429": common["429"]}}},
             "/api/v1/studies/{code}": {"get": {
                 "operationId": "getStudy", "summary": "A study's definition and counts",
                 "parameters": [code_parameter],
                 "responses": {"200": {"description": "The study.", "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Study"}}}}, **common}}},
             "/api/v1/studies/{code}/results": {"get": {
-                "operationId": "getResults", "summary": "Analysis summary (pairs, position bias, Bradley-Terry, psychometric fits)",
-                "parameters": [code_parameter, *rule_parameters],
+                "operationId": "getResults",
+                "summary": "Analysis summary: one summary per question, by its kind (docs/analysis.md)",
+                "parameters": [code_parameter, *rule_parameters, *option_parameters],
                 "responses": {"200": {"description": "The results.", "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Results"}}}}, **common}}},
             "/api/v1/studies/{code}/exports/{table}": {"get": {
@@ -192,15 +229,15 @@ def openapi_document():
                                    "questions": {"type": "array", "items": {"type": "object", "required": ["name", "kind"]}},
                                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}}]},
                 "Results": {"type": "object",
-                            "required": ["study", "arms", "exclusions", "answers_kept", "choice_questions", "likert_questions"],
+                            "required": ["study", "arms", "options", "exclusions", "answers_kept", "questions"],
                             "properties": {"study": {"type": "string"}, "arms": {"type": "array", "items": {"type": "string"}},
+                                           "options": {"type": "object", "required": ["ties", "speeds", "level", "n_boot"]},
                                            "exclusions": {"type": "object", "required": ["total", "excluded", "kept", "rules"]},
                                            "answers_kept": {"type": "integer"},
-                                           "choice_questions": {"type": "array", "items": {"type": "object",
-                                               "required": ["question", "pairs", "position_bias", "bradley_terry",
-                                                            "psychometric_speed", "psychometric_ttft"]}},
-                                           "likert_questions": {"type": "array", "items": {"type": "object"}},
-                                           "waiting_time": {"type": "array", "items": {"type": "object"}}}},
+                                           "questions": {"type": "array", "items": {"type": "object",
+                                               "required": ["summary", "question", "kind", "text"],
+                                               "properties": {"summary": {"type": "string", "enum": [
+                                                   "choice", "likert", "slider", "wait_estimate", "free_text"]}}}}}},
             },
         },
     }

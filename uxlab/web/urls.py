@@ -17,6 +17,9 @@ urlpatterns = [
     path("studies/<slug:code>/results/", views_results.results, name="results"),
     path("studies/<slug:code>/fidelity/", views_results.fidelity, name="fidelity"),
     path("studies/<slug:code>/data/psychds.zip", views_results.download_psychds, name="download_psychds"),
+    path("studies/<slug:code>/data/summary.json", views_results.download_summary, name="download_summary"),
+    path("studies/<slug:code>/data/free-text/<slug:question>.csv", views_results.download_free_text,
+         name="download_free_text"),
     path("studies/<slug:code>/data/<slug:table>.<slug:fmt>", views_results.download_table, name="download_table"),
     # Researchers: their account (views_account.py)
     path("account/tokens/", views_account.api_tokens, name="api_tokens"),

@@ -5,18 +5,23 @@ sent to the participant's current step, so a reload or an old link always lands 
 Nothing here names an arm: the trial page knows panes "A" and "B" only.
 """
 
-import json
-from typing import Annotated
+import hashlib
+import hmac
+import logging
+from typing import Annotated, Literal
 
+from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from uxlab.studies import actions
 from uxlab.studies.assignment import StudyFull
 from uxlab.studies.models import Participant, Study
+
+log = logging.getLogger(__name__)
 
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 MAX_CHECKS_BYTES = 4096
@@ -49,6 +54,50 @@ def carried_params(study, params):
     return {name: params.get(name, "")[:200] for name in names if params.get(name)}
 
 
+OWNER_COOKIE_SALT = "uxlab.participant-owner"
+
+
+def owner_cookie_name(study):
+    return f"uxlab_{study.code}"
+
+
+def owns(request, study, participant):
+    """Whether this browser started the participant: it holds the signed cookie set at enrolment."""
+    token = request.get_signed_cookie(owner_cookie_name(study), default=None, salt=OWNER_COOKIE_SALT)
+    return token is not None and hmac.compare_digest(token, participant.token)
+
+
+def remember_owner(response, request, study, participant):
+    response.set_signed_cookie(
+        owner_cookie_name(study),
+        participant.token,
+        salt=OWNER_COOKIE_SALT,
+        max_age=settings.UXLAB_RESUME_COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
+
+
+def resume_or_refuse(request, study, participant):
+    """A known panel id: the browser that started it goes back to its step; any other browser is
+    told the id has already started elsewhere, and the attempt is recorded for researchers."""
+    if owns(request, study, participant):
+        return redirect("web:participant_home", token=participant.token)
+    actions.record_other_device_attempt(participant)
+    return render(request, "participate/other_device.html", {"study": study}, status=409)
+
+
+def client_key(request):
+    """A keyed hash of the client's address (the rate limit's key); the address is never kept."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.UXLAB_CLIENT_IP_HEADER:
+        forwarded = request.META.get(settings.UXLAB_CLIENT_IP_HEADER, "")
+        address = forwarded.split(",")[-1].strip() or address
+    return hmac.new(settings.SECRET_KEY.encode(), f"enrolment:{address}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 @require_http_methods(["GET", "POST"])
 def study_entry(request, code):
     """The welcome page; a participant is allocated only when they press Start (not by link previews)."""
@@ -58,20 +107,34 @@ def study_entry(request, code):
     if external_id:
         known = actions.find_participant_by_external_id(study, panel, external_id)
         if known is not None:
-            return redirect("web:participant_home", token=known.token)
+            return resume_or_refuse(request, study, known)
     if not study.is_open:
         return closed_response(request, study)
+    if study.session.require_participant_id and not external_id:
+        return render(request, "participate/missing_id.html", {"study": study}, status=400)
     if actions.study_is_full(study):
         return closed_response(request, study, "full")
     if request.method == "POST":
-        participant = actions.enroll_participant(
-            study,
-            panel=panel,
-            external_id=external_id,
-            panel_study_id=params.get("STUDY_ID", "")[:200],
-            panel_session_id=params.get("SESSION_ID", "")[:200],
-        )
-        return redirect("web:participant_home", token=participant.token)
+        try:
+            actions.throttle_enrolment(
+                client_key(request), limit=settings.UXLAB_ENROL_LIMIT, window_s=settings.UXLAB_ENROL_WINDOW_S
+            )
+        except actions.EnrolmentThrottled as throttled:
+            log.warning("study %s: enrolment rate limit reached by a client", study.code)
+            response = render(request, "participate/too_many.html", {"study": study}, status=429)
+            response["Retry-After"] = str(throttled.retry_after_s)
+            return response
+        try:
+            participant = actions.enroll_participant(
+                study,
+                panel=panel,
+                external_id=external_id,
+                panel_study_id=params.get("STUDY_ID", "")[:200],
+                panel_session_id=params.get("SESSION_ID", "")[:200],
+            )
+        except actions.AlreadyStarted as started:
+            return resume_or_refuse(request, study, started.participant)
+        return remember_owner(redirect("web:participant_home", token=participant.token), request, study, participant)
     return render(request, "participate/welcome.html", {"study": study, "params": carried_params(study, params)})
 
 
@@ -89,7 +152,9 @@ def participant_home(request, token):
     participant = get_participant(token)
     step = actions.participant_step(participant)
     if step == "expired":
-        return render(request, "participate/expired.html", {"study": participant.study})
+        code, url = actions.shown_completion(participant)
+        context = {"study": participant.study, "completion_code": code, "completion_url": url}
+        return render(request, "participate/expired.html", context)
     actions.touch_participant(participant)
     return redirect(STEP_URLS[step], token=token)
 
@@ -202,10 +267,9 @@ def consent(request, token):
             return render(request, "participate/declined.html", {"study": study})
         if not study.is_open:
             return closed_response(request, study)
-        try:
-            actions.give_consent(participant)
-        except StudyFull:
+        if actions.study_is_full(study):
             return closed_response(request, study, "full")
+        actions.record_consent(participant)
         return redirect("web:participant_home", token=token)
     return render(request, "participate/consent.html", {"participant": participant, "study": study})
 
@@ -219,7 +283,7 @@ def instructions(request, token):
     if request.method == "POST":
         actions.mark_instructions_seen(participant)
         return redirect("web:participant_home", token=token)
-    has_practice = participant.trials.filter(kind="practice").exists()
+    has_practice = participant.study.prompts.filter(role="practice").exists()
     context = {"participant": participant, "study": participant.study, "has_practice": has_practice}
     return render(request, "participate/instructions.html", context)
 
@@ -232,6 +296,13 @@ def trial(request, token):
     elsewhere = at_step(participant, "trial")
     if elsewhere is not None:
         return elsewhere
+    if not participant.assignment:
+        # Reaching the first trial is what reserves the participant's cells (consent let them in,
+        # so a study paused since may still be finished).
+        try:
+            participant = actions.reserve_trials(participant)
+        except StudyFull:
+            return closed_response(request, participant.study, "full")
     actions.touch_participant(participant)
     current = actions.pending_trial(participant)
     study = participant.study
@@ -258,32 +329,45 @@ def trial(request, token):
 
 
 def done(request, token):
-    """The completion code, shown only once every answer is stored (or the page gave up, recorded)."""
+    """The completion code, shown only once every trial was streamed and every answer is stored (or
+    the last page gave up waiting for its final save, recorded)."""
     participant = get_participant(token)
     confirmed = actions.complete_participant(participant)
     if not confirmed and participant.completion_unconfirmed_at is None:
-        return redirect("web:participant_home", token=token)
-    study = participant.study
-    context = {"study": study, "completion_url": study.completion_url, "confirmed": confirmed}
+        if actions.participant_step(participant) != "done":
+            return redirect("web:participant_home", token=token)
+        # Everything is answered but a last telemetry batch is still being stored: look again soon.
+        return render(request, "participate/saving.html", {"study": participant.study})
+    code, url = actions.shown_completion(participant)
+    context = {"study": participant.study, "completion_code": code, "completion_url": url, "confirmed": confirmed}
     return render(request, "participate/done.html", context)
 
 
-def on_last_trial(participant):
-    """Whether only the last trial's answers can still be missing (so giving up is allowed)."""
-    pending = actions.pending_trial(participant)
-    last = participant.trials.order_by("-index").values_list("index", flat=True).first()
-    return pending is None or pending.index == last
+class GiveUp(BaseModel):
+    """What the last trial page posts when it stops waiting for its final answers' confirmation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pending: Annotated[int, Field(strict=True, ge=0, le=10_000)] = 0
+    reason: Literal[actions.UNCONFIRMED_REASONS] = "save_timeout"
 
 
 @require_POST
 def unconfirmed(request, token):
-    """The last trial page could not get its final answers confirmed: record it, then show the code."""
+    """The last trial page could not get its final answers confirmed: record it, then show the code.
+
+    Allowed only when every trial was streamed and only the last trial's answers may be missing
+    (actions.may_give_up): never a code for a session with nothing stored.
+    """
     participant = get_participant(token)
-    if not participant.has_consented or participant.is_expired or not on_last_trial(participant):
-        return JsonResponse({"error": "not_allowed"}, status=409)
+    if len(request.body) > 1024:
+        return JsonResponse({"error": "bad_request", "message": "the request is too large"}, status=400)
     try:
-        pending = int(json.loads(request.body or b"{}").get("pending", 0))
-    except (ValueError, TypeError, AttributeError):
-        pending = 0
-    actions.record_unconfirmed_completion(participant, pending)
+        give_up = GiveUp.model_validate_json(request.body or b"{}")
+    except ValidationError:
+        message = "pending must be a whole number from 0 to 10000, reason one of " + ", ".join(actions.UNCONFIRMED_REASONS)
+        return JsonResponse({"error": "bad_request", "message": message}, status=400)
+    if not actions.may_give_up(participant):
+        return JsonResponse({"error": "not_allowed"}, status=409)
+    actions.record_unconfirmed_completion(participant, give_up.pending, give_up.reason)
     return JsonResponse({"next_url": reverse("web:done", args=[token])})

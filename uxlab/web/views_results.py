@@ -2,19 +2,62 @@
 downloads (built in downloads.py, shared with the API). Every study is reached through
 `get_study_for_user`, so an outsider gets the same 404 as for a study that does not exist."""
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis import plots
-from uxlab.analysis.export import FORMATS
-from uxlab.analysis.fidelity import arm_fidelity, trial_fidelity_rows
-from uxlab.analysis.results import study_results
+from uxlab.analysis.export import FORMATS, iter_csv
+from uxlab.analysis.fidelity import arm_fidelity, clock_fidelity, trial_fidelity_rows
+from uxlab.analysis.live_rows import recent_live_responses
+from uxlab.analysis.results import FREE_TEXT_COLUMNS, free_text_rows, options_from, study_results
 from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.studies.access import get_study_for_user, is_study_owner
 from uxlab.web.downloads import psychds_response, rules_from, table_response
+
+
+SUMMARY_TEMPLATES = {
+    "choice": "results/_choice.html",
+    "likert": "results/_likert.html",
+    "slider": "results/_slider.html",
+    "wait_estimate": "results/_wait_estimate.html",
+    "free_text": "results/_free_text.html",
+}
+SPEED_AXIS = {"declared": "log speed ratio, faster/slower (declared)",
+              "displayed": "log speed ratio, faster/slower (as displayed)"}
+
+
+def add_plots(summary):
+    """Inline SVG for each summary that has a picture (drawn from the summary alone)."""
+    for question in summary["questions"]:
+        question["template"] = SUMMARY_TEMPLATES[question["summary"]]
+        name = question["question"]
+        if question["summary"] == "choice":
+            speeds = summary["options"]["speeds"]
+            question["speed_plot"] = mark_safe(plots.psychometric_svg(
+                question["psychometric_speed"], SPEED_AXIS[speeds],
+                f"{name}: choosing the faster arm against the speed ratio"))
+            question["ttft_plot"] = mark_safe(plots.psychometric_svg(
+                question["psychometric_ttft"], "log TTFT ratio, later/earlier",
+                f"{name}: choosing the earlier arm against the TTFT ratio"))
+            question["strength_plot"] = mark_safe(plots.strengths_svg(
+                question["bradley_terry"], f"{name}: Bradley-Terry strengths"))
+            question["difference_plot"] = mark_safe(plots.differences_svg(
+                question["bradley_terry"], f"{name}: Bradley-Terry differences between arms"))
+        elif question["summary"] == "likert":
+            question["plot"] = mark_safe(plots.likert_svg(question, f"{name}: answers"))
+    return summary
+
+
+def analysis_query(rules, options):
+    """The query string that reproduces the page's rules and options (for downloads and links)."""
+    return urlencode([("rules", "set"), *(("rule", name) for name in rules), ("ties", options.ties),
+                      ("speeds", options.speeds), ("level", options.level)])
 
 
 @login_required
@@ -22,28 +65,43 @@ from uxlab.web.downloads import psychds_response, rules_from, table_response
 def results(request, code):
     study = get_study_for_user(request.user, code)
     rules = rules_from(request.GET)
-    summary = study_results(study, rules)
-    for question in summary["choice_questions"]:
-        question["speed_plot"] = mark_safe(plots.psychometric_svg(
-            question["psychometric_speed"], "log(tokens/s of faster arm / slower arm)",
-            f"{question['question']}: choosing the faster arm against the speed ratio"))
-        question["ttft_plot"] = mark_safe(plots.psychometric_svg(
-            question["psychometric_ttft"], "TTFT difference (s)",
-            f"{question['question']}: choosing the earlier arm against the TTFT difference"))
-        question["strength_plot"] = mark_safe(plots.strengths_svg(
-            question["bradley_terry"], f"{question['question']}: Bradley-Terry strengths"))
-    for question in summary["likert_questions"]:
-        question["plot"] = mark_safe(plots.likert_svg(question, f"{question['question']}: answers per arm"))
+    options = options_from(request.GET)
+    summary = add_plots(study_results(study, rules, options))
     context = {
         "study": study,
         "results": summary,
+        "options": options,
         "rules": [(rule, rule.name in rules) for rule in EXCLUSION_RULES],
-        "rule_query": "rules=set" + "".join(f"&rule={name}" for name in rules),
+        "rule_query": analysis_query(rules, options),
         "tables": list(export_tables().values()),
         "formats": list(FORMATS),
         "is_owner": is_study_owner(request.user, study),
     }
     return render(request, "results/results.html", context)
+
+
+@login_required
+@require_GET
+def download_summary(request, code):
+    """The page's summary as JSON (the API's results), with the same rules, options and bootstrap."""
+    study = get_study_for_user(request.user, code)
+    summary = study_results(study, rules_from(request.GET), options_from(request.GET))
+    response = JsonResponse(summary, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="{study.code}-summary.json"'
+    return response
+
+
+@login_required
+@require_GET
+def download_free_text(request, code, question):
+    """Every answer to one free-text question, with its participant and arms, as CSV."""
+    study = get_study_for_user(request.user, code)
+    rows = free_text_rows(study, question)
+    if rows is None:
+        raise Http404("No such free-text question.")
+    response = HttpResponse(b"".join(iter_csv(FREE_TEXT_COLUMNS, rows)), content_type=FORMATS["csv"])
+    response["Content-Disposition"] = f'attachment; filename="{study.code}-{question}.csv"'
+    return response
 
 
 FIDELITY_TRIALS_SHOWN = 200
@@ -58,9 +116,11 @@ def fidelity(request, code):
     context = {
         "study": study,
         "arms": arm_fidelity(trials),
+        "clock": clock_fidelity(trials),
         "trials": trial_fidelity_rows(trials),
         "measured": sum(1 for trial in trials if trial["fidelity"]),
         "shown": FIDELITY_TRIALS_SHOWN,
+        "live_responses": recent_live_responses(study, FIDELITY_TRIALS_SHOWN),
     }
     return render(request, "results/fidelity.html", context)
 

@@ -3,9 +3,12 @@
 // kind by mouse or keyboard, and on Enter / "Send answers" hands each answer on with its response
 // time: milliseconds from the moment answering was allowed to the question's last change.
 //
-// Keyboard: number keys answer the current question (the one holding focus, else the first
-// unanswered choice question) and move on; arrow keys move between a question's answers; Tab moves
-// between questions; Enter sends. Interface used by player.js: allow(), complete, answered,
+// Keyboard: a number key picks that answer of the question holding the focus, and only when the
+// focus is inside a question (a key pressed anywhere else does nothing). It never moves the focus
+// to another question (WCAG 3.2.2: input causes no change of context): the focus stays on the
+// answer picked, as a click would leave it. Arrow keys move between a question's answers; Tab
+// moves to the next question; Enter sends. So "1, Tab, 4, Tab, 2" answers the first three
+// questions 1, 4 and 2. Interface used by player.js: allow(), complete, answered,
 // markAnswered(name, key), form.
 
 import { postJson } from "./http.js";
@@ -133,10 +136,10 @@ export class AnswerForm {
 
   // --- keyboard ----------------------------------------------------------------------------------
 
-  currentQuestion() {
-    const focused = document.activeElement?.closest?.(".question");
-    if (focused && this.form.contains(focused)) return focused;
-    return this.questions.find((q) => q.querySelector("input[type=radio]") && !this.value(q)) || null;
+  // The question holding the focus, or null: number keys never guess which question is meant.
+  focusedQuestion(target) {
+    const question = target?.closest?.(".question");
+    return question && this.form.contains(question) ? question : null;
   }
 
   focusQuestion(question) {
@@ -156,15 +159,13 @@ export class AnswerForm {
       return;
     }
     if (typing || !/^[1-9]$/.test(event.key)) return;
-    const question = this.currentQuestion();
+    const question = this.focusedQuestion(target);
     const option = question && question.querySelector(`.choice[data-shortcut="${event.key}"] input`);
-    if (!option) return;
+    if (!option || option.disabled) return;
     event.preventDefault();
     option.checked = true;
+    option.focus(); // within the same question; moving on is Tab's job
     option.dispatchEvent(new Event("change", { bubbles: true }));
-    const next = this.questions.slice(this.questions.indexOf(question) + 1).find((q) => !this.value(q));
-    this.focusQuestion(next || question);
-    if (!next) this.sendButton.focus();
   }
 
   // --- sending -----------------------------------------------------------------------------------

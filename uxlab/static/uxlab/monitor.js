@@ -23,6 +23,22 @@ const yesNo = (flag) => (flag === null || flag === undefined ? "–" : flag ? "y
 function render(snapshot) {
   $("status").textContent = snapshot.status;
   $("status").className = `status status-${snapshot.status}`;
+  $("paused-reason").textContent = snapshot.paused_reason || "";
+  $("paused-reason").hidden = !snapshot.paused_reason;
+  const liveArms = snapshot.live_arms || [];
+  $("live-arms-card").hidden = liveArms.length === 0;
+  $("live-arms").replaceChildren(
+    ...liveArms.map((arm) =>
+      row(
+        arm.arm,
+        arm.requests,
+        arm.failures,
+        arm.failure_rate === null ? "–" : `${Math.round(arm.failure_rate * 100)}%`,
+        Object.entries(arm.codes).map(([code, count]) => `${code}: ${count}`).join(", ") || "–",
+        arm.skipped_trials,
+      ),
+    ),
+  );
   $("states").replaceChildren(
     ...Object.entries(snapshot.participants).map(([name, count]) => {
       const div = document.createElement("div");

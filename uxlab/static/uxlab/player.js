@@ -8,6 +8,11 @@ import { newKey, Outbox } from "./outbox.js";
 import { Clock, Connection } from "./socket.js";
 import { Panes, Presenter, Telemetry } from "./stream.js";
 
+// Clock-sync rounds before a trial starts (a fresh page) and after a reconnect: the estimate comes
+// from the fastest round, and more rounds make a fast one likelier on a busy network or machine.
+const SYNC_ROUNDS = 12;
+const RESYNC_ROUNDS = 6;
+
 const root = document.getElementById("player");
 const token = root.dataset.token;
 const trialIndex = Number(root.dataset.trial);
@@ -21,6 +26,7 @@ let lastSeq = null; // the last stream message shown or queued; null before the 
 let awaitingResume = false;
 let streamDone = false;
 let leaving = false;
+let resendTimer = null;
 
 const setStatus = (text) => {
   statusLine.textContent = text;
@@ -61,6 +67,34 @@ function maybeLeave() {
   }
 }
 
+// Resend everything unconfirmed once, a little later: however many messages asked for it at once
+// (a rating.retry per answer of a batch, or frames the server refused as too many).
+function resendSoon() {
+  if (resendTimer !== null) return;
+  resendTimer = setTimeout(() => {
+    resendTimer = null;
+    outbox.messages().forEach((m) => connection.send(m));
+  }, 1000 + Math.random() * 1000);
+}
+
+// The session is over (expired or complete): the participant's home page says which.
+function leaveClosedSession() {
+  if (leaving) return;
+  leaving = true;
+  connection.close();
+  location.assign(nextUrl);
+}
+
+// The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
+// server has recorded why, and the study goes on with the next trial (or the end).
+function moveOn() {
+  if (leaving) return;
+  leaving = true;
+  setStatus("This trial cannot be shown. Moving on to the next one…");
+  connection.close();
+  setTimeout(() => location.assign(nextUrl), 2000);
+}
+
 function startTrial() {
   const message = { type: "trial.start", trial: trialIndex };
   if (lastSeq !== null) message.after_seq = lastSeq;
@@ -89,7 +123,7 @@ function onMessage(message) {
       if (message.after_seq === 0) {
         panes.reset();
         const t0 = clock.toPerf(message.t0_ms);
-        telemetry.reset(t0);
+        telemetry.reset(t0, clock.estimate());
         presenter.begin(t0, message.delivery);
         lastSeq = 0;
         setStatus("Responses are loading…");
@@ -100,6 +134,10 @@ function onMessage(message) {
       onStreamMessage(message);
       break;
     case "stream.interrupted":
+      if (message.reason === "trial_skipped") {
+        moveOn();
+        break;
+      }
       // A gap the server could not fill: never show a short stream; run the trial again.
       setStatus("The responses were interrupted. Starting this trial again…");
       connection.close();
@@ -114,10 +152,23 @@ function onMessage(message) {
       maybeLeave();
       break;
     case "rating.retry":
-      setTimeout(() => outbox.messages().forEach((m) => connection.send(m)), 1000 + Math.random() * 1000);
+      resendSoon();
       setStatus("Still saving your answer…");
       break;
     case "error":
+      if (message.code === "session_expired" || message.code === "session_completed") {
+        leaveClosedSession();
+        break;
+      }
+      if (message.code === "rate_limited") {
+        // Not handled, not refused: the outbox still holds it (a resend asks again).
+        resendSoon();
+        break;
+      }
+      if (message.code === "trial_skipped") {
+        moveOn();
+        break;
+      }
       // The server refused this message for good; keeping it would resend it forever.
       if (message.ref && outbox.has(message.ref)) outbox.remove(message.ref);
       setStatus(`Something went wrong (${message.code}). Please reload the page.`);
@@ -128,11 +179,12 @@ function onMessage(message) {
 const connection = new Connection(root.dataset.socketPath, {
   onStatus: setStatus,
   onMessage,
+  onFinalClose: leaveClosedSession,
   async onOpen() {
     if (lastSeq !== null) telemetry.reconnects += 1;
     for (const message of outbox.messages()) connection.send(message);
     if (streamDone) return;
-    await clock.sync(connection, lastSeq === null ? 6 : 3);
+    await clock.sync(connection, lastSeq === null ? SYNC_ROUNDS : RESYNC_ROUNDS);
     if (!streamDone) startTrial();
   },
 });

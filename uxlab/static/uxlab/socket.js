@@ -5,14 +5,20 @@ export function socketUrl(path) {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
 }
 
+// Close codes after which reconnecting cannot help (docs/protocol.md): no such participant, or a
+// session that is over (expired or complete).
+const FINAL_CLOSE_CODES = new Set([4404, 4410]);
+
 export class Connection {
   // Keeps one socket open, reconnecting with jittered backoff; `onOpen` runs after every (re)connect,
-  // `onMessage` gets each frame parsed, `onStatus` a sentence for the page while (re)connecting.
-  constructor(path, { onOpen = () => {}, onMessage = () => {}, onStatus = () => {} }) {
+  // `onMessage` gets each frame parsed, `onStatus` a sentence for the page while (re)connecting,
+  // `onFinalClose` the close code when the server ended the session for good (no reconnect then).
+  constructor(path, { onOpen = () => {}, onMessage = () => {}, onStatus = () => {}, onFinalClose = () => {} }) {
     this.url = socketUrl(path);
     this.onOpen = onOpen;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
+    this.onFinalClose = onFinalClose;
     this.attempts = 0;
     this.closed = false;
     this.socket = null;
@@ -27,8 +33,13 @@ export class Connection {
       this.onOpen();
     });
     socket.addEventListener("message", (event) => this.onMessage(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.closed) return;
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        this.closed = true;
+        this.onFinalClose(event.code);
+        return;
+      }
       this.attempts += 1;
       const delay = Math.min(8000, 250 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
       this.onStatus("Connection lost. Reconnecting…");
@@ -59,8 +70,9 @@ export const median = (values) => {
 };
 
 export class Clock {
-  // Estimates the server↔browser clock offset from ping/pong rounds. The estimate is the round with
-  // the smallest round trip (its midpoint is the least uncertain); how far the fastest half of the
+  // Estimates the server↔browser clock offset from ping/pong rounds, NTP style. The estimate is the
+  // round with the smallest round trip: the server read its clock somewhere within that round trip,
+  // so the true offset lies within ± half of it (the uncertainty); how far the fastest half of the
   // rounds disagree says how well the clocks can be synced at all.
   constructor() {
     this.samples = []; // {rtt, offset} per round, in ms
@@ -109,9 +121,10 @@ export class Clock {
     return serverMs - offset - performance.timeOrigin;
   }
 
-  // The estimate as a trial's telemetry reports it.
+  // The estimate as a trial's telemetry reports it; `uncertainty_ms` bounds its error (rtt / 2).
   estimate() {
-    return this.best ? { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds } : null;
+    if (!this.best) return null;
+    return { offset_ms: this.best.offset, rtt_ms: this.best.rtt, rounds: this.rounds, uncertainty_ms: this.best.rtt / 2 };
   }
 
   // The estimate and its quality as the checks page reports them.

@@ -68,15 +68,29 @@ export class Panes {
 // --- telemetry -----------------------------------------------------------------------------------
 
 export class Telemetry {
-  // What the page saw, in ms after t0 on its own clock: receive and paint time per message,
-  // visibility and focus changes, the frame interval, and how often the socket reconnected.
+  // What the page saw, in ms after t0 on its own clock: per message its receive time and the frame
+  // that first showed it; per update (the tokens of one message shown by one frame) the frame's
+  // time and a conservative presentation estimate; visibility and focus changes, the frame
+  // interval, the clock estimate the trial was timed with, and how often the socket reconnected.
+  //
+  // The presentation estimate is taken when the frame's rendering work is done: a message posted
+  // from the animation-frame callback that changed the text runs only after that frame's style,
+  // layout and paint (the requestPostAnimationFrame pattern), so it is never earlier than the
+  // moment the change could first reach the screen. When the main thread falls behind, it moves
+  // past the frame's time while the frame time does not (docs/protocol.md, Telemetry).
   constructor() {
     this.t0 = null;
+    this.clock = null;
     this.frames = new Map();
+    this.updates = [];
+    this.awaitingPresent = [];
+    this.afterPresent = [];
     this.visibility = [];
     this.focus = [];
     this.frameIntervals = [];
     this.reconnects = 0;
+    this.channel = new MessageChannel();
+    this.channel.port1.onmessage = () => this.presented();
     document.addEventListener("visibilitychange", () =>
       this.visibility.push([this.since(), document.visibilityState === "hidden" ? "hidden" : "visible"]),
     );
@@ -88,9 +102,12 @@ export class Telemetry {
     return this.t0 === null ? 0 : Math.round((at - this.t0) * 1000) / 1000;
   }
 
-  reset(t0) {
+  reset(t0, clock = null) {
     this.t0 = t0;
+    this.clock = clock;
     this.frames.clear();
+    this.updates = [];
+    this.awaitingPresent = [];
     this.frameIntervals = [];
     if (document.visibilityState === "hidden") this.visibility.push([0, "hidden"]);
   }
@@ -99,9 +116,34 @@ export class Telemetry {
     this.frames.set(seq, [seq, this.since(at), null]);
   }
 
-  painted(seq, at) {
+  // `tokens` of message `seq` were put on the page in the frame that began at `frameTime`.
+  shown(seq, tokens, frameTime) {
+    const at = this.since(frameTime);
     const entry = this.frames.get(seq);
-    if (entry) entry[2] = this.since(at);
+    if (entry && entry[2] === null) entry[2] = at;
+    const update = [seq, tokens, at, null];
+    this.updates.push(update);
+    this.awaitingPresent.push(update);
+  }
+
+  // Called at the end of a frame that showed something: time its updates once its rendering is done.
+  frameDone() {
+    if (this.awaitingPresent.length) this.channel.port2.postMessage(null);
+  }
+
+  presented() {
+    const at = this.since();
+    for (const update of this.awaitingPresent) update[3] = at;
+    this.awaitingPresent = [];
+    const callbacks = this.afterPresent;
+    this.afterPresent = [];
+    callbacks.forEach((callback) => callback());
+  }
+
+  // Run `callback` once every update shown so far has its presentation estimate.
+  whenPresented(callback) {
+    if (this.awaitingPresent.length) this.afterPresent.push(callback);
+    else callback();
   }
 
   frameMs() {
@@ -116,9 +158,10 @@ export class Telemetry {
       key,
       trial,
       frames: [...this.frames.values()],
+      updates: this.updates,
       visibility: this.visibility,
       focus: this.focus,
-      clock: clock.estimate(),
+      clock: this.clock || clock.estimate(),
       frame_ms: this.frameMs(),
       reconnects: this.reconnects,
     };
@@ -128,9 +171,12 @@ export class Telemetry {
 // --- presentation --------------------------------------------------------------------------------
 
 export class Presenter {
-  // Shows stream messages on the display's frame clock. Controlled delivery: each message is shown
-  // in the first animation frame at or after its due time (t0 + due_ms). Server-paced: in the
-  // first frame after it arrives. A hidden tab gets no animation frames, so a timer keeps the
+  // Shows stream messages on the display's frame clock, each token at its own due time: a message
+  // carries its tokens' due times (`parts`), and a frame shows exactly the tokens due at or before
+  // the frame's time, so no token is shown early, whatever the speed. Controlled delivery: a token
+  // is due at t0 + its due_ms. Server-paced and live: a message's first token when it arrives, the
+  // others as far after it as the schedule says. Each pane's messages are shown in order; the two
+  // panes do not wait for each other. A hidden tab gets no animation frames, so a timer keeps the
   // queue moving there (those paints are late by nature and the trial is flagged hidden).
   constructor(panes, telemetry, { onComplete }) {
     this.panes = panes;
@@ -158,13 +204,19 @@ export class Presenter {
   enqueue(message) {
     const now = performance.now();
     this.telemetry.received(message.seq, now);
-    const due = this.delivery === "controlled" ? this.t0 + message.due_ms : now;
-    this.queue.push({ message, due });
+    const base = this.delivery === "controlled" ? this.t0 : now - message.due_ms;
+    let parts = [];
+    if (message.type === "stream.delta") {
+      parts = message.parts
+        ? message.parts.map(([due, text]) => ({ due: base + due, text, tokens: 1 }))
+        : [{ due: base + message.due_ms, text: message.text, tokens: message.tokens }];
+    }
+    this.queue.push({ message, parts, next: 0, due: base + message.due_ms });
   }
 
   end() {
     this.ended = true;
-    this.flush(performance.now());
+    if (document.visibilityState === "hidden") this.flush(performance.now());
   }
 
   tick(frameTime) {
@@ -176,18 +228,45 @@ export class Presenter {
   }
 
   flush(frameTime) {
-    while (this.queue.length && this.queue[0].due <= frameTime) {
-      const { message } = this.queue.shift();
+    const waiting = new Set(); // panes whose next message is not (fully) due yet
+    for (let index = 0; index < this.queue.length; ) {
+      const entry = this.queue[index];
+      const { message } = entry;
+      if (waiting.has(message.pane)) {
+        index += 1;
+        continue;
+      }
       if (message.type === "stream.delta") {
-        this.panes.show(message);
-        this.telemetry.painted(message.seq, frameTime);
+        let text = "";
+        let tokens = 0;
+        while (entry.next < entry.parts.length && entry.parts[entry.next].due <= frameTime) {
+          const part = entry.parts[entry.next];
+          text += part.text;
+          tokens += part.tokens;
+          entry.next += 1;
+        }
+        if (tokens) {
+          this.panes.show({ ...message, text });
+          this.telemetry.shown(message.seq, tokens, frameTime);
+        }
+        if (entry.next < entry.parts.length) {
+          waiting.add(message.pane);
+          index += 1;
+          continue;
+        }
+      } else if (entry.due > frameTime) {
+        waiting.add(message.pane);
+        index += 1;
+        continue;
       } else {
         this.panes.finish(message.pane);
       }
+      this.queue.splice(index, 1);
     }
+    this.telemetry.frameDone();
     if (this.ended && this.queue.length === 0) {
       this.ended = false;
-      this.onComplete();
+      this.telemetry.whenPresented(this.onComplete);
     }
   }
 }

@@ -27,12 +27,17 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from uxlab.streaming.backends.egress import EgressPolicy, EgressRefused, check_key_name, check_url, check_url_now
+
 THINKING = "thinking"
 ANSWER = "answer"
 
 # Stable error codes (BackendError.code); docs/study-format.md lists them for researchers.
 ERROR_CODES = {
     "missing_api_key": "the environment variable named by api_key_env is not set",
+    "key_not_allowed": "api_key_env names a variable outside the allowlist (UXLAB_KEY_* or UXLAB_LIVE_KEY_NAMES)",
+    "address_refused": "base_url's host resolves to a non-public address not in UXLAB_LIVE_ALLOWED_HOSTS",
+    "redirected": "the server answered with a redirect (never followed)",
     "connect_failed": "the server could not be reached",
     "connect_timeout": "connecting took longer than connect_timeout_s",
     "first_chunk_timeout": "no text arrived within first_chunk_timeout_s of the request",
@@ -118,9 +123,13 @@ class LiveSettings:
             body["temperature"] = self.temperature
         return body
 
-    def headers(self) -> dict:
+    def headers(self, policy: EgressPolicy | None = None) -> dict:
         headers = {"Accept": "text/event-stream"}
         if self.api_key_env:
+            try:
+                check_key_name(self.api_key_env, policy)
+            except EgressRefused as exc:
+                raise BackendError("key_not_allowed", str(exc)) from None
             key = os.environ.get(self.api_key_env, "")
             if not key:
                 raise BackendError("missing_api_key", f"environment variable {self.api_key_env} is not set")
@@ -353,16 +362,27 @@ async def stream_chat(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    policy: EgressPolicy | None = None,
 ) -> AsyncIterator[Chunk | Usage | Finish]:
     """Yield the events of one streamed completion, each timed from the moment the request is sent.
 
-    Raises BackendError (never an httpx exception) on any failure. ``transport`` is the test seam.
+    Raises BackendError (never an httpx exception) on any failure. ``transport`` is the test seam
+    (with one, the host is checked but not resolved). ``policy``: the egress policy (egress.py),
+    by default the configured one; the host is resolved and checked before every request.
     """
-    headers = settings.headers()
+    headers = settings.headers(policy)
+    try:
+        if transport is None:
+            await check_url_now(settings.url, policy)
+        else:
+            check_url(settings.url, policy, resolve=False)
+    except EgressRefused as exc:
+        raise BackendError("address_refused", str(exc)) from None
     timeout = httpx.Timeout(
         connect=settings.connect_timeout_s, read=None, write=settings.connect_timeout_s, pool=settings.connect_timeout_s
     )
-    async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+    # Redirects are never followed: a public host could send the request (and its key) inside.
+    async with httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False) as client:
         request = client.build_request("POST", settings.url, json=settings.request_body(messages), headers=headers)
         t0 = clock()
         deadline = t0 + settings.first_chunk_timeout_s
@@ -375,6 +395,8 @@ async def stream_chat(
         except httpx.HTTPError as exc:
             raise BackendError("network_error", type(exc).__name__) from None
         try:
+            if 300 <= response.status_code < 400:
+                raise BackendError("redirected", f"HTTP {response.status_code} redirect refused", response.status_code)
             if response.status_code >= 400:
                 body = await _within(response.aread(), deadline, clock, "first_chunk_timeout")
                 raise _status_error(response.status_code, body)

@@ -13,6 +13,7 @@ A pane's *spec* is a plain dict (studies.actions.trial_pane_specs builds it): ``
 
 import functools
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -56,6 +57,24 @@ class ArmSettings(BaseModel):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """A relayed pane's event that is kept on the server but not shown (hidden reasoning): ``events``
+    yields it so the trial's record holds everything the backend sent."""
+
+    chunk: Any  # an openai_compat Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """How many of a relayed arm's streams may be in flight at once (None: no limit, only counted),
+    and what a trial does when they all are: wait up to ``queue_timeout_s`` ("queue") or be skipped."""
+
+    max_in_flight: int | None = None
+    when_full: str = "queue"
+    queue_timeout_s: float = 60.0
+
+
 # recording(arm_name) -> {"text", "reasoning", "chunks"} of that arm's recorded response to the
 # trial's prompt, or None: how the studies app lends a kind its stored recordings.
 Recording = Callable[[str], dict | None]
@@ -76,6 +95,12 @@ class ArmKind:
         """Problems with the arm among the study's other arms, as ``{field: message}``."""
         return {}
 
+    def longest_pane_s(self, profile: dict, content: str, reasoning: str = "") -> float | None:
+        """About how many seconds a pane of this arm streams ``content``, or None when unknown
+        (a live backend is bounded by its timeouts). The study file refuses a trial that could not
+        finish within the session's time limit."""
+        return None
+
     def stimulus(self, profile: dict, prompt_text: str, recording: Recording) -> dict:
         """What the pane spec adds for a prompt beyond its response texts (and may replace them)."""
         return {}
@@ -85,7 +110,8 @@ class ArmKind:
         raise ValueError(f"a {self.name!r} arm has no schedule (live arms stream with live_events)")
 
     def events(self, spec: dict, *, transport=None) -> AsyncIterator:
-        """A relayed pane's events (openai_compat Chunk, Usage, Finish) as its backend produces them."""
+        """A relayed pane's events (openai_compat Chunk, Usage, Finish, and ``Withheld`` for what is
+        kept but not shown) as its backend produces them."""
         raise ValueError(f"a {self.name!r} arm is paced from its schedule, not relayed")
 
     async def capture(self, profile: dict, prompt_text: str, *, transport=None) -> dict:

@@ -18,6 +18,11 @@ from uxlab.streaming.tokens import load_tokenizer
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Count = Annotated[int, Strict()]
 
+# Sane ranges shared by the kinds' timing settings (docs/study-format.md); a trial must also be
+# able to finish within the session's time limit, which the study file checks as a whole.
+Seconds = Annotated[Number, Field(ge=0, le=300)]
+TokensPerSecond = Annotated[Number, Field(ge=0.1, le=100_000)]
+
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"  # the same as Django's SlugField
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=SLUG_PATTERN)]
 
@@ -26,12 +31,16 @@ def _none_as_empty(value):
     return "" if value is None else value
 
 
-def required_text(max_length=None):
+# The longest text any field takes unless it says less (a prompt's response, a consent form).
+MAX_TEXT = 100_000
+
+
+def required_text(max_length=MAX_TEXT):
     """Required text, stripped at both ends."""
     return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)]
 
 
-def optional_text(max_length=None):
+def optional_text(max_length=MAX_TEXT):
     """Text that may be left out or empty (a bare `key:` in YAML counts as empty)."""
     return Annotated[
         str, BeforeValidator(_none_as_empty), StringConstraints(strip_whitespace=True, max_length=max_length)

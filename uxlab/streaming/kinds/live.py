@@ -4,10 +4,13 @@
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from uxlab.streaming.backends import egress
 
 from uxlab.streaming.backends.openai_compat import Chunk, LiveSettings, stream_chat, user_messages
-from uxlab.streaming.kinds.base import ArmKind, ArmSettings
+from uxlab.streaming.kinds.base import ArmKind, ArmSettings, Concurrency, Withheld
 from uxlab.streaming.kinds.fields import Count, EnvName, Number, RequiredHttpUrl, required_text
 from uxlab.streaming.profiles import THINKING_DISPLAYS
 from uxlab.streaming.schedule import THINKING
@@ -24,6 +27,10 @@ LIVE_FIELDS = (
     "first_chunk_timeout_s",
     "inter_chunk_timeout_s",
 )
+
+
+# The settings of a live Arm.profile that are not the backend's: display and in-flight limits.
+CONCURRENCY_FIELDS = ("thinking_display", "max_in_flight", "when_full", "queue_timeout_s")
 
 
 def live_settings(profile: dict) -> LiveSettings:
@@ -47,17 +54,50 @@ class LiveKind(ArmKind):
         first_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 300.0
         inter_chunk_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 60.0
         thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
+        # At most this many of the arm's streams in flight at once, across web processes (no limit
+        # when unset); a trial that finds them all busy waits up to queue_timeout_s ("queue") or is
+        # skipped at once ("skip").
+        max_in_flight: Annotated[Count, Field(ge=1, le=100_000)] | None = None
+        when_full: Literal["queue", "skip"] = "queue"
+        queue_timeout_s: Annotated[Number, Field(gt=0, le=3600)] = 60.0
+
+        @field_validator("base_url")
+        @classmethod
+        def _public_host(cls, value):
+            try:
+                egress.check_url(value)
+            except egress.EgressRefused as exc:
+                raise PydanticCustomError("address_refused", str(exc)) from None
+            return value
+
+        @field_validator("api_key_env")
+        @classmethod
+        def _allowed_key_name(cls, value):
+            try:
+                egress.check_key_name(value)
+            except egress.EgressRefused as exc:
+                raise PydanticCustomError("key_not_allowed", str(exc)) from None
+            return value
 
         @property
         def profile(self):
-            return self.model_dump(include=set(LIVE_FIELDS) | {"thinking_display"}, exclude_none=True)
+            return self.model_dump(include=set(LIVE_FIELDS) | set(CONCURRENCY_FIELDS), exclude_none=True)
 
     def stimulus(self, profile, prompt_text, recording):
         """The text the backend is sent."""
         return {"prompt": prompt_text}
 
+    def concurrency(self, profile):
+        defaults = Concurrency()
+        return Concurrency(
+            profile.get("max_in_flight"),
+            profile.get("when_full", defaults.when_full),
+            profile.get("queue_timeout_s", defaults.queue_timeout_s),
+        )
+
     async def events(self, spec, *, transport=None):
-        """The backend's events as it produces them, thinking reduced as in display_tokens.
+        """The backend's events as it produces them, thinking reduced as in display_tokens; the
+        reasoning that is not shown comes as ``Withheld`` chunks, kept on the server only.
 
         Raises ``BackendError`` (stable ``code``) when the backend fails; the consumer decides what
         the participant sees (never the backend's name or URL).
@@ -70,6 +110,7 @@ class LiveKind(ArmKind):
                 if display == "hidden" and not marked:
                     marked = True
                     yield Chunk(event.arrival_s, THINKING, "")
+                yield Withheld(event)
                 continue
             yield event
 

@@ -11,8 +11,9 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from uxlab.streaming.kinds.base import ArmKind, ArmSettings, StimulusNotReady, tokenizer_for
-from uxlab.streaming.kinds.fields import Number, PresetName, Slug, TokenizerPath
+from uxlab.streaming.kinds.fields import Number, PresetName, Seconds, Slug, TokenizerPath, TokensPerSecond
 from uxlab.streaming.profiles import THINKING_DISPLAYS
+from uxlab.streaming.tokens import split_tokens
 from uxlab.streaming.traces import BUILTIN_CADENCES, builtin_offsets, replay_schedule, retime, trace_tokens
 
 # How a trace is re-timed (besides its source, ``builtin`` or ``recorded_arm``).
@@ -28,9 +29,9 @@ class TraceKind(ArmKind):
         preset: PresetName | None = None
         builtin: Literal[tuple(BUILTIN_CADENCES)] | None = None
         recorded_arm: Slug | None = None
-        tokens_per_second: Annotated[Number, Field(gt=0)] | None = None
-        ttft_s: Annotated[Number, Field(ge=0)] | None = None
-        speed_factor: Annotated[Number, Field(gt=0)] | None = None
+        tokens_per_second: TokensPerSecond | None = None
+        ttft_s: Seconds | None = None
+        speed_factor: Annotated[Number, Field(ge=0.01, le=100)] | None = None
         thinking_display: Literal[THINKING_DISPLAYS] = "hidden"
         tokenizer: TokenizerPath = ""
 
@@ -72,6 +73,13 @@ class TraceKind(ArmKind):
         if recorded is None:
             raise StimulusNotReady(f"arm {profile.get('recorded_arm')!r} has no recording for this prompt")
         return {"content": recorded["text"], "reasoning": recorded["reasoning"], "trace": {"chunks": recorded["chunks"]}}
+
+    def longest_pane_s(self, profile, content, reasoning=""):
+        """With a target speed, about how long the re-timed pane streams; otherwise unknown here
+        (a speed factor re-times a recording whose length only the recording knows)."""
+        if not profile.get("tokens_per_second"):
+            return None
+        return (profile.get("ttft_s") or 0.0) + len(split_tokens(content)) / profile["tokens_per_second"]
 
     def schedule(self, spec):
         profile = spec.get("profile") or {}

@@ -3,11 +3,14 @@
 import logging
 from uuid import UUID
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from uxlab.studies import events, queue
+from uxlab.studies.actions.attention import score_attention_trials
+from uxlab.studies.actions.trials import SESSION_CLOSED
 from uxlab.studies.models import FailedTask, Participant, Rating, RatingConflict, Trial
 
 log = logging.getLogger(__name__)
@@ -22,15 +25,32 @@ class RatingRejected(Exception):
         self.message = message
 
 
+class TrialNotShown(RatingRejected):
+    """An answer or telemetry for a trial this context has not seen streamed. Another socket or
+    process may have streamed it since the context was loaded: the consumer reads the trial back
+    once (`load_progress`) and checks again before refusing."""
+
+
+def check_session(context, trial_index):
+    """The checks every answer and telemetry batch passes first; returns the trial's id."""
+    if not context.consented:
+        raise RatingRejected("not_consented", "Answers are accepted only after consent.")
+    if context.state != "active":
+        raise RatingRejected(*SESSION_CLOSED[context.state])
+    trial_id = context.trial_ids.get(trial_index)
+    if trial_id is None:
+        raise RatingRejected("unknown_trial", "There is no such trial for this session.")
+    return trial_id
 
 
 def check_rating(context, message, received_at):
-    """Validate a submitted answer against the participant's own trials; return the task payload."""
-    if not context.consented:
-        raise RatingRejected("not_consented", "Answers are accepted only after consent.")
-    trial_id = context.trial_ids.get(message.trial)
-    if trial_id is None:
-        raise RatingRejected("unknown_trial", "There is no such trial for this session.")
+    """Validate a submitted answer against the participant's own trials; return the task payload.
+
+    An answer is taken only for a trial that was shown (`ParticipantContext.trial_shown`: started,
+    and its panes finished unless the study lets participants answer earlier). No query here: the
+    context knows; the consumer refreshes it when it raises TrialNotShown.
+    """
+    trial_id = check_session(context, message.trial)
     question = context.questions.get(message.question)
     if question is None:
         raise RatingRejected("unknown_question", "There is no such question in this study.")
@@ -39,6 +59,8 @@ def check_rating(context, message, received_at):
         value = question.clean_value(message.value)
     except ValueError as error:
         raise RatingRejected("bad_value", str(error)) from None
+    if not context.trial_shown(message.trial, received_at.timestamp()):
+        raise TrialNotShown("trial_not_shown", "Answers are accepted only for a trial whose responses were shown.")
     return {
         "key": str(message.key),
         "participant_id": context.participant_id,
@@ -125,15 +147,26 @@ def record_ratings(payloads):
                 reason = "same key, different answer"
             record_rating_conflict(key, payload, row["id"], reason)
             outcomes.setdefault(key, "conflict")
+        # An attention check is scored with the answer that decides it, in the same transaction.
+        score_attention_trials({payload["trial_id"] for payload in first_copies.values()})
     return outcomes
 
 
 def record_rating_conflict(key, payload, rating_id, reason):
-    """Keep a disagreeing resend; the same message delivered twice is recorded once."""
-    if not RatingConflict.objects.filter(key=key, stored_rating_id=rating_id, payload=payload).exists():
-        RatingConflict.objects.create(
-            key=key, participant_id=payload["participant_id"], stored_rating_id=rating_id, payload=payload, reason=reason
-        )
+    """Keep a disagreeing resend; the same message delivered twice is recorded once. Past
+    UXLAB_RATING_CONFLICTS_MAX rows for one participant nothing more is kept (a script resending
+    answers cannot fill the table); the resend is still confirmed, so an honest outbox stops."""
+    if RatingConflict.objects.filter(key=key, stored_rating_id=rating_id, payload=payload).exists():
+        return
+    participant_id = payload["participant_id"]
+    kept = RatingConflict.objects.filter(participant_id=participant_id).count()
+    if kept >= settings.UXLAB_RATING_CONFLICTS_MAX:
+        return
+    RatingConflict.objects.create(
+        key=key, participant_id=participant_id, stored_rating_id=rating_id, payload=payload, reason=reason
+    )
+    if kept + 1 == settings.UXLAB_RATING_CONFLICTS_MAX:
+        log.warning("participant %s reached %d rating conflicts; later ones are not kept", participant_id, kept + 1)
 
 
 def record_ratings_separately(payloads):

@@ -2,68 +2,50 @@
 
 import hashlib
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
-from uxlab.studies.models import ExternalIdentity, Participant, Study, Trial
+from uxlab.studies.models import Participant, Study, Trial
 
 
-def enroll_participant(study, *, panel=None, external_id=None, panel_study_id="", panel_session_id=""):
-    """A participant for this study: the same one again for a known panel id, else a new one."""
-    if not external_id:
-        return Participant.objects.create(study=study)
-    existing = find_participant_by_external_id(study, panel, external_id)
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            participant = Participant.objects.create(study=study)
-            ExternalIdentity.objects.create(
-                participant=participant,
-                study=study,
-                panel=panel,
-                external_id=external_id,
-                panel_study_id=panel_study_id or "",
-                panel_session_id=panel_session_id or "",
-            )
-            return participant
-    except IntegrityError:
-        # A concurrent request enrolled the same id first: return that participant.
-        return find_participant_by_external_id(study, panel, external_id)
-
-
-def find_participant_by_external_id(study, panel, external_id):
-    identity = (
-        ExternalIdentity.objects.filter(study=study, panel=panel, external_id=external_id)
-        .select_related("participant")
-        .first()
+def record_consent(participant):
+    """Record consent, once. No cells are reserved yet: that waits for the first trial
+    (reserve_trials), so consenting and leaving holds nothing back from other participants."""
+    Participant.objects.filter(pk=participant.pk, consented_at__isnull=True).update(
+        consented_at=timezone.now(),
+        consent_version=participant.study.consent_version,
+        status=Participant.Status.CONSENTED,
+        last_seen_at=timezone.now(),
     )
-    return identity.participant if identity else None
+    participant.refresh_from_db()
+    return participant
 
 
-def give_consent(participant):
-    """Record consent and assign the participant's trials, atomically and only once.
-
-    Raises StudyFull (and records nothing) when the study's quotas leave no room.
-    """
+def reserve_trials(participant):
+    """Assign the participant's trials (reserving their cells), atomically and only once; the
+    participant is on their way to the first trial. Raises StudyFull (and records nothing) when the
+    study's quotas leave no room."""
     with transaction.atomic():
         # The study's row lock serialises assignments, so cell counts are read and raised atomically.
         Study.objects.select_for_update().filter(pk=participant.study_id).first()
         locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
-        if locked.consented_at is not None:
+        if locked.assignment or not locked.has_consented:
             return locked
-        locked.consented_at = timezone.now()
-        locked.consent_version = locked.study.consent_version
-        locked.status = Participant.Status.CONSENTED
         locked.assignment_seed = assignment_seed(locked)
-        locked.last_seen_at = locked.consented_at
+        locked.assigned_at = timezone.now()
         assign_trials(locked)
-        locked.save(
-            update_fields=["consented_at", "consent_version", "status", "assignment_seed", "assignment", "last_seen_at"]
-        )
+        locked.save(update_fields=["assignment_seed", "assignment", "assigned_at"])
         return locked
+
+
+def give_consent(participant):
+    """Consent and reserve the trials at once, as a participant who goes straight on to the trials
+    (simulations, benchmarks, tests). Raises StudyFull like reserve_trials."""
+    with transaction.atomic():
+        record_consent(participant)
+        return reserve_trials(participant)
 
 
 def decline_consent(participant):
@@ -81,7 +63,9 @@ def assignment_seed(participant):
 
 
 def live_cell_counts(study):
-    """How many participants hold each design cell, not counting expired sessions (their slots are free)."""
+    """How many participants hold each design cell, not counting expired sessions (their slots are
+    free). Cells are held from the first trial on (reserve_trials); unstarted reservations are
+    released by the expiry task."""
     rows = (
         Trial.objects.filter(participant__study=study, kind="trial")
         .exclude(participant__status=Participant.Status.EXPIRED)
@@ -92,7 +76,7 @@ def live_cell_counts(study):
 
 
 def assign_trials(participant):
-    """Plan and create the participant's trials (call with the study row locked; see give_consent).
+    """Plan and create the participant's trials (call with the study row locked; see reserve_trials).
 
     Cells are balanced across participants and ordered by Latin square or seeded shuffle, with
     left/right counterbalanced within the participant (studies/assignment.py); a practice trial
@@ -171,7 +155,10 @@ def study_is_full(study):
 
 
 def participant_step(participant):
-    """The step the participant is on: expired, checks, consent, instructions, trial or done."""
+    """The step the participant is on: expired, checks, consent, instructions, trial or done.
+
+    ``trial`` includes a participant whose trials are not reserved yet (the trial page reserves them).
+    """
     if participant.is_expired:
         return "expired"
     if participant.checked_at is None or not participant.checks.get("passed"):
@@ -180,7 +167,9 @@ def participant_step(participant):
         return "consent"
     if participant.instructions_seen_at is None:
         return "instructions"
-    if participant.completed_at is None and pending_trial(participant) is not None:
+    if participant.completed_at is not None:
+        return "done"
+    if not participant.assignment or pending_trial(participant) is not None:
         return "trial"
     return "done"
 
@@ -210,34 +199,17 @@ def touch_participant(participant):
     Participant.objects.filter(pk=participant.pk).update(last_seen_at=timezone.now())
 
 
-def score_attention_checks(participant):
-    """Store pass/fail of each answered attention-check trial from its stored answer."""
-    expected = {check["prompt"]: check for check in participant.study.session.attention_checks}
-    for trial in participant.trials.filter(kind="attention", attention_passed__isnull=True).select_related("prompt"):
-        check = expected.get(trial.prompt.name)
-        if check is None:
-            continue
-        rating = trial.ratings.filter(question__name=check["question"]).first()
-        if rating is not None:
-            Trial.objects.filter(pk=trial.pk).update(attention_passed=rating.value == check["expected"])
-
-
-def record_unconfirmed_completion(participant, pending_count):
-    """The page gave up waiting for the final save and showed the code anyway: keep that fact."""
-    Participant.objects.filter(pk=participant.pk, completion_unconfirmed_at__isnull=True).update(
-        completion_unconfirmed_at=timezone.now(), unconfirmed_count=max(0, min(pending_count, 10_000))
-    )
-    participant.refresh_from_db()
-
-
 # --- Where the participant is --------------------------------------------------------------------
 
 
 def pending_trial(participant):
-    """The first trial with a required question still unanswered, or None when all are answered."""
+    """The first trial not yet streamed or with a required question unanswered; None when every
+    trial was streamed and answered (or none is reserved yet). A skipped trial (it could not be
+    shown) is passed by: the participant goes on without it."""
     required = {question.pk for question in participant.study.questions.all() if question.required}
-    for trial in participant.trials.order_by("index").prefetch_related("ratings"):
-        if not required <= {rating.question_id for rating in trial.ratings.all()}:
+    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").prefetch_related("ratings")
+    for trial in trials:
+        if trial.started_at is None or not required <= {rating.question_id for rating in trial.ratings.all()}:
             return trial
     return None
 
@@ -245,20 +217,3 @@ def pending_trial(participant):
 def missing_telemetry(participant):
     """Whether a trial with stored answers still lacks the browser's stored telemetry."""
     return participant.trials.filter(ratings__isnull=False, telemetry__isnull=True).exists()
-
-
-def complete_participant(participant):
-    """Mark the participant completed if every answer and telemetry batch is stored; returns whether it is."""
-    if not participant.has_consented or participant.is_expired or pending_trial(participant) is not None:
-        return False
-    if missing_telemetry(participant):
-        return False
-    score_attention_checks(participant)
-    if participant.completed_at is None:
-        Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
-            completed_at=timezone.now(), status=Participant.Status.COMPLETED
-        )
-        participant.refresh_from_db()
-    return True
-
-

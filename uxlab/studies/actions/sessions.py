@@ -1,30 +1,105 @@
-"""Ending sessions that ran out of time or were abandoned (run by beat)."""
+"""Ending sessions that ran out of time or were abandoned, and releasing reservations never used
+(run by beat every minute)."""
 
+import logging
 from datetime import timedelta
 
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from uxlab.studies.models import Participant
+from uxlab.studies.actions.enrolment import prune_enrolment_throttles
+from uxlab.studies.models import Participant, Rating, Study, Trial
+
+log = logging.getLogger(__name__)
+
+# A study whose stored limits cannot be used (hand-edited, or from before they were bounded).
+BAD_LIMITS = (ArithmeticError, ValueError, TypeError, AttributeError, KeyError)
 
 
 def expire_sessions(now=None):
-    """End sessions past the study's time limit or abandoned (not seen for a while); frees their cells.
+    """End sessions past the study's time limit or abandoned (not seen for a while), freeing their
+    cells; release the cells of participants who reserved them but never started a trial; forget
+    old enrolment counts. Returns how many participants were expired.
 
-    Returns how many participants were expired. Completed, declined and unconsented sessions hold no
-    cells, so only consented, unfinished ones are considered.
+    Completed, declined and unconsented sessions hold no cells, so only consented, unfinished ones
+    are considered. A study with unusable limits is logged and skipped: it never stops the others.
     """
     now = now or timezone.now()
     expired = 0
-    candidates = Participant.objects.filter(
-        status=Participant.Status.CONSENTED, completed_at__isnull=True
-    ).select_related("study")
-    for participant in candidates.iterator(chunk_size=500):
-        session = participant.study.session
-        over_limit = participant.consented_at <= now - timedelta(minutes=session.time_limit_minutes)
-        last_seen = participant.last_seen_at or participant.consented_at
-        abandoned = last_seen <= now - timedelta(minutes=session.abandon_after_minutes)
-        if over_limit or abandoned:
-            expired += Participant.objects.filter(
-                pk=participant.pk, status=Participant.Status.CONSENTED, completed_at__isnull=True
-            ).update(status=Participant.Status.EXPIRED, expired_at=now)
+    studies = Study.objects.filter(
+        pk__in=Participant.objects.filter(status=Participant.Status.CONSENTED, completed_at__isnull=True).values(
+            "study_id"
+        )
+    )
+    for study in studies.iterator(chunk_size=200):
+        try:
+            session = study.session
+            over_limit = now - timedelta(minutes=float(session.time_limit_minutes))
+            abandoned = now - timedelta(minutes=float(session.abandon_after_minutes))
+        except BAD_LIMITS as error:
+            log.warning("study %s: its session limits cannot be used, so none of its sessions expire (%s)",
+                        study.code, type(error).__name__)
+            continue
+        expired += expire_study_sessions(study, now, over_limit=over_limit, abandoned=abandoned)
+    release_unstarted_reservations(now)
+    prune_enrolment_throttles(settings.UXLAB_ENROL_WINDOW_S, now)
     return expired
+
+
+def expire_study_sessions(study, now, *, over_limit, abandoned):
+    """Expire the study's consented sessions that began before ``over_limit`` or were last seen
+    before ``abandoned``; they get the timed-out outcome (and its code, if they reached a trial)."""
+    running = Participant.objects.filter(study=study, status=Participant.Status.CONSENTED, completed_at__isnull=True)
+    due = running.filter(
+        Q(consented_at__lte=over_limit)
+        | Q(last_seen_at__lte=abandoned)
+        | Q(last_seen_at__isnull=True, consented_at__lte=abandoned)
+    )
+    ids = list(due.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    code, _url = study.completion_for(Participant.Outcome.TIMED_OUT)
+    with transaction.atomic():
+        expired = Participant.objects.filter(
+            pk__in=ids, status=Participant.Status.CONSENTED, completed_at__isnull=True
+        ).update(status=Participant.Status.EXPIRED, expired_at=now)
+        Participant.objects.filter(pk__in=ids, status=Participant.Status.EXPIRED, outcome="").update(
+            outcome=Participant.Outcome.TIMED_OUT
+        )
+        if code:
+            started = Trial.objects.filter(participant_id__in=ids, started_at__isnull=False).values("participant_id")
+            Participant.objects.filter(
+                pk__in=started, outcome=Participant.Outcome.TIMED_OUT, completion_code_shown=""
+            ).update(completion_code_shown=code)
+    return expired
+
+
+def release_unstarted_reservations(now=None):
+    """Give back the cells of participants who reserved them (reached the trial page) but started
+    no trial within UXLAB_RELEASE_UNSTARTED_AFTER_S; they are reassigned if they come back.
+    Returns how many reservations were released."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.UXLAB_RELEASE_UNSTARTED_AFTER_S)
+    stale = (
+        Participant.objects.filter(
+            status=Participant.Status.CONSENTED, completed_at__isnull=True, assigned_at__lte=cutoff
+        )
+        .exclude(trials__started_at__isnull=False)
+        .values_list("pk", flat=True)
+    )
+    released = 0
+    for pk in list(stale):
+        with transaction.atomic():
+            locked = Participant.objects.select_for_update().filter(pk=pk, assigned_at__lte=cutoff).first()
+            if locked is None:
+                continue
+            # Locking the trials makes a trial start that races with this wait, and then see no trial.
+            started = Trial.objects.select_for_update().filter(participant_id=pk).values_list("started_at", flat=True)
+            if any(value is not None for value in started) or Rating.objects.filter(participant_id=pk).exists():
+                continue
+            Trial.objects.filter(participant_id=pk).delete()
+            Participant.objects.filter(pk=pk).update(assignment={}, assigned_at=None)
+            released += 1
+    return released

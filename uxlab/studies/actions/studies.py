@@ -2,6 +2,8 @@
 
 import logging
 
+from django.db.models import Sum
+
 from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
 
 log = logging.getLogger(__name__)
@@ -14,20 +16,23 @@ def study_counts(study):
         "completed": study.participants.filter(completed_at__isnull=False).count(),
         "ratings": Rating.objects.filter(participant__study=study).count(),
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
+        # Panel ids opened from a browser other than the one they started in (refused).
+        "other_device_attempts": study.external_identities.aggregate(total=Sum("other_device_attempts"))["total"] or 0,
+        "failed_attention": study.participants.filter(trials__attention_passed=False).distinct().count(),
     }
 
 
 def pause_study(study):
     """Stop new participants from starting; those already inside can finish. Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED)
-    study.refresh_from_db(fields=["status"])
+    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED, paused_reason="")
+    study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 
 def resume_study(study):
-    """Open a paused study again. Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE)
-    study.refresh_from_db(fields=["status"])
+    """Open a paused study again (a pause of its own included). Returns the new status."""
+    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE, paused_reason="")
+    study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 

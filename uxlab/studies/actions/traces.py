@@ -1,11 +1,14 @@
 """Recording traces of live arms."""
 
 import asyncio
+import logging
 
 from django.utils import timezone
 
 from uxlab.streaming import kinds
 from uxlab.studies.models import RecordedTrace, Study
+
+log = logging.getLogger(__name__)
 
 
 class RecordingRefused(Exception):
@@ -17,10 +20,29 @@ class RecordingRefused(Exception):
         self.message = message
 
 
-def record_traces(study_code, arm_name, prompt_name=None, *, transport=None):
+def cut_off(trace):
+    """Whether a recorded answer was cut at max_tokens (finish_reason "length"): not the whole answer."""
+    return trace.finish_reason == "length"
+
+
+async def capture_all(kind, profile, prompts, concurrency, transport):
+    """Each prompt's capture, at most ``concurrency`` requests at once (the backend's load while
+    recording shapes its timing, so the number is kept with each trace)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def capture(prompt):
+        async with gate:
+            return await kind.capture(profile, prompt.text, transport=transport)
+
+    return await asyncio.gather(*(capture(prompt) for prompt in prompts))
+
+
+def record_traces(study_code, arm_name, prompt_name=None, *, transport=None, concurrency=1):
     """Capture a live arm's response to each prompt (or one) and store it as its RecordedTrace.
 
     Only arms whose kind can be recorded (``recordable``: live backends) are; the kind captures.
+    ``concurrency`` prompts are recorded at once and the number is stored with each trace; an
+    answer cut at max_tokens (finish_reason "length") is stored and logged as a warning (cut_off).
 
     Re-recording an arm and prompt replaces the earlier trace, so running this again (a retried
     task, a second command) leaves one trace per arm and prompt. Raises ``BackendError`` when the
@@ -41,8 +63,8 @@ def record_traces(study_code, arm_name, prompt_name=None, *, transport=None):
         if not prompts:
             raise RecordingRefused("unknown_prompt", f"study '{study_code}' has no prompt '{prompt_name}'")
     recorded = []
-    for prompt in prompts:
-        trace = asyncio.run(kind.capture(arm.profile, prompt.text, transport=transport))
+    captured = asyncio.run(capture_all(kind, arm.profile, prompts, max(1, concurrency), transport))
+    for prompt, trace in zip(prompts, captured, strict=True):
         stored, _created = RecordedTrace.objects.update_or_create(
             arm=arm,
             prompt=prompt,
@@ -54,8 +76,11 @@ def record_traces(study_code, arm_name, prompt_name=None, *, transport=None):
                 "usage": trace["usage"],
                 "finish_reason": trace["finish_reason"] or "",
                 "source": trace["source"],
+                "concurrency": max(1, concurrency),
                 "recorded_at": timezone.now(),
             },
         )
+        if cut_off(stored):
+            log.warning("the recorded answer of arm %s to prompt %s was cut at max_tokens", arm.name, prompt.name)
         recorded.append(stored)
     return recorded

@@ -1,5 +1,6 @@
-"""Opening, resuming and finishing a trial's stream."""
+"""Opening, resuming and finishing a trial's stream, and what a socket knows of its participant."""
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -17,30 +18,124 @@ class TrialUnavailable(Exception):
         self.message = message
 
 
+# (code, message) of the refusal a closed session gets for any trial, answer or telemetry.
+SESSION_CLOSED = {
+    "expired": ("session_expired", "This session has expired: nothing more can be shown or answered."),
+    "completed": ("session_completed", "This session is complete: nothing more can be shown or answered."),
+}
+
+
+# Participant tokens are secrets.token_urlsafe: anything else (a NUL, a slash) names no one.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# An answer under `answering: min_exposure` may arrive this much before t0 + the minimum exposure
+# by the server's clock (the page's clock is synced to it only within a round trip).
+EXPOSURE_SLACK_S = 1.0
+
+
+def session_state(status, completed_at):
+    """`active`, `expired` or `completed`: whether the session may still stream and answer."""
+    if status == Participant.Status.EXPIRED:
+        return "expired"
+    if status == Participant.Status.COMPLETED or completed_at is not None:
+        return "completed"
+    return "active"
+
+
 @dataclass
 class ParticipantContext:
-    """What a consumer needs to check this participant's answers without a query per frame."""
+    """What a consumer needs to check this participant's frames without a query per frame.
+
+    It is loaded when the socket connects and learns as the socket works: the trials it starts and
+    finishes (`started`, `finished`) and the telemetry bytes it has taken per trial. What happened
+    on another socket or process since is read back only when a frame needs it (`load_progress`).
+    """
 
     participant_id: int
     token: str
     group_name: str
     consented: bool
+    state: str = "active"  # session_state()
+    answering: str = "after_both"
+    min_exposure_s: float = 0.0
     trial_ids: dict = field(default_factory=dict)  # index -> trial id
     questions: dict = field(default_factory=dict)  # name -> (id, Question: its clean_value checks answers)
+    started: dict = field(default_factory=dict)  # index -> stream t0 (server epoch s) of started trials
+    finished: set = field(default_factory=set)  # indexes of trials whose whole stream was sent
+    telemetry_bytes: dict = field(default_factory=dict)  # index -> {key: bytes} of telemetry taken on this socket
+
+    def learn_started(self, index, t0):
+        self.started[index] = t0
+
+    def learn_finished(self, index):
+        self.finished.add(index)
+
+    def learn_progress(self, progress):
+        """Apply what `load_progress` read (on the event loop, not in the ORM thread)."""
+        if progress is None:
+            return
+        index, t0, finished, state = progress
+        self.state = state
+        if t0 is not None:
+            self.started[index] = t0
+        if finished:
+            self.finished.add(index)
+
+    def trial_shown(self, index, now_s):
+        """Whether answers to this trial may be taken: it was started and its panes finished; with
+        `answering: any_time` once started, with `min_exposure` once the exposure could be over."""
+        t0 = self.started.get(index)
+        if t0 is None:
+            return False
+        if index in self.finished or self.answering == "any_time":
+            return True
+        return self.answering == "min_exposure" and now_s >= t0 + self.min_exposure_s - EXPOSURE_SLACK_S
 
 
 def load_participant_context(token):
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        return None
     participant = Participant.objects.select_related("study").filter(token=token).first()
     if participant is None:
         return None
-    return ParticipantContext(
+    session = participant.study.session
+    trials = participant.trials.values_list("index", "id", "stream_t0", "finished_at")
+    context = ParticipantContext(
         participant_id=participant.pk,
         token=participant.token,
         group_name=participant.group_name,
         consented=participant.has_consented,
-        trial_ids=dict(participant.trials.values_list("index", "id")),
+        state=session_state(participant.status, participant.completed_at),
+        answering=session.answering,
+        min_exposure_s=session.min_exposure_s,
         questions={question.name: (question.pk, question) for question in participant.study.questions.all()},
     )
+    for index, trial_id, t0, finished_at in trials:
+        context.trial_ids[index] = trial_id
+        if t0 is not None:
+            context.started[index] = t0
+        if finished_at is not None:
+            context.finished.add(index)
+    return context
+
+
+def load_progress(participant_id, index):
+    """(index, t0, finished, session state) of one trial as stored now, for a context that has not
+    seen it start or finish (another socket or process did); None if there is no such trial."""
+    row = (
+        Trial.objects.filter(participant_id=participant_id, index=index)
+        .values_list("stream_t0", "finished_at", "participant__status", "participant__completed_at")
+        .first()
+    )
+    if row is None:
+        return None
+    t0, finished_at, status, completed_at = row
+    return index, t0, finished_at is not None, session_state(status, completed_at)
+
+
+def load_session_state(participant_id):
+    """The session's state as stored now (it expires or completes outside any socket)."""
+    row = Participant.objects.filter(pk=participant_id).values_list("status", "completed_at").first()
+    return "expired" if row is None else session_state(*row)
 
 
 def trial_pane_specs(trial):
@@ -87,14 +182,26 @@ def trial_layout(trial):
     return {"layout": session.layout, "gap_s": session.sequential_gap_s}
 
 
+def skip_trial(trial, reason):
+    """The trial cannot be shown: the participant moves on (actions.pending_trial passes it by)
+    and the reason stays with it. Call with the trial's row locked."""
+    trial.status = Trial.Status.SKIPPED
+    trial.skip_reason = reason[:100]
+    trial.save(update_fields=["status", "skip_reason"])
+
+
 def start_trial(participant_id, index, after_seq=None):
     """Open (or reopen) a trial's stream and return its panes, delivery mode, t0 and resume point.
 
     A first start fixes t0 a moment ahead, stored so any web process can resume. A reconnect that
     says how far it got (`after_seq`) resumes with the same t0. A fresh page on a trial that was
     already streaming follows the study's policy (`design.interrupted_trial`): `restart` (default)
-    runs it again with a new t0, `resume` replays it on the original t0, `block` refuses.
+    runs it again with a new t0, `resume` replays it on the original t0 (an interrupted stream,
+    which has nothing left to replay, is restarted), `block` skips it. A trial restarted
+    `design.max_restarts` times is skipped instead of restarted again; a skipped trial raises
+    TrialUnavailable("trial_skipped"), so the page moves on to the next one.
     """
+    skipped = False
     with transaction.atomic():
         trial = (
             Trial.objects.select_for_update(of=("self",))
@@ -106,37 +213,56 @@ def start_trial(participant_id, index, after_seq=None):
             raise TrialUnavailable("unknown_trial", "There is no such trial for this session.")
         if not trial.participant.has_consented:
             raise TrialUnavailable("not_consented", "Consent is needed before the trials start.")
+        state = session_state(trial.participant.status, trial.participant.completed_at)
+        if state != "active":
+            # Nothing about the trial changes: its status and timing stay as the session left them.
+            raise TrialUnavailable(*SESSION_CLOSED[state])
         now = time.time()
         restarted = resumed = False
-        if trial.stream_t0 is None:
+        session = trial.participant.study.session
+        if trial.status == Trial.Status.SKIPPED:
+            skipped = True
+        elif trial.stream_t0 is None:
+            after_seq = None  # a browser cannot have messages of a stream that never started
             trial.stream_t0 = now + delivery.START_DELAY_S
             trial.started_at = timezone.now()
             trial.status = Trial.Status.STREAMING
             trial.delivery = trial_delivery(trial)
-        elif after_seq is not None or trial.finished_at is not None:
+        elif trial.finished_at is not None or (after_seq is not None and trial.status != Trial.Status.INTERRUPTED):
             resumed = True
             trial.resumes += 1
             after_seq = after_seq or 0
         else:
-            policy = trial.participant.study.session.interrupted_trial
+            policy = session.interrupted_trial
+            if policy == "resume" and trial.status == Trial.Status.INTERRUPTED:
+                policy = "restart"
             if policy == "block":
-                trial.status = Trial.Status.INTERRUPTED
-                trial.save(update_fields=["status"])
-                raise TrialUnavailable("trial_blocked", "This trial was interrupted and cannot be shown again.")
-            if policy == "resume":
+                skip_trial(trial, "blocked")
+                skipped = True
+            elif policy == "resume":
                 resumed = True
                 trial.resumes += 1
+            elif trial.restarts >= session.max_restarts:
+                failure = (trial.server_timing or {}).get("interrupted")
+                skip_trial(trial, f"restart_limit: {failure}" if failure else "restart_limit")
+                skipped = True
             else:
                 restarted = True
                 trial.restarts += 1
                 trial.stream_t0 = now + delivery.START_DELAY_S
-        trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
+                trial.status = Trial.Status.STREAMING
+                after_seq = None
+        if not skipped:
+            trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
         # An active stream is a participant who is still here (abandoned sessions expire).
         Participant.objects.filter(pk=participant_id).update(last_seen_at=timezone.now())
+    if skipped:
+        raise TrialUnavailable("trial_skipped", "This trial cannot be shown; the study goes on with the next one.")
     return {
         "trial": index,
         "trial_id": trial.pk,
         "panes": trial_pane_specs(trial),
+        "arms": {"A": trial.arm_a_id, "B": trial.arm_b_id},
         "layout": trial_layout(trial),
         "delivery": trial.delivery,
         "t0": trial.stream_t0,
@@ -152,7 +278,7 @@ def record_server_timing(participant_id, index, server_timing):
 
 
 def interrupt_trial(participant_id, index, reason):
-    """A stream that cannot be completed (a gap that cannot be filled, a failed backend)."""
+    """A stream that cannot be completed (a gap that cannot be filled); a fresh page restarts it."""
     Trial.objects.filter(participant_id=participant_id, index=index, finished_at__isnull=True).update(
         status=Trial.Status.INTERRUPTED, server_timing={"interrupted": reason}
     )

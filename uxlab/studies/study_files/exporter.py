@@ -37,6 +37,8 @@ def _study_data(study):
     data["completion"] = {"code": study.completion_code}
     if study.completion_url:
         data["completion"]["url"] = study.completion_url
+    for outcome, given in (study.completion_outcomes or {}).items():
+        data["completion"][outcome] = {key: value for key, value in given.items() if value}
     data["arms"] = [_arm_data(arm) for arm in study.arms.all()]
     prompts = list(study.prompts.all())
     data["prompts"] = [_prompt_data(prompt) for prompt in prompts if prompt.role == "trial"]

@@ -26,6 +26,12 @@ def import_study(definition: StudyDefinition, *, team, status=Study.Status.DRAFT
 
 def _write_study(definition, *, team, status, replace):
     code = definition.code
+    if code:
+        clash = Study.objects.filter(code__iexact=code).exclude(code=code).values_list("code", flat=True).first()
+        if clash is not None:
+            raise StudyFileError(
+                [f"code: a study with code '{clash}' already exists (codes that differ only in case cannot coexist)"]
+            )
     study = Study.objects.select_for_update().filter(code=code).first() if code else None
     if study is None:
         study = Study(team=team)
@@ -53,6 +59,7 @@ def _write_study(definition, *, team, status, replace):
     if definition.completion.code:
         study.completion_code = definition.completion.code
     study.completion_url = definition.completion.url
+    study.completion_outcomes = definition.completion.outcomes
     study.design = {"pairs": [list(pair) for pair in definition.design.pairs], "seed": definition.design.seed}
     study.design["delivery"] = definition.design.delivery
     study.design.update(definition.design.model_dump(exclude={"pairs", "seed", "delivery"}))

@@ -27,7 +27,7 @@ from uxlab.streaming.kinds.fields import Count, HttpUrl, Number, Slug, optional_
 from uxlab.studies.design import ANSWERING, DELIVERIES, INTERRUPTED_TRIAL_POLICIES, LAYOUTS, ORDERS, SessionDesign
 from uxlab.studies.models import Question
 from uxlab.studies.study_files.arms import arm_errors, arm_spec, arm_spec_union
-from uxlab.studies.study_files.errors import StudyFileError, format_validation_errors, type_in_words
+from uxlab.studies.study_files.errors import StudyFileError, format_validation_errors, tidy_number, type_in_words
 from uxlab.studies.study_files.fields import (
     REFERENCES,
     CompletionCode,
@@ -46,6 +46,23 @@ FORMAT_VERSION = 1
 
 _SESSION = SessionDesign()
 
+# Bounds of a study file (docs/study-format.md, "Limits"): its size, its lists, its numbers.
+MAX_FILE_CHARS = 2_000_000
+MAX_DEPTH = 20  # no valid file nests deeper than about 5
+MAX_NODES = 200_000  # values in the loaded file, counting each use of a YAML alias
+MAX_ARMS = 50
+MAX_PROMPTS = 1000
+MAX_QUESTIONS = 50
+MAX_ATTENTION_CHECKS = 50
+MAX_PAIRS = 500
+MAX_TRIALS = 1000
+MAX_MINUTES = 1440  # a day
+
+
+def _whole_number_only(value):
+    # `version: 1.0` or `version: true` is not the integer 1 (Literal alone would accept both).
+    return value if type(value) is int else repr(value)
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,9 +73,40 @@ class ConsentSpec(_Spec):
     text: required_text()
 
 
-class CompletionSpec(_Spec):
+class OutcomeCompletionSpec(_Spec):
+    """The code and/or URL a participant with one particular outcome is given."""
+
     code: CompletionCode | None = None
     url: HttpUrl = ""
+
+    @model_validator(mode="after")
+    def _check_something_given(self):
+        if not self.code and not self.url:
+            raise PydanticCustomError("outcome_empty", "give a code, a url, or both")
+        return self
+
+
+# The outcomes besides "completed" that may have their own code (Participant.Outcome).
+OUTCOMES = ("failed_attention", "timed_out", "backend_failure")
+
+
+class CompletionSpec(_Spec):
+    """The completion code and URL; optionally separate ones per outcome (as Prolific recommends)."""
+
+    code: CompletionCode | None = None
+    url: HttpUrl = ""
+    failed_attention: OutcomeCompletionSpec | None = None
+    timed_out: OutcomeCompletionSpec | None = None
+    backend_failure: OutcomeCompletionSpec | None = None
+
+    @property
+    def outcomes(self):
+        """{outcome: {"code", "url"}} of the outcomes given their own."""
+        return {
+            name: {"code": spec.code or "", "url": spec.url}
+            for name in OUTCOMES
+            if (spec := getattr(self, name)) is not None
+        }
 
 
 # The arms section is built from the registered arm kinds (study_files/arms.py); an arm that does
@@ -97,9 +145,9 @@ class QuestionSpec(_Spec):
     scale: Annotated[Count, Field(ge=2, le=11)] | None = None
     low_label: optional_text(60) | None = None
     high_label: optional_text(60) | None = None
-    min: Number | None = None
-    max: Number | None = None
-    step: Annotated[Number, Field(gt=0)] | None = None
+    min: Annotated[Number, Field(ge=-1e9, le=1e9)] | None = None
+    max: Annotated[Number, Field(ge=-1e9, le=1e9)] | None = None
+    step: Annotated[Number, Field(gt=0, le=1e9)] | None = None
     max_seconds: Annotated[Number, Field(gt=0, le=86_400)] | None = None
     max_length: Annotated[Count, Field(ge=1, le=200)] | None = None
     required: Annotated[bool, Strict()] | None = None
@@ -170,7 +218,7 @@ class AttentionCheckSpec(_Spec):
     response: required_text()
     question: Slug
     expected: Annotated[str, BeforeValidator(numbers_as_text), StringConstraints(min_length=1, max_length=200)]
-    after_trial: Annotated[Count, Field(ge=0)] | None = None
+    after_trial: Annotated[Count, Field(ge=0, le=MAX_TRIALS)] | None = None
 
 
 ParticipantParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
@@ -179,15 +227,15 @@ ParticipantParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-
 class DesignSpec(_Spec):
     """The design section; every setting's default is SessionDesign's (studies/design.py)."""
 
-    pairs: Annotated[list[Pair], Field(min_length=1)]
+    pairs: Annotated[list[Pair], Field(min_length=1, max_length=MAX_PAIRS)]
     seed: Seed | None = None
     # How synthetic and trace arms reach the screen (docs/protocol.md): presented on the browser's
     # frame clock from a schedule sent ahead (controlled), or painted on arrival (server_paced).
     delivery: Literal[DELIVERIES] = _SESSION.delivery
     # The participant session (docs/study-format.md).
     order: Literal[ORDERS] = _SESSION.order
-    trials_per_participant: Annotated[Count, Field(ge=1)] | None = _SESSION.trials_per_participant
-    quota_per_cell: Annotated[Count, Field(ge=1)] | None = _SESSION.quota_per_cell
+    trials_per_participant: Annotated[Count, Field(ge=1, le=MAX_TRIALS)] | None = _SESSION.trials_per_participant
+    quota_per_cell: Annotated[Count, Field(ge=1, le=1_000_000)] | None = _SESSION.quota_per_cell
     layout: Literal[LAYOUTS] = _SESSION.layout
     sequential_gap_s: Annotated[Number, Field(ge=0, le=60)] = _SESSION.sequential_gap_s
     allow_stacked: Annotated[bool, Strict()] = _SESSION.allow_stacked
@@ -196,27 +244,31 @@ class DesignSpec(_Spec):
     answering: Literal[ANSWERING] = _SESSION.answering
     min_exposure_s: Annotated[Number, Field(ge=0, le=3600)] = _SESSION.min_exposure_s
     interrupted_trial: Literal[INTERRUPTED_TRIAL_POLICIES] = _SESSION.interrupted_trial
-    time_limit_minutes: Annotated[Number, Field(gt=0)] = _SESSION.time_limit_minutes
-    abandon_after_minutes: Annotated[Number, Field(gt=0)] = _SESSION.abandon_after_minutes
+    max_restarts: Annotated[Count, Field(ge=0, le=100)] = _SESSION.max_restarts
+    failure_pause_rate: Annotated[Number, Field(ge=0, le=1)] = _SESSION.failure_pause_rate
+    failure_pause_after: Annotated[Count, Field(ge=1, le=10_000)] = _SESSION.failure_pause_after
+    time_limit_minutes: Annotated[Number, Field(ge=1, le=MAX_MINUTES)] = _SESSION.time_limit_minutes
+    abandon_after_minutes: Annotated[Number, Field(ge=1, le=MAX_MINUTES)] = _SESSION.abandon_after_minutes
     participant_param: ParticipantParam | None = _SESSION.participant_param
+    require_participant_id: Annotated[bool, Strict()] = _SESSION.require_participant_id
     save_timeout_s: Annotated[Number, Field(ge=1, le=600)] = _SESSION.save_timeout_s
 
 
 class StudyDefinition(_Spec):
     """A whole study file. Build it with ``parse_study_yaml`` or ``validate_study_data``."""
 
-    version: Literal[FORMAT_VERSION]
+    version: Annotated[Literal[FORMAT_VERSION], BeforeValidator(_whole_number_only)]
     code: StudyCode | None = None
     title: required_text(200)
     description: optional_text() = ""
     consent: ConsentSpec
     instructions: optional_text() = ""
     completion: CompletionSpec = CompletionSpec()
-    arms: Annotated[list[AnyArmSpec], Field(min_length=2)]
-    prompts: Annotated[list[PromptSpec], Field(min_length=1)]
-    questions: Annotated[list[QuestionSpec], Field(min_length=1)]
+    arms: Annotated[list[AnyArmSpec], Field(min_length=2, max_length=MAX_ARMS)]
+    prompts: Annotated[list[PromptSpec], Field(min_length=1, max_length=MAX_PROMPTS)]
+    questions: Annotated[list[QuestionSpec], Field(min_length=1, max_length=MAX_QUESTIONS)]
     practice: PracticeSpec | None = None
-    attention_checks: list[AttentionCheckSpec] = []
+    attention_checks: Annotated[list[AttentionCheckSpec], Field(max_length=MAX_ATTENTION_CHECKS)] = []
     design: DesignSpec
 
     @model_validator(mode="after")
@@ -238,15 +290,34 @@ def _definition_model(registered):
     """StudyDefinition, or for kinds registered since it was built, the same with those kinds' arms."""
     if registered == _BUILT_WITH:
         return StudyDefinition
-    arms = Annotated[list[arm_spec_union(registered)], Field(min_length=2)]
+    arms = Annotated[list[arm_spec_union(registered)], Field(min_length=2, max_length=MAX_ARMS)]
     return create_model("StudyDefinition", __base__=StudyDefinition, __module__=__name__, arms=(arms, ...))
 
 
 # --- Parsing -------------------------------------------------------------------------------------
 
 
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, mark):
+        super().__init__("nested too deeply")
+        self.mark = mark
+
+
 class _StudyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a repeated key is an error instead of silently winning."""
+    """PyYAML's safe loader, except that a repeated key is an error instead of silently winning,
+    and nesting deeper than MAX_DEPTH stops the parse at once (PyYAML recurses per level, and its
+    scanner slows quadratically with open ``[`` levels)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -262,8 +333,15 @@ class _StudyLoader(yaml.SafeLoader):
 
 def parse_study_yaml(text: str) -> StudyDefinition:
     """The study defined by a YAML document; raises StudyFileError listing every problem."""
+    if len(text) > MAX_FILE_CHARS:
+        raise StudyFileError([f"(top level): the file is too large (at most {MAX_FILE_CHARS:,} characters)"])
     try:
         data = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - _StudyLoader is a SafeLoader
+    except _TooDeep as exc:
+        where = f"line {exc.mark.line + 1}, column {exc.mark.column + 1}"
+        raise StudyFileError([f"{where}: nested too deeply (at most {MAX_DEPTH} levels)"]) from None
+    except RecursionError:
+        raise StudyFileError([f"(top level): nested too deeply (at most {MAX_DEPTH} levels)"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
@@ -281,18 +359,94 @@ def validate_study_data(data: Any) -> StudyDefinition:
         raise StudyFileError(
             [f"(top level): must be a mapping of study fields (version, title, arms, ...), not {type_in_words(data)}"]
         )
+    shape_errors = _shape_errors(data)
+    if shape_errors:
+        raise StudyFileError(shape_errors)
     try:
         model = _definition_model(kinds.registered())
         definition = model.model_validate(data, context={REFERENCES: References.of(data)})
     except ValidationError as exc:
         raise StudyFileError(format_validation_errors(exc)) from None
-    errors = _session_errors(definition) + arm_errors(definition.arms)
+    errors = _session_errors(definition) + arm_errors(definition.arms) + _completion_errors(definition)
+    errors += _duration_errors(definition)
     if errors:
         raise StudyFileError(errors)
     return definition
 
 
 PRACTICE_PROMPT_NAME = "practice"
+
+
+def _shape_errors(data):
+    """Problems no field type can report: a file nested too deeply or too big once its YAML aliases
+    are expanded, and NUL characters (which no text may hold). Walked without recursion."""
+    errors = []
+    stack = [(data, (), 0)]
+    nodes = 0
+    while stack:
+        value, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return [f"(top level): too many values (at most {MAX_NODES:,}, counting each use of an alias)"]
+        if depth > MAX_DEPTH:
+            return [f"{_path_text(path)}: nested too deeply (at most {MAX_DEPTH} levels)"]
+        if isinstance(value, str):
+            if "\x00" in value:
+                errors.append(f"{_path_text(path)}: must not contain NUL characters")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    errors.append(f"{_path_text(path)}: a key must not contain NUL characters")
+                    continue
+                stack.append((item, (*path, key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index), depth + 1) for index, item in enumerate(value))
+    return sorted(set(errors))
+
+
+def _path_text(path):
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _completion_errors(definition):
+    """An outcome's own code must differ from the main one (or the outcomes cannot be told apart)."""
+    completion = definition.completion
+    return [
+        f"completion.{name}.code: must differ from completion.code"
+        for name in OUTCOMES
+        if (spec := getattr(completion, name)) is not None and spec.code and spec.code == completion.code
+    ]
+
+
+def _duration_errors(definition):
+    """A trial must be able to finish within the session's time limit: each pair's panes are
+    estimated (by their kind) for each prompt, side by side or one after the other."""
+    design = definition.design
+    limit_s = design.time_limit_minutes * 60
+    arms = {arm.name: arm for arm in definition.arms}
+    texts = [(prompt.name, prompt.response, prompt.reasoning) for prompt in definition.prompts]
+    texts += [(check.name, check.response, "") for check in definition.attention_checks]
+    if definition.practice is not None:
+        texts.append((PRACTICE_PROMPT_NAME, definition.practice.response, definition.practice.reasoning))
+    errors = []
+    for index, pair in enumerate(design.pairs):
+        for name, response, reasoning in texts:
+            panes = []
+            for arm_name in pair:
+                arm = arms.get(arm_name)
+                estimate = None if arm is None else kinds.get(arm.kind).longest_pane_s(arm.profile, response, reasoning)
+                panes.append(estimate or 0.0)
+            trial_s = sum(panes) + design.sequential_gap_s if design.layout == "sequential" else max(panes)
+            if trial_s > limit_s:
+                errors.append(
+                    f"design.pairs[{index}]: a trial with prompt '{name}' would stream for about {trial_s:,.0f} s,"
+                    f" longer than design.time_limit_minutes ({tidy_number(design.time_limit_minutes)} min)"
+                )
+                break
+    return errors
 
 
 def _session_errors(definition):

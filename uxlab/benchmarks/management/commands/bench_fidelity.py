@@ -1,11 +1,20 @@
 """bench_fidelity: how faithfully a real browser presents controlled-mode trials.
 
-Drives Debian's chromium (Playwright, executable_path) through controlled-mode trials — 1,800 vs
-15 tokens/s, and 1,800 tokens/s vs a 300-token hidden thinking phase at 15 tokens/s — against a
-real uvicorn process, Redis and a Celery worker, in a throwaway database. The browser's telemetry
-(receive and paint time of every message) is compared with each trial's schedule. Prints JSON.
+Drives Debian's chromium (Playwright, executable_path) through controlled-mode trials of the
+display-probe pairs (display_probe.PROBE_PAIRS: 5,000 vs 1,800 tokens/s, 100 tokens/s with a hidden
+and a visible thinking phase, 15 tokens/s) against a real uvicorn process, Redis and a Celery worker,
+in a throwaway database, with several browser contexts at once. Two measurements of every trial:
+
+* uxlab's own telemetry (per token: the frame that showed it and the conservative presentation
+  estimate) against the schedule: ``fraction_in_first_frame``, paint errors, clock uncertainty;
+* an outside probe injected before the page's scripts (display_probe.js): the displayed speed
+  over each pane's answer (``displayed_speed_ratio_min``/``max``, displayed / declared) and every
+  token shown before its due time (``tokens_shown_early``), overall and per arm.
+
+Prints JSON; docs/benchmarks.md explains the keys and records a run.
 """
 
+import asyncio
 import json
 import os
 import time
@@ -14,139 +23,203 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.benchmarks.database import ThrowawayDatabase
+from uxlab.benchmarks.display_probe import PROBE_PAIRS, SCRIPT, measure_trial, probe_study
 from uxlab.benchmarks.processes import celery_worker, web_server
 from uxlab.processes import CHROMIUM_ARGS
-from uxlab.streaming.fidelity import DEFAULT_FRAME_MS
+from uxlab.streaming import fidelity
 from uxlab.streaming.pacing import percentile
-
-ARMS = {
-    "wafer_scale": {"ttft_s": 0.2, "tokens_per_second": 1800},
-    "gpu_cloud": {"ttft_s": 1.0, "tokens_per_second": 15},
-    "thinking_gpu": {
-        "ttft_s": 0.5,
-        "tokens_per_second": 15,
-        "thinking_tokens": 300,
-        "thinking_tokens_per_second": 15,
-        "thinking_display": "hidden",
-    },
-}
-PAIRS = [["wafer_scale", "gpu_cloud"], ["wafer_scale", "thinking_gpu"]]
-RESPONSE = (
-    "Water boils at a lower temperature at altitude because the air pressure is lower, so the molecules "
-    "need less energy to escape. At 3,000 metres it boils at about 90 degrees, which is why pasta takes "
-    "longer to cook in the mountains."
-)
 
 
 class Command(BaseCommand):
-    help = "Measure paint error of controlled-mode trials in headless chromium."
+    help = "Measure how controlled-mode trials are displayed in headless chromium (telemetry and an outside probe)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--participants", type=int, default=2)
-        parser.add_argument("--pairs", type=int, default=len(PAIRS), help="run only the first N pairs (a quick check)")
+        parser.add_argument("--participants", type=int, default=10)
+        parser.add_argument("--concurrency", type=int, default=3, help="browser contexts streaming at once")
+        parser.add_argument("--pairs", type=int, default=len(PROBE_PAIRS), help="run only the first N pairs (a quick check)")
         parser.add_argument("--chromium", default=os.environ.get("UXLAB_CHROMIUM", "/usr/bin/chromium"))
         parser.add_argument("--database", default="uxlab_bench_fidelity", help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, participants, pairs, chromium, **options):
+    def handle(self, participants, concurrency, pairs, chromium, **options):
         if not settings.REDIS_URL:
             raise CommandError("bench_fidelity needs REDIS_URL (and DATABASE_URL) for the real stack")
         if not os.path.exists(chromium):
             raise CommandError(f"no chromium at {chromium}: install Debian's chromium (make chromium)")
-        self.pairs = PAIRS[:pairs]
+        self.pairs = list(PROBE_PAIRS)[:pairs]
+        load_before = os.getloadavg()
         with ThrowawayDatabase(options["database"]) as database:
-            tokens = self.seed(participants)
+            sessions = self.seed(participants)
             env = database.env(LOG_LEVEL="WARNING")
             logs = settings.BASE_DIR / "var"
             with web_server(env, logs / "bench-web.log") as server, celery_worker(env, logs / "bench-worker.log"):
-                self.drive(chromium, server.url, tokens)
-            result = self.measure()
+                probes = asyncio.run(self.drive(chromium, server.url, sessions, concurrency))
+            result = self.measure(probes)
+        result["participants"], result["concurrency"] = participants, concurrency
+        result["participants_failed"] = self.failed
+        result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()), "cpus": os.cpu_count()}
         self.stdout.write(json.dumps(result, indent=None if options["json"] else 2))
 
     def seed(self, participants):
+        """One study per pair; each benchmark participant takes part in every one of them."""
         from uxlab.studies import actions
-        from uxlab.studies.models import Arm, Participant, Prompt, Question, Study, Team
+        from uxlab.studies.models import Team
+        from uxlab.studies.study_files import import_study, validate_study_data
 
         team = Team.objects.create(name="Bench", slug="bench")
-        study = Study.objects.create(
-            team=team,
-            code="bench-fidelity",
-            title="bench_fidelity",
-            consent_text="-",
-            status=Study.Status.LIVE,
-            design={"pairs": self.pairs, "seed": "bench", "delivery": "controlled"},
-        )
-        for position, (name, profile) in enumerate(ARMS.items()):
-            Arm.objects.create(study=study, name=name, profile=profile, position=position)
-        Prompt.objects.create(study=study, name="boiling", text="Why does water boil at a lower temperature at altitude?", response=RESPONSE)
-        Question.objects.create(study=study, name="faster", text="Which response felt faster?")
-        tokens = []
+        studies = [import_study(validate_study_data(probe_study(name)), team=team, status="live") for name in self.pairs]
+        sessions = []
         for _ in range(participants):
-            participant = Participant.objects.create(study=study)
-            actions.record_checks(participant, {"bench": True}, viewport_ok=True, stacked=False)
-            participant = actions.give_consent(participant)
-            actions.mark_instructions_seen(participant)
-            tokens.append(participant.token)
-        return tokens
+            tokens = []
+            for study in studies:
+                participant = actions.enroll_participant(study)
+                actions.record_checks(participant, {"bench": True}, viewport_ok=True, stacked=False)
+                participant = actions.give_consent(participant)
+                actions.mark_instructions_seen(participant)
+                tokens.append(str(participant.token))
+            sessions.append(tokens)
+        return sessions
 
-    def drive(self, chromium, base_url, tokens):
-        from playwright.sync_api import sync_playwright
+    async def drive(self, chromium, base_url, sessions, concurrency):
+        """Each participant in a browser context of its own, ``concurrency`` at a time; returns
+        {(participant token, trial index): the probe's record of that trial page}."""
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+        from playwright.async_api import async_playwright
 
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API keeps a loop here
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            for number, token in enumerate(tokens, 1):
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                for index in range(len(self.pairs)):
-                    self.stderr.write(f"participant {number}/{len(tokens)}, trial {index + 1}/{len(self.pairs)}")
-                    page.goto(f"{base_url}/p/{token}/trial/")
-                    page.locator("#answers[data-allowed=true]").wait_for(timeout=90_000)
-                    page.keyboard.press("3")
-                    with page.expect_navigation(timeout=60_000):
-                        page.keyboard.press("Enter")
-                page.close()
-            browser.close()
+        probes, done = {}, [0]
+        self.failed = 0
+        limit = asyncio.Semaphore(concurrency)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+
+            async def take_part(tokens):
+                async with limit:
+                    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+                    page = await context.new_page()
+                    await page.add_init_script(SCRIPT)
+                    try:
+                        for token in tokens:
+                            await page.goto(f"{base_url}/p/{token}/trial/")
+                            await page.locator("#answers[data-allowed=true]").wait_for(timeout=90_000)
+                            index = int(await page.locator("#player").get_attribute("data-trial"))
+                            probes[(token, index)] = await page.evaluate("window.__uxlabProbe")
+                            await page.keyboard.press("3")
+                            async with page.expect_navigation(timeout=60_000):
+                                await page.keyboard.press("Enter")
+                    except PlaywrightTimeout as error:
+                        # Counted and reported (participants_failed), not hidden: see var/bench-web.log.
+                        self.failed += 1
+                        self.stderr.write(f"a participant did not finish: {error.message.splitlines()[0]}")
+                    await context.close()
+                    done[0] += 1
+                    self.stderr.write(f"participant {done[0]}/{len(sessions)} done")
+
+            await asyncio.gather(*(take_part(tokens) for tokens in sessions))
+            await browser.close()
         time.sleep(1)  # the worker confirms the last telemetry batch
+        return probes
 
-    def measure(self):
+    def measure(self, probes):
         from uxlab.studies.actions import trial_targets
         from uxlab.studies.models import TrialTelemetry
 
-        errors, weights, first_frame, trials, same_frame = [], [], [], 0, 0
-        frame_intervals = []
-        for batch in TrialTelemetry.objects.select_related("trial__prompt", "trial__arm_a", "trial__arm_b", "trial__participant__study"):
+        overall, by_arm = Tally(), {}
+        trials = same_frame = 0
+        frame_intervals, uncertainties = [], []
+        batches = TrialTelemetry.objects.select_related(
+            "trial__prompt", "trial__arm_a", "trial__arm_b", "trial__participant__study"
+        )
+        for batch in batches:
+            trial, payload = batch.trial, batch.payload
             trials += 1
-            frame_ms = batch.payload.get("frame_ms") or DEFAULT_FRAME_MS
+            frame_ms = payload.get("frame_ms") or fidelity.DEFAULT_FRAME_MS
             frame_intervals.append(frame_ms)
-            observed = {seq: paint for seq, _receive, paint in batch.payload["frames"]}
-            first_errors = []
-            for pane, targets in trial_targets(batch.trial).items():
-                pane_errors = []
-                for seq, (due_s, tokens, _phase) in sorted(targets.items()):
-                    paint = observed.get(seq)
-                    if paint is None:
-                        continue
-                    error = paint - due_s * 1000
-                    pane_errors.append(error)
-                    errors.append(error)
-                    weights.append(tokens)
-                    first_frame.append((0 <= error < frame_ms) * tokens)
-                if pane_errors:
-                    first_errors.append(pane_errors[0])
-            if len(first_errors) == 2 and all(0 <= error < frame_ms for error in first_errors):
+            uncertainty, _ = fidelity.clock_summary(payload.get("clock"), frame_ms)
+            if uncertainty is not None:
+                uncertainties.append(uncertainty)
+            observed = {seq: (receive, paint) for seq, receive, paint in payload["frames"]}
+            updates = {}
+            for seq, tokens, frame, presented in payload.get("updates") or ():
+                updates.setdefault(seq, []).append((tokens, frame, presented))
+            record = probes.get((str(trial.participant.token), trial.index))
+            seen = measure_trial(record, trial) if record else {}
+            first_on_time = []
+            for pane, targets in trial_targets(trial).items():
+                arm = trial.arm_a if pane == "A" else trial.arm_b
+                rows = fidelity.token_times(targets, observed, updates, frame_ms)
+                tallies = (overall, by_arm.setdefault(arm.name, Tally()))
+                for tally in tallies:
+                    tally.add_telemetry(rows, frame_ms, len(targets))
+                    if pane in seen:
+                        tally.add_probe(seen[pane])
+                if rows and rows[0][1] is not None:
+                    first_on_time.append(0 <= rows[0][1] - rows[0][0] < frame_ms)
+            if len(first_on_time) == 2 and all(first_on_time):
                 same_frame += 1
-        if not errors:
+        if not overall.errors:
             raise CommandError("no telemetry was stored: see var/bench-web.log and var/bench-worker.log")
-        return {
+        result = {
             "trials": trials,
-            "frames": len(errors),
-            "tokens": sum(weights),
+            "trials_probed": len(probes),
             "frame_ms": percentile(frame_intervals, 50),
-            "fraction_in_first_frame": sum(first_frame) / sum(weights),
-            "p50_paint_error_ms": percentile(errors, 50),
-            "p99_paint_error_ms": percentile(errors, 99),
-            "max_paint_error_ms": max(errors),
-            "min_paint_error_ms": min(errors),
+            **overall.summary(),
             "t0_same_frame_trials": same_frame,
             "t0_same_frame": same_frame == trials,
+            "clock_uncertainty_ms": {
+                "p50": percentile(uncertainties, 50),
+                "max": max(uncertainties) if uncertainties else None,
+            },
+            "arms": {name: tally.summary() for name, tally in sorted(by_arm.items())},
+        }
+        return result
+
+
+class Tally:
+    """Telemetry and probe figures of a set of panes (all of them, or one arm's)."""
+
+    def __init__(self):
+        self.frames = self.tokens = self.on_time = 0
+        self.errors, self.presented_errors = [], []
+        self.telemetry_early = self.probe_early = self.not_shown = self.onsets = self.onsets_first = 0
+        self.ratios = []
+
+    def add_telemetry(self, rows, frame_ms, frames):
+        self.frames += frames
+        for due, frame, presented, _phase in rows:
+            if frame is None:
+                continue
+            self.errors.append(frame - due)
+            self.presented_errors.append(presented - due)
+            self.telemetry_early += frame - due < -fidelity.EARLY_TOLERANCE_MS
+            self.on_time += -fidelity.EARLY_TOLERANCE_MS <= frame - due < frame_ms and presented - frame < frame_ms
+        self.tokens += len(rows)
+
+    def add_probe(self, seen):
+        self.probe_early += seen["tokens_shown_early"]
+        self.not_shown += seen["tokens_not_shown"]
+        if seen["displayed_speed_ratio"] is not None:
+            self.ratios.append(seen["displayed_speed_ratio"])
+        for onset in ("onset", "answer_onset"):
+            self.onsets += 1
+            self.onsets_first += bool(seen[f"{onset}_in_first_frame"])
+
+    def summary(self):
+        tokens = self.tokens
+        return {
+            "frames": self.frames,
+            "tokens": tokens,
+            # uxlab's telemetry, per token: the frame that showed it against its due time.
+            "fraction_in_first_frame": self.on_time / tokens if tokens else None,
+            "p50_paint_error_ms": percentile(self.errors, 50),
+            "p99_paint_error_ms": percentile(self.errors, 99),
+            "max_paint_error_ms": max(self.errors) if self.errors else None,
+            "min_paint_error_ms": min(self.errors) if self.errors else None,
+            "p99_presented_error_ms": percentile(self.presented_errors, 99),
+            "telemetry_tokens_early": self.telemetry_early,
+            # The outside probe: displayed answer speed / declared, early and missing tokens, onsets.
+            "displayed_speed_ratio_min": min(self.ratios) if self.ratios else None,
+            "displayed_speed_ratio_max": max(self.ratios) if self.ratios else None,
+            "tokens_shown_early": self.probe_early,
+            "tokens_not_shown": self.not_shown,
+            "onsets_in_first_frame": self.onsets_first / self.onsets if self.onsets else None,
         }

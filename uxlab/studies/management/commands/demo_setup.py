@@ -1,5 +1,10 @@
-"""Prepare the demo: the demo study (open), a demo team and a researcher who owns it."""
+"""Prepare the demo: the demo study (open), a demo team and a researcher who owns it.
 
+The researcher is an ordinary user with the owner role, never staff or superuser. With DEBUG off
+the password is random (printed once) rather than the well-known demo password.
+"""
+
+import secrets
 import sys
 from pathlib import Path
 
@@ -33,12 +38,16 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, base_url, **options):
         team, _ = Team.objects.get_or_create(slug="demo-lab", defaults={"name": "Demo lab"})
-        user, created = get_user_model().objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
-        )
+        user, created = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
+        password = DEMO_PASSWORD if settings.DEBUG else secrets.token_urlsafe(15)
         if created:
-            user.set_password(DEMO_PASSWORD)
+            user.set_password(password)
             user.save()
+        else:
+            password = "unchanged"
+            if user.is_staff or user.is_superuser:  # made by an older demo_setup
+                user.is_staff = user.is_superuser = False
+                user.save(update_fields=["is_staff", "is_superuser"])
         Membership.objects.get_or_create(team=team, user=user, defaults={"role": Membership.Role.OWNER})
         definition = parse_study_yaml(DEMO_FILE.read_text())
         study = Study.objects.filter(code=definition.code).first()
@@ -49,6 +58,7 @@ class Command(BaseCommand):
             "\n"
             f"  Participant link:  {base_url}/s/{study.code}/\n"
             f"  Researcher login:  {base_url}/accounts/login/  "
-            f"(user {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r})\n"
-            f"  Results with data: {python_command()} manage.py simulate_participants {study.code} --participants 20\n"
+            f"(user {DEMO_USERNAME!r}, password {password!r})\n"
+            f"  Results with data: {'DEBUG=true ' if settings.DEBUG else ''}{python_command()} manage.py "
+            f"simulate_participants {study.code} --participants 20\n"
         )

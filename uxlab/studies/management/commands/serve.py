@@ -7,6 +7,7 @@ import signal
 import sys
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.processes import (
@@ -57,6 +58,9 @@ class Command(BaseCommand):
         parser.add_argument("--runtime-dir", default=None, help="nginx's configuration and logs, beat's schedule (default var/serve)")
 
     def handle(self, host, port, web_processes, proxy, web_base_port, runtime_dir, **options):
+        if not settings.DEBUG:
+            # Hashed, compressed static files for WhiteNoise (the image build runs it too).
+            call_command("collectstatic", "--noinput", verbosity=0)
         count = web_processes or ((os.cpu_count() or 1) if shared_channel_layer() else 1)
         if count < 1:
             raise CommandError("--web-processes must be at least 1")

@@ -1,0 +1,50 @@
+"""CSV formula injection: text a spreadsheet would run gets a leading quote in CSV (both the Python
+writer and the Postgres COPY path); plain numbers stay numbers; JSON Lines keep the raw value."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.web.conftest import run_participant
+from uxlab.analysis import export
+from uxlab.analysis.rows import ExportOptions, export_tables, iter_ratings_csv_copy
+from uxlab.studies.models import ExternalIdentity
+
+pytestmark = pytest.mark.django_db
+HOSTILE = ['=HYPERLINK("http://x","y")', "+SUM(1,2)", "-1+2", "@cmd", "\tx", "\r=1", "-2", "+1.5", "7", "plain"]
+NEUTRALISED = ["'" + v for v in HOSTILE[:6]] + ["-2", "+1.5", "7", "plain"]
+
+
+def test_it_neutralises_formula_text_and_keeps_numbers():
+    assert [export.neutralise_formula(v) for v in HOSTILE] == NEUTRALISED
+    assert export.neutralise_formula(-3) == -3 and export.neutralise_formula(None) is None
+
+
+def csv_rows(chunks):
+    return list(csv.reader(io.StringIO(b"".join(chunks).decode(), newline="")))
+
+
+def test_ratings_csv_neutralises_free_text_in_python_and_in_postgres_copy(study):
+    participant = run_participant(study, HOSTILE)
+    table = export_tables()["ratings"]
+    by_rows = csv_rows(export.iter_csv(table.columns, table.rows(study, ExportOptions())))
+    by_copy = csv_rows(iter_ratings_csv_copy(study, ExportOptions()))
+
+    assert by_copy == by_rows
+    values = [row[7] for row in by_rows[1:]]
+    trials = participant.trials.count()
+    assert values == [NEUTRALISED[i % len(HOSTILE)] for i in range(trials)]
+    assert all(int(row[9]) >= 0 for row in by_rows[1:])  # integer columns are untouched
+
+
+def test_panel_ids_are_neutralised_in_csv_and_raw_in_json_lines(study):
+    participant = run_participant(study, ["A"])
+    ExternalIdentity.objects.create(participant=participant, study=study, external_id="=cmd|' /C calc'!A0")
+    table = export_tables(include_external_ids=True)["participants"]
+    options = ExportOptions(include_external_ids=True)
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.iter_csv(table.columns, table.rows(study, options))).decode())))
+    assert rows[0]["external_id"] == "'=cmd|' /C calc'!A0"
+    lines = [json.loads(line) for line in b"".join(export.iter_jsonl(table.columns, table.rows(study, options))).splitlines()]
+    assert lines[0]["external_id"] == "=cmd|' /C calc'!A0"

@@ -1,0 +1,98 @@
+"""Live arms may reach only public addresses and send only allowlisted keys (egress.py), checked
+when the arm is written and again before every request."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from uxlab.streaming.backends import egress
+from uxlab.streaming.backends.openai_compat import BackendError, LiveSettings, stream_chat, user_messages
+from uxlab.streaming.kinds.live import LiveKind
+
+STRICT = egress.EgressPolicy()
+REFUSED_URLS = [
+    "http://127.0.0.1:8000/v1", "http://[::1]:8000/v1", "http://0.0.0.0/v1", "http://169.254.169.254/latest",
+    "http://10.1.2.3/v1", "http://192.168.0.10/v1", "http://172.16.0.1/v1", "http://[fd00::1]/v1",
+    "http://100.64.0.1/v1", "http://[::ffff:127.0.0.1]/v1", "http://localhost:11434/v1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", REFUSED_URLS)
+def test_it_refuses_non_public_addresses_at_write_time(url):
+    with pytest.raises(egress.EgressRefused, match="non-public address"):
+        egress.check_url(url, STRICT)
+
+
+def test_it_accepts_public_addresses_and_allowed_hosts():
+    egress.check_url("https://93.184.215.14/v1", STRICT)
+    egress.check_url("https://api.example.org/v1", STRICT)  # does not resolve here: checked again at request time
+    allowed = egress.EgressPolicy.from_lists(["127.0.0.0/8", "model-box"])
+    egress.check_url("http://127.0.0.1:8000/v1", allowed)
+    egress.check_url("http://model-box:8000/v1", allowed)
+    with pytest.raises(egress.EgressRefused):
+        egress.check_url("http://169.254.169.254/", allowed)
+
+
+def test_it_allows_only_allowlisted_key_names():
+    policy = egress.EgressPolicy.from_lists(key_names=["OPENAI_API_KEY"])
+    for name in ("", "UXLAB_KEY_OPENAI", "OPENAI_API_KEY"):
+        egress.check_key_name(name, policy)
+    for name in ("SECRET_KEY", "DATABASE_URL", "SQLITE_PATH", "UXLAB_KEYS"):
+        with pytest.raises(egress.EgressRefused, match="UXLAB_KEY_"):
+            egress.check_key_name(name, policy)
+
+
+def test_the_live_kind_settings_run_the_checks():
+    errors = {}
+    for field, value in (("base_url", "http://169.254.169.254/v1"), ("api_key_env", "SECRET_KEY")):
+        data = {"base_url": "https://api.example.org/v1", "model": "m", field: value}
+        with pytest.raises(Exception) as caught:
+            LiveKind.Settings.model_validate(data)
+        errors[field] = str(caught.value)
+    assert "non-public address (169.254.169.254)" in errors["base_url"]
+    assert "UXLAB_KEY_" in errors["api_key_env"]
+
+
+def events(settings, policy, transport=None):
+    async def collect():
+        return [e async for e in stream_chat(settings, user_messages("hi"), transport=transport, policy=policy)]
+
+    return asyncio.run(collect())
+
+
+def test_it_resolves_and_refuses_at_request_time_a_name_that_points_inside():
+    # A name that passed the write-time check (e.g. resolved elsewhere then) resolves to loopback now.
+    # No transport: the real network path, refused before any connection is made.
+    with pytest.raises(BackendError) as caught:
+        events(LiveSettings(base_url="http://localhost:9/v1", model="m"), STRICT)
+    assert caught.value.code == "address_refused"
+    assert "localhost is a non-public address" in caught.value.message
+    assert "127.0.0.1" in caught.value.message or "::1" in caught.value.message
+
+
+def test_it_refuses_literal_addresses_even_through_the_test_transport():
+    transport = httpx.MockTransport(lambda request: pytest.fail("the request was sent"))
+    with pytest.raises(BackendError) as caught:
+        events(LiveSettings(base_url="http://169.254.169.254/v1", model="m"), STRICT, transport)
+    assert caught.value.code == "address_refused"
+
+
+def test_it_refuses_a_key_name_outside_the_allowlist_at_request_time(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "the-secret")
+    transport = httpx.MockTransport(lambda request: pytest.fail("the request was sent"))
+    with pytest.raises(BackendError) as caught:
+        events(LiveSettings(base_url="https://api.example.org/v1", model="m", api_key_env="SECRET_KEY"), STRICT, transport)
+    assert caught.value.code == "key_not_allowed" and "the-secret" not in str(caught.value)
+
+
+def test_it_never_follows_a_redirect():
+    seen = []
+
+    def handler(request):
+        seen.append(str(request.url))
+        return httpx.Response(307, headers={"Location": "http://169.254.169.254/latest/meta-data"})
+
+    with pytest.raises(BackendError) as caught:
+        events(LiveSettings(base_url="https://api.example.org/v1", model="m"), STRICT, httpx.MockTransport(handler))
+    assert caught.value.code == "redirected" and seen == ["https://api.example.org/v1/chat/completions"]

@@ -1,0 +1,33 @@
+"""Scoring instructed-response (attention-check) trials as soon as their answer is stored.
+
+A check is scored by the transaction that stores its answer (record_ratings), so a participant who
+fails one and then leaves, expires or never finishes is flagged all the same, and the exclusion
+rules of the analysis see it (analysis/rows.py, ``failed_attention_check``).
+"""
+
+from uxlab.studies.models import Rating, Trial
+
+
+def score_attention_trials(trial_ids):
+    """Store pass/fail on each unscored attention-check trial among these whose answer is stored."""
+    trials = Trial.objects.filter(pk__in=list(trial_ids), kind="attention", attention_passed__isnull=True)
+    for trial in trials.select_related("prompt", "participant__study"):
+        expected = {check["prompt"]: check for check in trial.participant.study.session.attention_checks}
+        check = expected.get(trial.prompt.name)
+        if check is None:
+            continue
+        value = (
+            Rating.objects.filter(trial=trial, question__name=check["question"])
+            .order_by()
+            .values_list("value", flat=True)
+            .first()
+        )
+        if value is not None:
+            Trial.objects.filter(pk=trial.pk, attention_passed__isnull=True).update(
+                attention_passed=value == check["expected"]
+            )
+
+
+def score_attention_checks(participant):
+    """Score every answered, unscored attention check of the participant (a safety net at completion)."""
+    score_attention_trials(participant.trials.filter(kind="attention").values_list("pk", flat=True))

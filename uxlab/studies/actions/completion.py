@@ -1,0 +1,108 @@
+"""How a session ends and which completion code it shows (per outcome, Prolific style).
+
+No code is shown without streamed trials and stored answers: a participant completes only when
+every trial that was not skipped was streamed and answered (participants.pending_trial), with at
+least one answer stored, unless every trial was lost to failing backends; the last page's give-up
+path is allowed only with everything but the last trial's answers stored.
+"""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from uxlab.studies.actions.attention import score_attention_checks
+from uxlab.studies.actions.participants import missing_telemetry, pending_trial
+from uxlab.studies.models import Participant, Rating, Trial
+
+# Why the last page showed the code before its final answers were confirmed.
+UNCONFIRMED_REASONS = ("save_timeout",)
+
+
+# Skipped trials lost to a backend (actions.live, actions.trials): its restarts used up by failures,
+# or the arm refusing more streams. Not a participant's reloads ("restart_limit", "blocked") or gaps.
+BACKEND_SKIPS = Q(skip_reason="arm_busy") | (
+    Q(skip_reason__startswith="restart_limit: ") & ~Q(skip_reason="restart_limit: gap")
+)
+
+
+def lost_to_backends(participant):
+    """Whether a trial of the participant was skipped because a backend failed."""
+    return participant.trials.filter(BACKEND_SKIPS, status=Trial.Status.SKIPPED).exists()
+
+
+def completion_outcome(participant):
+    """failed_attention when an attention check was failed, else backend_failure when a trial was
+    lost to a failing backend, else completed."""
+    if participant.trials.filter(kind="attention", attention_passed=False).exists():
+        return Participant.Outcome.FAILED_ATTENTION
+    if lost_to_backends(participant):
+        return Participant.Outcome.BACKEND_FAILURE
+    return Participant.Outcome.COMPLETED
+
+
+def complete_participant(participant):
+    """Mark the participant completed if every trial was streamed and every answer and telemetry
+    batch is stored; returns whether they are completed. Records the outcome and the code shown."""
+    if participant.completed_at is not None:
+        return True
+    if not participant.has_consented or participant.is_expired or not participant.assignment:
+        return False
+    if pending_trial(participant) is not None or missing_telemetry(participant):
+        return False
+    score_attention_checks(participant)
+    outcome = completion_outcome(participant)
+    if outcome != Participant.Outcome.BACKEND_FAILURE and not Rating.objects.filter(participant=participant).exists():
+        return False  # every trial skipped by the participant's own reloads: nothing was done
+    code, _url = participant.study.completion_for(outcome)
+    Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
+        completed_at=timezone.now(),
+        status=Participant.Status.COMPLETED,
+        outcome=outcome,
+        completion_code_shown=code,
+    )
+    participant.refresh_from_db()
+    return True
+
+
+def may_give_up(participant):
+    """Whether the last trial page may show the code without its final answers confirmed: every
+    trial was streamed, only the last one's answers may be missing, and some answer is stored."""
+    if not participant.has_consented or participant.is_expired or not participant.assignment:
+        return False
+    trials = list(
+        participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").values_list("index", "started_at")
+    )
+    if not trials or any(started_at is None for _index, started_at in trials):
+        return False
+    pending = pending_trial(participant)
+    if pending is not None and pending.index != trials[-1][0]:
+        return False
+    return Rating.objects.filter(participant=participant).exists()
+
+
+def record_unconfirmed_completion(participant, pending_count, reason="save_timeout"):
+    """The page gave up waiting for the final save and shows the code anyway: keep that fact, why,
+    and the outcome and code it showed."""
+    with transaction.atomic():
+        score_attention_checks(participant)
+        outcome = completion_outcome(participant)
+        code, _url = participant.study.completion_for(outcome)
+        Participant.objects.filter(pk=participant.pk, completion_unconfirmed_at__isnull=True).update(
+            completion_unconfirmed_at=timezone.now(),
+            unconfirmed_count=max(0, min(pending_count, 10_000)),
+            unconfirmed_reason=reason,
+            outcome=outcome,
+            completion_code_shown=code,
+        )
+    participant.refresh_from_db()
+
+
+def shown_completion(participant):
+    """(code, url) the participant was given for their outcome; ("", "") when none."""
+    if not participant.completion_code_shown:
+        if participant.completed_at is None and participant.completion_unconfirmed_at is None:
+            return "", ""
+        # Completed before outcomes were recorded: the code completing gave then.
+        return participant.study.completion_for(participant.outcome or Participant.Outcome.COMPLETED)
+    _code, url = participant.study.completion_for(participant.outcome)
+    return participant.completion_code_shown, url
