@@ -46,6 +46,10 @@ def percentile(values, q):
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def summary(values):
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values) if values else None}
+
+
 def answer_value(kind, rng):
     if kind in ("forced_choice", "preference"):
         return rng.choice(["A", "B"])
@@ -327,9 +331,6 @@ async def main(spec):
     window_end = stop_at if spec["seconds"] else min((end for _, end in results.streams), default=window_start)
     window_end = max(window_end, min(finished, window_start + 5))
     counts = concurrency(results.streams, window_start, min(window_end, finished))
-    summary = lambda values: {  # noqa: E731
-        "p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values) if values else None,
-    }  # fmt: skip
     return {
         "participants": count,
         "completed": results.participants_completed,

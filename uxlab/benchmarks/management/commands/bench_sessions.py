@@ -15,6 +15,7 @@ docs/benchmarks.md. Needs Debian's nginx (`make bench`): without it the benchmar
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,9 +112,10 @@ class Command(BaseCommand):
             connections["default"].close()
             for count in counts:
                 runs.append(self.run(database, redis, count))
-        if not options["keep_logs"]:
-            for path in self.tmpdir.iterdir():
-                path.unlink() if path.is_file() else None
+        if options["keep_logs"]:
+            self.stderr.write(f"logs kept in {self.tmpdir}")
+        else:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
         result = runs[0] if len(runs) == 1 else {"by_processes": {str(run["processes"]): run for run in runs}}
         self.stdout.write(json.dumps(result, indent=None if options["json"] else 2))
 
@@ -166,7 +168,7 @@ class Command(BaseCommand):
             faults = self.schedule_faults(count, children, web_ports)
             load, wall = self.load(port)
             for fault in faults:
-                fault.cancel() if isinstance(fault, threading.Timer) else None
+                fault.cancel()
             max_connections = sampler.stop()
             children_now = self.children(serve.log_text())
             cpu = {
