@@ -17,3 +17,11 @@ def test_it_keeps_script_code_out_of_templates():
                 inline.append(f"{template.relative_to(TEMPLATES)}: not a module: <script{attributes}>")
     assert not inline, inline
     assert list(TEMPLATES.rglob("*.html")), "no templates found"
+
+
+def test_it_keeps_page_titles_to_plain_text():
+    """A title block holds text and variables only (a merge once left a whole section inside one)."""
+    title = re.compile(r"{%\s*block title\s*%}(.*?){%\s*endblock", re.S)
+    for template in TEMPLATES.rglob("*.html"):
+        for body in title.findall(template.read_text()):
+            assert "<" not in body and "{%" not in body, f"{template.relative_to(TEMPLATES)}: {body[:80]!r}"
