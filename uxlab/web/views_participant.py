@@ -339,7 +339,8 @@ def done(request, token):
         # Everything is answered but a last telemetry batch is still being stored: look again soon.
         return render(request, "participate/saving.html", {"study": participant.study})
     code, url = actions.shown_completion(participant)
-    context = {"study": participant.study, "completion_code": code, "completion_url": url, "confirmed": confirmed}
+    context = {"study": participant.study, "completion_code": code, "completion_url": url, "confirmed": confirmed,
+               "outcome": participant.outcome}
     return render(request, "participate/done.html", context)
 
 
