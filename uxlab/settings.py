@@ -336,8 +336,17 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Participant tokens never reach a log line (uxlab/web/redact.py).
-    "filters": {"redact_tokens": {"()": "uxlab.web.redact.RedactParticipantTokens"}},
+    "filters": {
+        "redact_tokens": {"()": "uxlab.web.redact.RedactParticipantTokens"},
+        "refusals_on_one_line": {"()": "uxlab.web.redact.RefusalsOnOneLine"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        **{
+            f"django.security.{name}": {"filters": ["refusals_on_one_line"]}
+            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
+        },
+    },
 }

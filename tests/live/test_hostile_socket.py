@@ -127,6 +127,9 @@ async def assert_refused_and_closed(communicator, code, close_code):
         (json.dumps({"type": "ping", "t": 1, "padding": "€" * 5_000}, ensure_ascii=False), "bad_message"),
         # 6,000 "€" are 6,000 characters but 18,000 bytes: over 16 KiB.
         (json.dumps({"type": "ping", "t": 1, "padding": "€" * 6_000}, ensure_ascii=False), "too_large"),
+        # Postgres keeps no NUL in text: an answer holding one would fail in the worker, forever.
+        (json.dumps(rating(0, value="a\u0000b")), "bad_message"),
+        (json.dumps(rating(0, value="a\u0000b"), ensure_ascii=False), "bad_message"),
     ],
 )
 async def test_it_refuses_the_loose_types_a_hostile_client_sends(participant, frame, code):

@@ -20,3 +20,11 @@ def test_it_counts_dead_letters_on_the_study_page_and_links_to_them(client, stud
 
     assert 'data-count="failed_tasks">1<' in page
     assert f"/admin/studies/failedtask/?study__id__exact={study.pk}" in page
+
+
+def test_a_dead_letter_keeps_a_payload_holding_nul_characters(study):
+    payload = {"key": "not-a-uuid", "value": "a\x00b", "nested": [{"k\x00": "v"}]}
+    failed = actions.record_failed_task("uxlab.studies.tasks.store_ratings", payload, ValueError("bad\x00"), 8)
+    failed.refresh_from_db()
+    assert failed.payload == {"key": "not-a-uuid", "value": "a\ufffdb", "nested": [{"k\ufffd": "v"}]}
+    assert failed.error == "ValueError: bad\ufffd"
