@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -202,6 +203,26 @@ async def test_it_refuses_a_hostile_answer_on_a_socket_whose_session_expired_mea
     error = await communicator.receive_json_from()
     assert (error["code"], error["ref"]) == ("session_expired", answer["key"])
     assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}
+    await communicator.disconnect()
+    assert not await Rating.objects.filter(participant=participant).aexists()
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_a_hostile_answer_at_once_when_the_expiry_job_ends_the_session(participant):
+    # No shortcut: the socket read its state a moment ago and would not read it again for 10 s.
+    await database_sync_to_async(mark_trials_shown)(participant)
+    communicator = await connect_in_process(participant.token)
+    await communicator.send_json_to({"type": "ping", "t": 1})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    expired = await database_sync_to_async(actions.expire_sessions)(now=timezone.now() + timedelta(days=1))
+    assert expired == 1
+    await asyncio.sleep(0.3)  # the announcement travels through Redis
+    answer = rating(0)
+    await communicator.send_json_to(answer)
+    error = await communicator.receive_json_from()
+    assert (error["code"], error["ref"]) == ("session_expired", answer["key"])
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4410}
+    await communicator.disconnect()
     assert not await Rating.objects.filter(participant=participant).aexists()
 
 

@@ -254,6 +254,13 @@ def test_quota_a_study_can_require_a_panel_id(client, study):
     assert press_start(client, study, PROLIFIC_PID="p-1").status_code == 302
 
 
+def test_cheat_a_panel_id_too_long_to_be_real_is_refused_not_cut(client, study):
+    first = press_start(client, study, PROLIFIC_PID="x" * 200 + "-alice")
+    assert first.status_code == 400 and 'data-reason="bad_id"' in first.content.decode()
+    assert Participant.objects.count() == 0
+    assert press_start(client, study, PROLIFIC_PID="x" * 200).status_code == 302  # 200 is the most
+
+
 def test_limit_enrolment_is_rate_limited_per_client_without_logging_addresses(client, study, settings, caplog):
     settings.UXLAB_ENROL_LIMIT = 3
     caplog.set_level(logging.INFO)

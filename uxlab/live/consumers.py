@@ -432,6 +432,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             self.context.state = await in_db_thread(actions.load_session_state)(self.context.participant_id)
         return not self.closing
 
+    async def session_closed(self, event):
+        """The session was completed or expired elsewhere (the done page, the expiry job): answers
+        and streams are refused from now on, with no wait for the next read of its state."""
+        if event.get("state") in actions.SESSION_CLOSED:
+            self.context.state = event["state"]
+            self.state_checked_at = time.monotonic()
+
     async def events_batch(self, message):
         """A web process's share of a batch of events (studies/events.py): this socket's, in order."""
         for event in message["events"].get(self.channel_name, ()):

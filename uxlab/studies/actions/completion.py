@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from uxlab.studies.actions.attention import score_attention_checks
 from uxlab.studies.actions.participants import missing_telemetry, pending_trial
+from uxlab.studies.actions.sessions import announce_session_closed
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Participant, Rating, Trial
 from uxlab.streaming.trial import trial_frames
@@ -65,12 +66,15 @@ def complete_participant(participant):
     if outcome != Participant.Outcome.BACKEND_FAILURE and not Rating.objects.filter(participant=participant).exists():
         return False  # every trial skipped by the participant's own reloads: nothing was done
     code, _url = participant.study.completion_for(outcome)
-    Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
-        completed_at=timezone.now(),
-        status=Participant.Status.COMPLETED,
-        outcome=outcome,
-        completion_code_shown=code,
-    )
+    with transaction.atomic():
+        completed = Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
+            completed_at=timezone.now(),
+            status=Participant.Status.COMPLETED,
+            outcome=outcome,
+            completion_code_shown=code,
+        )
+        if completed:
+            announce_session_closed([participant.pk], "completed")
     participant.refresh_from_db()
     return True
 
