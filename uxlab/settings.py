@@ -259,6 +259,10 @@ UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4
 UXLAB_WS_FRAME_BURST = env_int("UXLAB_WS_FRAME_BURST", 100)
 UXLAB_WS_FRAMES_PER_S = env_float("UXLAB_WS_FRAMES_PER_S", 20.0)
 UXLAB_WS_REFUSED_FRAMES_MAX = env_int("UXLAB_WS_REFUSED_FRAMES_MAX", 200)
+# Bytes per participant and web process, the same way: a telemetry flood is bounded by its size,
+# not only by its count (a real page sends a few hundred KiB a trial at most).
+UXLAB_WS_BYTES_BURST = env_int("UXLAB_WS_BYTES_BURST", 4 * 1024 * 1024)
+UXLAB_WS_BYTES_PER_S = env_int("UXLAB_WS_BYTES_PER_S", 128 * 1024)
 # RatingConflict rows kept per participant; later conflicting resends are confirmed, not kept.
 UXLAB_RATING_CONFLICTS_MAX = env_int("UXLAB_RATING_CONFLICTS_MAX", 50)
 # Telemetry kept per trial beyond its first batch (bytes of JSON).

@@ -303,6 +303,27 @@ async def test_it_answers_frames_past_the_budget_with_rate_limited_and_recovers(
     await communicator.disconnect()
 
 
+@pytest.mark.asyncio
+async def test_it_limits_a_hostile_participants_bytes_and_a_reconnect_starts_no_new_budget(participant, settings):
+    settings.UXLAB_WS_BYTES_BURST = 64 * 1024  # raised to 1 MiB: the largest telemetry frame must pass
+    settings.UXLAB_WS_BYTES_PER_S = 1024
+    settings.UXLAB_WS_FRAME_BURST = 1_000  # the frame count is not what stops this flood
+    batch = json.dumps(telemetry(0) | {"frames": [[seq, 1.5, 2.5] for seq in range(1, 25_000)]})
+    assert 400_000 < len(batch) < 520_000  # two fit in the 1 MiB burst, the third does not
+    communicator = await connect_in_process(participant.token)
+    for _ in range(3):
+        await communicator.send_to(text_data=batch)
+    codes = [(await communicator.receive_json_from()).get("code") for _ in range(3)]
+    assert codes.count("rate_limited") == 1  # the first two are handled (trial_not_streamed here)
+    await communicator.disconnect()
+    again = await connect_in_process(participant.token)  # a fresh socket, the same budget
+    await again.send_to(text_data=batch)
+    assert (await again.receive_json_from())["code"] == "rate_limited"
+    await again.send_json_to({"type": "ping", "t": 1})  # small frames still pass
+    assert (await again.receive_json_from())["type"] == "pong"
+    await again.disconnect()
+
+
 def test_it_stops_keeping_a_hostile_participants_telemetry_past_the_per_trial_limit(participant, settings):
     settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL = 3_000
     mark_trials_shown(participant)

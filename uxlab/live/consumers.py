@@ -100,7 +100,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN)
             return
         self.submissions = set()
-        self.budget = limits.frame_budget()
+        self.budget = limits.participant_budget(self.context.token)
         self.refused_frames = 0
         self.state_checked_at = time.monotonic()
         await self.accept()
@@ -175,10 +175,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
-        if not self.budget.take():
+        if not self.budget.frames.take():
             await self.refuse_frame()
             return
         size = 0 if text_data is None else protocol.frame_bytes(text_data)
+        if not self.budget.bytes.take(size):
+            await self.refuse_frame()
+            return
         try:
             message = protocol.parse_client_frame(text_data, size)
         except protocol.ProtocolError as error:
