@@ -455,6 +455,15 @@ ABSURD_FILES = [
     (QUICK_STUDY_YAML.replace("tokens_per_second: 60", "tokens_per_second: 0.1\n    stall_probability: 1\n    stall_s: 60")
      .replace("  seed: quick", "  seed: quick\n  time_limit_minutes: 10"),
      "design.pairs[0]: a trial with prompt 'greeting' would stream for about 1,570 s, longer than design.time_limit_minutes (10 min)"),
+    # A recorded cadence slowed a hundredfold: its length is known at import from the recording.
+    (QUICK_STUDY_YAML.replace("""    ttft_s: 0.2
+    tokens_per_second: 60
+    thinking_tokens: 5
+    thinking_tokens_per_second: 100
+    thinking_display: hidden""", """    kind: trace
+    builtin: h200_llama8b_batch1
+    speed_factor: 0.01""").replace("  seed: quick", "  seed: quick\n  time_limit_minutes: 1"),
+     "design.pairs[0]: a trial with prompt 'greeting' would stream for about 85 s, longer than design.time_limit_minutes (1 min)"),
 ]
 
 
@@ -462,7 +471,7 @@ ABSURD_FILES = [
 def test_limit_absurd_study_files_are_refused_at_import_with_their_path(text, error):
     with pytest.raises(StudyFileError) as refused:
         parse_study_yaml(text)
-    assert error in refused.value.errors
+    assert error in refused.value.errors, refused.value.errors
 
 
 def test_limit_study_files_bound_their_size_and_lists():
