@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from uxlab.studies.study_files import StudyFileError, export_study, import_study, parse_study_yaml, validate_study_data
+from uxlab.studies import study_files
+from uxlab.studies.study_files import StudyFileError, parse_study_yaml
+from uxlab.studies.study_files import validate_study_data as validate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "speed_threshold_adaptive.yaml"
 
@@ -26,7 +28,7 @@ def example(**changes):
 
 def errors_of(data):
     with pytest.raises(StudyFileError) as caught:
-        validate_study_data(data)
+        validate(data)
     return caught.value.errors
 
 
@@ -41,7 +43,7 @@ def test_it_takes_a_range_as_one_track_and_fills_the_staircase_defaults():
     data = example(design__adaptive__tracks=None, design__adaptive__range=[1.5, 15],
                    design__adaptive__procedure="staircase", design__adaptive__quest_plus=None,
                    design__adaptive__stop={"reversals": 8})
-    config = validate_study_data(data).design.adaptive.config
+    config = validate(data).design.adaptive.config
     assert config["tracks"] == [{"name": "main", "range": [1.5, 15.0]}]
     assert config["staircase"] == {"rule": "1up2down", "steps": [0.2, 0.1, 0.05], "use_reversals": 6}
 
@@ -92,9 +94,9 @@ def test_it_refuses_a_range_whose_slowest_trial_outlasts_the_time_limit():
 
 @pytest.mark.django_db
 def test_it_round_trips_through_import_and_export(team):
-    study = import_study(parse_study_yaml(EXAMPLE.read_text()), team=team)
-    exported = export_study(study)
+    study = study_files.import_study(parse_study_yaml(EXAMPLE.read_text()), team=team)
+    exported = study_files.export_study(study)
     assert "pairs" not in yaml.safe_load(exported)["design"]
     study.delete()
-    again = import_study(parse_study_yaml(exported), team=team)
+    again = study_files.import_study(parse_study_yaml(exported), team=team)
     assert again.design["adaptive"] == parse_study_yaml(EXAMPLE.read_text()).design.adaptive.config

@@ -3,16 +3,17 @@ participant's thresholds for the results page (docs/adaptive.md, docs/data-dicti
 
 import math
 
+from uxlab.analysis import columns
 from uxlab.analysis.adaptive import by_group, distribution
-from uxlab.analysis.columns import PARTICIPANT_COLUMN, STUDY_COLUMN, TRIAL_INDEX_COLUMN, Column, Table
+from uxlab.analysis.columns import Column, Table
 from uxlab.studies.models import AdaptiveStep, Rating
 
 CHUNK = 5000
 
 ADAPTIVE_STEP_COLUMNS = (
-    STUDY_COLUMN,
-    PARTICIPANT_COLUMN,
-    TRIAL_INDEX_COLUMN,
+    columns.STUDY_COLUMN,
+    columns.PARTICIPANT_COLUMN,
+    columns.TRIAL_INDEX_COLUMN,
     Column("step", "integer", "the step's place in the participant's adaptive run, from 0 (catch trials included)"),
     Column("track", "string", "the track (staircase or QUEST+ run) the step belongs to"),
     Column("catch", "boolean", "a catch trial: the track's easiest difference, not used by the procedure"),

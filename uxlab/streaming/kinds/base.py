@@ -22,7 +22,6 @@ from uxlab.streaming.presets import PRESETS
 from uxlab.streaming.schedule import ANSWER, THINKING, Token
 from uxlab.streaming.tokens import load_tokenizer, split_tokens
 
-
 # What an adaptive design may vary (docs/adaptive.md): dimension -> whether a larger value is faster
 # (more tokens per second is faster; a longer time to first token or more thinking is slower).
 DIMENSIONS = {"tokens_per_second": True, "ttft_s": False, "thinking_tokens": False}

@@ -35,6 +35,11 @@ def reference_value(study, arm=None):
     return kinds.get(arm.kind).dimension_value(arm.profile, adaptive_config(study)["dimension"])
 
 
+def adaptive_trial_limit(study):
+    """The most trials an adaptive session shows: its max_trials plus the attention checks."""
+    return with_defaults(adaptive_config(study))["max_trials"] + len(study.session.attention_checks)
+
+
 def session_of(run, config):
     return AdaptiveSession(config, run.reference_value)
 
