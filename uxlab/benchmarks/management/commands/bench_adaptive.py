@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -112,14 +113,24 @@ design:
 """
 
 
-def pane_speeds(trial_id):
-    """The two panes' answer speeds as the server streams them (the simulated eye)."""
+def pane_speeds(token, index):
+    """The two panes' answer speeds as the server streams them (the simulated eye). Runs in a
+    thread of the benchmark's own small pool, and gives its database connection back at once."""
+    from django.db import connection
+
     from uxlab.studies import actions
     from uxlab.studies.models import Trial
 
-    trial = Trial.objects.select_related("arm_a", "arm_b", "prompt", "participant__study").get(pk=trial_id)
-    specs = actions.trial_pane_specs(trial)
-    return {pane: float(specs[pane]["profile"]["tokens_per_second"]) for pane in "AB"}
+    try:
+        trial = Trial.objects.select_related("arm_a", "arm_b", "prompt", "participant__study").get(
+            participant__token=token, index=index)
+        specs = actions.trial_pane_specs(trial)
+        return {pane: float(specs[pane]["profile"]["tokens_per_second"]) for pane in "AB"}
+    finally:
+        connection.close()
+
+
+EYES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bench-adaptive-eye")
 
 
 class Observer:
@@ -170,7 +181,7 @@ class PageBrowser:
         hello = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
         assert hello["type"] == "hello", hello
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
-        t0_ms, frames, trial_id = None, [], None
+        t0_ms, frames = None, []
         while True:
             frame = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
             kind = frame["type"]
@@ -184,8 +195,7 @@ class PageBrowser:
             elif kind == "error":
                 self.result["errors"].append(frame)
                 return
-        trial_id = await asyncio.to_thread(trial_id_of, self.token, index)
-        speeds = await asyncio.to_thread(pane_speeds, trial_id)
+        speeds = await asyncio.get_running_loop().run_in_executor(EYES, pane_speeds, self.token, index)
         value, right, e = self.observer.answer(speeds)
         self.result["trials"].append({"index": index, "e": e, "right": right})
         telemetry = {"type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": index, "frames": frames,
@@ -207,12 +217,6 @@ class PageBrowser:
             elif frame["type"] == "error":
                 self.result["errors"].append(frame)
                 pending.pop(frame.get("ref"), None)
-
-
-def trial_id_of(token, index):
-    from uxlab.studies.models import Trial
-
-    return Trial.objects.filter(participant__token=token, index=index).values_list("pk", flat=True).get()
 
 
 class Command(RecoveryCommand):
