@@ -70,3 +70,26 @@ def test_it_exports_every_step(client, alice, adaptive_study):
     assert all(row["answer"] in ("A", "B") and row["threshold_log10"] for row in rows)
     right = [row for row in rows if row["correct"] == "true"]
     assert right and all(float(row["value"]) < 15 for row in rows)
+
+
+@pytest.mark.parametrize("path", ["/studies/{code}/", "/studies/{code}/monitor/", "/studies/{code}/fidelity/",
+                                  "/studies/{code}/data/psychds.zip", "/studies/{code}/data/summary.json"])
+def test_its_other_pages_work_for_an_adaptive_study(client, alice, adaptive_study, path):
+    client.force_login(alice)
+    response = client.get(path.format(code=adaptive_study.code))
+    assert response.status_code == 200
+
+
+def test_its_participant_page_counts_the_sessions_most_trials(client, team):
+    study = import_yaml(EXAMPLE.read_text(), team)
+    participant = actions.enroll_participant(study)
+    actions.record_checks(participant, {"simulated": True}, viewport_ok=True, stacked=False)
+    participant = actions.give_consent(participant)
+    actions.mark_instructions_seen(participant)
+    mark_trials_shown(participant)
+    context = actions.load_participant_context(participant.token)
+    message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="faster", value="A",
+                           response_ms=600)
+    actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+    page = client.get(f"/p/{participant.token}/trial/").content.decode()
+    assert "Trial 1 of 40" in page and 'data-trial="1"' in page
