@@ -107,3 +107,26 @@ def test_it_runs_to_its_stopping_rule_and_the_session_ends(participant):
     assert run.finished_at is not None and 1 < len(steps) <= 40
     assert all(step.answered_at is not None for step in steps)
     assert actions.participant_step(participant) == "done"
+
+
+def test_it_puts_an_attention_check_among_the_adaptive_trials(team):
+    text = EXAMPLE.read_text().replace("practice:\n", """attention_checks:
+  - name: check
+    text: An attention check.
+    response: Please answer A.
+    question: faster
+    expected: A
+    after_trial: 2
+practice:
+""")
+    study = import_yaml(text, team)
+    participant = actions.give_consent(actions.enroll_participant(study))
+    answer(participant, 0, "A")
+    for index in (1, 2):
+        answer(participant, index, right_answer(participant.trials.get(index=index)))
+    kinds = list(participant.trials.order_by("index").values_list("kind", flat=True))
+    assert kinds == ["practice", "trial", "trial", "attention", "trial"]
+    assert AdaptiveStep.objects.filter(trial__index=3, trial__participant=participant).count() == 0
+    answer(participant, 3, "A")
+    assert participant.trials.get(index=3).attention_passed is True
+    assert actions.pending_trial(participant).index == 4
