@@ -85,8 +85,10 @@ def test_it_keeps_benchmark_commands_in_their_own_app():
 
 
 def test_it_keeps_streaming_and_stats_free_of_django():
-    pure_analysis = ("stats", "clustered", "psychometric", "pairs", "summaries", "simulation", "planning", "plots")
-    framework_free = [*(PACKAGE / "streaming").rglob("*.py"), *(PACKAGE / "analysis" / f"{name}.py" for name in pure_analysis)]
+    pure_analysis = ("stats", "clustered", "psychometric", "pairs", "summaries", "simulation", "planning", "plots",
+                     "adaptive")
+    framework_free = [*(PACKAGE / "streaming").rglob("*.py"), *(PACKAGE / "adaptive").rglob("*.py"),
+                      *(PACKAGE / "analysis" / f"{name}.py" for name in pure_analysis)]
     known = uxlab_modules()
     for path in framework_free:
         tree = ast.parse(path.read_text())
@@ -98,7 +100,8 @@ def test_it_keeps_streaming_and_stats_free_of_django():
                 assert not imported.startswith(("django", "channels", "celery")), f"{path}: {imported}"
         pure = {f"uxlab.analysis.{name}" for name in pure_analysis}
         for imported in imported_modules(path, module_name(path), known):
-            assert imported.startswith("uxlab.streaming") or imported in pure, f"{path} imports {imported}"
+            assert imported.startswith(("uxlab.streaming", "uxlab.adaptive")) or imported in pure, (
+                f"{path} imports {imported}")
 
 
 OUTSIDE = re.compile(r"(\"|\s|^|\()/(work|tmp|home|root)/[a-z]|\.\./shared")

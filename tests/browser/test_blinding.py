@@ -80,3 +80,76 @@ def test_it_sends_the_browser_nothing_that_names_an_arm(demo_study, stack, brows
             # Frames carry times in ms, where any number can occur by chance; pages must not.
             leaks += [(value, where) for value in numbers if re.search(rf"(?<![\d.]){re.escape(value)}(?![\d])", text)]
     assert leaks == []
+
+
+ADAPTIVE_STUDY = """
+version: 1
+code: blindadapt
+title: Adaptive blinding
+consent:
+  text: You agree.
+arms:
+  - name: anchor_arm
+    label: Secret anchor label
+    source: a secret source
+    ttft_s: 0.1
+    tokens_per_second: 73
+prompts:
+  - name: p0
+    text: Prompt zero.
+    response: A short answer of a few words.
+questions:
+  - name: faster
+    kind: forced_choice
+    text: Which answer appeared faster?
+practice:
+  text: Practice prompt.
+  response: A practice answer.
+design:
+  adaptive:
+    reference: anchor_arm
+    dimension: tokens_per_second
+    question: faster
+    procedure: quest_plus
+    tracks:
+      - name: slowside
+        range: [19, 73]
+    catch_trials: 0.3
+    max_trials: 3
+"""
+
+
+def test_it_sends_the_browser_nothing_that_names_an_adaptive_procedure_or_its_stimuli(team, stack, browser, monkeypatch):
+    from uxlab.studies.models import AdaptiveStep
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    study = import_study(parse_study_yaml(ADAPTIVE_STUDY), team=team, status=Study.Status.LIVE)
+    captured, frames = [], []
+    page = browser.new_page()
+
+    def on_response(response):
+        captured.append(response.url)
+        captured.append(json.dumps(response.all_headers()))
+        try:
+            captured.append(response.body().decode("utf-8", "replace"))
+        except Exception:  # redirects have no body
+            pass
+
+    page.on("response", on_response)
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))))
+    complete_session(page, stack.url, study.code, query="?PROLIFIC_PID=blind-2")
+
+    steps = list(AdaptiveStep.objects.filter(run__participant__study=study))
+    assert len(steps) == 3 and all(step.answered_at for step in steps)
+    assert any('"type":"stream' in frame or '"stream.delta"' in frame for frame in frames)
+    words = ["anchor_arm", "Secret anchor label", "a secret source", "slowside", "tokens_per_second", "quest_plus",
+             "staircase", "adaptive", "dimension", "reference_value", "test_pane"]
+    leaks = [(word, text[:80]) for text in captured + frames for word in words
+             if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text)]
+    # Pages must not carry a stimulus value either (frames carry due times, where any number can occur).
+    values = {f"{step.value:g}" for step in steps} | {f"{step.value:.1f}" for step in steps} | {"73"}
+    # (Bounded by non-word characters: asset file names carry hex hashes, where digits occur by chance.)
+    leaks += [(value, re.search(rf".{{0,40}}(?<![\w.]){re.escape(value)}(?!\w).{{0,40}}", text)[0])
+              for text in captured for value in values
+              if re.search(rf"(?<![\w.]){re.escape(value)}(?!\w)", text)]
+    assert leaks == []

@@ -12,7 +12,7 @@ from uxlab.studies.study_files import import_study, parse_study_yaml
 EXAMPLES = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples"
 SOURCES = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text()
 REPLICATIONS = {"zhou_2025_streaming_speed.yaml": "zhou-2025", "tan_2026_ttft.yaml": "tan-2026",
-                "stall_position_etalon.yaml": "serving-metrics"}
+                "stall_position_etalon.yaml": "serving-metrics", "speed_threshold_adaptive.yaml": "watson-2017"}
 
 
 @pytest.mark.parametrize("name, anchor", sorted(REPLICATIONS.items()))
@@ -20,7 +20,7 @@ def test_it_ships_each_replication_with_its_citation(name, anchor):
     text = (EXAMPLES / name).read_text()
     definition = parse_study_yaml(text)
     assert f"[{anchor}]" in text and f'<a id="{anchor}"></a>' in SOURCES
-    assert "Design notes" in text and definition.attention_checks or definition.design.pairs
+    assert "Design notes" in text and definition.attention_checks or definition.design.pairs or definition.design.adaptive
 
 
 @pytest.mark.django_db
@@ -60,3 +60,16 @@ def test_it_plans_the_power_of_an_assumed_pair_effect(capsys):
     assert plan["truth"]["arm_effects"] == {"stall_late": 1.0}
     assert large >= 0.8 and large >= small
     assert plan["sizes"][1]["fit_statuses"] == {"no_variation": 6}  # trace arms declare no speed
+
+
+@pytest.mark.django_db
+def test_it_simulates_the_adaptive_example_to_each_participants_threshold(team):
+    from uxlab.analysis.adaptive_rows import adaptive_results
+
+    name = "speed_threshold_adaptive.yaml"
+    assert "[brysbaert-2019]" in (EXAMPLES / name).read_text() and '<a id="brysbaert-2019"></a>' in SOURCES
+    study = import_study(parse_study_yaml((EXAMPLES / name).read_text()), team=team, status=Study.Status.LIVE)
+    call_command("simulate_participants", study.code, "--participants", "3", "--dropout", "0", "--inattentive", "0")
+    results = adaptive_results(study)
+    assert len(results["participants"]) == 3
+    assert all(person["trials"] > 5 and person["tracks"]["slower"]["log10"] for person in results["participants"])

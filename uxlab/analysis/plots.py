@@ -178,3 +178,57 @@ def likert_svg(likert_question, title):
             x += width
     parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">share of answers, lowest level on the left</text>')
     return _frame(title, "".join(parts), height=height)
+
+
+def adaptive_track_svg(steps, reference, title, estimate=None):
+    """One participant's trial-by-trial track: each step's stimulus value (log10 axis) against the
+    trial number, filled when answered right, hollow when wrong, catch trials as squares; the
+    reference and the final threshold with its interval as lines."""
+    values = [math.log10(step["value"]) for step in steps]
+    if not values:
+        return _frame(title, '<text x="20" y="30">No answered trials yet.</text>')
+    lows = values + [math.log10(reference)]
+    if estimate and estimate.get("low_log10") is not None:
+        lows += [estimate["low_log10"], estimate["high_log10"]]
+    y_low, y_high = min(lows) - 0.05, max(lows) + 0.05
+    sx, sy, axes = _axes(0, max(1, len(steps) - 1), y_low, y_high, "trial", "stimulus (log10 scale)",
+                         y_format=lambda tick: f"{10 ** tick:.3g}")
+    parts = [axes]
+    ref_y = sy(math.log10(reference))
+    parts.append(f'<line class="ref" x1="{_fmt(sx(0))}" x2="{_fmt(sx(max(1, len(steps) - 1)))}" '
+                 f'y1="{_fmt(ref_y)}" y2="{_fmt(ref_y)}"/>')
+    if estimate and estimate.get("log10") is not None:
+        for key, cls in (("log10", "curve"), ("low_log10", "grid"), ("high_log10", "grid")):
+            y = sy(estimate[key])
+            parts.append(f'<line class="{cls}" x1="{_fmt(sx(0))}" x2="{_fmt(sx(max(1, len(steps) - 1)))}" '
+                         f'y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+    points = " ".join(f"{_fmt(sx(i))},{_fmt(sy(v))}" for i, v in enumerate(values))
+    parts.append(f'<polyline points="{points}" style="fill:none;stroke:#999"/>')
+    for i, (step, value) in enumerate(zip(steps, values)):
+        fill = "#d9480f" if step.get("correct") else "#fff"
+        if step.get("catch"):
+            parts.append(f'<rect x="{_fmt(sx(i) - 4)}" y="{_fmt(sy(value) - 4)}" width="8" height="8" '
+                         f'style="fill:{fill};stroke:#d9480f"/>')
+        else:
+            parts.append(f'<circle cx="{_fmt(sx(i))}" cy="{_fmt(sy(value))}" r="4" style="fill:{fill};stroke:#d9480f"/>')
+    return _frame(title, "".join(parts))
+
+
+def thresholds_svg(rows, title, axis_label):
+    """Every participant's threshold with its interval, sorted (a caterpillar plot); rows are
+    dicts with ``label``, ``log10``, ``low_log10`` and ``high_log10``."""
+    rows = sorted((row for row in rows if row.get("log10") is not None), key=lambda row: row["log10"])
+    if not rows:
+        return _frame(title, '<text x="20" y="30">No thresholds yet.</text>')
+    ends = [row[key] for row in rows for key in ("low_log10", "high_log10", "log10") if row.get(key) is not None]
+    sx, sy, axes = _axes(min(ends) - 0.05, max(ends) + 0.05, 0, len(rows) + 1, axis_label, "participant",
+                         y_format=lambda tick: "")
+    parts = [axes]
+    for position, row in enumerate(rows, start=1):
+        y = sy(position)
+        if row.get("low_log10") is not None:
+            parts.append(f'<line class="bar" x1="{_fmt(sx(row["low_log10"]))}" x2="{_fmt(sx(row["high_log10"]))}" '
+                         f'y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+        parts.append(f'<circle class="point" cx="{_fmt(sx(row["log10"]))}" cy="{_fmt(y)}" r="3">'
+                     f'<title>{escape(str(row.get("label", "")))}</title></circle>')
+    return _frame(title, "".join(parts))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from uxlab.analysis import live_rows, stats
+from uxlab.analysis.adaptive_rows import adaptive_steps_table
 from uxlab.analysis.columns import PARTICIPANT_COLUMN, STUDY_COLUMN, TRIAL_INDEX_COLUMN, Column, Table
 from uxlab.studies.models import Rating, RatingConflict, Trial
 
@@ -369,11 +370,12 @@ def export_tables(include_external_ids=False):
     tables = [participants_table(include_external_ids), trials_table(), ratings_table(), events_table()]
     if hasattr(models, "TrialTelemetry"):
         tables.append(telemetry_table())
-    tables += [live_rows.live_responses_table(), live_rows.live_chunks_table()]
+    tables += [live_rows.live_responses_table(), live_rows.live_chunks_table(), adaptive_steps_table()]
     return {table.name: table for table in tables}
 
 
-TABLE_NAMES = ("participants", "trials", "ratings", "events", "telemetry", "live_responses", "live_chunks")
+TABLE_NAMES = ("participants", "trials", "ratings", "events", "telemetry", "live_responses", "live_chunks",
+               "adaptive_steps")
 
 
 def json_text(value):

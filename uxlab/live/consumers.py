@@ -221,6 +221,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(protocol.error_frame(error.code, error.message))
             return
         self.context.learn_started(index, stream["t0"])
+        # A trial made since this socket connected (an adaptive design's next one) is known now.
+        self.context.trial_ids.setdefault(index, stream["trial_id"])
         if stream["delivery"] == LIVE:
             if stream["after_seq"] == 0 and not stream["resumed"]:
                 # The producer outlives this socket, so a reconnect anywhere can tail its buffer.

@@ -58,6 +58,8 @@ class SessionDesign:
     save_timeout_s: float = 60.0
     # Instructed-response trials: [{"prompt", "question", "expected", "after_trial"}].
     attention_checks: tuple = ()
+    # An adaptive design's block (docs/adaptive.md) instead of pairs; None for a fixed design.
+    adaptive: dict | None = None
 
     @classmethod
     def of(cls, design):

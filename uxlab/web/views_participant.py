@@ -314,13 +314,18 @@ def trial(request, token):
     study = participant.study
     session = study.session
     counted = list(participant.trials.exclude(kind="practice").values_list("index", flat=True))
+    trial_count = len(counted)
+    if participant.assignment.get("design") == "adaptive":
+        # An adaptive session makes each trial as the last is answered and may stop early: the
+        # count shown is its most (nothing about the stimuli).
+        trial_count = actions.adaptive_trial_limit(study)
     context = {
         "participant": participant,
         "study": study,
         "trial": current,
         "is_practice": current.kind == "practice",
         "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
-        "trial_count": len(counted),
+        "trial_count": trial_count,
         "is_last": current.index == participant.trials.order_by("-index").values_list("index", flat=True).first(),
         "questions": study.questions.all(),
         "session": session,

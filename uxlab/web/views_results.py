@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis import plots
+from uxlab.analysis.adaptive_rows import adaptive_results
 from uxlab.analysis.export import FORMATS, iter_csv
 from uxlab.analysis.fidelity import arm_fidelity, clock_fidelity, trial_fidelity_rows
 from uxlab.analysis.live_rows import recent_live_responses
@@ -54,6 +55,32 @@ def add_plots(summary):
     return summary
 
 
+def adaptive_section(study, group_by):
+    """The adaptive design's thresholds with their plots, or None for a fixed design. ``group_by``
+    names a question (anything else is ignored, and the page says so)."""
+    questions = list(study.questions.values_list("name", flat=True))
+    known = group_by if group_by in questions else None
+    section = adaptive_results(study, known)
+    if section is None:
+        return None
+    section["questions"] = questions
+    section["unknown_group_by"] = group_by if group_by and known is None else ""
+    dimension = section["config"]["dimension"]
+    for person in section["participants"]:
+        estimate = next(iter(person["tracks"].values()), None) if len(person["tracks"]) == 1 else None
+        person["plot"] = mark_safe(plots.adaptive_track_svg(
+            person["steps"], person["reference_value"], f"participant {person['participant']}: track of {dimension}",
+            estimate))
+    section["threshold_plots"] = {
+        track: mark_safe(plots.thresholds_svg(
+            [{"label": f"participant {person['participant']}", **person["tracks"].get(track, {})}
+             for person in section["participants"]],
+            f"{track}: each participant's threshold with its 95% interval", f"log10 {dimension}"))
+        for track in section["tracks"]
+    }
+    return section
+
+
 def analysis_query(rules, options):
     """The query string that reproduces the page's rules and options (for downloads and links)."""
     return urlencode([("rules", "set"), *(("rule", name) for name in rules), ("ties", options.ties),
@@ -76,6 +103,7 @@ def results(request, code):
         "tables": list(export_tables().values()),
         "formats": list(FORMATS),
         "is_owner": is_study_owner(request.user, study),
+        "adaptive": adaptive_section(study, request.GET.get("group_by", "")[:60]),
     }
     return render(request, "results/results.html", context)
 

@@ -8,7 +8,7 @@ nothing else switches on a kind's name. ``register`` and ``unregister`` also ser
 from collections.abc import Iterable
 
 from uxlab.streaming import delivery
-from uxlab.streaming.kinds.base import ArmKind, ArmSettings, Concurrency, StimulusNotReady, Withheld
+from uxlab.streaming.kinds.base import DIMENSIONS, ArmKind, ArmSettings, Concurrency, StimulusNotReady, Withheld
 from uxlab.streaming.kinds.live import LiveKind
 from uxlab.streaming.kinds.synthetic import SyntheticKind
 from uxlab.streaming.kinds.trace import TraceKind
@@ -20,6 +20,7 @@ __all__ = [
     "StimulusNotReady",
     "Withheld",
     "DEFAULT_KIND",
+    "DIMENSIONS",
     "delivery_for",
     "get",
     "kind_of",

@@ -22,6 +22,10 @@ from uxlab.streaming.presets import PRESETS
 from uxlab.streaming.schedule import ANSWER, THINKING, Token
 from uxlab.streaming.tokens import load_tokenizer, split_tokens
 
+# What an adaptive design may vary (docs/adaptive.md): dimension -> whether a larger value is faster
+# (more tokens per second is faster; a longer time to first token or more thinking is slower).
+DIMENSIONS = {"tokens_per_second": True, "ttft_s": False, "thinking_tokens": False}
+
 
 class StimulusNotReady(Exception):
     """The arm's stimulus for this prompt does not exist yet (a trace that has not been recorded)."""
@@ -117,6 +121,21 @@ class ArmKind:
     async def capture(self, profile: dict, prompt_text: str, *, transport=None) -> dict:
         """A recording of the arm's response: openai_compat's trace fields plus ``source``."""
         raise ValueError(f"a {self.name!r} arm cannot be recorded")
+
+    # The DIMENSIONS an adaptive design may vary on an arm of this kind (``with_dimension``).
+    varies: ClassVar[tuple[str, ...]] = ()
+
+    def dimension_value(self, profile: dict, dimension: str) -> float | None:
+        """The arm's value of a dimension it varies (None when the profile does not fix it)."""
+        value = (profile or {}).get(dimension)
+        return None if value is None else float(value)
+
+    def with_dimension(self, profile: dict, dimension: str, value: float) -> dict:
+        """The profile with one dimension set to ``value``: an adaptive trial's synthetic pane, made
+        on the fly from the reference arm. Raises ValueError for a dimension the kind cannot vary."""
+        if dimension not in self.varies:
+            raise ValueError(f"a {self.name!r} arm cannot vary {dimension!r}")
+        return {**(profile or {}), dimension: round(value) if dimension == "thinking_tokens" else float(value)}
 
     def describe(self, profile: dict) -> dict:
         """The arm's settings as researchers see them (the study page, the API)."""

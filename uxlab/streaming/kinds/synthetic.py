@@ -21,6 +21,7 @@ _DEFAULT_PROFILE = SyntheticProfile()
 
 class SyntheticKind(ArmKind):
     name = "synthetic"
+    varies = ("tokens_per_second", "ttft_s", "thinking_tokens")
 
     class Settings(ArmSettings):
         """The synthetic profile (see SyntheticProfile); ``preset`` names a preset of
@@ -61,6 +62,11 @@ class SyntheticKind(ArmKind):
             if self.tokenizer:
                 profile["tokenizer"] = self.tokenizer
             return profile
+
+    def dimension_value(self, profile, dimension):
+        """Stored values over SyntheticProfile's defaults (a profile may leave a field out)."""
+        value = (profile or {}).get(dimension, getattr(_DEFAULT_PROFILE, dimension, None))
+        return None if value is None else float(value)
 
     def longest_pane_s(self, profile, content, reasoning=""):
         """About how long a pane of this profile streams ``content``: its mean timing plus the

@@ -22,6 +22,8 @@ RETIME_FIELDS = ("tokens_per_second", "ttft_s", "speed_factor")
 
 class TraceKind(ArmKind):
     name = "trace"
+    # Re-timed to the value: a target speed (replacing any speed factor) or a time to first token.
+    varies = ("tokens_per_second", "ttft_s")
 
     class Settings(ArmSettings):
         """A shipped cadence or a live arm's recording, re-timed by a speed factor or to a speed."""
@@ -55,6 +57,12 @@ class TraceKind(ArmKind):
             if self.tokenizer:
                 profile["tokenizer"] = self.tokenizer
             return profile
+
+    def with_dimension(self, profile, dimension, value):
+        changed = super().with_dimension(profile, dimension, value)
+        if dimension == "tokens_per_second":
+            changed.pop("speed_factor", None)
+        return changed
 
     def study_errors(self, settings, kind_of_arm):
         """A ``recorded_arm`` must name an arm of the same study that can be recorded (a live arm)."""

@@ -5,6 +5,13 @@ domain; every public name is importable from ``uxlab.studies.actions``. Work for
 goes through ``studies/queue.py`` (by task name) and live events through ``studies/events.py``.
 """
 
+from uxlab.studies.actions.adaptive import (
+    adaptive_config,
+    adaptive_trial_limit,
+    advance_adaptive,
+    faster_pane,
+    reference_value,
+)
 from uxlab.studies.actions.answers import (
     RATING_FIELDS,
     RatingRejected,
@@ -88,6 +95,7 @@ from uxlab.studies.actions.trials import (
     load_participant_context,
     load_progress,
     load_session_state,
+    pane_profile,
     record_server_timing,
     skip_trial,
     start_trial,
@@ -97,6 +105,12 @@ from uxlab.studies.actions.trials import (
 )
 
 __all__ = [
+    "adaptive_config",
+    "adaptive_trial_limit",
+    "advance_adaptive",
+    "faster_pane",
+    "pane_profile",
+    "reference_value",
     "AlreadyStarted",
     "EnrolmentThrottled",
     "ParticipantContext",

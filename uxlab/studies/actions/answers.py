@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from uxlab.studies import events, queue
+from uxlab.studies.actions.adaptive import advance_adaptive
 from uxlab.studies.actions.attention import score_attention_trials
 from uxlab.studies.actions.trials import SESSION_CLOSED
 from uxlab.studies.models import FailedTask, Participant, Rating, RatingConflict, Trial
@@ -161,6 +162,8 @@ def record_ratings(payloads):
             outcomes.setdefault(key, "conflict")
         # An attention check is scored with the answer that decides it, in the same transaction.
         score_attention_trials({payload["trial_id"] for payload in first_copies.values()})
+        # An adaptive trial's answer chooses the next trial, here, before "stored" reaches the page.
+        advance_adaptive({payload["trial_id"] for payload in first_copies.values()})
     return outcomes
 
 

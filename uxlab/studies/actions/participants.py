@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
 from uxlab.studies.models import Participant, Study, Trial
 
@@ -84,6 +85,8 @@ def assign_trials(participant):
     participant (`assignment`) with the seed.
     """
     study = participant.study
+    if adaptive_config(study):
+        return assign_adaptive_trials(participant)
     session = study.session
     arms = {arm.name: arm for arm in study.arms.all()}
     prompts = {prompt.name: prompt for prompt in study.prompts.all()}

@@ -138,12 +138,21 @@ def load_session_state(participant_id):
     return "expired" if row is None else session_state(*row)
 
 
+def pane_profile(trial, pane):
+    """The profile a pane streams: its arm's, with an adaptive trial's dimension changed."""
+    arm = trial.arm_for_pane(pane)
+    changed = (trial.stimulus or {}).get(pane)
+    if not changed:
+        return arm.profile
+    return kinds.get(arm.kind).with_dimension(arm.profile, changed["dimension"], changed["value"])
+
+
 def trial_pane_specs(trial):
     """What each pane streams (server-side only: it names the arm's parameters)."""
     return {
         pane: {
             "kind": arm.kind,
-            "profile": arm.profile,
+            "profile": pane_profile(trial, pane),
             "content": trial.prompt.response,
             "reasoning": trial.prompt.reasoning,
             "seed": f"{trial.seed}:{pane}",

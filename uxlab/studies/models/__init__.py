@@ -415,6 +415,9 @@ class Trial(models.Model):
     server_timing = models.JSONField(default=dict, blank=True)
     fidelity = models.JSONField(default=dict, blank=True)
     hidden_during_stream = models.BooleanField(default=False)
+    # An adaptive trial's panes differ from their arm in one dimension: {pane: {"dimension",
+    # "value"}} (studies/actions/adaptive.py). Server side only, like the arms themselves.
+    stimulus = models.JSONField(default=dict, blank=True)
     # Why a skipped trial was skipped: "restart_limit: <failure>", "arm_busy", "blocked".
     skip_reason = models.CharField(max_length=100, blank=True)
 
@@ -542,9 +545,12 @@ class RecordedTrace(models.Model):
 
 
 # Operational records live in their own module; importing them here registers them with the app.
+from uxlab.studies.models.adaptive import AdaptiveRun, AdaptiveStep  # noqa: E402
 from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
 
 __all__ = [
+    "AdaptiveRun",
+    "AdaptiveStep",
     "ApiToken",
     "ApiTokenQuerySet",
     "Arm",

@@ -65,7 +65,9 @@ def _study_data(study):
             }
             for check in checks
         ]
-    data["design"] = {"pairs": [_FlowList(pair) for pair in design.pop("pairs", [])]}
+    pairs = design.pop("pairs", [])
+    # An adaptive design has no pairs (and its adaptive block is written as stored, below).
+    data["design"] = {"pairs": [_FlowList(pair) for pair in pairs]} if pairs or not design.get("adaptive") else {}
     seed = design.pop("seed", None)
     if seed is not None:
         data["design"]["seed"] = seed

@@ -60,9 +60,11 @@ def _write_study(definition, *, team, status, replace):
         study.completion_code = definition.completion.code
     study.completion_url = definition.completion.url
     study.completion_outcomes = definition.completion.outcomes
-    study.design = {"pairs": [list(pair) for pair in definition.design.pairs], "seed": definition.design.seed}
+    study.design = {"pairs": [list(pair) for pair in definition.design.pairs or []], "seed": definition.design.seed}
     study.design["delivery"] = definition.design.delivery
-    study.design.update(definition.design.model_dump(exclude={"pairs", "seed", "delivery"}))
+    study.design.update(definition.design.model_dump(exclude={"pairs", "seed", "delivery", "adaptive"}))
+    if definition.design.adaptive is not None:
+        study.design["adaptive"] = definition.design.adaptive.config
     study.design["attention_checks"] = [
         {"prompt": check.name, "question": check.question, "expected": check.expected, "after_trial": check.after_trial}
         for check in definition.attention_checks

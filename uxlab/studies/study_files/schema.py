@@ -26,6 +26,7 @@ from uxlab.streaming import kinds
 from uxlab.streaming.kinds.fields import Count, HttpUrl, Number, Slug, optional_text, required_text
 from uxlab.studies.design import ANSWERING, DELIVERIES, INTERRUPTED_TRIAL_POLICIES, LAYOUTS, ORDERS, SessionDesign
 from uxlab.studies.models import Question
+from uxlab.studies.study_files.adaptive import AdaptiveSpec, adaptive_errors
 from uxlab.studies.study_files.arms import arm_errors, arm_spec, arm_spec_union
 from uxlab.studies.study_files.errors import StudyFileError, format_validation_errors, tidy_number, type_in_words
 from uxlab.studies.study_files.fields import (
@@ -226,9 +227,11 @@ ParticipantParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-
 
 
 class DesignSpec(_Spec):
-    """The design section; every setting's default is SessionDesign's (studies/design.py)."""
+    """The design section; every setting's default is SessionDesign's (studies/design.py).
+    A fixed design lists ``pairs``; an adaptive one has an ``adaptive`` block instead."""
 
-    pairs: Annotated[list[Pair], Field(min_length=1, max_length=MAX_PAIRS)]
+    pairs: Annotated[list[Pair], Field(min_length=1, max_length=MAX_PAIRS)] | None = None
+    adaptive: AdaptiveSpec | None = None
     seed: Seed | None = None
     # How synthetic and trace arms reach the screen (docs/protocol.md): presented on the browser's
     # frame clock from a schedule sent ahead (controlled), or painted on arrival (server_paced).
@@ -253,6 +256,18 @@ class DesignSpec(_Spec):
     participant_param: ParticipantParam | None = _SESSION.participant_param
     require_participant_id: Annotated[bool, Strict()] = _SESSION.require_participant_id
     save_timeout_s: Annotated[Number, Field(ge=1, le=600)] = _SESSION.save_timeout_s
+
+    @model_validator(mode="after")
+    def _check_fixed_or_adaptive(self):
+        if (self.pairs is None) == (self.adaptive is None):
+            raise PydanticCustomError(
+                "design_kind", "give pairs (a fixed design) or adaptive (an adaptive one), not both or neither"
+            )
+        if self.adaptive is not None and (self.trials_per_participant is not None or self.quota_per_cell is not None):
+            raise PydanticCustomError(
+                "design_kind", "trials_per_participant and quota_per_cell are for pairs; use adaptive.max_trials"
+            )
+        return self
 
 
 class StudyDefinition(_Spec):
@@ -287,11 +302,12 @@ _BUILT_WITH = kinds.registered()
 
 
 @functools.cache
-def _definition_model(registered):
-    """StudyDefinition, or for kinds registered since it was built, the same with those kinds' arms."""
-    if registered == _BUILT_WITH:
+def _definition_model(registered, adaptive=False):
+    """StudyDefinition, or for kinds registered since it was built, the same with those kinds' arms;
+    an adaptive design needs only its reference arm, so it may have one arm."""
+    if registered == _BUILT_WITH and not adaptive:
         return StudyDefinition
-    arms = Annotated[list[arm_spec_union(registered)], Field(min_length=2, max_length=MAX_ARMS)]
+    arms = Annotated[list[arm_spec_union(registered)], Field(min_length=1 if adaptive else 2, max_length=MAX_ARMS)]
     return create_model("StudyDefinition", __base__=StudyDefinition, __module__=__name__, arms=(arms, ...))
 
 
@@ -364,12 +380,13 @@ def validate_study_data(data: Any) -> StudyDefinition:
     if shape_errors:
         raise StudyFileError(shape_errors)
     try:
-        model = _definition_model(kinds.registered())
+        design = data.get("design")
+        model = _definition_model(kinds.registered(), isinstance(design, dict) and design.get("adaptive") is not None)
         definition = model.model_validate(data, context={REFERENCES: References.of(data)})
     except ValidationError as exc:
         raise StudyFileError(format_validation_errors(exc)) from None
     errors = _session_errors(definition) + arm_errors(definition.arms) + _completion_errors(definition)
-    errors += _duration_errors(definition)
+    errors += _duration_errors(definition) + adaptive_errors(definition)
     if errors:
         raise StudyFileError(errors)
     return definition
@@ -423,8 +440,9 @@ def _completion_errors(definition):
 
 
 def _duration_errors(definition):
-    """A trial must be able to finish within the session's time limit: each pair's panes are
-    estimated (by their kind) for each prompt, side by side or one after the other."""
+    """A trial must be able to finish within the session's time limit: each pair's panes (or an
+    adaptive design's reference against each end of its ranges) are estimated by their kind for
+    each prompt, side by side or one after the other."""
     design = definition.design
     limit_s = design.time_limit_minutes * 60
     arms = {arm.name: arm for arm in definition.arms}
@@ -432,20 +450,37 @@ def _duration_errors(definition):
     texts += [(check.name, check.response, "") for check in definition.attention_checks]
     if definition.practice is not None:
         texts.append((PRACTICE_PROMPT_NAME, definition.practice.response, definition.practice.reasoning))
+    trials = [
+        (f"design.pairs[{index}]", [(arms[name].kind, arms[name].profile) if name in arms else None for name in pair])
+        for index, pair in enumerate(design.pairs or [])
+    ]
+    adaptive = design.adaptive
+    if adaptive is not None and adaptive.reference in arms:
+        reference = arms[adaptive.reference]
+        kind = kinds.get(reference.kind)
+        if adaptive.dimension in kind.varies:
+            trials += [
+                (f"design.adaptive.tracks[{index}].range",
+                 [(reference.kind, reference.profile),
+                  (reference.kind, kind.with_dimension(reference.profile, adaptive.dimension, value))])
+                for index, track in enumerate(adaptive.tracks)
+                for value in track.range
+            ]
     errors = []
-    for index, pair in enumerate(design.pairs):
+    for path, panes in trials:
         for name, response, reasoning in texts:
-            panes = []
-            for arm_name in pair:
-                arm = arms.get(arm_name)
-                estimate = None if arm is None else kinds.get(arm.kind).longest_pane_s(arm.profile, response, reasoning)
-                panes.append(estimate or 0.0)
-            trial_s = sum(panes) + design.sequential_gap_s if design.layout == "sequential" else max(panes)
+            estimates = [
+                0.0 if pane is None else (kinds.get(pane[0]).longest_pane_s(pane[1], response, reasoning) or 0.0)
+                for pane in panes
+            ]
+            trial_s = sum(estimates) + design.sequential_gap_s if design.layout == "sequential" else max(estimates)
             if trial_s > limit_s:
-                errors.append(
-                    f"design.pairs[{index}]: a trial with prompt '{name}' would stream for about {trial_s:,.0f} s,"
+                error = (
+                    f"{path}: a trial with prompt '{name}' would stream for about {trial_s:,.0f} s,"
                     f" longer than design.time_limit_minutes ({tidy_number(design.time_limit_minutes)} min)"
                 )
+                if error not in errors:
+                    errors.append(error)
                 break
     return errors
 

@@ -95,15 +95,25 @@ class Command(BaseCommand):
         participant = actions.give_consent(participant)
         actions.mark_instructions_seen(participant)
         questions = list(study.questions.all())
-        trials = list(participant.trials.select_related("arm_a", "arm_b", "prompt").order_by("index"))
-        person = draw_participant(model, rng, len(trials))
+        adaptive = bool(actions.adaptive_config(study))
+        planned = list(participant.trials.select_related("arm_a", "arm_b", "prompt").order_by("index"))
+        # An adaptive session makes each next trial as the last one's answers are stored.
+        person = draw_participant(model, rng, actions.adaptive_trial_limit(study) if adaptive else len(planned))
         payloads = []
         now = timezone.now()
-        for position, trial in enumerate(trials):
-            if person.leaves_after is not None and position >= person.leaves_after:
+        position = 0
+        while True:
+            if adaptive:
+                actions.record_ratings(payloads)
+                payloads = []
+                trial = actions.pending_trial(participant)
+            else:
+                trial = planned[position] if position < len(planned) else None
+            if trial is None or (person.leaves_after is not None and position >= person.leaves_after):
                 break
+            position += 1
             Trial.objects.filter(pk=trial.pk).update(status=Trial.Status.FINISHED, started_at=now, finished_at=now)
-            timing = declared_timing(trial.arm_a.profile or {}, trial.arm_b.profile or {})
+            timing = declared_timing(actions.pane_profile(trial, "A") or {}, actions.pane_profile(trial, "B") or {})
             check = checks.get(trial.prompt.name)
             for question in questions:
                 expected = check["expected"] if check and check["question"] == question.name else None

@@ -1,0 +1,95 @@
+"""The results page and downloads of an adaptive study: thresholds, tracks, groups, every step."""
+
+import csv
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import import_yaml, mark_trials_shown
+from uxlab.live.protocol import RatingSubmit
+from uxlab.studies import actions
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "speed_threshold_adaptive.yaml"
+
+
+def run_participant(study, always_right):
+    participant = actions.give_consent(actions.enroll_participant(study))
+    while (trial := actions.pending_trial(participant)) is not None:
+        mark_trials_shown(participant)
+        value = "A"
+        if trial.kind == "trial":
+            step = trial.adaptive_step
+            right = actions.faster_pane(step.value, step.run.reference_value, step.test_pane, "tokens_per_second")
+            value = right if always_right else ("B" if right == "A" else "A")
+        context = actions.load_participant_context(participant.token)
+        message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=trial.index, question="faster",
+                               value=value, response_ms=600)
+        actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+    return participant
+
+
+@pytest.fixture
+def adaptive_study(team):
+    study = import_yaml(EXAMPLE.read_text(), team)
+    run_participant(study, True)
+    run_participant(study, False)
+    return study
+
+
+def test_it_shows_each_threshold_with_its_track_and_the_distribution(client, alice, adaptive_study):
+    client.force_login(alice)
+    response = client.get(f"/studies/{adaptive_study.code}/results/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'data-summary="adaptive"' in page and "Trial-by-trial tracks" in page
+    assert page.count("<details><summary>Participant") == 2
+    assert "2 participants: median threshold" in page
+
+
+def test_it_groups_thresholds_by_an_answer_and_says_when_the_question_is_unknown(client, alice, adaptive_study):
+    client.force_login(alice)
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
+    assert "data-by-group" in page and "Group (faster)" in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=nope").content.decode()
+    assert "There is no question named “nope”" in page and "data-by-group" not in page
+
+
+def test_it_exports_every_step(client, alice, adaptive_study):
+    client.force_login(alice)
+    response = client.get(f"/studies/{adaptive_study.code}/data/adaptive_steps.csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    steps = adaptive_study.participants.first().adaptive_run.steps.count()
+    assert len(rows) == sum(p.adaptive_run.steps.count() for p in adaptive_study.participants.all()) >= steps
+    assert {row["procedure"] for row in rows} == {"quest_plus"}
+    assert all(row["answer"] in ("A", "B") and row["threshold_log10"] for row in rows)
+    right = [row for row in rows if row["correct"] == "true"]
+    assert right and all(float(row["value"]) < 15 for row in rows)
+
+
+@pytest.mark.parametrize("path", ["/studies/{code}/", "/studies/{code}/monitor/", "/studies/{code}/fidelity/",
+                                  "/studies/{code}/data/psychds.zip", "/studies/{code}/data/summary.json"])
+def test_its_other_pages_work_for_an_adaptive_study(client, alice, adaptive_study, path):
+    client.force_login(alice)
+    response = client.get(path.format(code=adaptive_study.code))
+    assert response.status_code == 200
+
+
+def test_its_participant_page_counts_the_sessions_most_trials(client, team):
+    study = import_yaml(EXAMPLE.read_text(), team)
+    participant = actions.enroll_participant(study)
+    actions.record_checks(participant, {"simulated": True}, viewport_ok=True, stacked=False)
+    participant = actions.give_consent(participant)
+    actions.mark_instructions_seen(participant)
+    mark_trials_shown(participant)
+    context = actions.load_participant_context(participant.token)
+    message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="faster", value="A",
+                           response_ms=600)
+    actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+    page = client.get(f"/p/{participant.token}/trial/").content.decode()
+    assert "Trial 1 of 40" in page and 'data-trial="1"' in page

@@ -1,0 +1,56 @@
+"""Adaptive designs' results, pure: the distribution of per-participant thresholds and thresholds
+by group. Thresholds are in log10 units of the design's dimension (analysis/adaptive_rows.py
+collects them from the stored steps)."""
+
+import math
+import statistics
+
+import numpy as np
+
+
+def distribution(values):
+    """n, mean, SD, median and quartiles of a list of log10 thresholds (None when empty), and the
+    geometric mean as a value in the dimension's units."""
+    values = [value for value in values if value is not None and math.isfinite(value)]
+    if not values:
+        return {"n": 0}
+    quartiles = np.quantile(values, [0.25, 0.5, 0.75])
+    mean = statistics.fmean(values)
+    return {
+        "n": len(values),
+        "mean_log10": mean,
+        "sd_log10": statistics.stdev(values) if len(values) > 1 else None,
+        "median_log10": float(quartiles[1]),
+        "q1_log10": float(quartiles[0]),
+        "q3_log10": float(quartiles[2]),
+        "geometric_mean": 10**mean,
+    }
+
+
+def by_group(rows):
+    """{group: distribution} of rows ``(group, log10 threshold)``, groups in sorted order, and the
+    difference of each group's mean from the first group's with a Welch 95 % interval."""
+    groups = {}
+    for group, value in rows:
+        groups.setdefault(group, []).append(value)
+    result = {group: distribution(values) for group, values in sorted(groups.items())}
+    names = list(result)
+    if len(names) < 2:
+        return {"groups": result, "differences": []}
+    base = names[0]
+    differences = []
+    for other in names[1:]:
+        a, b = groups[base], groups[other]
+        if len(a) < 2 or len(b) < 2:
+            differences.append({"group": other, "versus": base, "difference_log10": None})
+            continue
+        from scipy import stats
+
+        diff = statistics.fmean(b) - statistics.fmean(a)
+        va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+        se = math.sqrt(va + vb)
+        dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+        half = float(stats.t.ppf(0.975, dof)) * se
+        differences.append({"group": other, "versus": base, "difference_log10": diff,
+                            "low_log10": diff - half, "high_log10": diff + half})
+    return {"groups": result, "differences": differences}

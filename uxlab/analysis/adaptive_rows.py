@@ -1,0 +1,126 @@
+"""Adaptive designs' data (the ORM-touching part): every step as an export table, and each
+participant's thresholds for the results page (docs/adaptive.md, docs/data-dictionary.md)."""
+
+import math
+
+from uxlab.analysis import columns
+from uxlab.analysis.adaptive import by_group, distribution
+from uxlab.analysis.columns import Column, Table
+from uxlab.studies.models import AdaptiveStep, Rating
+
+CHUNK = 5000
+
+ADAPTIVE_STEP_COLUMNS = (
+    columns.STUDY_COLUMN,
+    columns.PARTICIPANT_COLUMN,
+    columns.TRIAL_INDEX_COLUMN,
+    Column("step", "integer", "the step's place in the participant's adaptive run, from 0 (catch trials included)"),
+    Column("track", "string", "the track (staircase or QUEST+ run) the step belongs to"),
+    Column("catch", "boolean", "a catch trial: the track's easiest difference, not used by the procedure"),
+    Column("procedure", "string", "staircase or quest_plus"),
+    Column("dimension", "string", "what the test pane varied: tokens_per_second, ttft_s or thinking_tokens"),
+    Column("reference_value", "number", "the reference arm's value of the dimension (the other pane)"),
+    Column("value", "number", "the test pane's value of the dimension on this trial"),
+    Column("level_log10", "number", "the difficulty: |log10(value) - log10(reference_value)|"),
+    Column("test_pane", "string", "A or B: the pane that showed the test value"),
+    Column("answer", "string", "the participant's answer to the adaptive question (A or B); empty until stored"),
+    Column("correct", "boolean", "whether the answer named the pane that really was faster"),
+    Column("threshold_log10", "number", "the track's threshold estimate after this answer, log10 of the dimension's units (staircase: empty before two reversals)"),
+    Column("threshold", "number", "the same estimate in the dimension's units (10^threshold_log10)"),
+    Column("threshold_sd_log10", "number", "QUEST+: posterior SD of the threshold; staircase: SD of the reversal levels used"),
+    Column("threshold_low_log10", "number", "lower end of the 95% interval (QUEST+ credible, staircase t interval)"),
+    Column("threshold_high_log10", "number", "upper end of the 95% interval"),
+    Column("reversals", "integer", "staircase: reversals so far on the track (empty for QUEST+)"),
+    Column("summary", "json", "the procedure's whole summary after this answer (also slope and lapse modes for QUEST+)"),
+    Column("answered_at", "datetime", "when the answer was stored and the next trial chosen (ISO 8601 UTC)"),
+)
+
+
+def adaptive_step_rows(study, options=None):
+    config = (study.design or {}).get("adaptive") or {}
+    steps = (
+        AdaptiveStep.objects.filter(run__participant__study=study)
+        .order_by("run__participant_id", "number")
+        .values_list("run__participant_id", "trial__index", "number", "track", "catch", "run__reference_value",
+                     "value", "level", "test_pane", "answer", "correct", "summary", "answered_at")
+    )
+    for participant, index, number, track, catch, reference, value, level, pane, answer, correct, summary, at in (
+        steps.iterator(chunk_size=CHUNK)
+    ):
+        summary = summary or {}
+        threshold = summary.get("log10")
+        yield (
+            study.code, participant, index, number, track, catch, config.get("procedure", ""),
+            config.get("dimension", ""), reference, value, level, pane, answer, correct, threshold,
+            None if threshold is None else 10**threshold, summary.get("sd_log10"), summary.get("low_log10"),
+            summary.get("high_log10"), summary.get("reversals"), summary or None, at,
+        )
+
+
+def adaptive_steps_table():
+    return Table("adaptive_steps", "Adaptive designs: one row per adaptive trial, with its stimulus, the answer and "
+                 "the track's estimate after it.", ADAPTIVE_STEP_COLUMNS, adaptive_step_rows)
+
+
+def participant_groups(study, question):
+    """{participant id: their first stored answer to ``question``} (the group of a screener question)."""
+    rows = (
+        Rating.objects.filter(participant__study=study, question__name=question)
+        .order_by("participant_id", "trial__index")
+        .values_list("participant_id", "value")
+    )
+    groups = {}
+    for participant, value in rows:
+        groups.setdefault(participant, value)
+    return groups
+
+
+def adaptive_results(study, group_by=None):
+    """Per participant and track: the final threshold with its interval, the track of every step,
+    trials and catch accuracy; the distribution of thresholds per track; and, with ``group_by``
+    (a question name), thresholds by the participants' first answer to it."""
+    config = (study.design or {}).get("adaptive")
+    if not config:
+        return None
+    steps = (
+        AdaptiveStep.objects.filter(run__participant__study=study, answered_at__isnull=False)
+        .order_by("run__participant_id", "number")
+        .values("run__participant_id", "run__reference_value", "track", "catch", "value", "correct", "summary",
+                "trial__index")
+    )
+    participants = {}
+    for step in steps:
+        person = participants.setdefault(step["run__participant_id"], {
+            "participant": step["run__participant_id"], "reference_value": step["run__reference_value"],
+            "steps": [], "tracks": {}, "catch_trials": 0, "catch_correct": 0,
+        })
+        person["steps"].append({key: step[key] for key in ("track", "catch", "value", "correct")}
+                               | {"trial_index": step["trial__index"]})
+        if step["catch"]:
+            person["catch_trials"] += 1
+            person["catch_correct"] += int(bool(step["correct"]))
+        else:
+            person["tracks"][step["track"]] = step["summary"]
+    groups = participant_groups(study, group_by) if group_by else {}
+    tracks = [track["name"] for track in config["tracks"]]
+    per_track = {}
+    for name in tracks:
+        estimates = [person["tracks"].get(name, {}).get("log10") for person in participants.values()]
+        grouped = [(groups.get(pk, "(no answer)"), person["tracks"][name]["log10"])
+                   for pk, person in participants.items()
+                   if person["tracks"].get(name, {}).get("log10") is not None]
+        per_track[name] = {"distribution": distribution(estimates), "by_group": by_group(grouped) if group_by else None}
+    for person in participants.values():
+        person["trials"] = len(person["steps"])
+        person["catch_accuracy"] = (person["catch_correct"] / person["catch_trials"]) if person["catch_trials"] else None
+        person["group"] = groups.get(person["participant"]) if group_by else None
+        for summary in person["tracks"].values():
+            if summary.get("log10") is not None and not math.isfinite(summary["log10"]):
+                summary["log10"] = None
+    return {
+        "config": config,
+        "tracks": tracks,
+        "participants": list(participants.values()),
+        "per_track": per_track,
+        "group_by": group_by,
+    }

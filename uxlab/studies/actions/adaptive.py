@@ -1,0 +1,163 @@
+"""Adaptive designs: the first trials at assignment, and each next trial chosen on the server when
+the previous answer is stored (docs/adaptive.md).
+
+The procedures are uxlab/adaptive (framework-free); this module keeps their state on an
+AdaptiveRun, one AdaptiveStep per adaptive trial, and makes each trial from the reference arm with
+the design's dimension changed on one pane (Trial.stimulus, applied by trial_pane_specs through
+the arm's kind). The next trial is written in the same transaction as the answer that decides it,
+before the browser hears the answer is stored, so the page that loads next finds it, on any web
+process, after any reload. Nothing here reaches the browser but the panes' streams.
+"""
+
+import hashlib
+import random
+
+from django.utils import timezone
+
+from uxlab.adaptive.session import AdaptiveSession, with_defaults
+from uxlab.streaming import kinds
+from uxlab.studies.assignment import attention_positions
+from uxlab.studies.models import AdaptiveRun, AdaptiveStep, Rating, Trial
+
+
+def adaptive_config(study):
+    """The study's adaptive block (design.adaptive), or None for a fixed design."""
+    return (study.design or {}).get("adaptive") or None
+
+
+def reference_arm(study):
+    return study.arms.get(name=adaptive_config(study)["reference"])
+
+
+def reference_value(study, arm=None):
+    """The reference arm's value of the design's dimension (the study file checked it has one)."""
+    arm = arm or reference_arm(study)
+    return kinds.get(arm.kind).dimension_value(arm.profile, adaptive_config(study)["dimension"])
+
+
+def adaptive_trial_limit(study):
+    """The most trials an adaptive session shows: its max_trials plus the attention checks."""
+    return with_defaults(adaptive_config(study))["max_trials"] + len(study.session.attention_checks)
+
+
+def session_of(run, config):
+    return AdaptiveSession(config, run.reference_value)
+
+
+def faster_pane(step_value, reference, test_pane, dimension):
+    """The pane that really is faster: the test pane when its value is on the fast side."""
+    higher_is_faster = kinds.DIMENSIONS[dimension]
+    test_is_faster = (step_value > reference) == higher_is_faster
+    return test_pane if test_is_faster else ("B" if test_pane == "A" else "A")
+
+
+def pane_stimulus(dimension, value, pane):
+    return {pane: {"dimension": dimension, "value": value}}
+
+
+def assign_adaptive_trials(participant):
+    """The first trials of an adaptive session (call with the study row locked, as assign_trials
+    is): a practice trial if the study has one (the first track's easiest difference), then the
+    first adaptive trial. Later trials are made as answers are stored (advance_adaptive)."""
+    study = participant.study
+    config = adaptive_config(study)
+    arm = reference_arm(study)
+    value = reference_value(study, arm)
+    AdaptiveRun.objects.filter(participant=participant).delete()  # a released reservation's run
+    session = AdaptiveSession(config, value)
+    run = AdaptiveRun.objects.create(participant=participant, reference_value=value,
+                                     state=session.start(participant.assignment_seed))
+    planned = []
+    practice = study.prompts.filter(role="practice").first()
+    if practice is not None:
+        track = next(iter(session.tracks.values())).track
+        pane = random.Random(f"{participant.assignment_seed}:practice").choice("AB")
+        stimulus = pane_stimulus(config["dimension"], track.value(track.bounds[1]), pane)
+        planned.append(make_trial(participant, 0, "practice", practice, arm, stimulus))
+    first = session.next_trial(run.state)
+    trial = make_trial(participant, len(planned), "trial", trial_prompt(participant, 0), arm,
+                       pane_stimulus(config["dimension"], first["value"], first["test_pane"]))
+    add_step(run, trial, 0, first)
+    planned.append(trial)
+    participant.assignment = {
+        "design": "adaptive",
+        "seed": participant.assignment_seed,
+        "reference": arm.name,
+        "dimension": config["dimension"],
+        "trials": [{"index": trial.index, "kind": trial.kind, "prompt": trial.prompt.name} for trial in planned],
+    }
+
+
+def trial_prompt(participant, number):
+    """The prompt of the ``number``-th adaptive trial: the study's trial prompts in turn, from a
+    seeded starting point, so content varies but never with the stimulus."""
+    prompts = list(participant.study.prompts.filter(role="trial").order_by("position", "id"))
+    offset = int(hashlib.sha256(participant.assignment_seed.encode()).hexdigest()[:8], 16)
+    return prompts[(offset + number) % len(prompts)]
+
+
+def make_trial(participant, index, kind, prompt, arm, stimulus):
+    return Trial.objects.create(
+        participant=participant, index=index, kind=kind, prompt=prompt, arm_a=arm, arm_b=arm,
+        seed=f"{participant.assignment_seed}:{index}", stimulus=stimulus,
+    )
+
+
+def add_step(run, trial, number, chosen):
+    return AdaptiveStep.objects.create(
+        run=run, trial=trial, number=number, track=chosen["track"], catch=chosen["catch"],
+        level=chosen["level"], value=chosen["value"], test_pane=chosen["test_pane"],
+    )
+
+
+def advance_adaptive(trial_ids):
+    """Score each adaptive step among these trials whose deciding answer is now stored, update its
+    run, and make the next trial (and any attention check due before it). Runs inside the
+    transaction that stored the answers (record_ratings), with the run's row locked, so a step is
+    scored exactly once however often its answer is delivered."""
+    run_ids = set(
+        AdaptiveStep.objects.filter(trial_id__in=list(trial_ids), answered_at__isnull=True)
+        .values_list("run_id", flat=True)
+    )
+    for run_id in sorted(run_ids):
+        run = AdaptiveRun.objects.select_for_update().select_related("participant__study").get(pk=run_id)
+        for step in run.steps.filter(answered_at__isnull=True).order_by("number"):
+            if not score_step(run, step):
+                break
+
+
+def score_step(run, step):
+    """Record the step's answer and make what comes next; False while its answer is not stored."""
+    participant = run.participant
+    config = adaptive_config(participant.study)
+    answer = (
+        Rating.objects.filter(trial_id=step.trial_id, question__name=config["question"])
+        .order_by().values_list("value", flat=True).first()
+    )
+    if answer is None:
+        return False
+    session = session_of(run, config)
+    correct = answer == faster_pane(step.value, run.reference_value, step.test_pane, config["dimension"])
+    shown = {"track": step.track, "level": step.level, "value": step.value, "catch": step.catch,
+             "test_pane": step.test_pane, "reference_value": run.reference_value}
+    run.state, summary = session.record(run.state, shown, correct)
+    step.answer, step.correct, step.summary, step.answered_at = answer, correct, summary, timezone.now()
+    step.save(update_fields=["answer", "correct", "summary", "answered_at"])
+    chosen = session.next_trial(run.state)
+    if chosen is None:
+        run.finished_at = timezone.now()
+    else:
+        arm = reference_arm(participant.study)
+        index = (participant.trials.order_by("-index").values_list("index", flat=True).first() or 0) + 1
+        checks = list(participant.study.session.attention_checks)
+        due = [check for check, after in zip(checks, attention_positions(with_defaults(config)["max_trials"], checks))
+               if after == step.number + 1]
+        prompts = {prompt.name: prompt for prompt in participant.study.prompts.filter(role="attention")}
+        for check in due:  # both panes the reference arm: the response text says what to answer
+            make_trial(participant, index, "attention", prompts[check["prompt"]], arm, {})
+            index += 1
+        trial = make_trial(participant, index, "trial", trial_prompt(participant, step.number + 1), arm,
+                           pane_stimulus(config["dimension"], chosen["value"], chosen["test_pane"]))
+        add_step(run, trial, step.number + 1, chosen)
+    run.save(update_fields=["state", "finished_at"])
+    return True
