@@ -78,7 +78,8 @@ class StudyContext:
         arms = list(study.arms.all())
         self.arm_order = [arm.name for arm in arms]
         self.profiles = {arm.name: arm.profile or {} for arm in arms}
-        self.failed_attention = set()
+        # Pilot and preview participants (Participant.mode), left out by the "pilot" rule.
+        self.uncounted = set(study.participants.exclude(mode="").values_list("pk", flat=True))
         self.failed_attention = set(
             Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
                 "participant_id", flat=True
@@ -111,6 +112,7 @@ def trial_record(participant_id, status, extras):
         "hidden_during_stream": extras.get("hidden_during_stream", False),
         "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
+        "pilot": extras.get("pilot", False),
     }
 
 
@@ -136,6 +138,7 @@ def trial_rows(study, options):
     ):
         extras = dict(zip(state_names, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
+        extras["pilot"] = participant in context.uncounted
         record = trial_record(participant, status, extras)
         timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
         timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
@@ -196,6 +199,7 @@ def rating_table_rows(study, options):
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
             extras = dict(zip(trial_fields, row[14:], strict=True))
             extras["participant_failed_attention_check"] = participant in context.failed_attention
+            extras["pilot"] = participant in context.uncounted
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
