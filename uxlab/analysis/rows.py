@@ -433,6 +433,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
         "interrupted": "t.status = 'interrupted'",
         "practice": "t.kind = 'practice'",
         "attention_check_trial": "t.kind = 'attention'",
+        "pilot": "p.mode <> ''",
     }
     reasons = "concat_ws(';', " + ", ".join(
         f"CASE WHEN {conditions[rule.name]} THEN '{rule.name}' END"

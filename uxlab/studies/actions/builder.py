@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from uxlab.studies import drafts
-from uxlab.studies.actions.lifecycle import COUNTED, PREVIEW, bump_version, record_audit
+from uxlab.studies.actions.lifecycle import PREVIEW, bump_version, record_audit
 from uxlab.studies.models import Study, StudyDraft
 from uxlab.studies.study_files import StudyFileError, import_study
 
@@ -149,5 +149,23 @@ def _apply_after_launch(study, definition, document):
     study.save()
 
 
-def counted_participants(study):
-    return study.participants.filter(mode=COUNTED)
+def apply_draft(study, user):
+    """Apply a valid draft that is not in the study yet (after its pilot data was deleted)."""
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        document = draft_of(locked).document
+        definition, _problems = drafts.problems_of(document)
+        if definition is None or locked.status != Study.Status.DRAFT or not unapplied(locked, document):
+            return False
+        _apply(locked, user, definition, document)
+    study.refresh_from_db()
+    return True
+
+
+def unapplied(study, document=None):
+    """Whether a valid draft differs from what the study's rows say (a draft with pilot data keeps
+    its changes in the draft until that data is deleted)."""
+    document = document if document is not None else draft_of(study).document
+    if not study.arms.exists():
+        return True
+    return drafts.without_code(document) != drafts.without_code(drafts.study_document(study))

@@ -122,7 +122,7 @@ def _builder_context(request, study, current=None):
     return {
         "study": study, "draft": draft, "document": draft.document, "sections": sections, "current": current,
         "problems": problems, "grouped": grouped, "valid": definition is not None,
-        "applied": definition is not None and study.arms.exists(),
+        "applied": definition is not None and not build.unapplied(study, draft.document),
         "transitions": available_transitions(study),
         "frozen": build.frozen(study, current.name) if current else False,
         "section_problems": grouped.get(current.name, []) if current else [],

@@ -30,8 +30,8 @@ def launch_problems(study):
     _definition, problems = drafts.problems_of(build.draft_of(study).document)
     if problems:
         return [f"{path}: {message}" for path, message in problems[:5]]
-    if not study.arms.exists():
-        return ["the study has no arms yet"]
+    if build.unapplied(study):
+        return ["the draft's changes are not in the study yet: delete its pilot data first (Pilot page)"]
     return []
 
 
@@ -87,7 +87,9 @@ def delete_pilot_data(request, code):
         if request.POST.get("confirm") != "yes":
             return render(request, "builder/delete_pilot.html", {"study": study, "counts": counts, "error": True}, status=400)
         deleted = lifecycle.delete_uncounted(study, request.user)
-        messages.success(request, f"Deleted {deleted} pilot and preview session{'s' if deleted != 1 else ''}.")
+        applied = build.apply_draft(study, request.user)
+        messages.success(request, f"Deleted {deleted} pilot and preview session{'s' if deleted != 1 else ''}."
+                         + (" The draft's changes are now in the study." if applied else ""))
         return redirect("web:pilot", code=study.code)
     return render(request, "builder/delete_pilot.html", {"study": study, "counts": counts})
 
