@@ -69,8 +69,11 @@ def _unwrap(annotation):
             return annotation, optional
 
 
+_WORDS = {"ttft": "TTFT", "cv": "CV", "url": "URL", "api": "API", "env": "variable", "s": "s"}
+
+
 def _label(name):
-    text = name.split(".")[-1].replace("_", " ")
+    text = " ".join(_WORDS.get(word, word) for word in name.split(".")[-1].split("_"))
     for suffix, unit in ((" s", " (s)"), (" minutes", " (minutes)")):
         if text.endswith(suffix):
             text = text[: -len(suffix)] + unit

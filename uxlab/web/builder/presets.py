@@ -6,6 +6,7 @@ import re
 from django.conf import settings
 
 from uxlab.streaming.presets import PRESET_LIST
+from uxlab.studies.study_files.errors import tidy_number
 
 _ENTRY = re.compile(r'<a id="(?P<id>[^"]+)"></a>\s*\n(?P<text>.+?)(?:\n\s*\n|\Z)', re.S)
 
@@ -18,7 +19,11 @@ def source_entries():
         text = path.read_text(encoding="utf-8")
     except OSError:
         return {}
-    return {match["id"]: " ".join(match["text"].split()).replace("**", "") for match in _ENTRY.finditer(text)}
+    entries = {}
+    for match in _ENTRY.finditer(text):
+        entry = " ".join(match["text"].split()).replace("**", "")
+        entries[match["id"]] = entry.removeprefix(f"[{match['id']}]").strip()
+    return entries
 
 
 def preset_cards():
@@ -27,7 +32,7 @@ def preset_cards():
     cards = []
     for preset in PRESET_LIST:
         profile = preset.profile
-        figures = [f"{profile.get('tokens_per_second', '–')} tokens/s", f"TTFT {profile.get('ttft_s', '–')} s"]
+        figures = [f"{tidy_number(profile.get('tokens_per_second'))} tokens/s", f"TTFT {tidy_number(profile.get('ttft_s'))} s"]
         if profile.get("thinking_tokens"):
             figures.append(f"{profile['thinking_tokens']} thinking tokens")
         if profile.get("jitter"):

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from uxlab.streaming import kinds
-from uxlab.streaming.presets import PRESETS
+from uxlab.streaming.presets import PRESETS, preset_choices
 from uxlab.studies import drafts
 from uxlab.studies.access import get_study_for_user
 from uxlab.studies.actions import builder as build
@@ -41,8 +41,8 @@ class CreateForm(django_forms.Form):
     title = django_forms.CharField(max_length=200, required=False, help_text="Not needed for an upload.")
     code = django_forms.SlugField(max_length=40, required=False, help_text="Used in the participant link; left empty, one is made up.")
     start = django_forms.ChoiceField(choices=START_CHOICES, initial="template", widget=django_forms.RadioSelect)
-    first_preset = django_forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="wafer_scale_8b")
-    second_preset = django_forms.ChoiceField(choices=[(name, name) for name in PRESETS], initial="loaded_gpu_cloud_70b")
+    first_preset = django_forms.ChoiceField(choices=preset_choices, initial="wafer_scale_8b")
+    second_preset = django_forms.ChoiceField(choices=preset_choices, initial="loaded_gpu_cloud_70b")
     file = django_forms.FileField(required=False)
 
     def __init__(self, *args, user, **kwargs):
