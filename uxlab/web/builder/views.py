@@ -98,8 +98,10 @@ def _starting_document(data, code):
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
             raise StudyFileError(["(top level): the file is not UTF-8 text"]) from None
-        parse_study_yaml(text)  # the same check as `manage.py import_study`, every problem listed
+        definition = parse_study_yaml(text)  # the same check as `manage.py import_study`, every problem listed
         document = yaml.safe_load(text)
+        if definition.code:
+            document["code"] = definition.code  # `code: 2024` is the text "2024"
         if code:
             document["code"] = code
         if data.get("title"):
