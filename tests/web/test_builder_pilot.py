@@ -68,6 +68,11 @@ def test_pilot_data_is_left_out_of_analysis_by_default_and_deleted_in_one_click(
     assert {rule["name"]: rule["matches"] for rule in results["exclusions"]["rules"]}["pilot"] == 1
     everything = study_results(study, rules=[])
     assert everything["answers_kept"] == 2
+    from uxlab.analysis.rows import ExportOptions, participants_table
+
+    table = participants_table()
+    rows = [dict(zip(table.column_names, row)) for row in table.rows(study, ExportOptions())]
+    assert [(row["mode"], row["study_version"]) for row in rows] == [("", 1), ("pilot", 1)]
 
     client.force_login(alice)
     page = client.get(reverse("web:pilot", args=[study.code])).content.decode()

@@ -232,6 +232,8 @@ PARTICIPANT_COLUMNS = (
     Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
     Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
     Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
+    Column("mode", "string", "empty for a real participant; pilot or preview (left out of analysis by the pilot rule)"),
+    Column("study_version", "integer", "the study's version when the participant started (each edit after launch makes one)"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -256,7 +258,7 @@ def participant_rows(study, options):
     fields = [
         "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
         "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
-        "unconfirmed_reason", "external_identity__other_device_attempts",
+        "unconfirmed_reason", "external_identity__other_device_attempts", "mode", "study_version",
     ]
     if options.include_external_ids:
         fields += [
@@ -264,8 +266,8 @@ def participant_rows(study, options):
             "external_identity__panel_study_id", "external_identity__panel_session_id",
         ]
     for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
-        base, ending, external = rest[:9], rest[9:14], rest[14:]
-        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        base, ending, external = rest[:9], rest[9:16], rest[16:]
+        ending[4] = ending[4] or 0  # no panel id: no attempts
         yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
