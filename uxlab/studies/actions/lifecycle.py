@@ -55,7 +55,7 @@ def transition(study, name, user, *, launch_check=None):
         locked.save(update_fields=["status", "paused_reason", "updated_at"])
         if name == "launch":
             record_version(locked, user)
-        record_audit(locked, user, name, f"{sorted(sources)[0] if len(sources) == 1 else 'open'} → {target}")
+        record_audit(locked, user, name, f"{'/'.join(sorted(sources))} → {target}")
     study.refresh_from_db()
     return study
 

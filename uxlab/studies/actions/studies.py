@@ -4,8 +4,8 @@ import logging
 
 from django.db.models import Sum
 
-from uxlab.studies.actions.lifecycle import record_audit
-from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
+from uxlab.studies.actions.lifecycle import TransitionRefused, transition
+from uxlab.studies.models import ExportAudit, FailedTask, Rating
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +28,21 @@ def study_counts(study):
 
 
 def pause_study(study, user=None):
-    """Stop new participants from starting; those already inside can finish. Returns the new status."""
-    if Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED, paused_reason=""):
-        record_audit(study, user, "pause", "live → paused")
-    study.refresh_from_db(fields=["status", "paused_reason"])
-    return study.status
+    """Stop new participants from starting; those already inside can finish. Returns the new status
+    (a study that is not live is left as it is). The lifecycle's pause step, audited."""
+    return _step(study, "pause", user)
 
 
 def resume_study(study, user=None):
     """Open a paused study again (a pause of its own included). Returns the new status."""
-    if Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE, paused_reason=""):
-        record_audit(study, user, "resume", "paused → live")
-    study.refresh_from_db(fields=["status", "paused_reason"])
+    return _step(study, "resume", user)
+
+
+def _step(study, name, user):
+    try:
+        transition(study, name, user)
+    except TransitionRefused:
+        study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 
