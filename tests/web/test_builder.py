@@ -194,3 +194,12 @@ def test_a_renamed_arm_takes_its_pairs_along(client, team, alice):
     form = {key: str(value) for key, value in arm.items() if key != "kind"} | {"name": "fast"}
     assert client.post(reverse("web:builder_item", args=[study.code, "arms", 0]), form).status_code == 302
     assert Study.objects.get(pk=study.pk).design["pairs"] == [["fast", "loaded_gpu_cloud_70b"]]
+
+
+def test_the_study_list_and_a_study_page_lead_to_the_builder(client, team, alice):
+    client.force_login(alice)
+    assert reverse("web:study_create") == reverse("web:create") == "/studies/new/"
+    assert 'href="/studies/new/"' in client.get(reverse("web:study_list")).content.decode()
+    study = create_from_template(client, team)
+    page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    assert f'href="/studies/{study.code}/build/"' in page and 'id="launch-button"' in page and 'id="audit"' in page
