@@ -110,6 +110,9 @@ def test_it_shows_live_failures_per_arm_and_pauses_the_study_past_its_failure_ra
         "codes": {"connect_failed": 2, "rate_limited": 1}, "skipped_trials": 0,
     }]
     assert actions.resume_study(study) == Study.Status.LIVE and study.paused_reason == ""
+    entries = list(study.audit_entries.order_by("id").values_list("action", "user", "detail"))
+    assert [entry[:2] for entry in entries] == [("pause", None), ("resume", None)]  # audited, no user
+    assert entries[0][2].startswith("Paused automatically") and entries[1][2] == "paused → live"
 
 
 def test_it_never_pauses_a_study_whose_failure_pause_rate_is_zero(team):

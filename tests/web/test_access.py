@@ -30,8 +30,19 @@ API_ENDPOINTS = [
     ("web:api_psychds", {}, ""),
     *[("web:api_export", {"table": table}, f"?format={fmt}") for table in TABLES for fmt in FORMATS],
 ]
-# URL names with a study code that are not researcher data (the participant's public entry page).
-PUBLIC_WITH_CODE = {"study_entry"}
+# The builder's pages and actions: owners and editors only (a viewer gets the outsider's 404).
+BUILDER_PAGES = [
+    ("web:builder", {}), ("web:builder_yaml", {}), ("web:builder_section", {"name": "arms"}),
+    ("web:builder_item_new", {"name": "prompts"}), ("web:builder_item", {"name": "prompts", "index": 0}),
+    ("web:pilot", {}), ("web:delete_pilot_data", {}),
+]
+BUILDER_ACTIONS = [
+    ("web:builder_item_change", {"name": "questions", "index": 0, "change": "down"}), ("web:preview", {}),
+    ("web:change_status", {"action": "pause"}),
+]
+# URL names with a study code that are not researcher data (the participant's public entry page,
+# and the pilot link, which holds its own key: tests/web/test_builder_pilot.py).
+PUBLIC_WITH_CODE = {"study_entry", "pilot_entry"}
 
 
 def study_url(name, study, kwargs):
@@ -46,12 +57,24 @@ def login(client, user):
 def test_it_covers_every_url_that_takes_a_study_code():
     tested = {name.split(":")[1] for name, _ in READ_PAGES} | {n.split(":")[1] for n in WRITE_ACTIONS}
     tested |= {name.split(":")[1] for name, _, _ in API_ENDPOINTS}
+    tested |= {name.split(":")[1] for name, _ in BUILDER_PAGES + BUILDER_ACTIONS}
     with_code = set()
     for pattern in get_resolver("uxlab.web.urls").url_patterns:
         assert isinstance(pattern, URLPattern)
         if "<slug:code>" in str(pattern.pattern) or "<str:code>" in str(pattern.pattern):
             with_code.add(pattern.name)
     assert with_code - PUBLIC_WITH_CODE == tested
+
+
+@pytest.mark.parametrize("name, kwargs", BUILDER_PAGES + BUILDER_ACTIONS)
+def test_it_lets_only_owners_and_editors_use_the_builder(client, rated_study, alice, bob, charlie, name, kwargs):
+    url = study_url(name, rated_study, kwargs)
+    post = (name, kwargs) in BUILDER_ACTIONS
+    for user in (charlie, bob):  # an outsider, and a viewer of the team
+        response = (login(client, user).post if post else login(client, user).get)(url)
+        assert response.status_code == 404 and rated_study.title not in response.content.decode()
+    response = (login(client, alice).post if post else login(client, alice).get)(url)
+    assert response.status_code == (302 if post else 200)
 
 
 @pytest.mark.parametrize("name, kwargs", READ_PAGES)

@@ -79,7 +79,8 @@ class StudyContext:
         arms = list(study.arms.all())
         self.arm_order = [arm.name for arm in arms]
         self.profiles = {arm.name: arm.profile or {} for arm in arms}
-        self.failed_attention = set()
+        # Pilot and preview participants (Participant.mode), left out by the "pilot" rule.
+        self.uncounted = set(study.participants.exclude(mode="").values_list("pk", flat=True))
         self.failed_attention = set(
             Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
                 "participant_id", flat=True
@@ -112,6 +113,7 @@ def trial_record(participant_id, status, extras):
         "hidden_during_stream": extras.get("hidden_during_stream", False),
         "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
+        "pilot": extras.get("pilot", False),
     }
 
 
@@ -137,6 +139,7 @@ def trial_rows(study, options):
     ):
         extras = dict(zip(state_names, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
+        extras["pilot"] = participant in context.uncounted
         record = trial_record(participant, status, extras)
         timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
         timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
@@ -197,6 +200,7 @@ def rating_table_rows(study, options):
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
             extras = dict(zip(trial_fields, row[14:], strict=True))
             extras["participant_failed_attention_check"] = participant in context.failed_attention
+            extras["pilot"] = participant in context.uncounted
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
@@ -229,6 +233,8 @@ PARTICIPANT_COLUMNS = (
     Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
     Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
     Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
+    Column("mode", "string", "empty for a real participant; pilot or preview (left out of analysis by the pilot rule)"),
+    Column("study_version", "integer", "the study's version when the participant started (each edit after launch makes one)"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -253,7 +259,7 @@ def participant_rows(study, options):
     fields = [
         "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
         "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
-        "unconfirmed_reason", "external_identity__other_device_attempts",
+        "unconfirmed_reason", "external_identity__other_device_attempts", "mode", "study_version",
     ]
     if options.include_external_ids:
         fields += [
@@ -261,8 +267,8 @@ def participant_rows(study, options):
             "external_identity__panel_study_id", "external_identity__panel_session_id",
         ]
     for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
-        base, ending, external = rest[:9], rest[9:14], rest[14:]
-        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        base, ending, external = rest[:9], rest[9:16], rest[16:]
+        ending[4] = ending[4] or 0  # no panel id: no attempts
         yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
@@ -431,6 +437,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
         "interrupted": "t.status = 'interrupted'",
         "practice": "t.kind = 'practice'",
         "attention_check_trial": "t.kind = 'attention'",
+        "pilot": "p.mode <> ''",
     }
     reasons = "concat_ws(';', " + ", ".join(
         f"CASE WHEN {conditions[rule.name]} THEN '{rule.name}' END"

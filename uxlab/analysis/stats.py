@@ -317,6 +317,7 @@ EXCLUSION_RULES = (
     ExclusionRule("practice", "Practice trial", lambda r: bool(r.get("practice"))),
     ExclusionRule("attention_check_trial", "Attention-check trial (an instructed answer, not a judgement)",
                   lambda r: bool(r.get("attention_trial"))),
+    ExclusionRule("pilot", "Pilot or preview participant (docs/builder.md)", lambda r: bool(r.get("pilot"))),
 )
 RULES_BY_NAME = {rule.name: rule for rule in EXCLUSION_RULES}
 

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from uxlab.web import api, views_account, views_participant, views_results, views_studies
+from uxlab.web.builder import views as builder
+from uxlab.web.builder import views_run as builder_run
 
 app_name = "web"
 
@@ -40,4 +42,23 @@ urlpatterns = [
     path("p/<str:token>/trial/", views_participant.trial, name="trial"),
     path("p/<str:token>/done/", views_participant.done, name="done"),
     path("p/<str:token>/unconfirmed/", views_participant.unconfirmed, name="unconfirmed"),
+    # Researchers: the study builder, preview, pilot and lifecycle (web/builder/, docs/builder.md)
+    path("studies/<slug:code>/build/", builder.overview, name="builder"),
+    path("studies/<slug:code>/build/study.yaml", builder.download_yaml, name="builder_yaml"),
+    path("studies/<slug:code>/build/<slug:name>/", builder.section, name="builder_section"),
+    path("studies/<slug:code>/build/<slug:name>/new/", builder.item, name="builder_item_new"),
+    path("studies/<slug:code>/build/<slug:name>/<int:index>/", builder.item, name="builder_item"),
+    path("studies/<slug:code>/build/<slug:name>/<int:index>/<slug:change>/", builder.item_change,
+         name="builder_item_change"),
+    path("studies/<slug:code>/preview/", builder_run.preview, name="preview"),
+    path("studies/<slug:code>/pilot/", builder_run.pilot, name="pilot"),
+    path("studies/<slug:code>/pilot/delete/", builder_run.delete_pilot_data, name="delete_pilot_data"),
+    path("studies/<slug:code>/status/<slug:action>/", builder_run.change_status, name="change_status"),
+    path("s/<slug:code>/pilot/<str:key>/", builder_run.pilot_entry, name="pilot_entry"),
+]
+
+# Before "studies/<code>/", which would otherwise take "new" for a study's code.
+urlpatterns[:0] = [
+    path("studies/new/", builder.create, name="study_create"),
+    path("studies/new/", builder.create, name="create"),  # the same page under a shorter name
 ]

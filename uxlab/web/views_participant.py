@@ -271,9 +271,10 @@ def consent(request, token):
         if request.POST.get("decision") != "agree":
             actions.decline_consent(participant)
             return render(request, "participate/declined.html", {"study": study})
-        if not study.is_open:
+        # Previews and pilots (Participant.mode) run in any status but closed, and fill no quota.
+        if study.status == Study.Status.CLOSED or (not participant.mode and not study.is_open):
             return closed_response(request, study)
-        if actions.study_is_full(study):
+        if not participant.mode and actions.study_is_full(study):
             return closed_response(request, study, "full")
         actions.record_consent(participant)
         return redirect("web:participant_home", token=token)
@@ -350,8 +351,9 @@ def done(request, token):
         # Everything is answered but a last telemetry batch is still being stored: look again soon.
         return render(request, "participate/saving.html", {"study": participant.study})
     code, url = actions.shown_completion(participant)
-    context = {"study": participant.study, "completion_code": code, "completion_url": url, "confirmed": confirmed,
-               "outcome": participant.outcome}
+    preview = participant.mode == "preview"  # a researcher's run-through: no redirect to the panel
+    context = {"study": participant.study, "completion_code": code, "completion_url": "" if preview else url,
+               "confirmed": confirmed, "preview": preview, "outcome": participant.outcome}
     return render(request, "participate/done.html", context)
 
 

@@ -76,7 +76,7 @@ def monitor(request, code):
 def pause(request, code):
     """The monitor's Pause button: no new participants start; those inside can finish."""
     study = get_study_for_user(request.user, code, write=True)
-    actions.pause_study(study)
+    actions.pause_study(study, request.user)
     return redirect("web:monitor", code=study.code)
 
 
@@ -85,5 +85,5 @@ def pause(request, code):
 def resume(request, code):
     """The monitor's Resume button: open a paused study again."""
     study = get_study_for_user(request.user, code, write=True)
-    actions.resume_study(study)
+    actions.resume_study(study, request.user)
     return redirect("web:monitor", code=study.code)

@@ -31,13 +31,13 @@ def enroll_participant(study, *, panel=None, external_id=None, panel_study_id=""
     """A new participant of this study. A panel id that already started raises AlreadyStarted:
     the id alone never hands over that participant (the caller decides whether this browser owns it)."""
     if not external_id:
-        return Participant.objects.create(study=study)
+        return Participant.objects.create(study=study, study_version=study.version)
     existing = find_participant_by_external_id(study, panel, external_id)
     if existing is not None:
         raise AlreadyStarted(existing)
     try:
         with transaction.atomic():
-            participant = Participant.objects.create(study=study)
+            participant = Participant.objects.create(study=study, study_version=study.version)
             ExternalIdentity.objects.create(
                 participant=participant,
                 study=study,

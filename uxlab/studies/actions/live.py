@@ -4,6 +4,7 @@ failure does (restart, or skip the trial once its restarts are used up; pause a 
 from django.db import transaction
 from django.utils import timezone
 
+from uxlab.studies.actions.lifecycle import record_audit
 from uxlab.studies.actions.telemetry import lock_trial, refresh_fidelity
 from uxlab.studies.actions.trials import skip_trial
 from uxlab.studies.models import LiveResponse, Study, Trial
@@ -105,8 +106,11 @@ def pause_if_failing(study, arm):
         f"Paused automatically: {failed} of the last {requests} requests to live arm '{arm.name}' failed "
         f"(the study pauses at {session.failure_pause_rate:.0%})."
     )
-    return bool(
+    paused = bool(
         Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(
             status=Study.Status.PAUSED, paused_reason=reason
         )
     )
+    if paused:
+        record_audit(study, None, "pause", reason)  # no user: the study paused itself
+    return paused

@@ -68,7 +68,7 @@ def live_cell_counts(study):
     free). Cells are held from the first trial on (reserve_trials); unstarted reservations are
     released by the expiry task."""
     rows = (
-        Trial.objects.filter(participant__study=study, kind="trial")
+        Trial.objects.filter(participant__study=study, kind="trial", participant__mode="")
         .exclude(participant__status=Participant.Status.EXPIRED)
         .values_list("cell")
         .annotate(count=Count("id"))
@@ -91,7 +91,7 @@ def assign_trials(participant):
     arms = {arm.name: arm for arm in study.arms.all()}
     prompts = {prompt.name: prompt for prompt in study.prompts.all()}
     trial_prompts = [prompt.name for prompt in prompts.values() if prompt.role == "trial"]
-    ordinal = study.participants.exclude(assignment={}).exclude(pk=participant.pk).count()
+    ordinal = study.participants.filter(mode="").exclude(assignment={}).exclude(pk=participant.pk).count()
     planned = plan_trials(
         [list(pair) for pair in session.pairs],
         trial_prompts,
@@ -100,7 +100,7 @@ def assign_trials(participant):
         seed=participant.assignment_seed,
         order=session.order,
         per_participant=session.trials_per_participant,
-        quota=session.quota_per_cell,
+        quota=None if participant.mode else session.quota_per_cell,  # previews and pilots fill no quota
     )
 
     def arms_of(pair_index, first_left):

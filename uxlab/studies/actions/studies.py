@@ -4,17 +4,22 @@ import logging
 
 from django.db.models import Sum
 
-from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
+from uxlab.studies.actions.lifecycle import TransitionRefused, transition
+from uxlab.studies.models import ExportAudit, FailedTask, Rating
 
 log = logging.getLogger(__name__)
 
 
 def study_counts(study):
+    """The study page's counts of real participants (previews and pilots are counted apart)."""
+    participants = study.participants.filter(mode="")
     return {
-        "participants": study.participants.count(),
-        "consented": study.participants.filter(consented_at__isnull=False).count(),
-        "completed": study.participants.filter(completed_at__isnull=False).count(),
-        "ratings": Rating.objects.filter(participant__study=study).count(),
+        "participants": participants.count(),
+        "consented": participants.filter(consented_at__isnull=False).count(),
+        "completed": participants.filter(completed_at__isnull=False).count(),
+        "ratings": Rating.objects.filter(participant__study=study, participant__mode="").count(),
+        "pilot": study.participants.filter(mode="pilot").count(),
+        "preview": study.participants.filter(mode="preview").count(),
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
         # Panel ids opened from a browser other than the one they started in (refused).
         "other_device_attempts": study.external_identities.aggregate(total=Sum("other_device_attempts"))["total"] or 0,
@@ -22,17 +27,22 @@ def study_counts(study):
     }
 
 
-def pause_study(study):
-    """Stop new participants from starting; those already inside can finish. Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.LIVE).update(status=Study.Status.PAUSED, paused_reason="")
-    study.refresh_from_db(fields=["status", "paused_reason"])
-    return study.status
+def pause_study(study, user=None):
+    """Stop new participants from starting; those already inside can finish. Returns the new status
+    (a study that is not live is left as it is). The lifecycle's pause step, audited."""
+    return _step(study, "pause", user)
 
 
-def resume_study(study):
+def resume_study(study, user=None):
     """Open a paused study again (a pause of its own included). Returns the new status."""
-    Study.objects.filter(pk=study.pk, status=Study.Status.PAUSED).update(status=Study.Status.LIVE, paused_reason="")
-    study.refresh_from_db(fields=["status", "paused_reason"])
+    return _step(study, "resume", user)
+
+
+def _step(study, name, user):
+    try:
+        transition(study, name, user)
+    except TransitionRefused:
+        study.refresh_from_db(fields=["status", "paused_reason"])
     return study.status
 
 

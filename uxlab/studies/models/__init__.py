@@ -94,6 +94,8 @@ class Study(models.Model):
     design = models.JSONField(default=dict)
     # Why the study paused itself (a live arm failing too often); cleared when it is resumed.
     paused_reason = models.CharField(max_length=300, blank=True)
+    # 1 until launch; each edit after launch makes a new version (StudyVersion, StudyAudit).
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -322,6 +324,10 @@ class Participant(models.Model):
     # How the session ended and the completion code shown for it (empty while it runs).
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     completion_code_shown = models.CharField(max_length=40, blank=True)
+    # "" for a real participant; "pilot" (kept, excluded from analysis by default) or "preview" (a
+    # researcher's run-through, never counted): neither fills quotas (docs/builder.md).
+    mode = models.CharField(max_length=10, blank=True, choices=[("pilot", "pilot"), ("preview", "preview")])
+    study_version = models.PositiveIntegerField(default=1, help_text="The study's version at enrolment.")
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
@@ -546,6 +552,7 @@ class RecordedTrace(models.Model):
 
 # Operational records live in their own module; importing them here registers them with the app.
 from uxlab.studies.models.adaptive import AdaptiveRun, AdaptiveStep  # noqa: E402
+from uxlab.studies.models.builder import StudyAudit, StudyDraft, StudyVersion  # noqa: E402
 from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
 
 __all__ = [
@@ -567,7 +574,10 @@ __all__ = [
     "RatingConflict",
     "RecordedTrace",
     "Study",
+    "StudyAudit",
+    "StudyDraft",
     "StudyQuerySet",
+    "StudyVersion",
     "Team",
     "Trial",
     "TrialTelemetry",

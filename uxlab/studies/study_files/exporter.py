@@ -16,9 +16,18 @@ def profile_from_arm(arm: Arm) -> dict:
 
 def export_study(study: Study) -> str:
     """The study as a version-1 YAML file that imports back to the same definition."""
+    return dump_study_data(_study_data(study))
+
+
+def dump_study_data(data: dict) -> str:
+    """A study file's data as YAML in the exporter's layout (the builder's drafts too, valid or not)."""
+    design = data.get("design")
+    if isinstance(design, dict) and isinstance(design.get("pairs"), list):
+        data = {**data, "design": {**design, "pairs": [
+            _FlowList(pair) if isinstance(pair, list) else pair for pair in design["pairs"]]}}
     header = f"# uxlab study file, version {FORMAT_VERSION}; the format is described in docs/study-format.md\n"
     return header + yaml.dump(
-        _study_data(study),
+        data,
         Dumper=_StudyDumper,
         sort_keys=False,
         allow_unicode=True,
