@@ -54,8 +54,8 @@ def trial_targets(trial):
     from its seed (with each token's due time), or, for a live trial, as the server relayed them."""
     if trial.delivery == delivery.LIVE:
         targets = {"A": {}, "B": {}}
-        for seq, pane, due_s, tokens, phase in trial.server_timing.get("relayed", []):
-            targets[pane][seq] = (due_s, tokens, phase)
+        for seq, pane, due_s, tokens, phase, *token_dues in trial.server_timing.get("relayed", []):
+            targets[pane][seq] = (due_s, tokens, phase, *token_dues)
         return targets
     frames = trial_frames(trial_pane_specs(trial), **trial_layout(trial))
     messages = delivery.plan_messages(frames, trial.delivery or delivery.CONTROLLED)
