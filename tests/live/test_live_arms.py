@@ -254,7 +254,7 @@ async def test_it_summarises_a_live_trial_in_full_when_its_telemetry_races_ahead
     def telemetry_first(participant_id, index, server_timing, records):
         # The browser's half lands first: it is stored (and cannot be summarised yet) before the timing.
         # (What the browser saw: each relayed message received 3 ms and shown 8 ms after it was sent.)
-        frames = [[seq, at_s * 1000 + 3, at_s * 1000 + 8] for seq, _pane, at_s, _tokens, _phase in server_timing["relayed"]]
+        frames = [[seq, at_s * 1000 + 3, at_s * 1000 + 8] for seq, _pane, at_s, *_ in server_timing["relayed"]]
         trial = Trial.objects.get(participant_id=participant_id, index=index)
         actions.record_telemetry({"key": str(uuid.uuid4()), "group_name": "nobody", "trial_id": trial.pk,
                                   "telemetry": {"frames": frames, "frame_ms": 16.7},

@@ -82,7 +82,7 @@ def ended(message, _):
     return message["type"] in {"stream.end", "stream.interrupted"}
 
 
-def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane(backend, live_participant, stack):
+def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane_token_by_token(backend, live_participant, stack):
     participant, live_pane = live_participant
     backend.play(sse_events(WORDS), gap_s=0.02, first_delay_s=0.3)
     with connect(socket_url(stack.url, participant.token), origin=stack.url) as websocket:
@@ -103,7 +103,16 @@ def test_it_relays_a_live_backend_as_it_produces_alongside_a_paced_pane(backend,
     assert backend.requests[0]["json"]["messages"][-1]["content"] == "Say some words."
     trial = wait_for_trial(participant, lambda trial: trial.status == Trial.Status.FINISHED)
     relayed = trial.server_timing["relayed"]
-    assert sum(tokens for _, pane, _, tokens, _ in relayed if pane == live_pane) >= len(WORDS)
+    assert sum(tokens for _, pane, _, tokens, *_ in relayed if pane == live_pane) >= len(WORDS)
+    # The paced pane (200 tokens/s, a few tokens a frame) carries each token's due time, as in a
+    # synthetic trial, and the server timing keeps them for its fidelity, token by token.
+    paced = [m for m in stream if m["type"] == "stream.delta" and m["pane"] == paced_pane]
+    with_parts = [m for m in paced if "parts" in m]
+    assert with_parts and all(m["parts"][0][0] == m["due_ms"] for m in with_parts)
+    assert all("".join(text for _, text in m["parts"]) == m["text"] for m in with_parts)
+    assert all(len(m["parts"]) == m["tokens"] for m in with_parts)
+    kept = {entry[0]: [round(due_s * 1000, 3) for due_s in entry[5]] for entry in relayed if len(entry) > 5}
+    assert kept == {m["seq"]: [due_ms for due_ms, _ in m["parts"]] for m in with_parts}
 
 
 def test_it_resumes_a_live_stream_on_another_process_from_the_redis_buffer(

@@ -16,8 +16,9 @@ from uxlab.streaming.live import run_live_trial
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run(fixture, display="hidden", slot=None, partner=None, responses=None):
+def run(fixture, display="hidden", slot=None, partner=None, responses=None, emitted=None):
     body = (FIXTURES / fixture).read_text()
+    emitted = [] if emitted is None else emitted
     transport = httpx.MockTransport(
         lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body.encode())
     )
@@ -31,9 +32,10 @@ def run(fixture, display="hidden", slot=None, partner=None, responses=None):
     sent, counter = [], itertools.count(1)
     responses = {} if responses is None else responses
 
-    async def emit(pane, kind, phase, text, tokens, at_s):
+    async def emit(pane, kind, phase, text, tokens, at_s, parts=None):
         seq = next(counter)
         sent.append((seq, pane, kind, phase, text))
+        emitted.append((seq, pane, kind, text, tokens, at_s, parts))
         return seq
 
     async def events(spec):
@@ -113,3 +115,28 @@ def test_it_records_a_live_arm_refused_by_its_slot_as_the_panes_failure():
     with pytest.raises(BackendError):
         run("deepseek_reasoning_content.sse", slot=slot, responses=responses)
     assert responses["A"].failure == "arm_busy" and responses["A"].chunks == []
+
+
+def test_it_gives_a_live_trials_scheduled_pane_each_tokens_due_time_as_a_synthetic_trial_does():
+    from uxlab.streaming.trial import trial_frames
+
+    partner = {"kind": "synthetic", "profile": {"ttft_s": 0.05, "tokens_per_second": 600},
+               "content": "A paced answer of a good many words, several of them due in every frame. " * 3,
+               "reasoning": "", "seed": "s:B"}
+    emitted = []
+    run("deepseek_reasoning_content.sse", partner=partner, emitted=emitted)
+
+    paced = [(text, tokens, at_s, parts) for _seq, pane, kind, text, tokens, at_s, parts in emitted
+             if pane == "B" and kind == "delta"]
+    assert sum(tokens for _, tokens, _, _ in paced) > len(paced)  # frames of several tokens
+    for text, tokens, at_s, parts in paced:
+        if tokens == 1:
+            assert parts is None
+            continue
+        assert len(parts) == tokens and "".join(part for _, part in parts) == text
+        dues = [due_s for due_s, _ in parts]
+        assert dues[0] == at_s and dues == sorted(dues) and dues[-1] > dues[0]
+    # The same due times a synthetic trial's frames carry for this pane.
+    frames = trial_frames({"A": partner, "B": partner})
+    expected = [due for frame in frames if frame.pane == "B" and frame.tokens for due in frame.token_dues()]
+    assert [due for _, tokens, at_s, parts in paced for due in ([at_s] if parts is None else [d for d, _ in parts])] == expected

@@ -146,3 +146,26 @@ def test_it_refuses_bad_restart_pause_and_in_flight_settings(design, live, error
     with pytest.raises(StudyFileError) as caught:
         parse_study_yaml(LIVE_STUDY.format(design=design, live=live))
     assert any(error in message for message in caught.value.errors)
+
+
+def test_it_judges_a_live_trials_scheduled_pane_token_by_token_from_the_relayed_due_times(team):
+    participant = actions.give_consent(actions.enroll_participant(live_study(team)))
+    trial = participant.trials.select_related("arm_a").get(index=0)
+    live, paced = ("A", "B") if trial.arm_a.name == "live_arm" else ("B", "A")
+    actions.start_trial(participant.pk, 0)
+    # The live pane's one chunk; the paced pane's frame of three tokens, due 0.100, 0.105, 0.110 s.
+    timing = {"relayed": [[1, live, 0.2, 1, "answer"], [2, paced, 0.1, 3, "answer", [0.1, 0.105, 0.11]]]}
+    actions.finish_live_trial(participant.pk, 0, timing, {})
+    trial = Trial.objects.get(pk=trial.pk)
+    assert actions.trial_targets(trial)[paced] == {2: (0.1, 3, "answer", [0.1, 0.105, 0.11])}
+
+    # Shown as the Presenter shows parts: the first token at its frame, the others in the next one.
+    frames = [[1, 203, 210], [2, 102, 110]]
+    updates = [[1, 1, 210, 215], [2, 1, 110, 115], [2, 2, 126.7, 131]]
+    actions.record_telemetry({"key": "9b2c5d4e-0000-4000-8000-000000000001", "group_name": "nobody",
+                              "trial_id": trial.pk, "received_at": "2030-01-01T00:00:00+00:00",
+                              "telemetry": {"frames": frames, "updates": updates, "frame_ms": 16.7}})
+    pane = Trial.objects.get(pk=trial.pk).fidelity["panes"][paced]
+    assert pane["tokens"] == 3 and pane["tokens_shown"] == 3 and pane["tokens_early"] == 0
+    assert pane["target"]["tokens_per_second"] == pytest.approx(2 / 0.01)  # per token, not one frame
+    assert pane["paint_error_ms"]["max"] == pytest.approx(126.7 - 105)

@@ -44,7 +44,8 @@ async def store_outcome(action, *args):
 
 
 def live_timing(relayed):
-    """The server timing of a live trial: every delta message as [seq, pane, at_s, tokens, phase]."""
+    """The server timing of a live trial: every delta message as [seq, pane, at_s, tokens, phase],
+    a scheduled pane's message of several tokens with each token's due time (s) as a sixth item."""
     return {"relayed": [entry for entry in relayed if entry[4] != "done"]}
 
 
@@ -278,15 +279,19 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         await buffer.open(key)
         relayed, attached = [], await self.send_quietly(self.start_frame(stream))
 
-        async def emit(pane, kind, phase, text, tokens, at_s):
+        async def emit(pane, kind, phase, text, tokens, at_s, parts=None):
             nonlocal attached
             seq = len(relayed) + 1
             due_ms = round(at_s * 1000, 3)
             if kind == "delta":
-                message = protocol.stream_delta_frame(seq, pane, phase, text, tokens, due_ms)
+                wire_parts = [[round(due_s * 1000, 3), part] for due_s, part in parts] if parts else None
+                message = protocol.stream_delta_frame(seq, pane, phase, text, tokens, due_ms, wire_parts)
+                # A scheduled pane's frame keeps its tokens' due times: its fidelity is judged per token.
+                entry = [seq, pane, at_s, tokens, phase] + ([[due_s for due_s, _ in parts]] if parts else [])
             else:
                 message = protocol.stream_done_frame(seq, pane, due_ms)
-            relayed.append([seq, pane, at_s, tokens, phase] if kind == "delta" else [seq, pane, at_s, 0, "done"])
+                entry = [seq, pane, at_s, 0, "done"]
+            relayed.append(entry)
             await buffer.append(key, message)
             if attached:
                 attached = await self.send_quietly(message)

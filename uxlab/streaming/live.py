@@ -1,8 +1,11 @@
 """Run a live trial: relayed panes as their backend produces, scheduled panes paced, one t0.
 
 Framework-free: the caller gives the clock, the sleep and `emit`, which receives every message
-in order. `emit(pane, kind, phase, text, tokens, at_s)` with kind "delta" or "done" and `at_s` the
-time after t0 it was produced (live) or due (scheduled); it returns the message's sequence number.
+in order. `emit(pane, kind, phase, text, tokens, at_s, parts=None)` with kind "delta" or "done" and
+`at_s` the time after t0 it was produced (live) or due (scheduled); it returns the message's
+sequence number. A scheduled pane's delta of several tokens also gives `parts`: each token's due
+time after t0 and its text, as a synthetic trial's stream.delta carries them, so the browser shows
+each token at its own time (docs/protocol.md) rather than the whole frame at its first token's.
 
 Each relayed pane's whole response is kept in a `PaneRecord` (`responses`, filled as it arrives,
 so a failed trial still has what came before the failure): every chunk with its arrival, shown or
@@ -74,7 +77,10 @@ async def run_live_trial(panes, emit, clock, sleep, events=live_events, response
     async def scheduled(pane, spec):
         async def send(frame):
             if frame.tokens:
-                await emit(pane, "delta", frame.phase, frame.text, frame.tokens, frame.due_s)
+                parts = None
+                if frame.tokens > 1 and frame.token_due_s:
+                    parts = tuple(zip(frame.token_due_s, frame.token_texts))
+                await emit(pane, "delta", frame.phase, frame.text, frame.tokens, frame.due_s, parts=parts)
             if frame.last:
                 await emit(pane, "done", frame.phase, "", 0, frame.due_s)
 

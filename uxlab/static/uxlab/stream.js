@@ -1,10 +1,90 @@
 // A trial's two panes, what the page saw of the stream (telemetry), and the presenter that shows
 // stream messages on the frame clock (protocol: docs/protocol.md; the socket and clock: socket.js).
 
+// A long answer is kept as sealed lines plus a short live tail (AnswerText). Chromium lays out a
+// paragraph from its start whenever text is appended to it, so the per-frame cost of a growing
+// single-paragraph answer grows with its length (5-7 ms at 20-30 KB on the development machine,
+// enough to push frames past their deadline under load: docs/benchmarks.md). Every complete line
+// but the last is moved, as it is, into an inline-block of the full width whose layout is cached;
+// each frame then lays out only the tail. Lines are broken greedily, so a line's breaks depend
+// only on the text up to it, and the sealed lines are the lines the paragraph had: the page looks
+// the same, and its text (textContent, innerText) is the same.
+export const SEAL_AT = 2000; // characters in the tail before its complete lines are sealed
+const RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/; // bidi runs resolve per paragraph: never split those
+
+export class AnswerText {
+  constructor(element) {
+    this.element = element;
+    this.tail = null;
+    this.width = null;
+    this.range = document.createRange();
+    // A sealed line was broken for one width: if the width changes, join everything again.
+    new ResizeObserver(() => {
+      const width = this.element.clientWidth;
+      if (this.width !== null && width !== this.width && this.element.firstElementChild) this.join();
+      this.width = width;
+    }).observe(element);
+  }
+
+  clear() {
+    this.element.textContent = "";
+    this.tail = null;
+  }
+
+  join() {
+    const text = this.element.textContent;
+    this.clear();
+    this.append(text);
+  }
+
+  append(text) {
+    if (!this.tail || !this.tail.isConnected) {
+      this.tail = document.createTextNode("");
+      this.element.append(this.tail);
+    }
+    // Sealed against the layout of the last frame, before this frame changes anything.
+    if (this.tail.length >= SEAL_AT) this.seal();
+    this.tail.appendData(text);
+  }
+
+  top(offset) {
+    this.range.setStart(this.tail, offset);
+    this.range.setEnd(this.tail, offset + 1);
+    return this.range.getBoundingClientRect().top;
+  }
+
+  // Move every line of the tail but its last into a sealed block.
+  seal() {
+    const tail = this.tail;
+    if (RTL.test(tail.data)) return;
+    const lastTop = this.top(tail.length - 1);
+    let low = 0;
+    let high = tail.length - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.top(middle) < lastTop - 1) low = middle + 1;
+      else high = middle;
+    }
+    const code = tail.data.charCodeAt(low);
+    if (low === 0 || (code >= 0xdc00 && code <= 0xdfff)) return;
+    this.tail = tail.splitText(low);
+    const sealed = document.createElement("span");
+    sealed.className = "sealed";
+    sealed.append(tail);
+    this.element.insertBefore(sealed, this.tail);
+  }
+}
+
 export class Panes {
   constructor(root) {
     this.root = root;
     this.thinkingTimers = {};
+    this.answers = {};
+  }
+
+  answer(name) {
+    if (!this.answers[name]) this.answers[name] = new AnswerText(this.pane(name).querySelector(".answer"));
+    return this.answers[name];
   }
 
   pane(name) {
@@ -14,7 +94,7 @@ export class Panes {
   reset() {
     for (const name of ["A", "B"]) {
       const el = this.pane(name);
-      el.querySelector(".answer").textContent = "";
+      this.answer(name).clear();
       el.querySelector(".reasoning-text").textContent = "";
       el.querySelector(".reasoning").hidden = true;
       this.stopThinking(name);
@@ -56,7 +136,7 @@ export class Panes {
     }
     this.stopThinking(delta.pane);
     el.querySelector(".reasoning").open = false;
-    el.querySelector(".answer").append(delta.text);
+    this.answer(delta.pane).append(delta.text);
   }
 
   finish(name) {

@@ -51,11 +51,12 @@ def enqueue_telemetry(payload):
 
 def trial_targets(trial):
     """{pane: {seq: (due_s, tokens, phase[, token_dues])}} of the trial's stream messages: rebuilt
-    from its seed (with each token's due time), or, for a live trial, as the server relayed them."""
+    from its seed (with each token's due time), or, for a live trial, as the server relayed them
+    (a scheduled pane's messages of several tokens with each token's due time)."""
     if trial.delivery == delivery.LIVE:
         targets = {"A": {}, "B": {}}
-        for seq, pane, due_s, tokens, phase in trial.server_timing.get("relayed", []):
-            targets[pane][seq] = (due_s, tokens, phase)
+        for seq, pane, due_s, tokens, phase, *token_dues in trial.server_timing.get("relayed", []):
+            targets[pane][seq] = (due_s, tokens, phase, *token_dues)
         return targets
     frames = trial_frames(trial_pane_specs(trial), **trial_layout(trial))
     messages = delivery.plan_messages(frames, trial.delivery or delivery.CONTROLLED)

@@ -20,6 +20,7 @@ import os
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.benchmarks.database import ThrowawayDatabase
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         if not os.path.exists(chromium):
             raise CommandError(f"no chromium at {chromium}: install Debian's chromium (make chromium)")
         self.pairs = list(PROBE_PAIRS)[:pairs]
+        # The pages under test are served from the collected static files (DEBUG off): collect the
+        # checkout's own, so the benchmark never measures a stale stream.js.
+        call_command("collectstatic", "--noinput", verbosity=0)
         load_before = os.getloadavg()
         with ThrowawayDatabase(options["database"]) as database:
             sessions = self.seed(participants)
@@ -148,8 +152,10 @@ class Command(BaseCommand):
                 arm = trial.arm_a if pane == "A" else trial.arm_b
                 rows = fidelity.token_times(targets, observed, updates, frame_ms)
                 tallies = (overall, by_arm.setdefault(arm.name, Tally()))
+                # Each token's message arrival (page ms after t0), in the order of token_times' rows.
+                arrivals = [observed.get(seq, (None,))[0] for seq in sorted(targets) for _ in range(targets[seq][1])]
                 for tally in tallies:
-                    tally.add_telemetry(rows, frame_ms, len(targets))
+                    tally.add_telemetry(rows, frame_ms, len(targets), arrivals)
                     if pane in seen:
                         tally.add_probe(seen[pane])
                 if rows and rows[0][1] is not None:
@@ -182,12 +188,17 @@ class Tally:
         self.errors, self.presented_errors = [], []
         self.telemetry_early = self.probe_early = self.not_shown = self.onsets = self.onsets_first = 0
         self.ratios = []
+        self.misses = {"arrived_after_due": 0, "frame_late": 0, "rendering_late": 0}
 
-    def add_telemetry(self, rows, frame_ms, frames):
+    def add_telemetry(self, rows, frame_ms, frames, arrivals):
         self.frames += frames
-        for due, frame, presented, _phase in rows:
+        for (due, frame, presented, _phase), arrival in zip(rows, arrivals):
             if frame is None:
                 continue
+            # Why a token missed its first frame (a token may have more than one reason).
+            self.misses["arrived_after_due"] += arrival is not None and arrival > due
+            self.misses["frame_late"] += frame - due >= frame_ms
+            self.misses["rendering_late"] += presented - frame >= frame_ms
             self.errors.append(frame - due)
             self.presented_errors.append(presented - due)
             self.telemetry_early += frame - due < -fidelity.EARLY_TOLERANCE_MS
@@ -222,4 +233,5 @@ class Tally:
             "tokens_shown_early": self.probe_early,
             "tokens_not_shown": self.not_shown,
             "onsets_in_first_frame": self.onsets_first / self.onsets if self.onsets else None,
+            "first_frame_misses": dict(self.misses),
         }
