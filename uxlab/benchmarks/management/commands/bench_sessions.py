@@ -155,6 +155,9 @@ class Command(BaseCommand):
         env = database.env(
             REDIS_URL=redis.url, CELERY_BROKER_URL=redis.url, CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="INFO",
             PATH=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin",
+            # Every simulated participant arrives from 127.0.0.1: the per-client enrolment limit
+            # (20 per 10 minutes) would refuse all but the first twenty.
+            UXLAB_ENROL_LIMIT="0",
         )  # fmt: skip
         log_path = self.tmpdir / f"serve-{count}.log"
         argv = [
