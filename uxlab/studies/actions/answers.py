@@ -7,6 +7,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from uxlab.studies import events, queue
 from uxlab.studies.actions.attention import score_attention_trials
@@ -131,6 +132,8 @@ def record_ratings(payloads):
         for key, payload in first_copies.items()
     ]
     trial_ids = sorted({payload["trial_id"] for payload in first_copies.values()})
+    if connection.vendor != "postgresql":
+        return record_ratings_portable(payloads, first_copies, trial_ids)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -155,6 +158,35 @@ def record_ratings(payloads):
         attention = [trial_id for trial_id, key in returned if key is None]
         if attention:
             score_attention_trials(attention)
+    return outcomes
+
+
+def record_ratings_portable(payloads, first_copies, trial_ids):
+    """record_ratings on databases other than Postgres (the embedded default's SQLite): a bulk
+    insert ignoring conflicts, then every copy judged against the stored rows."""
+    now = timezone.now()
+    with transaction.atomic():
+        Rating.objects.bulk_create(
+            [
+                Rating(key=key, received_at=parse_datetime(payload["received_at"]), stored_at=now,
+                       **{name: payload[name] for name in RATING_FIELDS})
+                for key, payload in first_copies.items()
+            ],
+            ignore_conflicts=True,
+        )  # fmt: skip
+        new = set(
+            str(key) for key in Rating.objects.filter(key__in=list(first_copies), stored_at=now).values_list("key", flat=True)
+        )
+        outcomes, unresolved = {}, []
+        for payload in payloads:
+            key = rating_key(payload)
+            if key in new and rating_matches(first_copies[key], payload):
+                outcomes.setdefault(key, "stored")
+            else:
+                unresolved.append(payload)
+        if unresolved:
+            resolve_stored_before(unresolved, outcomes)
+        score_attention_trials(trial_ids)
     return outcomes
 
 

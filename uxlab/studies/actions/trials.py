@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from uxlab.streaming import delivery, kinds
@@ -300,6 +300,8 @@ def start_trial(participant_id, index, after_seq=None):
     All of it is one statement (START_TRIAL_SQL): the trial's row is locked only while it runs, and
     a burst of starts costs one round trip each.
     """
+    if connection.vendor != "postgresql":
+        return start_trial_portable(participant_id, index, after_seq)
     defaults = SessionDesign()
     params = {
         "participant": participant_id,
@@ -352,6 +354,80 @@ def start_trial(participant_id, index, after_seq=None):
         "after_seq": (after_seq or 0) if action == "resume" else 0,
         "resumed": action == "resume",
         "restarted": action == "restart",
+    }
+
+
+def start_trial_portable(participant_id, index, after_seq=None):
+    """start_trial on databases other than Postgres (the embedded default's SQLite, which takes one
+    writer at a time anyway): the same rules as a locked read and writes in a transaction."""
+    skipped = False
+    with transaction.atomic():
+        trial = (
+            Trial.objects.select_for_update(of=("self",))
+            .select_related("prompt", "arm_a", "arm_b", "participant__study")
+            .filter(participant_id=participant_id, index=index)
+            .first()
+        )
+        if trial is None:
+            raise TrialUnavailable("unknown_trial", "There is no such trial for this session.")
+        if not trial.participant.has_consented:
+            raise TrialUnavailable("not_consented", "Consent is needed before the trials start.")
+        state = session_state(trial.participant.status, trial.participant.completed_at)
+        if state != "active":
+            # Nothing about the trial changes: its status and timing stay as the session left them.
+            raise TrialUnavailable(*SESSION_CLOSED[state])
+        now = time.time()
+        restarted = resumed = False
+        session = trial.participant.study.session
+        if trial.status == Trial.Status.SKIPPED:
+            skipped = True
+        elif trial.stream_t0 is None:
+            after_seq = None  # a browser cannot have messages of a stream that never started
+            trial.stream_t0 = now + delivery.START_DELAY_S
+            trial.started_at = timezone.now()
+            trial.status = Trial.Status.STREAMING
+            trial.delivery = trial_delivery(trial)
+        elif trial.finished_at is not None or (after_seq is not None and trial.status != Trial.Status.INTERRUPTED):
+            resumed = True
+            trial.resumes += 1
+            after_seq = after_seq or 0
+        else:
+            policy = session.interrupted_trial
+            if policy == "resume" and trial.status == Trial.Status.INTERRUPTED:
+                policy = "restart"
+            if policy == "block":
+                skip_trial(trial, "blocked")
+                skipped = True
+            elif policy == "resume":
+                resumed = True
+                trial.resumes += 1
+            elif trial.restarts >= session.max_restarts:
+                failure = (trial.server_timing or {}).get("interrupted")
+                skip_trial(trial, f"restart_limit: {failure}" if failure else "restart_limit")
+                skipped = True
+            else:
+                restarted = True
+                trial.restarts += 1
+                trial.stream_t0 = now + delivery.START_DELAY_S
+                trial.status = Trial.Status.STREAMING
+                after_seq = None
+        if not skipped:
+            trial.save(update_fields=["stream_t0", "started_at", "status", "delivery", "restarts", "resumes"])
+        # An active stream is a participant who is still here (abandoned sessions expire).
+        Participant.objects.filter(pk=participant_id).update(last_seen_at=timezone.now())
+    if skipped:
+        raise TrialUnavailable("trial_skipped", "This trial cannot be shown; the study goes on with the next one.")
+    return {
+        "trial": index,
+        "trial_id": trial.pk,
+        "panes": trial_pane_specs(trial),
+        "arms": {"A": trial.arm_a_id, "B": trial.arm_b_id},
+        "layout": trial_layout(trial),
+        "delivery": trial.delivery,
+        "t0": trial.stream_t0,
+        "after_seq": after_seq or 0,
+        "resumed": resumed,
+        "restarted": restarted,
     }
 
 
