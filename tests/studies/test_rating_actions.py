@@ -239,3 +239,18 @@ def test_it_refuses_answers_of_a_session_that_is_over(participant):
         with pytest.raises(actions.RatingRejected) as rejected:
             actions.check_rating(context, submit(), timezone.now())
         assert rejected.value.code == code
+
+
+def test_it_stores_a_batch_of_new_answers_in_one_statement_whatever_its_size(study):
+    """The worker's cost per batch does not grow with round trips per answer: the atomic block's
+    savepoint pair and one statement, for one answer or for the answers of many participants."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    participants = [mark_trials_shown(actions.give_consent(actions.enroll_participant(study))) for _ in range(20)]
+    batch = [payload_for(participant) for participant in participants]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = actions.record_ratings(batch)
+    assert list(outcomes.values()) == ["stored"] * 20 and Rating.objects.count() == 20
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 1, statements

@@ -93,3 +93,15 @@ def test_it_serves_through_nginx_and_keeps_the_site_up_when_the_worker_is_killed
         assert pids(log, r"web-\d") == web_pids and serve.poll() is None
         for pid in web_pids:
             os.kill(pid, 0)  # still running
+
+
+def test_it_names_each_childs_database_connections_after_the_child(monkeypatch):
+    """pg_stat_activity's application_name tells which of serve's processes holds a connection
+    (bench_sessions counts each process's share by it); an operator's PGAPPNAME is the prefix."""
+    from uxlab.studies.management.commands.serve import child_env
+
+    monkeypatch.delenv("PGAPPNAME", raising=False)
+    assert child_env("web-1")["PGAPPNAME"] == "uxlab-web-1"
+    assert child_env("worker")["PATH"] == os.environ["PATH"]
+    monkeypatch.setenv("PGAPPNAME", "lab")
+    assert child_env("beat")["PGAPPNAME"] == "lab-beat"

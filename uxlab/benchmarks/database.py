@@ -90,7 +90,17 @@ class ThrowawayDatabase:
                 admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.name)))
 
     @staticmethod
-    def switch(name):
+    def release_connections():
+        """Close this process's connections, its pool's idle ones too (a pool keeps
+        DB_POOL_MIN_SIZE open), so only the processes a benchmark starts hold any; the next query
+        opens the pool again."""
         connections.close_all()
+        if connections["default"].settings_dict.get("OPTIONS", {}).get("pool"):
+            connections["default"].close_pool()
+
+    @classmethod
+    def switch(cls, name):
+        # A pool connects to the database it was opened for: close it, so the next one opens on `name`.
+        cls.release_connections()
         settings.DATABASES["default"]["NAME"] = name
         connections["default"].settings_dict["NAME"] = name

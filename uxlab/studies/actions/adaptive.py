@@ -115,11 +115,15 @@ def advance_adaptive(trial_ids):
     run, and make the next trial (and any attention check due before it). Runs inside the
     transaction that stored the answers (record_ratings), with the run's row locked, so a step is
     scored exactly once however often its answer is delivered."""
-    run_ids = set(
+    advance_runs(
         AdaptiveStep.objects.filter(trial_id__in=list(trial_ids), answered_at__isnull=True)
         .values_list("run_id", flat=True)
     )
-    for run_id in sorted(run_ids):
+
+
+def advance_runs(run_ids):
+    """advance_adaptive for runs already known to have an unanswered step among the stored answers."""
+    for run_id in sorted(set(run_ids)):
         run = AdaptiveRun.objects.select_for_update().select_related("participant__study").get(pk=run_id)
         for step in run.steps.filter(answered_at__isnull=True).order_by("number"):
             if not score_step(run, step):

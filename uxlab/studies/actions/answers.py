@@ -1,18 +1,19 @@
 """The rating path: check an answer, hand it to a worker, store it exactly once, confirm it."""
 
+import json
 import logging
 from uuid import UUID
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from uxlab.studies import events, queue
-from uxlab.studies.actions.adaptive import advance_adaptive
+from uxlab.studies.actions.adaptive import advance_adaptive, advance_runs
 from uxlab.studies.actions.attention import score_attention_trials
 from uxlab.studies.actions.trials import SESSION_CLOSED
-from uxlab.studies.models import FailedTask, Participant, Rating, RatingConflict, Trial
+from uxlab.studies.models import AdaptiveStep, FailedTask, Participant, Rating, RatingConflict, Trial
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,32 @@ def rating_matches(stored, payload):
     return all(stored[name] == payload[name] for name in RATING_FIELDS)
 
 
+# Storing a batch of answers in one statement: the rows come in as one JSON document (one parameter
+# to bind, however large the batch), go in with ON CONFLICT DO NOTHING (an earlier or concurrent
+# copy of a key, or an answer to a question already answered, wins), and what went in comes back;
+# so do the batch's attention-check trials still to score and the adaptive runs it may advance. Binding a batch's fields one by one and
+# reading every row back cost most of a worker's time (bench_ratings, docs/reliability.md).
+INSERT_RATINGS_SQL = """
+WITH inserted AS (
+    INSERT INTO {rating} (key, participant_id, trial_id, question_id, value, response_ms, received_at, stored_at)
+    SELECT r.key, r.participant_id, r.trial_id, r.question_id, r.value, r.response_ms, r.received_at, %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
+        key uuid, participant_id bigint, trial_id bigint, question_id bigint, value text, response_ms integer,
+        received_at timestamptz
+    )
+    ON CONFLICT DO NOTHING
+    RETURNING id, key::text
+)
+SELECT id, key FROM inserted
+UNION ALL
+SELECT id, NULL FROM {trial}
+WHERE id = ANY(%(trials)s) AND kind = 'attention' AND attention_passed IS NULL
+UNION ALL
+SELECT DISTINCT run_id, 'adaptive' FROM {step}
+WHERE trial_id = ANY(%(trials)s) AND answered_at IS NULL
+""".format(rating=Rating._meta.db_table, trial=Trial._meta.db_table, step=AdaptiveStep._meta.db_table)
+
+
 def record_ratings(payloads):
     """Store a batch of answers in one transaction, each exactly once; return {key: outcome}.
 
@@ -116,55 +143,104 @@ def record_ratings(payloads):
     first_copies = {}
     for payload in payloads:
         first_copies.setdefault(rating_key(payload), payload)
-    keys = list(first_copies)
-    # This call's own timestamp marks the rows it inserted: a row stored earlier is a duplicate.
+    rows = [
+        {"key": key, "received_at": payload["received_at"], **{name: payload[name] for name in RATING_FIELDS}}
+        for key, payload in first_copies.items()
+    ]
+    trial_ids = sorted({payload["trial_id"] for payload in first_copies.values()})
+    if connection.vendor != "postgresql":
+        return record_ratings_portable(payloads, first_copies, trial_ids)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                INSERT_RATINGS_SQL, {"rows": json.dumps(rows), "now": timezone.now(), "trials": trial_ids}
+            )
+            returned = cursor.fetchall()
+        inserted = {key: rating_id for rating_id, key in returned if key not in (None, "adaptive")}
+        outcomes, unresolved = {}, []
+        for payload in payloads:
+            key = rating_key(payload)
+            rating_id = inserted.get(key)
+            if rating_id is None:
+                unresolved.append(payload)
+            elif rating_matches(first_copies[key], payload):
+                outcomes.setdefault(key, "stored")
+            else:  # a second copy in the same batch, disagreeing with the one just stored
+                record_rating_conflict(key, payload, rating_id, "same key, different answer")
+                outcomes.setdefault(key, "conflict")
+        if unresolved:
+            resolve_stored_before(unresolved, outcomes)
+        # An attention check is scored with the answer that decides it, in the same transaction.
+        attention = [trial_id for trial_id, key in returned if key is None]
+        if attention:
+            score_attention_trials(attention)
+        # An adaptive trial's answer chooses the next trial, here, before "stored" reaches the page.
+        runs = [run_id for run_id, key in returned if key == "adaptive"]
+        if runs:
+            advance_runs(runs)
+    return outcomes
+
+
+def record_ratings_portable(payloads, first_copies, trial_ids):
+    """record_ratings on databases other than Postgres (the embedded default's SQLite): a bulk
+    insert ignoring conflicts, then every copy judged against the stored rows."""
     now = timezone.now()
     with transaction.atomic():
-        # ON CONFLICT DO NOTHING: an earlier or concurrent copy of a key (or question) wins.
         Rating.objects.bulk_create(
             [
-                Rating(
-                    key=key,
-                    received_at=parse_datetime(payload["received_at"]),
-                    stored_at=now,
-                    **{name: payload[name] for name in RATING_FIELDS},
-                )
+                Rating(key=key, received_at=parse_datetime(payload["received_at"]), stored_at=now,
+                       **{name: payload[name] for name in RATING_FIELDS})
                 for key, payload in first_copies.items()
             ],
             ignore_conflicts=True,
+        )  # fmt: skip
+        new = set(
+            str(key) for key in Rating.objects.filter(key__in=list(first_copies), stored_at=now).values_list("key", flat=True)
         )
-        columns = ("id", "key", "stored_at", *RATING_FIELDS)
-        # order_by(): Rating's default ordering joins Trial, which would hide a row whose trial is gone.
-        stored = {
-            str(row[1]): dict(zip(columns, row))
-            for row in Rating.objects.filter(key__in=keys).order_by().values_list(*columns)
-        }
-        outcomes = {}
+        outcomes, unresolved = {}, []
         for payload in payloads:
             key = rating_key(payload)
-            row = stored.get(key)
-            if row is not None and rating_matches(row, payload):
-                outcomes.setdefault(key, "stored" if row["stored_at"] == now else "duplicate")
-                continue
-            if row is None:
-                row = (
-                    Rating.objects.filter(trial_id=payload["trial_id"], question_id=payload["question_id"])
-                    .order_by()
-                    .values("id")
-                    .first()
-                )
-                if row is None:
-                    raise Rating.DoesNotExist(f"rating {key} was neither stored nor in conflict")
-                reason = "question already answered"
+            if key in new and rating_matches(first_copies[key], payload):
+                outcomes.setdefault(key, "stored")
             else:
-                reason = "same key, different answer"
-            record_rating_conflict(key, payload, row["id"], reason)
-            outcomes.setdefault(key, "conflict")
-        # An attention check is scored with the answer that decides it, in the same transaction.
-        score_attention_trials({payload["trial_id"] for payload in first_copies.values()})
-        # An adaptive trial's answer chooses the next trial, here, before "stored" reaches the page.
-        advance_adaptive({payload["trial_id"] for payload in first_copies.values()})
+                unresolved.append(payload)
+        if unresolved:
+            resolve_stored_before(unresolved, outcomes)
+        score_attention_trials(trial_ids)
+        advance_adaptive(trial_ids)
     return outcomes
+
+
+def resolve_stored_before(payloads, outcomes):
+    """Outcomes of answers the batch's insert did not store: the same key stored before (a
+    duplicate, or a conflict if the answer differs) or another answer to the same question."""
+    columns = ("id", "key", *RATING_FIELDS)
+    keys = list({rating_key(payload) for payload in payloads})
+    # order_by(): Rating's default ordering joins Trial, which would hide a row whose trial is gone.
+    stored = {
+        str(row[1]): dict(zip(columns, row))
+        for row in Rating.objects.filter(key__in=keys).order_by().values_list(*columns)
+    }
+    for payload in payloads:
+        key = rating_key(payload)
+        row = stored.get(key)
+        if row is not None and rating_matches(row, payload):
+            outcomes.setdefault(key, "duplicate")
+            continue
+        if row is None:
+            row = (
+                Rating.objects.filter(trial_id=payload["trial_id"], question_id=payload["question_id"])
+                .order_by()
+                .values("id")
+                .first()
+            )
+            if row is None:
+                raise Rating.DoesNotExist(f"rating {key} was neither stored nor in conflict")
+            reason = "question already answered"
+        else:
+            reason = "same key, different answer"
+        record_rating_conflict(key, payload, row["id"], reason)
+        outcomes.setdefault(key, "conflict")
 
 
 def record_rating_conflict(key, payload, rating_id, reason):

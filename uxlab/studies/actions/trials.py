@@ -1,14 +1,17 @@
 """Opening, resuming and finishing a trial's stream, and what a socket knows of its participant."""
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from uxlab.streaming import delivery, kinds
-from uxlab.studies.models import Participant, RecordedTrace, Trial
+from uxlab.studies.design import SessionDesign
+from uxlab.studies.models import Arm, Participant, Prompt, RecordedTrace, Study, Trial
 
 
 class TrialUnavailable(Exception):
@@ -139,16 +142,18 @@ def load_session_state(participant_id):
 
 
 def pane_profile(trial, pane):
-    """The profile a pane streams: its arm's, with an adaptive trial's dimension changed."""
-    arm = trial.arm_for_pane(pane)
-    changed = (trial.stimulus or {}).get(pane)
+    """The profile a pane streams: its arm's, with an adaptive trial's dimension changed. `trial`
+    may be a Trial or what start_trial reads back in one statement (arms, stimulus)."""
+    arm = trial.arm_a if pane == "A" else trial.arm_b
+    changed = (getattr(trial, "stimulus", None) or {}).get(pane)
     if not changed:
         return arm.profile
     return kinds.get(arm.kind).with_dimension(arm.profile, changed["dimension"], changed["value"])
 
 
-def trial_pane_specs(trial):
-    """What each pane streams (server-side only: it names the arm's parameters)."""
+def trial_pane_specs(trial, recordings=None):
+    """What each pane streams (server-side only: it names the arm's parameters). `recordings`
+    (recorded arm name -> its trace of this prompt), when given, is used instead of a query."""
     return {
         pane: {
             "kind": arm.kind,
@@ -156,18 +161,20 @@ def trial_pane_specs(trial):
             "content": trial.prompt.response,
             "reasoning": trial.prompt.reasoning,
             "seed": f"{trial.seed}:{pane}",
-            **arm_stimulus(arm, trial.prompt),
+            **arm_stimulus(arm, trial.prompt, recordings),
         }
         for pane, arm in (("A", trial.arm_a), ("B", trial.arm_b))
     }
 
 
-def arm_stimulus(arm, prompt):
+def arm_stimulus(arm, prompt, recordings=None):
     """What the arm's kind adds to its pane spec for this prompt (streaming/kinds): a trace's
     recording or built-in offsets, a live backend's prompt text. The kind reads this study's
-    recorded traces through ``recording``."""
+    recorded traces through ``recording`` (from ``recordings`` when the caller has read them)."""
 
     def recording(arm_name):
+        if recordings is not None:
+            return recordings.get(arm_name)
         return (
             RecordedTrace.objects.filter(arm__study_id=arm.study_id, arm__name=arm_name, prompt=prompt)
             .values("text", "reasoning", "chunks")
@@ -210,6 +217,101 @@ def skip_trial(trial, reason):
     trial.save(update_fields=fields)
 
 
+# A trial start in one statement (one round trip, no transaction held open across several): lock
+# the trial, decide what the start does (the same rules as start_trial's docstring), write the trial
+# and the participant's last_seen_at, and read back what the panes need, recorded traces included.
+# `action` is refused (not consented, or the session is over), skipped (already), start, resume,
+# restart, block or restart_limit (these two skip the trial).
+START_TRIAL_SQL = """
+WITH locked AS (
+    SELECT t.id, t.status, t.stream_t0, t.finished_at, t.restarts, t.seed, t.prompt_id, t.arm_a_id,
+           t.arm_b_id, t.server_timing ->> 'interrupted' AS failure, t.stimulus,
+           p.status AS participant_status, p.completed_at, p.consented_at IS NOT NULL AS consented,
+           s.id AS study_id, s.design,
+           COALESCE(s.design ->> 'interrupted_trial', %(policy)s) AS policy,
+           COALESCE((s.design ->> 'max_restarts')::integer, %(max_restarts)s) AS max_restarts
+    FROM {trial} t
+    JOIN {participant} p ON p.id = t.participant_id
+    JOIN {study} s ON s.id = p.study_id
+    WHERE t.participant_id = %(participant)s AND t."index" = %(index)s
+    FOR UPDATE OF t
+),
+decided AS (
+    SELECT locked.*, CASE
+        WHEN NOT consented OR participant_status IN (%(expired)s, %(completed)s) OR completed_at IS NOT NULL
+            THEN 'refused'
+        WHEN status = %(skipped)s THEN 'skipped'
+        WHEN stream_t0 IS NULL THEN 'start'
+        WHEN finished_at IS NOT NULL OR (%(resuming)s AND status <> %(interrupted)s) THEN 'resume'
+        WHEN policy = 'block' THEN 'block'
+        WHEN policy = 'resume' AND status <> %(interrupted)s THEN 'resume'
+        WHEN restarts >= max_restarts THEN 'restart_limit'
+        ELSE 'restart'
+    END AS action
+    FROM locked
+),
+saved AS (
+    UPDATE {trial} t SET
+        stream_t0 = CASE WHEN d.action IN ('start', 'restart') THEN %(t0)s ELSE t.stream_t0 END,
+        started_at = CASE WHEN d.action = 'start' THEN %(now)s ELSE t.started_at END,
+        status = CASE
+            WHEN d.action IN ('start', 'restart') THEN %(streaming)s
+            WHEN d.action IN ('block', 'restart_limit') THEN %(skipped)s
+            ELSE t.status END,
+        delivery = CASE
+            WHEN d.action <> 'start' THEN t.delivery
+            WHEN a.kind = ANY(%(relayed)s) OR b.kind = ANY(%(relayed)s) THEN %(live)s
+            ELSE COALESCE(d.design ->> 'delivery', %(delivery)s) END,
+        restarts = t.restarts + (d.action = 'restart')::integer,
+        resumes = t.resumes + (d.action = 'resume')::integer,
+        skip_reason = CASE
+            WHEN d.action = 'block' THEN 'blocked'
+            WHEN d.action = 'restart_limit' AND COALESCE(d.failure, '') <> ''
+                THEN left('restart_limit: ' || d.failure, 100)
+            WHEN d.action = 'restart_limit' THEN 'restart_limit'
+            ELSE t.skip_reason END,
+        -- An attention check skipped by the participant's own reloads is failed (skipped_by_backend).
+        attention_passed = CASE
+            WHEN t.kind = 'attention' AND (d.action = 'block'
+                OR (d.action = 'restart_limit' AND COALESCE(d.failure, '') IN ('', 'gap'))) THEN FALSE
+            ELSE t.attention_passed END
+    FROM decided d
+    JOIN {arm} a ON a.id = d.arm_a_id
+    JOIN {arm} b ON b.id = d.arm_b_id
+    WHERE t.id = d.id AND d.action NOT IN ('refused', 'skipped')
+    RETURNING t.id, t.stream_t0, t.delivery
+),
+seen AS (
+    UPDATE {participant} SET last_seen_at = %(now)s
+    WHERE id = %(participant)s AND EXISTS (SELECT 1 FROM decided WHERE action <> 'refused')
+)
+SELECT d.action, d.consented, d.participant_status, d.completed_at, d.id, d.seed, d.design, d.stimulus,
+       saved.stream_t0, saved.delivery,
+       pr.text, pr.response, pr.reasoning,
+       a.id, a.kind, a.profile, a.study_id, b.id, b.kind, b.profile, b.study_id,
+       (SELECT jsonb_object_agg(ra.name, jsonb_build_object('text', r.text, 'reasoning', r.reasoning, 'chunks', r.chunks))
+        FROM {recorded} r JOIN {arm} ra ON ra.id = r.arm_id
+        WHERE ra.study_id = d.study_id AND r.prompt_id = d.prompt_id) AS recordings
+FROM decided d
+LEFT JOIN saved ON saved.id = d.id
+JOIN {prompt} pr ON pr.id = d.prompt_id
+JOIN {arm} a ON a.id = d.arm_a_id
+JOIN {arm} b ON b.id = d.arm_b_id
+""".format(
+    trial=Trial._meta.db_table,
+    participant=Participant._meta.db_table,
+    study=Study._meta.db_table,
+    arm=Arm._meta.db_table,
+    prompt=Prompt._meta.db_table,
+    recorded=RecordedTrace._meta.db_table,
+)
+
+
+def json_value(value):
+    """A jsonb column read through a raw cursor (Django reads them as text, for JSONField to parse)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def start_trial(participant_id, index, after_seq=None):
     """Open (or reopen) a trial's stream and return its panes, delivery mode, t0 and resume point.
 
@@ -220,7 +322,71 @@ def start_trial(participant_id, index, after_seq=None):
     which has nothing left to replay, is restarted), `block` skips it. A trial restarted
     `design.max_restarts` times is skipped instead of restarted again; a skipped trial raises
     TrialUnavailable("trial_skipped"), so the page moves on to the next one.
+
+    All of it is one statement (START_TRIAL_SQL): the trial's row is locked only while it runs, and
+    a burst of starts costs one round trip each.
     """
+    if connection.vendor != "postgresql":
+        return start_trial_portable(participant_id, index, after_seq)
+    defaults = SessionDesign()
+    params = {
+        "participant": participant_id,
+        "index": index,
+        "resuming": after_seq is not None,
+        "t0": time.time() + delivery.START_DELAY_S,
+        "now": timezone.now(),
+        "policy": defaults.interrupted_trial,
+        "max_restarts": defaults.max_restarts,
+        "delivery": defaults.delivery,
+        "relayed": [name for name in kinds.names() if kinds.get(name).relayed],  # delivered live
+        "live": delivery.LIVE,
+        "expired": Participant.Status.EXPIRED,
+        "completed": Participant.Status.COMPLETED,
+        "skipped": Trial.Status.SKIPPED,
+        "streaming": Trial.Status.STREAMING,
+        "interrupted": Trial.Status.INTERRUPTED,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(START_TRIAL_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise TrialUnavailable("unknown_trial", "There is no such trial for this session.")
+    (action, consented, participant_status, completed_at, trial_id, seed, design, stimulus, t0, trial_delivery_mode,
+     prompt_text, response, reasoning, arm_a, kind_a, profile_a, study_a, arm_b, kind_b, profile_b, study_b,
+     recordings) = row  # fmt: skip
+    if action == "refused":
+        if not consented:
+            raise TrialUnavailable("not_consented", "Consent is needed before the trials start.")
+        # Nothing about the trial changed: its status and timing stay as the session left them.
+        raise TrialUnavailable(*SESSION_CLOSED[session_state(participant_status, completed_at)])
+    if action in ("skipped", "block", "restart_limit"):
+        raise TrialUnavailable("trial_skipped", "This trial cannot be shown; the study goes on with the next one.")
+    session = SessionDesign.of(json_value(design))
+    trial = SimpleNamespace(
+        seed=seed,
+        stimulus=json_value(stimulus),
+        prompt=SimpleNamespace(text=prompt_text, response=response, reasoning=reasoning),
+        arm_a=SimpleNamespace(kind=kind_a, profile=json_value(profile_a), study_id=study_a),
+        arm_b=SimpleNamespace(kind=kind_b, profile=json_value(profile_b), study_id=study_b),
+    )
+    panes = trial_pane_specs(trial, json_value(recordings) or {})
+    return {
+        "trial": index,
+        "trial_id": trial_id,
+        "panes": panes,
+        "arms": {"A": arm_a, "B": arm_b},
+        "layout": {"layout": session.layout, "gap_s": session.sequential_gap_s},
+        "delivery": trial_delivery_mode,
+        "t0": t0,
+        "after_seq": (after_seq or 0) if action == "resume" else 0,
+        "resumed": action == "resume",
+        "restarted": action == "restart",
+    }
+
+
+def start_trial_portable(participant_id, index, after_seq=None):
+    """start_trial on databases other than Postgres (the embedded default's SQLite, which takes one
+    writer at a time anyway): the same rules as a locked read and writes in a transaction."""
     skipped = False
     with transaction.atomic():
         trial = (

@@ -49,25 +49,38 @@ EXITED = re.compile(r"(\S+) \(pid (\d+)\) exited")
 
 
 class ConnectionSampler(threading.Thread):
-    """The most Postgres connections the database had at once, sampled every 50 ms."""
+    """The most client connections the database had at once, sampled every 50 ms, in all and by
+    the process that holds them (serve names each child's connections: `uxlab-web-1`, …).
+
+    Only client backends count (what a pool bounds and max_connections limits): autovacuum workers
+    also appear in pg_stat_activity under the database's name while the run writes."""
 
     def __init__(self, database):
         super().__init__(daemon=True)
-        self.database, self.most, self.stopping = database, 0, threading.Event()
+        self.database, self.most, self.by_process, self.stopping = database, 0, {}, threading.Event()
 
     def run(self):
         with admin_connection() as admin:
             while not self.stopping.is_set():
-                (count,) = admin.execute(
-                    "select count(*) from pg_stat_activity where datname = %s", [self.database]
-                ).fetchone()
-                self.most = max(self.most, count)
+                rows = admin.execute(
+                    "select coalesce(nullif(application_name, ''), '(unnamed)'), count(*) from pg_stat_activity"
+                    " where datname = %s and backend_type = 'client backend' group by 1",
+                    [self.database],
+                ).fetchall()
+                self.most = max(self.most, sum(count for _name, count in rows))
+                for name, count in rows:
+                    self.by_process[name] = max(self.by_process.get(name, 0), count)
                 time.sleep(0.05)
 
     def stop(self):
         self.stopping.set()
         self.join()
         return self.most
+
+
+def worker_processes():
+    """The Celery worker's pool processes (its default: one per core), one connection each."""
+    return getattr(settings, "CELERY_WORKER_CONCURRENCY", None) or os.cpu_count() or 1
 
 
 class Command(BaseCommand):
@@ -109,7 +122,9 @@ class Command(BaseCommand):
         runs = []
         with redis_server(self.tmpdir / "redis.log") as redis, ThrowawayDatabase(options["database"], tables="models") as database:
             self.study_id = self.seed()
-            connections["default"].close()
+            # This process's own pool would hold DB_POOL_MIN_SIZE connections through the run and
+            # count against the stack's (it was the unexplained +2 over the bound): close it.
+            database.release_connections()
             for count in counts:
                 runs.append(self.run(database, redis, count))
         if options["keep_logs"]:
@@ -140,6 +155,9 @@ class Command(BaseCommand):
         env = database.env(
             REDIS_URL=redis.url, CELERY_BROKER_URL=redis.url, CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="INFO",
             PATH=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin",
+            # Every simulated participant arrives from 127.0.0.1: the per-client enrolment limit
+            # (20 per 10 minutes) would refuse all but the first twenty.
+            UXLAB_ENROL_LIMIT="0",
         )  # fmt: skip
         log_path = self.tmpdir / f"serve-{count}.log"
         argv = [
@@ -170,6 +188,7 @@ class Command(BaseCommand):
             for fault in faults:
                 fault.cancel()
             max_connections = sampler.stop()
+            self.connections_by_process = dict(sorted(sampler.by_process.items()))
             children_now = self.children(serve.log_text())
             cpu = {
                 name: round(group_cpu_seconds(pid) - cpu_before.get(name, 0.0), 2)
@@ -252,7 +271,6 @@ class Command(BaseCommand):
             if resume[1] and self.web_restarted_at and self.web_restarted_at <= resume[0] <= (self.web_back_at or resume[0])
         ]  # fmt: skip
         duration = load["duration_s"]
-        workers = os.cpu_count() or 1  # the worker's default pool: one process per core, a connection each
         streams = load["concurrent_streams"]
         with open("/proc/loadavg") as loadavg:
             load_average = [float(value) for value in loadavg.read().split()[:3]]
@@ -277,7 +295,10 @@ class Command(BaseCommand):
             "concurrent_streams_max": streams["max"],
             "concurrency_window_s": [round(value, 1) for value in streams["window_s"]],
             "max_db_connections": max_connections,
-            "db_pool_size": count * settings.DB_POOL_MAX_SIZE + workers,
+            # The bound across the stack: each web process's pool, one connection per worker
+            # process; beat, the worker's parent process and nginx hold none.
+            "db_pool_size": count * settings.DB_POOL_MAX_SIZE + worker_processes(),
+            "db_connections_by_process": self.connections_by_process,
             "trials_left_streaming": trials.filter(status=Trial.Status.STREAMING).count(),
             "lost": len(confirmed - stored),
             "unconfirmed": len(submitted - confirmed),

@@ -34,6 +34,13 @@ def python(argv):
     return [sys.executable, "-m", *argv]
 
 
+def child_env(name):
+    """The environment of child `name`: its Postgres connections carry its name (`uxlab-web-1`,
+    `uxlab-worker`, … in pg_stat_activity's application_name), so each process's share of the
+    connections can be read off the server (docs/deployment.md sizes them)."""
+    return os.environ | {"PGAPPNAME": f"{os.environ.get('PGAPPNAME') or 'uxlab'}-{name}"}
+
+
 class Command(BaseCommand):
     help = (
         "Start uxlab: one web process per core behind nginx (one with the embedded default), and the "
@@ -79,10 +86,10 @@ class Command(BaseCommand):
             if nginx is None:
                 self.stdout.write("nginx is not installed (`make proxy`): using uvicorn's own workers instead.")
         if count == 1:
-            supervisor.add("web", python(web_command(host, port)), cwd=cwd, describe=f"on {host}:{port}")
+            supervisor.add("web", python(web_command(host, port)), env=child_env("web"), cwd=cwd, describe=f"on {host}:{port}")
         elif proxy == "uvicorn":
             supervisor.add(
-                "web", python(web_command(host, port, workers=count)), cwd=cwd, describe=f"{count} workers on {host}:{port}"
+                "web", python(web_command(host, port, workers=count)), env=child_env("web"), cwd=cwd, describe=f"{count} workers on {host}:{port}"
             )
         else:
             if nginx is None:
@@ -94,15 +101,18 @@ class Command(BaseCommand):
             upstreams = [f"127.0.0.1:{web_port}" for web_port in ports]
             for index, web_port in enumerate(ports, start=1):
                 supervisor.add(
-                    f"web-{index}", python(web_command("127.0.0.1", web_port)), cwd=cwd, describe=f"on 127.0.0.1:{web_port}"
+                    f"web-{index}", python(web_command("127.0.0.1", web_port)), env=child_env(f"web-{index}"), cwd=cwd,
+                    describe=f"on 127.0.0.1:{web_port}",
                 )
             config = write_proxy_config(runtime / "nginx", f"{host}:{port}", upstreams)
             supervisor.add("proxy", [nginx, *proxy_command(config)[1:]], cwd=cwd, describe=f"nginx on {host}:{port}")
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("No broker configured: ratings are stored in-process (embedded default).")
         else:
-            supervisor.add("worker", python(worker_command()), cwd=cwd)
-            supervisor.add("beat", python(beat_command(str(runtime / "celerybeat-schedule"))), cwd=cwd)
+            supervisor.add("worker", python(worker_command()), env=child_env("worker"), cwd=cwd)
+            supervisor.add(
+                "beat", python(beat_command(str(runtime / "celerybeat-schedule"))), env=child_env("beat"), cwd=cwd
+            )
         signal.signal(signal.SIGTERM, stop_on_signal)
         try:
             supervisor.start()
