@@ -40,6 +40,10 @@ def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirec
     )
 
     assert code == demo_study.completion_code
+    # The page says it will go back to the panel (after 30 s, which the participant can stop); the
+    # link goes at once.
+    page.locator("#redirect-countdown", has_text="taken back to the panel").wait_for()
+    page.get_by_role("link", name="Return to the panel and finish").click()
     page.wait_for_url(completion_url, timeout=10_000)
     identity = ExternalIdentity.objects.get(study=demo_study, external_id="pid-123")
     assert (identity.panel, identity.panel_study_id, identity.panel_session_id) == ("prolific", "s1", "x")

@@ -78,12 +78,19 @@ class StudyContext:
         arms = list(study.arms.all())
         self.arm_order = [arm.name for arm in arms]
         self.profiles = {arm.name: arm.profile or {} for arm in arms}
-        self.failed_attention = set()
         self.failed_attention = set(
             Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
                 "participant_id", flat=True
             )
         )
+        self.assistive = set(study.participants.filter(assistive_technology=True).values_list("pk", flat=True))
+
+    def participant_flags(self, participant):
+        """What the exclusion rules read about a trial's participant (see trial_record)."""
+        return {
+            "participant_failed_attention_check": participant in self.failed_attention,
+            "participant_assistive_technology": participant in self.assistive,
+        }
 
     def pair(self, arm_a, arm_b):
         return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
@@ -111,6 +118,7 @@ def trial_record(participant_id, status, extras):
         "hidden_during_stream": extras.get("hidden_during_stream", False),
         "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
+        "participant_assistive_technology": extras.get("participant_assistive_technology", False),
     }
 
 
@@ -135,7 +143,7 @@ def trial_rows(study, options):
         chunk_size=CHUNK
     ):
         extras = dict(zip(state_names, rest, strict=True))
-        extras["participant_failed_attention_check"] = participant in context.failed_attention
+        extras.update(context.participant_flags(participant))
         record = trial_record(participant, status, extras)
         timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
         timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
@@ -195,7 +203,7 @@ def rating_table_rows(study, options):
         trial_id, status = row[12], row[13]
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
             extras = dict(zip(trial_fields, row[14:], strict=True))
-            extras["participant_failed_attention_check"] = participant in context.failed_attention
+            extras.update(context.participant_flags(participant))
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
@@ -228,6 +236,8 @@ PARTICIPANT_COLUMNS = (
     Column("completion_unconfirmed_at", "datetime", "when the last page gave up waiting for its final answers and showed the code anyway"),
     Column("unconfirmed_reason", "string", "why it gave up (save_timeout); empty unless completion_unconfirmed_at is set"),
     Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
+    Column("time_extensions", "integer", "how often the participant asked for more time when warned that the session would end"),
+    Column("assistive_technology", "boolean", "ticked \"I use a screen reader or screen magnifier\"; empty when the study did not ask"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -252,7 +262,7 @@ def participant_rows(study, options):
     fields = [
         "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
         "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
-        "unconfirmed_reason", "external_identity__other_device_attempts",
+        "unconfirmed_reason", "external_identity__other_device_attempts", "time_extensions", "assistive_technology",
     ]
     if options.include_external_ids:
         fields += [
@@ -260,8 +270,8 @@ def participant_rows(study, options):
             "external_identity__panel_study_id", "external_identity__panel_session_id",
         ]
     for pk, *rest in queryset.values_list(*fields).iterator(chunk_size=CHUNK):
-        base, ending, external = rest[:9], rest[9:14], rest[14:]
-        ending[-1] = ending[-1] or 0  # no panel id: no attempts
+        base, ending, external = rest[:9], rest[9:16], rest[16:]
+        ending[4] = ending[4] or 0  # no panel id: no attempts
         yield (study.code, pk, *base, pk in context.failed_attention, *ending, *external)
 
 
@@ -424,6 +434,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
     `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
+        "assistive_technology": "r.participant_id = ANY(%(assistive)s)",
         "hidden_tab": "t.hidden_during_stream",
         "low_fidelity": _low_fidelity_sql(),
         "interrupted": "t.status = 'interrupted'",
@@ -491,7 +502,8 @@ def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
     sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
-        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}
+        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention),
+                  "assistive": list(context.assistive)}
         with cursor.copy(sql, params) as copy:
             for data in copy:
                 yield bytes(data)

@@ -320,6 +320,10 @@ class Participant(models.Model):
     # How the session ended and the completion code shown for it (empty while it runs).
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     completion_code_shown = models.CharField(max_length=40, blank=True)
+    # How often the participant asked for more time when warned that the session would end.
+    time_extensions = models.PositiveSmallIntegerField(default=0)
+    # "I use a screen reader or screen magnifier" (asked only with design.ask_assistive_technology).
+    assistive_technology = models.BooleanField(null=True, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
