@@ -100,3 +100,23 @@ def logged_in_page(browser, user, base_url):
     context = browser.new_context()
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}])
     return context.new_page()
+
+
+def answer_every_question(page):
+    """Answer each question of the trial on screen (a choice with its second answer, a slider one
+    step up, 4 seconds, a word of text) and send; returns when the next page has loaded."""
+    page.locator("#answers[data-allowed=true]").wait_for(timeout=45_000)
+    for question in page.locator("#answers .question").all():
+        kind = question.get_attribute("data-kind")
+        field = question.locator("input:not([type=hidden]), textarea").first
+        field.focus()
+        if kind == "slider":
+            page.keyboard.press("ArrowRight")
+        elif kind == "wait_estimate":
+            page.keyboard.type("4")
+        elif kind == "free_text":
+            page.keyboard.type("fine")
+        else:
+            page.keyboard.press("2")
+    with page.expect_navigation(timeout=45_000):
+        page.locator("#send-answers").click()

@@ -17,8 +17,14 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from tests.browser.a11y import A11Y_STUDY_YAML, axe_violations, logged_in_page, page_overflow
-from tests.browser.participant_flow import answer_trial, press_enter_on
+from tests.browser.a11y import (
+    A11Y_STUDY_YAML,
+    answer_every_question,
+    axe_violations,
+    logged_in_page,
+    page_overflow,
+)
+from tests.browser.participant_flow import press_enter_on
 from tests.conftest import import_yaml, make_user
 from tests.web.test_results_page import ALL_KINDS, ladder_yaml
 from uxlab.studies import actions
@@ -93,7 +99,7 @@ def time_warning(page, scene):
 def practice_streaming(page, scene):
     # Enter on "I need more time" extends and closes the warning; the focus goes back to Begin.
     page.keyboard.press("Enter")
-    page.locator("#session-warning:not([open])").wait_for(timeout=5_000)
+    page.locator("#session-warning:not([open])").wait_for(state="attached", timeout=5_000)
     assert scene.participant().time_extensions == 1
     press_enter_on(page, "Begin")
     page.wait_for_url(re.compile(r"/trial/$"))
@@ -105,7 +111,7 @@ def questions_shown(page, scene):
 
 
 def trial_streaming(page, scene):
-    answer_trial(page, "2")
+    answer_every_question(page)
     page.locator("#pane-B .answer:not(:empty)").wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert page.evaluate("() => !document.getElementById('player').dataset.streamDone"), "the stream ended too soon"
 
@@ -117,7 +123,7 @@ def unanswered(page, scene):
 
 
 def done(page, scene):
-    answer_trial(page, "2")
+    answer_every_question(page)
     page.wait_for_url(re.compile(r"/done/$"))
     page.locator("#completion-code").wait_for()
 
@@ -261,3 +267,16 @@ def test_it_finds_no_wcag_a_or_aa_violation_with_axe_on_any_page_state(scene, al
     assert set(every) <= set(found)  # every state was reached and checked
     assert {name: problems for name, problems in found.items() if problems} == {}
     assert errors == []
+
+
+def test_it_reports_what_axe_finds_on_a_page_with_known_violations(browser):
+    """The check above can fail: the same injection finds planted WCAG A/AA problems."""
+    page = browser.new_page()
+    page.set_content(
+        '<html lang="en"><head><title>planted</title></head><body><main><h1>Planted</h1>'
+        '<img src="data:,"><p style="color:#bbb;background:#fff">faint text</p>'
+        '<button></button></main></body></html>'
+    )
+    found = " ".join(axe_violations(page))
+    for rule in ("image-alt", "color-contrast", "button-name"):
+        assert rule in found

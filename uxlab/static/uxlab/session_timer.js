@@ -52,7 +52,9 @@ class SessionTimer {
     this.root.querySelector(".session-extend-hint").hidden = !canExtend;
     this.error.hidden = true;
     if (!this.root.open) {
-      this.returnFocus = document.activeElement;
+      // Back where the participant was; on a page just opened, where its autofocus would have been.
+      const active = document.activeElement;
+      this.returnFocus = active && active !== document.body ? active : document.querySelector("[autofocus]");
       this.root.showModal();
     }
     (canExtend ? this.extendButton : dismiss).focus();
