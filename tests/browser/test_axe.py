@@ -275,8 +275,9 @@ def test_it_reports_what_axe_finds_on_a_page_with_known_violations(browser):
     page.set_content(
         '<html lang="en"><head><title>planted</title></head><body><main><h1>Planted</h1>'
         '<img src="data:,"><p style="color:#bbb;background:#fff">faint text</p>'
-        '<button></button></main></body></html>'
+        '<button></button><p><button style="all:unset;font-size:8px">a</button><button style="all:unset;font-size:8px">b'
+        '</button></p></main></body></html>'
     )
     found = " ".join(axe_violations(page))
-    for rule in ("image-alt", "color-contrast", "button-name"):
+    for rule in ("image-alt", "color-contrast", "button-name", "target-size"):
         assert rule in found
