@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q
 from django.utils import timezone
 
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
@@ -57,9 +57,13 @@ def expire_study_sessions(study, now, *, over_limit, abandoned):
     """Expire the study's consented sessions that began before ``over_limit`` or were last seen
     before ``abandoned``; they get the timed-out outcome (and its code, if they reached a trial)."""
     running = Participant.objects.filter(study=study, status=Participant.Status.CONSENTED, completed_at__isnull=True)
-    extended = Value(timedelta(minutes=EXTENSION_MINUTES)) * F("time_extensions")
+    # Over the time limit with its extensions (one clause per count: duration arithmetic in SQL
+    # is not portable to the embedded SQLite).
+    over = Q()
+    for count in range(MAX_EXTENSIONS + 1):
+        over |= Q(time_extensions=count, consented_at__lte=over_limit - timedelta(minutes=EXTENSION_MINUTES * count))
     due = running.filter(
-        Q(consented_at__lte=Value(over_limit) - extended)
+        over
         | Q(last_seen_at__lte=abandoned)
         | Q(last_seen_at__isnull=True, consented_at__lte=abandoned)
     )
