@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.a11y import A11Y_STUDY_YAML
 from tests.conftest import import_yaml
-from uxlab.studies.models import Participant, Rating
+from uxlab.studies.models import Participant, Rating, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -97,6 +97,8 @@ def test_it_completes_a_session_by_keyboard_alone_and_stores_exactly_the_keyed_a
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop here
     study = import_yaml(A11Y_STUDY_YAML, team)
+    panel = f"{stack.url}/accounts/login/?cc=ACCESS01"  # stands in for the panel's completion page
+    Study.objects.filter(pk=study.pk).update(completion_url=panel)
     page = browser.new_page()
     page.goto(f"{stack.url}/s/{study.code}/")
 
@@ -127,6 +129,15 @@ def test_it_completes_a_session_by_keyboard_alone_and_stores_exactly_the_keyed_a
         press(page, "Shift+Tab", "Enter")  # Enter sends from inside the form too (here: the seconds box)
     page.wait_for_url(re.compile(r"/done/$"), timeout=45_000)
     assert page.locator("#completion-code").inner_text() == "ACCESS01"
+    # The page would go back to the panel by itself; Tab past the link to "Stay on this page" stops it.
+    assert "taken back to the panel in" in page.locator("#redirect-countdown").inner_text()
+    press(page, "Tab")
+    assert focused_label(page) == "Return to the panel and finish"
+    press(page, "Tab")
+    assert focused_label(page) == "Stay on this page"
+    press(page, "Space")
+    assert "staying on this page" in page.locator("#redirect-countdown").inner_text()
+    assert focused_label(page) == "Return to the panel and finish"
 
     participant = Participant.objects.get(study=study)
     assert participant.assistive_technology is True
