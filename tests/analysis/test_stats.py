@@ -105,7 +105,7 @@ def test_it_applies_only_the_enabled_exclusion_rules_and_reports_each_rules_effe
     assert (effect["total"], effect["excluded"], effect["kept"]) == (6, 3, 3)
     matches = {rule["name"]: rule["matches"] for rule in effect["rules"]}
     assert matches == {"failed_attention_check": 1, "hidden_tab": 1, "low_fidelity": 1, "interrupted": 1, "practice": 2,
-                       "attention_check_trial": 0, "pilot": 0}
+                       "attention_check_trial": 0, "pilot": 0, "assistive_technology": 0}
 
 
 def test_it_flags_low_fidelity_from_a_per_pane_summary():

@@ -34,6 +34,13 @@ def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page
 
     actions.enroll_participant(study)
     page.locator('[data-state="welcome"] .value', has_text="1").wait_for(timeout=5_000)
+    assert page.locator("#monitor-announcer").inner_text() == "Live updates connected."
+
+    # A change of status pushed by the socket (here a pause made elsewhere) is announced, once.
+    actions.pause_study(study)
+    page.locator("#monitor-announcer", has_text="The study is now paused.").wait_for(timeout=5_000)
+    actions.resume_study(study)
+    page.locator("#monitor-announcer", has_text="The study is now live.").wait_for(timeout=5_000)
 
     with page.expect_navigation():
         page.get_by_role("button", name="Pause").click()

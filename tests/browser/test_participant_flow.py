@@ -40,6 +40,10 @@ def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirec
     )
 
     assert code == demo_study.completion_code
+    # The page says it will go back to the panel (after 30 s, which the participant can stop); the
+    # link goes at once.
+    page.locator("#redirect-countdown", has_text="taken back to the panel").wait_for()
+    page.get_by_role("link", name="Return to the panel and finish").click()
     page.wait_for_url(completion_url, timeout=10_000)
     identity = ExternalIdentity.objects.get(study=demo_study, external_id="pid-123")
     assert (identity.panel, identity.panel_study_id, identity.panel_session_id) == ("prolific", "s1", "x")
@@ -142,8 +146,11 @@ def test_it_turns_away_a_small_window_when_the_study_needs_side_by_side(demo_stu
     page.goto(f"{stack.url}/s/{demo_study.code}/")
     page.get_by_role("button", name="Start").click()
 
-    page.locator("#checks-message").wait_for(timeout=20_000)
-    assert "at least 900 × 500 pixels" in page.locator("#checks-message").inner_text()
+    page.locator("#checks-failed:not([hidden])").wait_for(timeout=20_000)
+    # The reason is in the status line (a live region), so a screen reader announces it too.
+    status = page.get_by_role("status")
+    assert "did not pass" in status.inner_text() and "at least 900 × 500 pixels" in status.inner_text()
+    assert page.get_by_role("button", name="Check again").evaluate("el => el === document.activeElement")
     participant = Participant.objects.get()
     assert participant.checks["passed"] is False and participant.consented_at is None
     page.goto(f"{stack.url}/p/{participant.token}/consent/")

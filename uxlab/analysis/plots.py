@@ -1,7 +1,8 @@
 """Plots for the results page as inline SVG text (no Django, no JavaScript, no CDN).
 
-Each function takes a piece of `results.study_results` and returns an <svg> element as a string;
-every text it draws is escaped.
+Each `*_svg` function takes a piece of `results.study_results` and returns an <svg> element as a
+string; every text it draws is escaped. Each has a `*_table` twin returning the same numbers as
+(headers, rows) for the table the page shows with the plot (a text alternative, WCAG 1.1.1).
 """
 
 import math
@@ -149,6 +150,9 @@ def differences_svg(bradley_terry, title):
 
 
 LIKERT_COLOURS = ["#b2182b", "#d6604d", "#f4a582", "#e0e0e0", "#92c5de", "#4393c3", "#2166ac"]
+# The level number written on each segment, in a colour that reads on its fill (not colour alone).
+LIKERT_INK = {"#b2182b": "#fff", "#d6604d": "#000", "#f4a582": "#000", "#e0e0e0": "#000", "#92c5de": "#000",
+              "#4393c3": "#000", "#2166ac": "#fff"}
 
 
 def likert_svg(likert_question, title):
@@ -172,11 +176,16 @@ def likert_svg(likert_question, title):
             width = plot_w * distribution[level] / total
             colour = LIKERT_COLOURS[round(position * (len(LIKERT_COLOURS) - 1) / max(1, len(levels) - 1))]
             parts.append(
-                f'<rect x="{_fmt(x)}" y="{_fmt(y + 4)}" width="{_fmt(width)}" height="{row_h - 8}" fill="{colour}">'
-                f"<title>{escape(str(level))}: {distribution[level]}</title></rect>"
+                f'<rect x="{_fmt(x)}" y="{_fmt(y + 4)}" width="{_fmt(width)}" height="{row_h - 8}" fill="{colour}"'
+                f' stroke="#fff" stroke-width="1"><title>{escape(str(level))}: {distribution[level]}</title></rect>'
             )
+            if width >= 14:  # the level itself, so the spread does not rest on colour alone
+                parts.append(
+                    f'<text x="{_fmt(x + width / 2)}" y="{_fmt(y + row_h / 2 + 4)}" text-anchor="middle"'
+                    f' style="fill:{LIKERT_INK[colour]}">{escape(str(level))}</text>'
+                )
             x += width
-    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">share of answers, lowest level on the left</text>')
+    parts.append(f'<text x="{_fmt(left + plot_w / 2)}" y="{height - 8}" text-anchor="middle">share of answers by level (the number on each segment), lowest on the left</text>')
     return _frame(title, "".join(parts), height=height)
 
 
@@ -232,3 +241,48 @@ def thresholds_svg(rows, title, axis_label):
         parts.append(f'<circle class="point" cx="{_fmt(sx(row["log10"]))}" cy="{_fmt(y)}" r="3">'
                      f'<title>{escape(str(row.get("label", "")))}</title></circle>')
     return _frame(title, "".join(parts))
+# --- The plots' numbers as tables -------------------------------------------------------------------
+
+
+def _interval(low, high, digits=2):
+    return f"[{low:.{digits}f}, {high:.{digits}f}]" if low is not None and high is not None else "–"
+
+
+def psychometric_table(psychometric, choice="chose the faster arm"):
+    """Each plotted point of psychometric_svg: the design level, its answers and the share choosing
+    as the y axis says, with its interval."""
+    headers = ("Ratio", "Answers", choice.capitalize(), "Share", "95% CI")
+    rows = [
+        (f"{math.exp(b['stimulus']):.2f}×", b["n"], f"{b['count']:g}", f"{b['share']:.2f}",
+         _interval(b.get("ci_low"), b.get("ci_high")))
+        for b in psychometric.get("bins") or []
+    ]
+    return headers, rows
+
+
+def strengths_table(bradley_terry):
+    rows = [(r["arm"], f"{r['log_strength']:.2f}", _interval(r["ci_low"], r["ci_high"]))
+            for r in bradley_terry.get("arms") or []]
+    return ("Arm", "Log strength", "95% CI"), rows
+
+
+def differences_table(bradley_terry):
+    rows = [(f"{r['first']} − {r['second']}", f"{r['difference']:.2f}", _interval(r["ci_low"], r["ci_high"]))
+            for r in bradley_terry.get("differences") or []]
+    return ("Difference", "Log strength", "95% CI"), rows
+
+
+def likert_table(likert_question, label="Arm"):
+    """Each row's count (and share) of answers at every level of the scale."""
+    arms = likert_question.get("rows") or []
+    levels = sorted({int(level) for row in arms for level in row["distribution"]})
+    scale = likert_question.get("scale")
+    if scale:
+        levels = list(range(1, int(scale) + 1))
+    rows = []
+    for row in arms:
+        distribution = {int(level): count for level, count in row["distribution"].items()}
+        total = sum(distribution.values()) or 1
+        rows.append((row["label"], *(f"{distribution.get(level, 0)} ({distribution.get(level, 0) / total:.0%})"
+                                     for level in levels), sum(distribution.values())))
+    return (label, *(f"Level {level}" for level in levels), "Answers"), rows

@@ -83,8 +83,7 @@ def _answers(study, context):
     )
     for participant, trial_id, status, arm_a, arm_b, question, value, *rest in queryset.iterator(chunk_size=5000):
         extras = dict(zip(trial_fields, rest, strict=True))
-        extras["participant_failed_attention_check"] = participant in context.failed_attention
-        extras["pilot"] = participant in context.uncounted
+        extras.update(context.participant_flags(participant))
         record = trial_record(participant, status, extras)
         yield participant, trial_id, arm_a, arm_b, question, value, record, extras.get("fidelity")
 

@@ -86,6 +86,15 @@ class StudyContext:
                 "participant_id", flat=True
             )
         )
+        self.assistive = set(study.participants.filter(assistive_technology=True).values_list("pk", flat=True))
+
+    def participant_flags(self, participant):
+        """What the exclusion rules read about a trial's participant (see trial_record)."""
+        return {
+            "participant_failed_attention_check": participant in self.failed_attention,
+            "participant_assistive_technology": participant in self.assistive,
+            "pilot": participant in self.uncounted,
+        }
 
     def pair(self, arm_a, arm_b):
         return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
@@ -114,6 +123,7 @@ def trial_record(participant_id, status, extras):
         "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
         "pilot": extras.get("pilot", False),
+        "participant_assistive_technology": extras.get("participant_assistive_technology", False),
     }
 
 
@@ -138,8 +148,7 @@ def trial_rows(study, options):
         chunk_size=CHUNK
     ):
         extras = dict(zip(state_names, rest, strict=True))
-        extras["participant_failed_attention_check"] = participant in context.failed_attention
-        extras["pilot"] = participant in context.uncounted
+        extras.update(context.participant_flags(participant))
         record = trial_record(participant, status, extras)
         timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
         timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
@@ -199,8 +208,7 @@ def rating_table_rows(study, options):
         trial_id, status = row[12], row[13]
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
             extras = dict(zip(trial_fields, row[14:], strict=True))
-            extras["participant_failed_attention_check"] = participant in context.failed_attention
-            extras["pilot"] = participant in context.uncounted
+            extras.update(context.participant_flags(participant))
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
@@ -235,6 +243,8 @@ PARTICIPANT_COLUMNS = (
     Column("other_device_attempts", "integer", "visits with this participant's panel id from another browser (refused)"),
     Column("mode", "string", "empty for a real participant; pilot or preview (left out of analysis by the pilot rule)"),
     Column("study_version", "integer", "the study's version when the participant started (each edit after launch makes one)"),
+    Column("time_extensions", "integer", "how often the participant asked for more time when warned that the session would end"),
+    Column("assistive_technology", "boolean", "ticked \"I use a screen reader or screen magnifier\"; empty when the study did not ask"),
 )
 EXTERNAL_ID_COLUMNS = (
     Column("panel", "string", "recruitment panel (e.g. prolific); only in owner-requested exports"),
@@ -260,6 +270,7 @@ def participant_rows(study, options):
         "pk", "status", "consent_version", "created_at", "consented_at", "completed_at", "assignment_seed",
         "trial_count", "finished_count", "skipped_count", "outcome", "completion_code_shown", "completion_unconfirmed_at",
         "unconfirmed_reason", "external_identity__other_device_attempts", "mode", "study_version",
+        "time_extensions", "assistive_technology",
     ]
     if options.include_external_ids:
         fields += [
@@ -432,6 +443,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
     `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
+        "assistive_technology": "r.participant_id = ANY(%(assistive)s)",
         "hidden_tab": "t.hidden_during_stream",
         "low_fidelity": _low_fidelity_sql(),
         "interrupted": "t.status = 'interrupted'",
@@ -500,7 +512,8 @@ def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
     sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
-        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}
+        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention),
+                  "assistive": list(context.assistive)}
         with cursor.copy(sql, params) as copy:
             for data in copy:
                 yield bytes(data)

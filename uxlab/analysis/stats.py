@@ -318,6 +318,8 @@ EXCLUSION_RULES = (
     ExclusionRule("attention_check_trial", "Attention-check trial (an instructed answer, not a judgement)",
                   lambda r: bool(r.get("attention_trial"))),
     ExclusionRule("pilot", "Pilot or preview participant (docs/builder.md)", lambda r: bool(r.get("pilot"))),
+    ExclusionRule("assistive_technology", "Participant uses a screen reader or screen magnifier",
+                  lambda r: bool(r.get("participant_assistive_technology"))),
 )
 RULES_BY_NAME = {rule.name: rule for rule in EXCLUSION_RULES}
 

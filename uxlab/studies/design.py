@@ -56,6 +56,9 @@ class SessionDesign:
     require_participant_id: bool = False
     # How long the last trial page retries the final save before showing the code anyway.
     save_timeout_s: float = 60.0
+    # Ask on the instructions page "I use a screen reader or screen magnifier" (optional to answer),
+    # so such sessions can be analysed apart: the study measures how text looks as it appears.
+    ask_assistive_technology: bool = False
     # Instructed-response trials: [{"prompt", "question", "expected", "after_trial"}].
     attention_checks: tuple = ()
     # An adaptive design's block (docs/adaptive.md) instead of pairs; None for a fixed design.

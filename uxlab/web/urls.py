@@ -40,6 +40,7 @@ urlpatterns = [
     path("p/<str:token>/consent/", views_participant.consent, name="consent"),
     path("p/<str:token>/instructions/", views_participant.instructions, name="instructions"),
     path("p/<str:token>/trial/", views_participant.trial, name="trial"),
+    path("p/<str:token>/extend/", views_participant.extend, name="extend_session"),
     path("p/<str:token>/done/", views_participant.done, name="done"),
     path("p/<str:token>/unconfirmed/", views_participant.unconfirmed, name="unconfirmed"),
     # Researchers: the study builder, preview, pilot and lifecycle (web/builder/, docs/builder.md)

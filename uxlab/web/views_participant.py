@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 MAX_CHECKS_BYTES = 4096
+# The done page goes back to the panel after this long unless the participant stays (WCAG 2.2.1
+# asks for a way to stop it; 30 s leaves time to read and copy the code first).
+COMPLETION_REDIRECT_S = 30
 
 
 def get_participant(token):
@@ -287,12 +290,51 @@ def instructions(request, token):
     elsewhere = at_step(participant, "instructions")
     if elsewhere is not None:
         return elsewhere
+    session = participant.study.session
     if request.method == "POST":
-        actions.mark_instructions_seen(participant)
+        assistive = request.POST.get("assistive_technology") == "yes" if session.ask_assistive_technology else None
+        actions.mark_instructions_seen(participant, assistive_technology=assistive)
         return redirect("web:participant_home", token=token)
     has_practice = participant.study.prompts.filter(role="practice").exists()
-    context = {"participant": participant, "study": participant.study, "has_practice": has_practice}
+    context = {
+        "participant": participant,
+        "study": participant.study,
+        "has_practice": has_practice,
+        "ask_assistive_technology": session.ask_assistive_technology,
+        **session_timer(participant),
+    }
     return render(request, "participate/instructions.html", context)
+
+
+# --- Time limits ---------------------------------------------------------------------------------
+
+
+def deadline_ms(participant):
+    deadline = actions.session_deadline(participant)
+    return round(deadline.timestamp() * 1000) if deadline else None
+
+
+def session_timer(participant):
+    """What the pages of a running session need to warn before it ends (_session_timer.html)."""
+    return {
+        "session_deadline_ms": deadline_ms(participant),
+        "extensions_left": actions.MAX_EXTENSIONS - participant.time_extensions,
+        "extension_minutes": actions.EXTENSION_MINUTES,
+    }
+
+
+@require_POST
+def extend(request, token):
+    """"I need more time": the session gets more time (and counts as seen), up to a limit."""
+    participant = get_participant(token)
+    try:
+        actions.extend_session(participant)
+    except actions.CannotExtend:
+        message = "This session cannot be extended: it has ended or was extended as often as allowed."
+        return JsonResponse({"error": "cannot_extend", "message": message}, status=409)
+    return JsonResponse(
+        {"deadline_ms": deadline_ms(participant), "extensions_left": actions.MAX_EXTENSIONS - participant.time_extensions}
+    )
 
 
 # --- Trials --------------------------------------------------------------------------------------
@@ -333,6 +375,7 @@ def trial(request, token):
         "stacked": participant.layout == "stacked",
         "min_exposure_ms": round(session.min_exposure_s * 1000),
         "save_timeout_ms": round(session.save_timeout_s * 1000),
+        **session_timer(participant),
     }
     return render(request, "participate/trial.html", context)
 
@@ -352,8 +395,15 @@ def done(request, token):
         return render(request, "participate/saving.html", {"study": participant.study})
     code, url = actions.shown_completion(participant)
     preview = participant.mode == "preview"  # a researcher's run-through: no redirect to the panel
-    context = {"study": participant.study, "completion_code": code, "completion_url": "" if preview else url,
-               "confirmed": confirmed, "preview": preview, "outcome": participant.outcome}
+    context = {
+        "study": participant.study,
+        "completion_code": code,
+        "completion_url": "" if preview else url,
+        "confirmed": confirmed,
+        "preview": preview,
+        "outcome": participant.outcome,
+        "redirect_seconds": COMPLETION_REDIRECT_S,
+    }
     return render(request, "participate/done.html", context)
 
 

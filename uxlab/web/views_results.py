@@ -33,25 +33,40 @@ SPEED_AXIS = {"declared": "log speed ratio, faster/slower (declared)",
               "displayed": "log speed ratio, faster/slower (as displayed)"}
 
 
+def figure(svg, caption, table):
+    """A plot with its caption and its numbers as a table (results/_plot.html); None without a plot."""
+    if not svg:
+        return None
+    headers, rows = table
+    return {"svg": mark_safe(svg), "caption": caption, "headers": headers, "rows": rows}
+
+
 def add_plots(summary):
-    """Inline SVG for each summary that has a picture (drawn from the summary alone)."""
+    """Inline SVG for each summary that has a picture (drawn from the summary alone), each with a
+    table of its numbers for readers who cannot see it."""
     for question in summary["questions"]:
         question["template"] = SUMMARY_TEMPLATES[question["summary"]]
         name = question["question"]
         if question["summary"] == "choice":
             speeds = summary["options"]["speeds"]
-            question["speed_plot"] = mark_safe(plots.psychometric_svg(
-                question["psychometric_speed"], SPEED_AXIS[speeds],
-                f"{name}: choosing the faster arm against the speed ratio"))
-            question["ttft_plot"] = mark_safe(plots.psychometric_svg(
-                question["psychometric_ttft"], "log TTFT ratio, later/earlier",
-                f"{name}: choosing the earlier arm against the TTFT ratio"))
-            question["strength_plot"] = mark_safe(plots.strengths_svg(
-                question["bradley_terry"], f"{name}: Bradley-Terry strengths"))
-            question["difference_plot"] = mark_safe(plots.differences_svg(
-                question["bradley_terry"], f"{name}: Bradley-Terry differences between arms"))
+            caption = f"{name}: choosing the faster arm against the speed ratio"
+            question["speed_plot"] = figure(plots.psychometric_svg(
+                question["psychometric_speed"], SPEED_AXIS[speeds], caption), caption,
+                plots.psychometric_table(question["psychometric_speed"]))
+            caption = f"{name}: choosing the earlier arm against the TTFT ratio"
+            question["ttft_plot"] = figure(plots.psychometric_svg(
+                question["psychometric_ttft"], "log TTFT ratio, later/earlier", caption), caption,
+                plots.psychometric_table(question["psychometric_ttft"], "chose the earlier arm"))
+            caption = f"{name}: Bradley-Terry strengths"
+            question["strength_plot"] = figure(plots.strengths_svg(question["bradley_terry"], caption), caption,
+                                               plots.strengths_table(question["bradley_terry"]))
+            caption = f"{name}: Bradley-Terry differences between arms"
+            question["difference_plot"] = figure(plots.differences_svg(question["bradley_terry"], caption), caption,
+                                                 plots.differences_table(question["bradley_terry"]))
         elif question["summary"] == "likert":
-            question["plot"] = mark_safe(plots.likert_svg(question, f"{name}: answers"))
+            caption = f"{name}: answers by level"
+            question["plot"] = figure(plots.likert_svg(question, caption), caption,
+                                      plots.likert_table(question, "Arm" if question.get("per_pane") else "Pair"))
     return summary
 
 

@@ -124,7 +124,7 @@ export class AnswerForm {
     const question = event.target.closest(".question");
     if (!question || this.allowedAt === null) return;
     this.changedAt.set(question.dataset.question, performance.now());
-    question.classList.remove("invalid");
+    this.clearProblem(question);
     if (event.target.type === "range") {
       event.target.dataset.touched = "true";
       question.querySelector("output").textContent = event.target.value;
@@ -153,7 +153,8 @@ export class AnswerForm {
     if (this.allowedAt === null || this.submitted || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
     const typing = target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "number");
-    if (event.key === "Enter" && target.tagName !== "TEXTAREA" && target.tagName !== "BUTTON") {
+    // Enter sends from anywhere in the answer form (a button or a text box keeps its own Enter).
+    if (event.key === "Enter" && this.form.contains(target) && target.tagName !== "TEXTAREA" && target.tagName !== "BUTTON") {
       event.preventDefault();
       this.submit();
       return;
@@ -168,14 +169,34 @@ export class AnswerForm {
     option.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
+  // --- problems: said in words next to the question and tied to it (WCAG 1.4.1, 3.3.1) -------------
+
+  showProblem(question, problem) {
+    const message = question.querySelector(".question-error");
+    message.textContent = problem;
+    message.hidden = false;
+    question.classList.add("invalid");
+    for (const element of [question, ...question.querySelectorAll("input:not([type=hidden]), textarea")]) {
+      element.setAttribute("aria-invalid", "true");
+    }
+  }
+
+  clearProblem(question) {
+    const message = question.querySelector(".question-error");
+    message.textContent = "";
+    message.hidden = true;
+    question.classList.remove("invalid");
+    for (const element of [question, ...question.querySelectorAll("[aria-invalid]")]) element.removeAttribute("aria-invalid");
+  }
+
   // --- sending -----------------------------------------------------------------------------------
 
   submit() {
     if (this.allowedAt === null || this.submitted) return;
     const problems = this.questions.map((q) => [q, this.problem(q)]).filter(([, problem]) => problem);
-    for (const question of this.questions) question.classList.remove("invalid");
+    for (const question of this.questions) this.clearProblem(question);
     if (problems.length) {
-      for (const [question] of problems) question.classList.add("invalid");
+      for (const [question, problem] of problems) this.showProblem(question, problem);
       this.errorLine.textContent = `${problems[0][1]} (${problems.length} question${problems.length > 1 ? "s" : ""} left)`;
       this.errorLine.hidden = false;
       this.focusQuestion(problems[0][0]);

@@ -9,7 +9,6 @@ import { Clock, Connection, median } from "./socket.js";
 const root = document.getElementById("checks");
 const statusLine = document.getElementById("checks-status");
 const failed = document.getElementById("checks-failed");
-const message = document.getElementById("checks-message");
 const PINGS = 8;
 const SOCKET_TIMEOUT_MS = 8000;
 
@@ -53,6 +52,7 @@ function measureSocket() {
 
 async function run() {
   failed.hidden = true;
+  statusLine.classList.remove("error");
   statusLine.textContent = "Checking…";
   const frames = await measureFrames();
   statusLine.textContent = "Checking the connection…";
@@ -75,11 +75,14 @@ async function run() {
     location.assign(answer.next_url);
     return;
   }
-  statusLine.textContent = "The check did not pass.";
-  message.textContent = answer.error
+  // The reason goes into the status line itself, so screen readers announce it, not just the failure.
+  const reason = answer.error
     ? "We could not reach the study server. Please check your connection and try again."
-    : `This study needs a browser window at least ${root.dataset.minWidth} × ${root.dataset.minHeight} pixels. ` +
+    : `This study needs a browser window at least ${root.dataset.minWidth} × ${root.dataset.minHeight} pixels; ` +
+      `yours is ${window.innerWidth} × ${window.innerHeight}. ` +
       "Please use a computer, enlarge or maximise the window, and check again.";
+  statusLine.textContent = `The check did not pass. ${reason}`;
+  statusLine.classList.add("error");
   failed.hidden = false;
   document.getElementById("checks-retry").focus();
 }

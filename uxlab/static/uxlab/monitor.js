@@ -1,5 +1,7 @@
 // The researcher's live monitor: renders each `monitor.snapshot` the study's monitor socket pushes
-// (uxlab/live/monitor.py). Pause and Resume are plain forms posting to the server.
+// (uxlab/live/monitor.py). Pause and Resume are plain forms posting to the server. Changes of the
+// study's status and of the connection are announced to screen readers (#monitor-announcer, a
+// polite status region); the counts that change every second are not.
 
 import { Connection } from "./socket.js";
 
@@ -18,6 +20,17 @@ const row = (...texts) => {
   return tr;
 };
 
+const announcer = $("monitor-announcer");
+const said = { status: null, reason: null, connection: null };
+
+// Announce `text` as the new `topic` value, only when it changed (and not the first status shown).
+function announce(topic, value, text) {
+  const previous = said[topic];
+  said[topic] = value;
+  if (previous === value || (previous === null && topic !== "connection")) return;
+  announcer.textContent = text;
+}
+
 const yesNo = (flag) => (flag === null || flag === undefined ? "–" : flag ? "yes" : "no");
 
 function render(snapshot) {
@@ -25,6 +38,8 @@ function render(snapshot) {
   $("status").className = `status status-${snapshot.status}`;
   $("paused-reason").textContent = snapshot.paused_reason || "";
   $("paused-reason").hidden = !snapshot.paused_reason;
+  announce("status", snapshot.status, `The study is now ${snapshot.status}.`);
+  if (snapshot.paused_reason) announce("reason", snapshot.paused_reason, `Paused: ${snapshot.paused_reason}`);
   const liveArms = snapshot.live_arms || [];
   $("live-arms-card").hidden = liveArms.length === 0;
   $("live-arms").replaceChildren(
@@ -78,9 +93,11 @@ function render(snapshot) {
 const connection = new Connection(root.dataset.socketPath, {
   onStatus: (text) => {
     $("connection").textContent = text;
+    announce("connection", text, `Live updates: ${text}`);
   },
   onOpen: () => {
     $("connection").textContent = "live";
+    announce("connection", "live", "Live updates connected.");
   },
   onMessage: (message) => {
     if (message.type === "monitor.snapshot") render(message);

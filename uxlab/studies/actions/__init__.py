@@ -69,7 +69,15 @@ from uxlab.studies.actions.live import (
     pause_if_failing,
     store_live_responses,
 )
-from uxlab.studies.actions.sessions import expire_sessions, release_unstarted_reservations
+from uxlab.studies.actions.sessions import (
+    EXTENSION_MINUTES,
+    MAX_EXTENSIONS,
+    CannotExtend,
+    expire_sessions,
+    extend_session,
+    release_unstarted_reservations,
+    session_deadline,
+)
 from uxlab.studies.actions.studies import (
     pause_study,
     record_external_id_export,
@@ -112,6 +120,9 @@ __all__ = [
     "pane_profile",
     "reference_value",
     "AlreadyStarted",
+    "CannotExtend",
+    "EXTENSION_MINUTES",
+    "MAX_EXTENSIONS",
     "EnrolmentThrottled",
     "ParticipantContext",
     "RATING_FIELDS",
@@ -137,6 +148,7 @@ __all__ = [
     "enqueue_telemetry",
     "enroll_participant",
     "expire_sessions",
+    "extend_session",
     "fail_live_trial",
     "find_participant_by_external_id",
     "finish_live_trial",
@@ -172,6 +184,7 @@ __all__ = [
     "record_unconfirmed_completion",
     "refresh_fidelity",
     "release_unstarted_reservations",
+    "session_deadline",
     "reserve_trials",
     "resume_study",
     "score_attention_checks",

@@ -190,16 +190,21 @@ def record_checks(participant, results, *, viewport_ok, stacked):
     return passed
 
 
-def mark_instructions_seen(participant):
+def mark_instructions_seen(participant, assistive_technology=None):
+    """The participant read the instructions; with the study's assistive-technology question, their
+    answer is kept too (True, or False when they left it unticked)."""
+    extra = {} if assistive_technology is None else {"assistive_technology": assistive_technology}
     Participant.objects.filter(pk=participant.pk, instructions_seen_at__isnull=True).update(
-        instructions_seen_at=timezone.now()
+        instructions_seen_at=timezone.now(), **extra
     )
     participant.refresh_from_db()
 
 
 def touch_participant(participant):
     """Note that the participant is still here (abandoned sessions are the ones not seen for a while)."""
-    Participant.objects.filter(pk=participant.pk).update(last_seen_at=timezone.now())
+    now = timezone.now()
+    Participant.objects.filter(pk=participant.pk).update(last_seen_at=now)
+    participant.last_seen_at = now
 
 
 # --- Where the participant is --------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """Ending sessions that ran out of time or were abandoned, and releasing reservations never used
-(run by beat every minute)."""
+(run by beat every minute); the deadline a participant's page warns about, and extending it."""
 
 import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
@@ -14,6 +14,11 @@ from uxlab.studies.events import send_events_on_commit
 from uxlab.studies.models import Participant, Rating, Study, Trial
 
 log = logging.getLogger(__name__)
+
+# A participant warned that their session is about to end may ask for more time (WCAG 2.2.1):
+# each extension adds EXTENSION_MINUTES to the study's time limit and counts as being seen.
+EXTENSION_MINUTES = 10
+MAX_EXTENSIONS = 10
 
 # A study whose stored limits cannot be used (hand-edited, or from before they were bounded).
 BAD_LIMITS = (ArithmeticError, ValueError, TypeError, AttributeError, KeyError)
@@ -60,8 +65,13 @@ def expire_study_sessions(study, now, *, over_limit, abandoned):
     """Expire the study's consented sessions that began before ``over_limit`` or were last seen
     before ``abandoned``; they get the timed-out outcome (and its code, if they reached a trial)."""
     running = Participant.objects.filter(study=study, status=Participant.Status.CONSENTED, completed_at__isnull=True)
+    # Over the time limit with its extensions (one clause per count: duration arithmetic in SQL
+    # is not portable to the embedded SQLite).
+    over = Q()
+    for count in range(MAX_EXTENSIONS + 1):
+        over |= Q(time_extensions=count, consented_at__lte=over_limit - timedelta(minutes=EXTENSION_MINUTES * count))
     due = running.filter(
-        Q(consented_at__lte=over_limit)
+        over
         | Q(last_seen_at__lte=abandoned)
         | Q(last_seen_at__isnull=True, consented_at__lte=abandoned)
     )
@@ -112,3 +122,38 @@ def release_unstarted_reservations(now=None):
             Participant.objects.filter(pk=pk).update(assignment={}, assigned_at=None)
             released += 1
     return released
+
+
+class CannotExtend(Exception):
+    """The session is not running, or it was extended MAX_EXTENSIONS times already."""
+
+
+def session_deadline(participant):
+    """When the participant's running session will expire if nothing happens (the earlier of its
+    time limit, with extensions, and its abandonment limit); None for a session not running."""
+    if participant.status != participant.Status.CONSENTED or participant.consented_at is None:
+        return None
+    session = participant.study.session
+    limit = participant.consented_at + timedelta(
+        minutes=float(session.time_limit_minutes) + EXTENSION_MINUTES * participant.time_extensions
+    )
+    seen = participant.last_seen_at or participant.consented_at
+    return min(limit, seen + timedelta(minutes=float(session.abandon_after_minutes)))
+
+
+def extend_session(participant, now=None):
+    """Give a running session EXTENSION_MINUTES more and mark it seen; returns the new deadline.
+
+    Raises CannotExtend for a session not running or extended MAX_EXTENSIONS times already.
+    """
+    now = now or timezone.now()
+    updated = Participant.objects.filter(
+        pk=participant.pk,
+        status=Participant.Status.CONSENTED,
+        completed_at__isnull=True,
+        time_extensions__lt=MAX_EXTENSIONS,
+    ).update(time_extensions=F("time_extensions") + 1, last_seen_at=now)
+    participant.refresh_from_db()
+    if not updated:
+        raise CannotExtend()
+    return session_deadline(participant)

@@ -328,6 +328,10 @@ class Participant(models.Model):
     # researcher's run-through, never counted): neither fills quotas (docs/builder.md).
     mode = models.CharField(max_length=10, blank=True, choices=[("pilot", "pilot"), ("preview", "preview")])
     study_version = models.PositiveIntegerField(default=1, help_text="The study's version at enrolment.")
+    # How often the participant asked for more time when warned that the session would end.
+    time_extensions = models.PositiveSmallIntegerField(default=0)
+    # "I use a screen reader or screen magnifier" (asked only with design.ask_assistive_technology).
+    assistive_technology = models.BooleanField(null=True, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"

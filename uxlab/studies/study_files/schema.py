@@ -256,6 +256,7 @@ class DesignSpec(_Spec):
     participant_param: ParticipantParam | None = _SESSION.participant_param
     require_participant_id: Annotated[bool, Strict()] = _SESSION.require_participant_id
     save_timeout_s: Annotated[Number, Field(ge=1, le=600)] = _SESSION.save_timeout_s
+    ask_assistive_technology: Annotated[bool, Strict()] = _SESSION.ask_assistive_technology
 
     @model_validator(mode="after")
     def _check_fixed_or_adaptive(self):
