@@ -541,6 +541,7 @@ class RecordedTrace(models.Model):
 
 # Operational records live in their own module; importing them here registers them with the app.
 from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
+from uxlab.studies.models.workspace import Job, TeamInvite  # noqa: E402
 
 __all__ = [
     "ApiToken",
@@ -550,6 +551,7 @@ __all__ = [
     "ExportAudit",
     "ExternalIdentity",
     "FailedTask",
+    "Job",
     "LiveResponse",
     "Membership",
     "Participant",
@@ -561,6 +563,7 @@ __all__ = [
     "Study",
     "StudyQuerySet",
     "Team",
+    "TeamInvite",
     "Trial",
     "TrialTelemetry",
 ]
