@@ -20,7 +20,7 @@ from uxlab.analysis.rows import export_tables
 from uxlab.streaming import kinds
 from uxlab.studies.access import can_write, get_study_for_user, is_study_owner
 from uxlab.studies.actions import record_external_id_export
-from uxlab.studies.actions.jobs import start_job
+from uxlab.studies.actions.jobs import current_done, start_job
 from uxlab.studies.models import Job, Rating, Study
 from uxlab.web.downloads import rules_from
 
@@ -110,6 +110,7 @@ def start_recording(request, code):
 
 def job_status(job):
     """What the job page's script shows (and polls for)."""
+    job.done = current_done(job)
     return {
         "key": str(job.key),
         "kind": job.kind,

@@ -11,8 +11,9 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import File
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from uxlab.studies import queue
@@ -46,8 +47,13 @@ def claim_job(key):
     return job
 
 
+def progress_key(job_key):
+    return f"uxlab-job-progress:{job_key}"
+
+
 class Progress:
-    """`progress.step(n)` as work is done; writes `done` (and `total`) to the job now and then."""
+    """`progress.step(n)` as work is done. The count goes to the cache (Redis when configured), not
+    the database: an export counts rows while its connection is busy streaming a COPY."""
 
     def __init__(self, job, every_s=PROGRESS_EVERY_S):
         self.job = job
@@ -64,7 +70,15 @@ class Progress:
         now = time.monotonic()
         if now - self.written_at >= self.every_s:
             self.written_at = now
-            Job.objects.filter(pk=self.job.pk).update(done=self.done)
+            cache.set(progress_key(self.job.key), self.done, timeout=int(STALE_AFTER.total_seconds()))
+        self.job.done = self.done
+
+
+def current_done(job):
+    """Steps done so far: the cache's running count while the job runs, the row's once it ended."""
+    if job.status == Job.Status.RUNNING:
+        return max(job.done, cache.get(progress_key(job.key)) or 0)
+    return job.done
 
 
 def finish_job(job, path, file_name, content_type):
@@ -119,10 +133,7 @@ def run_trace_job(job):
     progress.set_total(1 if params.get("prompt") else job.study.prompts.count())
 
     def step(count):
-        try:
-            progress.step(count)
-        finally:
-            connections.close_all()  # called in a helper thread: its connection must not linger
+        progress.step(count)
 
     try:
         traces = record_traces(job.study.code, params["arm"], params.get("prompt"),

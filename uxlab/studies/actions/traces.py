@@ -34,7 +34,7 @@ async def capture_all(kind, profile, prompts, concurrency, transport, on_progres
         async with gate:
             captured = await kind.capture(profile, prompt.text, transport=transport)
         if on_progress is not None:
-            await asyncio.to_thread(on_progress, 1)  # it may write to the database
+            await asyncio.to_thread(on_progress, 1)  # a blocking call (a cache write), off the event loop
         return captured
 
     return await asyncio.gather(*(capture(prompt) for prompt in prompts))
