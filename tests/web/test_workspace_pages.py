@@ -99,3 +99,14 @@ def test_a_draft_study_is_flagged_on_the_prolific_page(client, alice, team):
     study = import_yaml(QUICK_STUDY_YAML, team, status="draft")
     client.force_login(alice)
     assert b'id="not-live"' in client.get(reverse("web:prolific", args=[study.code])).content
+
+
+def test_the_results_page_of_a_study_without_answers_says_what_to_do(client, alice, study):
+    client.force_login(alice)
+    page = client.get(reverse("web:results", args=[study.code])).content.decode()
+    assert 'id="no-results"' in page and reverse("web:prolific", args=[study.code]) in page
+
+
+def test_the_results_page_with_answers_has_no_empty_state(client, alice, rated_study):
+    client.force_login(alice)
+    assert b'id="no-results"' not in client.get(reverse("web:results", args=[rated_study.code])).content
