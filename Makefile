@@ -15,24 +15,32 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \
 	SECRET_KEY=test-only-secret DEBUG=false UXLAB_CHROMIUM=$(CHROMIUM) \
 	UXLAB_LIVE_ALLOWED_HOSTS=127.0.0.0/8,::1
 
-# `make demo` reads .env when there is one; without it the demo runs on the embedded default.
--include .env
-export
+# manage.py (and the Celery and ASGI apps) read .env themselves when there is one, exported
+# variables winning (uxlab/envfile.py); without it the demo runs on the embedded default. The demo
+# runs with DEBUG=true unless the environment or .env says otherwise, looked up the same way.
+DEMO_DEBUG = DEBUG="$$($(PY) -c 'from uxlab.envfile import main; main()' DEBUG true)"
 
-.PHONY: install demo test test-fast chromium proxy services bench clean
+.PHONY: install install-test demo test test-fast chromium proxy services bench clean
 
+# What the app needs (`make demo`); the test extras come with `make test`.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
 
+install-test: $(VENV)/.installed-test
+
 demo: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py demo_setup --base-url http://127.0.0.1:$(PORT)
-	DEBUG=$${DEBUG:-true} $(PY) manage.py serve --port $(PORT)
+	$(DEMO_DEBUG) $(PY) manage.py migrate --noinput
+	$(DEMO_DEBUG) $(PY) manage.py demo_setup --base-url http://127.0.0.1:$(PORT)
+	$(DEMO_DEBUG) $(PY) manage.py serve --port $(PORT)
 
 # Debian's chromium, driven by Playwright through executable_path (no browser download).
 chromium:
@@ -54,13 +62,13 @@ services:
 
 # What the benchmarks need (docs/benchmarks.md); then run them with the TEST_ENV settings, e.g.
 #   make bench && DATABASE_URL=... REDIS_URL=... .venv/bin/python manage.py bench_sessions --json
-bench: install proxy services
+bench: install-test proxy services
 
-test: install chromium proxy services
+test: install-test chromium proxy services
 	$(TEST_ENV) $(PY) -m pytest
 
 # The pure and database tests: no browser, no spawned processes (under 90 s).
-test-fast: install services
+test-fast: install-test services
 	$(TEST_ENV) $(PY) -m pytest -m "not browser and not services"
 
 clean:

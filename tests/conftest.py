@@ -9,6 +9,9 @@ import os
 # processes, and for this one when pytest was started without it (settings are already loaded).
 LOCAL_LIVE_HOSTS = "127.0.0.0/8,::1"
 os.environ.setdefault("UXLAB_LIVE_ALLOWED_HOSTS", LOCAL_LIVE_HOSTS)
+# Child processes (servers, workers, commands) get their settings from the tests alone, never from a
+# developer's .env (uxlab/envfile.py); tests of .env itself set UXLAB_ENV_FILE or leave it out.
+os.environ.setdefault("UXLAB_ENV_FILE", "")
 
 import pytest  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -4,6 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from uxlab.envfile import load_or_exit
+
+# uvicorn reads .env as manage.py does (exported variables win; uxlab/envfile.py).
+load_or_exit()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uxlab.settings")
 django_asgi_app = get_asgi_application()
 

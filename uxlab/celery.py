@@ -5,6 +5,10 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
+from uxlab.envfile import load_or_exit
+
+# `celery --app uxlab ...` reads .env as manage.py does (exported variables win; uxlab/envfile.py).
+load_or_exit()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uxlab.settings")
 
 app = Celery("uxlab")

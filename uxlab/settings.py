@@ -205,6 +205,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "uxlab.studies.tasks.expire_sessions",
         "schedule": env_float("UXLAB_EXPIRE_SESSIONS_EVERY_S", 60.0),
     },
+    # Background jobs' files past UXLAB_JOB_FILES_DAYS (and jobs a lost worker left running).
+    "delete-old-job-files": {"task": "uxlab.studies.tasks.delete_old_job_files", "schedule": 3600.0},
 }
 # A worker that loses the broker cancels its acks_late tasks (their acks could not reach the broker
 # anyway); they are redelivered, and the idempotent writes make the second run harmless.
@@ -287,7 +289,8 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "web:study_list"
+# Login lands on the first-run page, which shows your studies when you have any (web/views_workspace.py).
+LOGIN_REDIRECT_URL = "web:start"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
@@ -305,6 +308,29 @@ STORAGES = {
     "staticfiles": {"BACKEND": "uxlab.web.static_storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Files workers write for researchers (large exports): on disk here, never served directly, only
+# through a download view that checks the study's team (web/views_jobs.py). Web and worker processes
+# must share it (docker-compose mounts one volume in both).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# An export of a study with more ratings than this runs as a background job with a progress bar on
+# the results page; smaller ones stream at once (the streamed downloads stay available to scripts).
+UXLAB_EXPORT_STREAM_MAX_ROWS = env_int("UXLAB_EXPORT_STREAM_MAX_ROWS", 50_000)
+# Days a background job's file is kept before beat deletes it.
+UXLAB_JOB_FILES_DAYS = env_int("UXLAB_JOB_FILES_DAYS", 7)
+# Team invitations: days an invitation link stays valid.
+UXLAB_INVITE_DAYS = env_int("UXLAB_INVITE_DAYS", 7)
+if min(UXLAB_EXPORT_STREAM_MAX_ROWS, UXLAB_JOB_FILES_DAYS) < 0 or UXLAB_INVITE_DAYS < 1:
+    raise ImproperlyConfigured("UXLAB_EXPORT_STREAM_MAX_ROWS and UXLAB_JOB_FILES_DAYS must be >= 0, UXLAB_INVITE_DAYS >= 1")
+# Email (team invitations): printed to the console unless an SMTP server is configured; the invite
+# page shows the link too, so no mail server is needed.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "uxlab <uxlab@localhost>")
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

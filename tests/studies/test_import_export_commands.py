@@ -35,11 +35,15 @@ def write_rows():
 
 
 def test_it_imports_a_file_and_prints_the_code():
-    out, _err = run("import_study", str(DEMO_PATH), "--team", "perception-lab", "--status", "live")
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("dana")
+    out, _err = run("import_study", str(DEMO_PATH), "--team", "perception-lab", "--user", "dana", "--status", "live")
 
     assert out == "demo\n"
     study = Study.objects.get(code="demo")
     assert (study.team.slug, study.team.name, study.status) == ("perception-lab", "perception-lab", "live")
+    assert list(study.team.memberships.values_list("user__username", "role")) == [("dana", "owner")]
     assert study.arms.count() == 3 and study.prompts.count() == 4 and study.questions.count() == 3
 
 

@@ -21,9 +21,13 @@ READ_PAGES = [
     ("web:download_psychds", {}),
     ("web:download_summary", {}),
     ("web:download_free_text", {"question": "comment"}),
+    ("web:prolific", {}),
+    ("web:study_jobs", {}),
     *[("web:download_table", {"table": table, "fmt": fmt}) for table in TABLES for fmt in FORMATS],
 ]
 WRITE_ACTIONS = ["web:pause", "web:resume"]
+# Background jobs started by a POST: tests/web/test_workspace_jobs.py covers who may start them.
+JOB_STARTS = ["web:start_export", "web:start_recording"]
 API_ENDPOINTS = [
     ("web:api_study", {}, ""),
     ("web:api_results", {}, ""),
@@ -56,7 +60,7 @@ def login(client, user):
 
 def test_it_covers_every_url_that_takes_a_study_code():
     tested = {name.split(":")[1] for name, _ in READ_PAGES} | {n.split(":")[1] for n in WRITE_ACTIONS}
-    tested |= {name.split(":")[1] for name, _, _ in API_ENDPOINTS}
+    tested |= {name.split(":")[1] for name, _, _ in API_ENDPOINTS} | {name.split(":")[1] for name in JOB_STARTS}
     tested |= {name.split(":")[1] for name, _ in BUILDER_PAGES + BUILDER_ACTIONS}
     with_code = set()
     for pattern in get_resolver("uxlab.web.urls").url_patterns:

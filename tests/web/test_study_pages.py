@@ -57,4 +57,4 @@ def test_it_lists_studies_with_their_counts_in_the_same_number_of_queries_howeve
 def test_it_shows_the_participant_link_as_an_absolute_url(client, study, alice):
     client.force_login(alice)
     page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
-    assert f'<code class="link">http://testserver/s/{study.code}/</code>' in page
+    assert f'<code class="link" id="participant-link">http://testserver/s/{study.code}/</code>' in page

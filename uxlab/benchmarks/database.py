@@ -37,7 +37,9 @@ class ThrowawayDatabase:
     """`with ThrowawayDatabase("uxlab_bench_x") as db:` — Django's default connection uses it inside.
 
     `tables="migrations"` runs `manage.py migrate`; `tables="models"` creates the tables straight
-    from the models (as the test suite does), so a benchmark runs whatever the migrations' state.
+    from the models (as the test suite does), so a benchmark runs whatever the migrations' state;
+    `tables=None` leaves the database empty and Django's connection where it was (a test that
+    migrates it from a child process).
     """
 
     def __init__(self, name, keep=False, tables="migrations"):
@@ -76,7 +78,7 @@ class ThrowawayDatabase:
                 check=True,
             )
             self.switch(self.name)
-        else:
+        elif self.tables == "models":
             self.switch(self.name)
             with connection.schema_editor() as editor:
                 for model in apps.get_models():

@@ -29,3 +29,19 @@ def is_study_owner(user, study):
     return user.is_authenticated and Membership.objects.filter(
         team_id=study.team_id, user=user, role=Membership.Role.OWNER
     ).exists()
+
+
+def get_team_for_user(user, slug):
+    """The team with this slug if the user is a member (with `role` set to theirs); else 404, the
+    same as for a team that does not exist."""
+    from uxlab.studies.models import Membership
+
+    membership = (
+        Membership.objects.select_related("team").filter(team__slug=slug, user=user).first()
+        if user.is_authenticated else None
+    )
+    if membership is None:
+        raise Http404("No such team.")
+    team = membership.team
+    team.role = membership.role
+    return team

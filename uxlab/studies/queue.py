@@ -10,6 +10,7 @@ from uxlab.celery import app
 STORE_RATINGS = "uxlab.studies.tasks.store_ratings"
 STORE_TELEMETRY = "uxlab.studies.tasks.store_telemetry"
 RECORD_TRACE = "uxlab.studies.tasks.record_trace"
+RUN_JOB = "uxlab.studies.tasks.run_job"
 
 
 def enqueue(task_name, *args):

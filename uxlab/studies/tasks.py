@@ -113,3 +113,34 @@ def record_trace(self, study_code, arm_name, prompt_name=None, concurrency=1):
         if error.code in RETRYABLE_BACKEND_ERRORS:
             raise self.retry(exc=error, countdown=retry_countdown(self.request.retries, base=5.0, cap=120.0)) from error
         raise
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_job(job_key):
+    """A researcher's long work (studies/actions/jobs.py): a large export or a trace recording.
+    Idempotent: a job already finished is left alone; a redelivered one starts again from nothing."""
+    from uxlab.studies.actions.jobs import claim_job, fail_job, run_trace_job
+    from uxlab.studies.models import Job
+
+    job = claim_job(job_key)
+    if job is None:
+        return None
+    try:
+        if job.kind == Job.Kind.EXPORT:
+            from uxlab.analysis.export_jobs import build_export
+
+            build_export(job)
+        else:
+            run_trace_job(job)
+    except Exception as error:
+        log.exception("job %s failed", job_key)
+        fail_job(job, f"The job failed unexpectedly ({type(error).__name__}); try again or see the worker's log.")
+    return job_key
+
+
+@shared_task(acks_late=True)
+def delete_old_job_files():
+    """Beat, hourly: background jobs' files past UXLAB_JOB_FILES_DAYS, and jobs a lost worker left."""
+    from uxlab.studies.actions.jobs import delete_old_job_files as delete
+
+    return delete()

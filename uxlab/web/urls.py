@@ -1,6 +1,16 @@
 from django.urls import path
 
-from uxlab.web import api, views_account, views_participant, views_results, views_studies
+from uxlab.web import (
+    api,
+    views_account,
+    views_jobs,
+    views_participant,
+    views_results,
+    views_sharing,
+    views_studies,
+    views_teams,
+    views_workspace,
+)
 from uxlab.web.builder import views as builder
 from uxlab.web.builder import views_run as builder_run
 
@@ -43,6 +53,24 @@ urlpatterns = [
     path("p/<str:token>/extend/", views_participant.extend, name="extend_session"),
     path("p/<str:token>/done/", views_participant.done, name="done"),
     path("p/<str:token>/unconfirmed/", views_participant.unconfirmed, name="unconfirmed"),
+    # Researchers: the workspace (issue 14): first run, importing, teams, sharing, background jobs
+    path("start/", views_workspace.start, name="start"),
+    path("import/", views_workspace.import_study_page, name="import_study"),
+    path("teams/", views_teams.team_list, name="teams"),
+    path("teams/<slug:slug>/", views_teams.team_detail, name="team"),
+    path("teams/<slug:slug>/invite/", views_teams.invite, name="team_invite"),
+    path("teams/<slug:slug>/invites/<uuid:key>/revoke/", views_teams.revoke_invite, name="team_invite_revoke"),
+    path("teams/<slug:slug>/members/<str:username>/role/", views_teams.set_role, name="team_member_role"),
+    path("teams/<slug:slug>/members/<str:username>/remove/", views_teams.remove_member, name="team_member_remove"),
+    path("teams/<slug:slug>/leave/", views_teams.leave, name="team_leave"),
+    path("invites/<str:secret>/", views_teams.accept_invite, name="invite"),
+    path("studies/<slug:code>/prolific/", views_sharing.prolific, name="prolific"),
+    path("studies/<slug:code>/jobs/", views_jobs.study_jobs, name="study_jobs"),
+    path("studies/<slug:code>/jobs/export/", views_jobs.start_export, name="start_export"),
+    path("studies/<slug:code>/jobs/record/", views_jobs.start_recording, name="start_recording"),
+    path("jobs/<uuid:key>/", views_jobs.job_page, name="job"),
+    path("jobs/<uuid:key>/status.json", views_jobs.job_status_json, name="job_status"),
+    path("jobs/<uuid:key>/download", views_jobs.job_download, name="job_download"),
     # Researchers: the study builder, preview, pilot and lifecycle (web/builder/, docs/builder.md)
     path("studies/<slug:code>/build/", builder.overview, name="builder"),
     path("studies/<slug:code>/build/study.yaml", builder.download_yaml, name="builder_yaml"),

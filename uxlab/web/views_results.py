@@ -19,8 +19,8 @@ from uxlab.analysis.results import FREE_TEXT_COLUMNS, free_text_rows, options_fr
 from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.studies.access import get_study_for_user, is_study_owner
+from uxlab.web import views_jobs
 from uxlab.web.downloads import psychds_response, rules_from, table_response
-
 
 SUMMARY_TEMPLATES = {
     "choice": "results/_choice.html",
@@ -171,13 +171,19 @@ def fidelity(request, code):
 @login_required
 @require_GET
 def download_table(request, code, table, fmt):
-    return table_response(request, get_study_for_user(request.user, code), table, fmt)
+    study = get_study_for_user(request.user, code)
+    if request.GET.get("stream") != "1" and views_jobs.is_large(study):  # a background job, with progress
+        return views_jobs.large_export_page(request, study, {"target": "table", "table": table, "format": fmt})
+    return table_response(request, study, table, fmt)
 
 
 @login_required
 @require_GET
 def download_psychds(request, code):
-    return psychds_response(request, get_study_for_user(request.user, code))
+    study = get_study_for_user(request.user, code)
+    if request.GET.get("stream") != "1" and views_jobs.is_large(study):
+        return views_jobs.large_export_page(request, study, {"target": "psychds"})
+    return psychds_response(request, study)
 
 
 @login_required

@@ -25,22 +25,26 @@ def cut_off(trace):
     return trace.finish_reason == "length"
 
 
-async def capture_all(kind, profile, prompts, concurrency, transport):
+async def capture_all(kind, profile, prompts, concurrency, transport, on_progress=None):
     """Each prompt's capture, at most ``concurrency`` requests at once (the backend's load while
     recording shapes its timing, so the number is kept with each trace)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def capture(prompt):
         async with gate:
-            return await kind.capture(profile, prompt.text, transport=transport)
+            captured = await kind.capture(profile, prompt.text, transport=transport)
+        if on_progress is not None:
+            await asyncio.to_thread(on_progress, 1)  # a blocking call (a cache write), off the event loop
+        return captured
 
     return await asyncio.gather(*(capture(prompt) for prompt in prompts))
 
 
-def record_traces(study_code, arm_name, prompt_name=None, *, transport=None, concurrency=1):
+def record_traces(study_code, arm_name, prompt_name=None, *, transport=None, concurrency=1, on_progress=None):
     """Capture a live arm's response to each prompt (or one) and store it as its RecordedTrace.
 
     Only arms whose kind can be recorded (``recordable``: live backends) are; the kind captures.
+    ``on_progress(1)`` is called as each prompt's capture ends (a background job's progress).
     ``concurrency`` prompts are recorded at once and the number is stored with each trace; an
     answer cut at max_tokens (finish_reason "length") is stored and logged as a warning (cut_off).
 
@@ -63,7 +67,7 @@ def record_traces(study_code, arm_name, prompt_name=None, *, transport=None, con
         if not prompts:
             raise RecordingRefused("unknown_prompt", f"study '{study_code}' has no prompt '{prompt_name}'")
     recorded = []
-    captured = asyncio.run(capture_all(kind, arm.profile, prompts, max(1, concurrency), transport))
+    captured = asyncio.run(capture_all(kind, arm.profile, prompts, max(1, concurrency), transport, on_progress))
     for prompt, trace in zip(prompts, captured, strict=True):
         stored, _created = RecordedTrace.objects.update_or_create(
             arm=arm,

@@ -558,6 +558,7 @@ class RecordedTrace(models.Model):
 from uxlab.studies.models.adaptive import AdaptiveRun, AdaptiveStep  # noqa: E402
 from uxlab.studies.models.builder import StudyAudit, StudyDraft, StudyVersion  # noqa: E402
 from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
+from uxlab.studies.models.workspace import Job, TeamInvite  # noqa: E402
 
 __all__ = [
     "AdaptiveRun",
@@ -569,6 +570,7 @@ __all__ = [
     "ExportAudit",
     "ExternalIdentity",
     "FailedTask",
+    "Job",
     "LiveResponse",
     "Membership",
     "Participant",
@@ -583,6 +585,7 @@ __all__ = [
     "StudyQuerySet",
     "StudyVersion",
     "Team",
+    "TeamInvite",
     "Trial",
     "TrialTelemetry",
 ]

@@ -1,4 +1,9 @@
-"""manage.py import_study FILE: create a study (or redefine a draft one) from a study YAML file."""
+"""manage.py import_study FILE: create a study (or redefine a draft one) from a study YAML file.
+
+With --user, the import is that researcher's: into a team where they are an owner or editor, or a
+new team that they own; a team they are not in (or only view) is refused. Without it (an operator
+on the server) the team must exist, so no study lands in a team nobody can see.
+"""
 
 from pathlib import Path
 
@@ -7,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
 from django.db import transaction
 
+from uxlab.studies.actions.teams import TeamActionRefused, team_for_import
 from uxlab.studies.models import Study, Team
 from uxlab.studies.study_files import StudyFileError, import_study, parse_study_yaml
 
@@ -17,7 +23,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="the study YAML file")
         parser.add_argument(
-            "--team", default="default", help="slug of the owning team, created if missing (default: default)"
+            "--team", default="default",
+            help="slug of the owning team (default: default); created, owned by --user, if missing",
+        )
+        parser.add_argument(
+            "--user", help="username of the researcher importing: must own or edit --team, or becomes its owner"
         )
         parser.add_argument("--status", choices=Study.Status.values, default=Study.Status.DRAFT)
         parser.add_argument(
@@ -26,7 +36,7 @@ class Command(BaseCommand):
             help="redefine the existing study with the file's code, if it has no participants yet",
         )
 
-    def handle(self, *args, file, team, status, replace, **options):
+    def handle(self, *args, file, team, user, status, replace, **options):
         try:
             validate_slug(team)
         except ValidationError:
@@ -42,7 +52,7 @@ class Command(BaseCommand):
             definition = parse_study_yaml(text)
             # The team is created in the same transaction, so a failed import leaves nothing behind.
             with transaction.atomic():
-                owner, _created = Team.objects.get_or_create(slug=team, defaults={"name": team})
+                owner = self.team(team, user)
                 study = import_study(definition, team=owner, status=status, replace=replace)
         except StudyFileError as exc:
             for error in exc.errors:
@@ -50,3 +60,22 @@ class Command(BaseCommand):
             count = len(exc.errors)
             raise CommandError(f"{file}: {count} error{'s' if count != 1 else ''}; nothing was imported") from None
         self.stdout.write(study.code)
+
+    def team(self, slug, username):
+        if username is None:
+            team = Team.objects.filter(slug=slug).first()
+            if team is None:
+                raise CommandError(
+                    f"team {slug!r} does not exist: give --user USERNAME to create it with that researcher "
+                    "as its owner (a team nobody is in would hide the study); nothing was imported"
+                )
+            return team
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"--user: no researcher called {username!r}; nothing was imported")
+        try:
+            return team_for_import(user, slug)
+        except TeamActionRefused as refused:
+            raise CommandError(refused.message) from None

@@ -1,0 +1,179 @@
+"""Background jobs: a large study's export through a job (the same bytes as the streamed download),
+its status and download for the team only, panel ids for owners only, and the worker path itself."""
+
+import time
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from uxlab.studies.models import Job
+from uxlab.studies.tasks import run_job
+
+pytestmark = pytest.mark.django_db
+
+
+def start(client, study, **form):
+    with_commit = {"target": "table", "table": "ratings", "format": "csv"} | form
+    response = client.post(reverse("web:start_export", args=[study.code]), with_commit)
+    assert response.status_code == 302, response.content[:300]
+    return Job.objects.get(key=response["Location"].rstrip("/").rsplit("/", 1)[1])
+
+
+def streamed(client, study, table="ratings", fmt="csv"):
+    response = client.get(reverse("web:download_table", args=[study.code, table, fmt]) + "?stream=1")
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("table,fmt", [("ratings", "csv"), ("trials", "jsonl"), ("participants", "csv")])
+def test_a_job_export_has_the_bytes_of_the_streamed_download(client, alice, rated_study, table, fmt,
+                                                              django_capture_on_commit_callbacks, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = start(client, rated_study, table=table, format=fmt)
+    assert len(callbacks) == 1  # handed to a worker after commit
+    assert job.status == "queued"
+
+    run_job(str(job.key))  # what the worker runs
+
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.file_name) == ("done", 1.0, f"study-quick_table-{table}_data.{fmt}")
+    assert job.total > 0 and job.done >= job.total
+    status = client.get(reverse("web:job_status", args=[job.key])).json()
+    assert status["status"] == "done" and status["download_url"] == reverse("web:job_download", args=[job.key])
+    download = client.get(status["download_url"])
+    assert download["Content-Disposition"] == f'attachment; filename="{job.file_name}"'
+    assert b"".join(download.streaming_content) == streamed(client, rated_study, table, fmt)
+
+
+def test_the_psychds_bundle_as_a_job(client, alice, rated_study, settings, tmp_path):
+    import io
+    import zipfile
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    job = start(client, rated_study, target="psychds")
+    run_job(str(job.key))
+    job.refresh_from_db()
+    bundle = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("web:job_download", args=[job.key])).streaming_content)))
+    assert "data/study-quick_table-ratings_data.csv" in bundle.namelist()
+    assert "materials/study.yaml" in bundle.namelist()
+
+
+def test_running_a_finished_job_again_changes_nothing(client, alice, rated_study, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    job = start(client, rated_study)
+    run_job(str(job.key))
+    job.refresh_from_db()
+    finished_at, name = job.finished_at, job.file.name
+    assert run_job(str(job.key)) is None  # a redelivered task
+    job.refresh_from_db()
+    assert (job.finished_at, job.file.name) == (finished_at, name)
+
+
+def test_a_large_studys_page_link_offers_a_background_export(client, alice, rated_study, settings):
+    settings.UXLAB_EXPORT_STREAM_MAX_ROWS = 2  # the study has 4 ratings
+    client.force_login(alice)
+    page = client.get(reverse("web:download_table", args=[rated_study.code, "ratings", "csv"]))
+    assert page.status_code == 200 and b'id="large-export"' in page.content
+    assert b"Prepare the download" in page.content and b"stream=1" in page.content
+    assert client.get(reverse("web:download_table", args=[rated_study.code, "nope", "csv"])).status_code == 404
+    # Streaming stays available (scripts, the API, "stream it now").
+    assert streamed(client, rated_study).count(b"\n") == 5
+    settings.UXLAB_EXPORT_STREAM_MAX_ROWS = 50_000
+    small = client.get(reverse("web:download_table", args=[rated_study.code, "ratings", "csv"]))
+    assert small.streaming
+
+
+def test_jobs_are_for_the_studys_team_only(client, alice, bob, rated_study, charlie, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    job = start(client, rated_study)
+    run_job(str(job.key))
+    client.force_login(charlie)
+    for name in ("web:job", "web:job_status", "web:job_download"):
+        assert client.get(reverse(name, args=[job.key])).status_code == 404
+    assert client.get(reverse("web:job", args=[uuid.uuid4()])).status_code == 404
+    assert client.post(reverse("web:start_export", args=[rated_study.code]),
+                       {"target": "table", "table": "ratings", "format": "csv"}).status_code == 404
+    client.force_login(bob)  # a viewer downloads, as on the results page
+    assert client.get(reverse("web:job_download", args=[job.key])).status_code == 200
+
+
+def test_panel_ids_are_for_owners_only_and_logged(client, alice, bob, rated_study, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(bob)
+    refused = client.post(reverse("web:start_export", args=[rated_study.code]),
+                          {"target": "table", "table": "participants", "format": "csv", "external_ids": "1"})
+    assert refused.status_code == 404 and not Job.objects.exists()
+    client.force_login(alice)
+    job = start(client, rated_study, table="participants", external_ids="1")
+    assert job.owners_only and rated_study.export_audits.get().table == "participants"
+    run_job(str(job.key))
+    client.force_login(bob)
+    assert client.get(reverse("web:job_download", args=[job.key])).status_code == 404
+    assert client.get(reverse("web:job_status", args=[job.key])).status_code == 404
+
+
+def test_unknown_tables_and_formats_are_a_404(client, alice, rated_study):
+    client.force_login(alice)
+    for form in ({"table": "secrets", "format": "csv"}, {"table": "ratings", "format": "exe"}, {}):
+        assert client.post(reverse("web:start_export", args=[rated_study.code]), form).status_code == 404
+    assert not Job.objects.exists()
+
+
+def test_the_jobs_page_has_an_empty_state_and_recording_needs_a_live_arm(client, alice, bob, study):
+    client.force_login(alice)
+    page = client.get(reverse("web:study_jobs", args=[study.code])).content
+    assert b'id="no-jobs"' in page and b'id="no-live-arms"' in page
+    assert client.post(reverse("web:start_recording", args=[study.code]), {"arm": "fast_arm"}).status_code == 404
+    client.force_login(bob)
+    assert client.post(reverse("web:start_recording", args=[study.code]), {"arm": "fast_arm"}).status_code == 404
+
+
+def test_old_files_are_deleted_and_lost_jobs_failed(client, alice, rated_study, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from uxlab.studies.actions.jobs import delete_old_job_files
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    job = start(client, rated_study)
+    run_job(str(job.key))
+    job.refresh_from_db()
+    path = job.file.path
+    lost = start(client, rated_study)
+    Job.objects.update(created_at=timezone.now() - timedelta(days=settings.UXLAB_JOB_FILES_DAYS + 1))
+    assert delete_old_job_files() == (1, 1)
+    job.refresh_from_db()
+    lost.refresh_from_db()
+    assert not job.file and "deleted" in job.message and lost.status == "failed"
+    import os
+
+    assert not os.path.exists(path)
+    assert client.get(reverse("web:job_download", args=[job.key])).status_code == 404
+
+
+# --- With the real worker ------------------------------------------------------------------------
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_workspace_export_runs_on_the_real_worker(client, stack, alice, rated_study):
+    """The request starts the job; the stack's Celery worker (its own process, the same database and
+    MEDIA_ROOT) builds the file; polling shows it done; the download is the streamed bytes."""
+    client.force_login(alice)
+    job = start(client, rated_study)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = client.get(reverse("web:job_status", args=[job.key])).json()
+        if status["status"] in {"done", "failed"}:
+            break
+        time.sleep(0.2)
+    assert status["status"] == "done", status
+    download = client.get(status["download_url"])
+    assert b"".join(download.streaming_content) == streamed(client, rated_study)

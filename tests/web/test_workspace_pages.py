@@ -1,0 +1,112 @@
+"""The workspace pages: first run after login, importing a study file from the browser (team rules
+and errors), and the Prolific setup page with the participant links and codes per outcome."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+import uxlab.studies
+from tests.conftest import QUICK_STUDY_YAML
+from uxlab.studies.models import Membership, Study, Team
+
+DEMO_YAML = (Path(uxlab.studies.__file__).parent / "examples" / "demo.yaml").read_text()
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_lands_on_the_first_run_page_until_there_is_a_study(client, team):
+    user = get_user_model().objects.create_user("newcomer", password="newcomer-password")
+    response = client.post(reverse("login"), {"username": "newcomer", "password": "newcomer-password"})
+    assert response["Location"] == reverse("web:start")
+    page = client.get(reverse("web:start")).content.decode()
+    assert 'id="first-run"' in page
+    assert reverse("web:import_study") in page and "Open the demo" in page and "Create a study" in page
+
+    Membership.objects.create(team=team, user=user, role="viewer")
+    Study.objects.create(team=team, title="T", consent_text="c")
+    assert client.get(reverse("web:start"))["Location"] == reverse("web:study_list")
+
+
+def test_the_study_list_empty_state_points_to_the_ways_in(client, db):
+    client.force_login(get_user_model().objects.create_user("newcomer"))
+    page = client.get(reverse("web:study_list")).content.decode()
+    assert 'id="no-studies"' in page and reverse("web:import_study") in page
+
+
+def test_importing_into_a_new_team_makes_you_its_owner(client, charlie):
+    client.force_login(charlie)
+    response = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": "", "new_team": "Speed lab"})
+    study = Study.objects.get(code="demo")
+    assert response["Location"] == reverse("web:study_detail", args=["demo"])
+    assert study.status == "draft" and study.team.name == "Speed lab"
+    assert study.team.memberships.get().user == charlie
+    assert client.get(reverse("web:study_detail", args=["demo"])).status_code == 200
+
+
+def test_importing_into_a_team_you_are_not_in_or_only_view_is_refused(client, alice, bob, team, charlie):
+    client.force_login(charlie)
+    response = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug})
+    assert response.status_code == 403 and b"nothing was imported" in response.content
+    # A team that does not exist gets the same answer (names cannot be probed).
+    probe = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": "no-such-lab"})
+    assert probe.status_code == 403 and not Team.objects.filter(slug="no-such-lab").exists()
+    client.force_login(bob)  # a viewer of the team
+    assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 403
+    assert not Study.objects.exists()
+    client.force_login(alice)
+    assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 302
+
+
+def test_a_broken_file_lists_every_error_with_its_path(client, alice, team):
+    client.force_login(alice)
+    broken = DEMO_YAML.replace("tokens_per_second: 15.3", "tokens_per_second: 0")
+    response = client.post(reverse("web:import_study"), {"text": broken, "team": team.slug})
+    assert response.status_code == 400
+    assert b"arms[1].tokens_per_second: must be &gt;= 0.1" in response.content
+    assert client.post(reverse("web:import_study"), {"text": "", "team": team.slug}).status_code == 400
+    assert not Study.objects.exists()
+
+
+def test_the_prolific_page_shows_the_url_to_paste_and_a_code_per_outcome(client, alice, team):
+    from tests.conftest import import_yaml
+
+    text = QUICK_STUDY_YAML.replace("  code: QUICK123\n", "  code: QUICK123\n  failed_attention: {code: FAILED9}\n")
+    study = import_yaml(text, team)
+    client.force_login(alice)
+    page = client.get(reverse("web:prolific", args=[study.code])).content.decode()
+    url = "http://testserver/s/quick/?PROLIFIC_PID={{%PROLIFIC_PID%}}&amp;STUDY_ID={{%STUDY_ID%}}&amp;SESSION_ID={{%SESSION_ID%}}"
+    assert f'id="prolific-url">{url}<' in page
+    assert 'id="code-completed">QUICK123<' in page and 'id="code-failed_attention">FAILED9<' in page
+    # backend_failure falls back to the main code, and the page says Prolific cannot tell them apart.
+    assert 'id="code-backend_failure">QUICK123<' in page and "cannot tell this outcome apart" in page
+    assert 'data-copy="#prolific-url"' in page
+
+    detail = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    assert 'data-copy="#participant-link"' in detail and 'data-copy="#prolific-link"' in detail
+    assert reverse("web:prolific", args=[study.code]) in detail
+
+
+def test_the_prolific_page_is_for_the_team_only(client, study, charlie):
+    client.force_login(charlie)
+    assert client.get(reverse("web:prolific", args=[study.code])).status_code == 404
+
+
+def test_a_draft_study_is_flagged_on_the_prolific_page(client, alice, team):
+    from tests.conftest import import_yaml
+
+    study = import_yaml(QUICK_STUDY_YAML, team, status="draft")
+    client.force_login(alice)
+    assert b'id="not-live"' in client.get(reverse("web:prolific", args=[study.code])).content
+
+
+def test_the_results_page_of_a_study_without_answers_says_what_to_do(client, alice, study):
+    client.force_login(alice)
+    page = client.get(reverse("web:results", args=[study.code])).content.decode()
+    assert 'id="no-results"' in page and reverse("web:prolific", args=[study.code]) in page
+
+
+def test_the_results_page_with_answers_has_no_empty_state(client, alice, rated_study):
+    client.force_login(alice)
+    assert b'id="no-results"' not in client.get(reverse("web:results", args=[rated_study.code])).content

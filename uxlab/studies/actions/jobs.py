@@ -1,0 +1,146 @@
+"""Long work for a study done by a worker (a large export, a trace recording): starting it,
+reporting progress, storing its file, failing it, and deleting old files.
+
+A job is started in the request (a row, then a task by name after commit: studies/queue.py); the
+worker re-fetches it by its key and runs it (tasks.run_job). Progress is written at most every
+PROGRESS_EVERY_S, so a large export costs a handful of updates, not one per row.
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import File
+from django.db import transaction
+from django.utils import timezone
+
+from uxlab.studies import queue
+from uxlab.studies.models import Job
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.5
+# A job still queued or running after this long was lost with its worker: it is failed by beat.
+STALE_AFTER = timedelta(hours=6)
+
+
+def start_job(study, user, kind, params, *, total=0, owners_only=False):
+    """A queued job, handed to a worker once the transaction commits. Returns the job."""
+    job = Job.objects.create(study=study, created_by=user, kind=kind, params=params, total=total, owners_only=owners_only)
+    transaction.on_commit(lambda: queue.enqueue(queue.RUN_JOB, str(job.key)))
+    return job
+
+
+def claim_job(key):
+    """The job to run now (marked running), or None when it is unknown or already finished (a
+    redelivered task after the job completed)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().select_related("study").filter(key=key).first()
+        if job is None or job.finished:
+            return None
+        job.status = Job.Status.RUNNING
+        job.started_at = timezone.now()
+        job.done = 0
+        job.save(update_fields=["status", "started_at", "done"])
+    return job
+
+
+def progress_key(job_key):
+    return f"uxlab-job-progress:{job_key}"
+
+
+class Progress:
+    """`progress.step(n)` as work is done. The count goes to the cache (Redis when configured), not
+    the database: an export counts rows while its connection is busy streaming a COPY."""
+
+    def __init__(self, job, every_s=PROGRESS_EVERY_S):
+        self.job = job
+        self.done = 0
+        self.every_s = every_s
+        self.written_at = float("-inf")
+
+    def set_total(self, total):
+        self.job.total = total
+        Job.objects.filter(pk=self.job.pk).update(total=total)
+
+    def step(self, count=1):
+        self.done += count
+        now = time.monotonic()
+        if now - self.written_at >= self.every_s:
+            self.written_at = now
+            cache.set(progress_key(self.job.key), self.done, timeout=int(STALE_AFTER.total_seconds()))
+        self.job.done = self.done
+
+
+def current_done(job):
+    """Steps done so far: the cache's running count while the job runs, the row's once it ended."""
+    if job.status == Job.Status.RUNNING:
+        return max(job.done, cache.get(progress_key(job.key)) or 0)
+    return job.done
+
+
+def finish_job(job, path, file_name, content_type):
+    """Store the written file (its temporary `path`) as the job's result and mark it done."""
+    with open(path, "rb") as source:
+        job.file.save(f"{job.key}/{file_name}", File(source), save=False)
+    job.file_name = file_name
+    job.content_type = content_type
+    job.size = job.file.size
+    job.status = Job.Status.DONE
+    job.finished_at = timezone.now()
+    job.done = max(job.done, job.total)
+    job.save(update_fields=["file", "file_name", "content_type", "size", "status", "finished_at", "done"])
+    return job
+
+
+def complete_job(job, message=""):
+    """Mark a job without a file (a trace recording) done."""
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.DONE, finished_at=timezone.now(), message=message[:300], done=job.total
+    )
+
+
+def fail_job(job, message):
+    log.warning("job %s (%s) failed: %s", job.key, job.kind, message)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, finished_at=timezone.now(), message=message[:300])
+
+
+def delete_old_job_files():
+    """Beat: delete files of jobs older than UXLAB_JOB_FILES_DAYS (the rows stay, without a file),
+    and fail jobs a lost worker left queued or running. Returns (files deleted, jobs failed)."""
+    cutoff = timezone.now() - timedelta(days=settings.UXLAB_JOB_FILES_DAYS)
+    deleted = 0
+    for job in Job.objects.filter(created_at__lt=cutoff).exclude(file=""):
+        job.file.delete(save=False)
+        Job.objects.filter(pk=job.pk).update(file="", message="The file was deleted after "
+                                             f"{settings.UXLAB_JOB_FILES_DAYS} days; start the export again.")
+        deleted += 1
+    stale = Job.objects.filter(
+        status__in=[Job.Status.QUEUED, Job.Status.RUNNING], created_at__lt=timezone.now() - STALE_AFTER
+    ).update(status=Job.Status.FAILED, finished_at=timezone.now(), message="The worker running this job was lost.")
+    return deleted, stale
+
+
+def run_trace_job(job):
+    """Record a live arm's traces for the job, one step per prompt recorded."""
+    from uxlab.streaming.backends.openai_compat import BackendError
+    from uxlab.studies.actions.traces import RecordingRefused, record_traces
+
+    params = job.params
+    progress = Progress(job, every_s=0)
+    progress.set_total(1 if params.get("prompt") else job.study.prompts.count())
+
+    def step(count):
+        progress.step(count)
+
+    try:
+        traces = record_traces(job.study.code, params["arm"], params.get("prompt"),
+                               concurrency=params.get("concurrency", 1), on_progress=step)
+    except RecordingRefused as refused:
+        return fail_job(job, refused.message)
+    except BackendError as error:
+        return fail_job(job, f"The backend failed ({error.code}): {error.message}")
+    job.total = len(traces)
+    complete_job(job, f"Recorded {len(traces)} trace{'s' if len(traces) != 1 else ''}.")
