@@ -113,10 +113,19 @@ def test_it_records_a_second_answer_to_the_same_question_as_a_conflict(participa
 @pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
 def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(participant):
     good = payload_for(participant)
-    poison = {**payload_for(participant), "trial_id": 999_999_999}
+    poison = {**payload_for(participant), "question_id": 999_999_999}
     with pytest.raises(IntegrityError):
         actions.record_ratings([good, poison])
     assert Rating.objects.count() == 0
+
+
+def test_it_keeps_nothing_of_an_answer_whose_trial_is_gone_and_stores_the_others(participant):
+    """The participant withdrew while the answer was queued: it is not stored, not retried, and
+    leaves no dead letter (actions/privacy.py)."""
+    good = payload_for(participant)
+    gone = {**payload_for(participant, question="faster"), "trial_id": 999_999_999}
+    assert actions.record_ratings([gone, good]) == {gone["key"]: "withdrawn", good["key"]: "stored"}
+    assert list(Rating.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
 
 
 def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
@@ -131,9 +140,9 @@ def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant
 
 
 @pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
-def test_it_returns_an_item_whose_trial_is_gone_and_stores_the_others(participant):
+def test_it_returns_an_item_it_cannot_store_and_stores_the_others(participant):
     good = payload_for(participant)
-    orphan = {**payload_for(participant, question="faster"), "trial_id": 999_999_999}
+    orphan = {**payload_for(participant, question="faster"), "question_id": 999_999_999}
     outcomes, failures = actions.record_ratings_separately([orphan, good])
     assert outcomes == {good["key"]: "stored"}
     assert [(payload, type(error)) for payload, error in failures] == [(orphan, IntegrityError)]

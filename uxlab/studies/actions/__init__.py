@@ -62,6 +62,12 @@ from uxlab.studies.actions.live import (
     pause_if_failing,
     store_live_responses,
 )
+from uxlab.studies.actions.privacy import (
+    WITHDRAWN_EVENT,
+    erase_old_panel_ids,
+    find_participant_to_withdraw,
+    withdraw_participant,
+)
 from uxlab.studies.actions.sessions import expire_sessions, release_unstarted_reservations
 from uxlab.studies.actions.studies import (
     pause_study,
@@ -109,6 +115,7 @@ __all__ = [
     "TrialNotShown",
     "TrialUnavailable",
     "UNCONFIRMED_REASONS",
+    "WITHDRAWN_EVENT",
     "arm_stimulus",
     "assign_trials",
     "assignment_seed",
@@ -122,9 +129,11 @@ __all__ = [
     "enqueue_ratings",
     "enqueue_telemetry",
     "enroll_participant",
+    "erase_old_panel_ids",
     "expire_sessions",
     "fail_live_trial",
     "find_participant_by_external_id",
+    "find_participant_to_withdraw",
     "finish_live_trial",
     "finish_trial",
     "give_consent",
@@ -175,4 +184,5 @@ __all__ = [
     "trial_layout",
     "trial_pane_specs",
     "trial_targets",
+    "withdraw_participant",
 ]

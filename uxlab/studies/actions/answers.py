@@ -98,8 +98,14 @@ def record_ratings(payloads):
     The key is the client's idempotency key. Outcomes: "stored" (a new row), "duplicate" (the same
     key and answer were stored before) or "conflict" (the same key with a different answer, or a
     second answer to an answered question): the first value is kept, never overwritten, and a
-    RatingConflict records the resend. Any error rolls back the whole batch and is raised.
+    RatingConflict records the resend; "withdrawn" (its trial is gone: the participant withdrew
+    while it was queued) is not kept. Any error rolls back the whole batch and is raised.
     """
+    outcomes = {}
+    kept = set(Trial.objects.filter(pk__in={payload["trial_id"] for payload in payloads}).values_list("pk", flat=True))
+    if len(kept) < len({payload["trial_id"] for payload in payloads}):
+        outcomes = {rating_key(payload): "withdrawn" for payload in payloads if payload["trial_id"] not in kept}
+        payloads = [payload for payload in payloads if payload["trial_id"] in kept]
     first_copies = {}
     for payload in payloads:
         first_copies.setdefault(rating_key(payload), payload)
@@ -126,7 +132,6 @@ def record_ratings(payloads):
             str(row[1]): dict(zip(columns, row))
             for row in Rating.objects.filter(key__in=keys).order_by().values_list(*columns)
         }
-        outcomes = {}
         for payload in payloads:
             key = rating_key(payload)
             row = stored.get(key)

@@ -4,7 +4,7 @@ import logging
 
 from django.db.models import Sum
 
-from uxlab.studies.models import ExportAudit, FailedTask, Rating, Study
+from uxlab.studies.models import ExportAudit, FailedTask, Participant, Rating, Study
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +14,8 @@ def study_counts(study):
         "participants": study.participants.count(),
         "consented": study.participants.filter(consented_at__isnull=False).count(),
         "completed": study.participants.filter(completed_at__isnull=False).count(),
+        # Withdrawn participants are counted among participants, and their data is gone (actions/privacy.py).
+        "withdrawn": study.participants.filter(status=Participant.Status.WITHDRAWN).count(),
         "ratings": Rating.objects.filter(participant__study=study).count(),
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
         # Panel ids opened from a browser other than the one they started in (refused).

@@ -83,6 +83,10 @@ def record_telemetry(payload):
     with transaction.atomic():
         if not TrialTelemetry.objects.filter(key=key).exists():
             trial = lock_trial(Trial.objects.filter(pk=payload["trial_id"]))
+            if trial is None:
+                # The participant withdrew while this batch was queued: it is not kept.
+                log.info("telemetry %s: its trial is gone (withdrawn); not kept", key)
+                return
             stored = stored_telemetry_bytes(trial.pk)
             if stored and stored + len(orjson.dumps(telemetry)) > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
                 log.warning("trial %s has %d bytes of telemetry; batch %s is not kept", trial.pk, stored, key)
@@ -95,8 +99,12 @@ def record_telemetry(payload):
 
 
 def lock_trial(trials):
-    """The trial, its row locked until the transaction ends, with what its summary needs."""
-    return trials.select_for_update(of=("self",)).select_related("prompt", "arm_a", "arm_b", "participant__study").get()
+    """The trial, its row locked until the transaction ends, with what its summary needs; None when
+    it is gone (its participant withdrew)."""
+    try:
+        return trials.select_for_update(of=("self",)).select_related("prompt", "arm_a", "arm_b", "participant__study").get()
+    except Trial.DoesNotExist:
+        return None
 
 
 def timing_is_stored(trial):

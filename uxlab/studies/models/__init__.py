@@ -284,6 +284,13 @@ class Participant(models.Model):
         COMPLETED = "completed"
         DECLINED = "declined"
         EXPIRED = "expired"
+        # Withdrew, or was withdrawn by the study team: a tombstone (actions/privacy.py keeps only
+        # when they started and consented); their trials, answers, telemetry and panel id are gone.
+        WITHDRAWN = "withdrawn"
+
+    class WithdrawnBy(models.TextChoices):
+        PARTICIPANT = "participant"
+        RESEARCHER = "researcher"
 
     class Outcome(models.TextChoices):
         """How the participant's session ended, which picks their completion code (Prolific style)."""
@@ -320,6 +327,10 @@ class Participant(models.Model):
     # How the session ended and the completion code shown for it (empty while it runs).
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     completion_code_shown = models.CharField(max_length=40, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.CharField(max_length=12, choices=WithdrawnBy.choices, blank=True)
+    # When the panel id (ExternalIdentity) was erased: by withdrawal or UXLAB_PANEL_ID_RETENTION_DAYS.
+    panel_id_erased_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
@@ -337,6 +348,10 @@ class Participant(models.Model):
     @property
     def is_expired(self):
         return self.status == self.Status.EXPIRED
+
+    @property
+    def is_withdrawn(self):
+        return self.status == self.Status.WITHDRAWN
 
 
 class ExternalIdentity(models.Model):
@@ -540,12 +555,19 @@ class RecordedTrace(models.Model):
 
 
 # Operational records live in their own module; importing them here registers them with the app.
-from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
+from uxlab.studies.models.operations import (  # noqa: E402
+    ApiToken,
+    ApiTokenQuerySet,
+    AuditEntry,
+    ExportAudit,
+    FailedTask,
+)
 
 __all__ = [
     "ApiToken",
     "ApiTokenQuerySet",
     "Arm",
+    "AuditEntry",
     "EnrolmentThrottle",
     "ExportAudit",
     "ExternalIdentity",
