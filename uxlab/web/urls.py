@@ -12,6 +12,7 @@ urlpatterns = [
     path("studies/<slug:code>/monitor/", views_studies.monitor, name="monitor"),
     path("studies/<slug:code>/pause/", views_studies.pause, name="pause"),
     path("studies/<slug:code>/resume/", views_studies.resume, name="resume"),
+    path("studies/<slug:code>/withdraw/", views_studies.withdraw_participant, name="withdraw_participant"),
     # Researchers: results and downloads (views_results.py)
     path("studies/<slug:code>/ratings.csv", views_results.ratings_csv, name="ratings_csv"),
     path("studies/<slug:code>/results/", views_results.results, name="results"),
@@ -40,4 +41,5 @@ urlpatterns = [
     path("p/<str:token>/trial/", views_participant.trial, name="trial"),
     path("p/<str:token>/done/", views_participant.done, name="done"),
     path("p/<str:token>/unconfirmed/", views_participant.unconfirmed, name="unconfirmed"),
+    path("p/<str:token>/withdraw/", views_participant.withdraw, name="withdraw"),
 ]
