@@ -213,7 +213,7 @@ def ratings_table():
 PARTICIPANT_COLUMNS = (
     STUDY_COLUMN,
     PARTICIPANT_COLUMN,
-    Column("status", "string", "started, consented, completed, declined or expired"),
+    Column("status", "string", "started, consented, completed or expired (withdrawn participants are left out)"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
     Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
