@@ -11,8 +11,8 @@ from django.utils import timezone
 from tests.live.test_hostile_socket import ORIGIN, assert_refused_and_closed, connect_in_process, rating
 from uxlab.asgi import application
 from uxlab.live.protocol import parse_client_frame
-from uxlab.studies import actions
-from uxlab.studies.models import Participant, Rating, Trial
+from uxlab.studies import actions, tasks
+from uxlab.studies.models import FailedTask, Participant, Rating, Trial
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -54,6 +54,7 @@ async def test_an_answer_queued_before_the_withdrawal_is_not_kept(participant):
     text = json.dumps(rating(0))
     payload = actions.check_rating(context, parse_client_frame(text, len(text)), timezone.now())
     await withdraw(participant, Participant.WithdrawnBy.PARTICIPANT)
-    outcomes = await database_sync_to_async(actions.record_ratings)([payload])
-    assert outcomes == {payload["key"]: "withdrawn"}
+    summary = await database_sync_to_async(lambda: tasks.store_ratings.apply(args=[[payload]]).get())()
+    assert summary == {"withdrawn": 1}
     assert not await Rating.objects.filter(participant_id=participant.pk).aexists()
+    assert not await FailedTask.objects.aexists()

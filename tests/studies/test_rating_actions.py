@@ -119,13 +119,19 @@ def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(particip
     assert Rating.objects.count() == 0
 
 
-def test_it_keeps_nothing_of_an_answer_whose_trial_is_gone_and_stores_the_others(participant):
-    """The participant withdrew while the answer was queued: it is not stored, not retried, and
-    leaves no dead letter (actions/privacy.py)."""
-    good = payload_for(participant)
-    gone = {**payload_for(participant, question="faster"), "trial_id": 999_999_999}
-    assert actions.record_ratings([gone, good]) == {gone["key"]: "withdrawn", good["key"]: "stored"}
+@pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
+def test_it_keeps_nothing_of_an_answer_queued_before_a_withdrawal_and_stores_the_others(participant, study):
+    """The participant withdrew while the answer was queued: the batch fails on it, and then it is
+    neither stored nor retried nor dead-lettered (actions/privacy.py); the others are stored."""
+    from uxlab.studies import tasks
+
+    gone = payload_for(participant)
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
+    good = payload_for(other)
+    actions.withdraw_participant(participant, "participant")
+    assert tasks.store_ratings.apply(args=[[gone, good]]).get() == {"withdrawn": 1, "stored": 1}
     assert list(Rating.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
+    assert not FailedTask.objects.exists()
 
 
 def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
@@ -248,3 +254,16 @@ def test_it_refuses_answers_of_a_session_that_is_over(participant):
         with pytest.raises(actions.RatingRejected) as rejected:
             actions.check_rating(context, submit(), timezone.now())
         assert rejected.value.code == code
+
+
+def test_telemetry_queued_before_a_withdrawal_is_dropped_and_a_lost_trial_is_still_an_error(participant, study):
+    mark_trials_shown(participant)
+    trial = participant.trials.get(index=0)
+    payload = {"key": str(uuid.uuid4()), "participant_id": participant.pk, "group_name": participant.group_name,
+               "trial_id": trial.pk, "telemetry": {"frames": []}, "received_at": timezone.now().isoformat()}
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
+    lost = {**payload, "key": str(uuid.uuid4()), "participant_id": other.pk, "group_name": other.group_name}
+    actions.withdraw_participant(participant, "participant")
+    assert actions.record_telemetry(payload) is None  # dropped: nothing to store it with, nothing to retry
+    with pytest.raises(Exception, match="does not exist"):
+        actions.record_telemetry(lost)  # not withdrawn: retried, then a dead letter, as before
