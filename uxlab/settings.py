@@ -269,6 +269,10 @@ UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4
 UXLAB_WS_FRAME_BURST = env_int("UXLAB_WS_FRAME_BURST", 100)
 UXLAB_WS_FRAMES_PER_S = env_float("UXLAB_WS_FRAMES_PER_S", 20.0)
 UXLAB_WS_REFUSED_FRAMES_MAX = env_int("UXLAB_WS_REFUSED_FRAMES_MAX", 200)
+# Bytes per participant and web process, the same way: a telemetry flood is bounded by its size,
+# not only by its count (a real page sends a few hundred KiB a trial at most).
+UXLAB_WS_BYTES_BURST = env_int("UXLAB_WS_BYTES_BURST", 4 * 1024 * 1024)
+UXLAB_WS_BYTES_PER_S = env_int("UXLAB_WS_BYTES_PER_S", 128 * 1024)
 # RatingConflict rows kept per participant; later conflicting resends are confirmed, not kept.
 UXLAB_RATING_CONFLICTS_MAX = env_int("UXLAB_RATING_CONFLICTS_MAX", 50)
 # Telemetry kept per trial beyond its first batch (bytes of JSON).
@@ -346,8 +350,17 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Participant tokens never reach a log line (uxlab/web/redact.py).
-    "filters": {"redact_tokens": {"()": "uxlab.web.redact.RedactParticipantTokens"}},
+    "filters": {
+        "redact_tokens": {"()": "uxlab.web.redact.RedactParticipantTokens"},
+        "refusals_on_one_line": {"()": "uxlab.web.redact.RefusalsOnOneLine"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        **{
+            f"django.security.{name}": {"filters": ["refusals_on_one_line"]}
+            for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
+        },
+    },
 }

@@ -19,6 +19,9 @@ def test_it_runs_a_tiny_simulated_study_over_the_websocket_and_compares_it_with_
     assert study["failed_attention_check"] == study["inattentive"]
     assert study["completed"] == study["participants"] - study["inattentive"]
     assert study["excluded_trials"] > 0  # their trials (and the attention checks) are left out
+    # Only for that: the simulated page shows every token in its first frame, as a real one does,
+    # so no trial is judged low-fidelity (telemetry the fidelity summary cannot read would be).
+    assert study["excluded_by_rule"]["low_fidelity"] == 0
     if study["status"] == "ok":
         assert result["fitted"] == 1 and result["threshold_bias_log"] == pytest.approx(
             study["threshold_log"] - result["truth"]["threshold_log"])

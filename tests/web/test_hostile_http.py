@@ -165,11 +165,35 @@ def test_cheat_answers_to_trials_never_streamed_earn_no_code(client, study):
     assert participant.outcome == "completed" and participant.completion_code_shown == "QUICK123"
 
 
+def waited_since_the_stream_ended(participant, index, seconds):
+    """The page has waited `seconds` since the trial's stream ended (its finish moved back)."""
+    Trial.objects.filter(participant=participant, index=index).update(
+        finished_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_cheat_the_give_up_route_waits_for_the_save_timeout_after_the_last_stream(client, study):
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    actions.start_trial(participant.pk, 0)  # the last (only) trial starts; nothing waits for its end
+    store_answer(participant, 0, "B")
+    give_up = lambda: client.post(f"/p/{token}/unconfirmed/", '{"pending": 1}', content_type="application/json")  # noqa: E731
+    assert give_up().status_code == 409
+    stream(participant, 0)  # it ended just now: the page has not waited the save timeout (60 s)
+    assert give_up().status_code == 409
+    waited_since_the_stream_ended(participant, 0, 30)
+    assert give_up().status_code == 409
+    assert "QUICK123" not in client.get(f"/p/{token}/done/", follow=True).content.decode()
+    waited_since_the_stream_ended(participant, 0, 61)
+    assert give_up().status_code == 200
+
+
 def test_cheat_giving_up_is_recorded_with_its_reason_and_exported(client, study):
     token = walk_to_trials(client, study)
     participant = Participant.objects.get(token=token)
     stream(participant, 0)
     store_answer(participant, 0, "B")  # stored, but its telemetry never arrived
+    waited_since_the_stream_ended(participant, 0, 61)
     response = client.post(f"/p/{token}/unconfirmed/", '{"pending": 2}', content_type="application/json")
     assert response.status_code == 200 and response.json() == {"next_url": f"/p/{token}/done/"}
     assert "QUICK123" in client.get(f"/p/{token}/done/").content.decode()
@@ -228,6 +252,13 @@ def test_quota_a_study_can_require_a_panel_id(client, study):
         assert response.status_code == 400 and 'data-reason="missing_id"' in response.content.decode()
     assert Participant.objects.count() == 0
     assert press_start(client, study, PROLIFIC_PID="p-1").status_code == 302
+
+
+def test_cheat_a_panel_id_too_long_to_be_real_is_refused_not_cut(client, study):
+    first = press_start(client, study, PROLIFIC_PID="x" * 200 + "-alice")
+    assert first.status_code == 400 and 'data-reason="bad_id"' in first.content.decode()
+    assert Participant.objects.count() == 0
+    assert press_start(client, study, PROLIFIC_PID="x" * 200).status_code == 302  # 200 is the most
 
 
 def test_limit_enrolment_is_rate_limited_per_client_without_logging_addresses(client, study, settings, caplog):
@@ -315,6 +346,43 @@ def skip(participant, index, reason):
         actions.skip_trial(Trial.objects.select_for_update().get(participant=participant, index=index), reason)
 
 
+def test_cheat_trials_skipped_by_the_participants_own_reloads_earn_no_code(client, checked):
+    token = walk_to_trials(client, checked)
+    participant = Participant.objects.get(token=token)
+    stream(participant, 0)
+    store_answer(participant, 0, "A")
+    store_telemetry(participant, 0)
+    # A script reloads the attention check past the restart limit (default 2) instead of answering.
+    check = participant.trials.get(kind="attention")
+    for _ in range(3):
+        actions.start_trial(participant.pk, check.index)
+    with pytest.raises(actions.TrialUnavailable):
+        actions.start_trial(participant.pk, check.index)
+    check.refresh_from_db()
+    assert (check.status, check.skip_reason, check.attention_passed) == ("skipped", "restart_limit", False)
+    page = client.get(f"/p/{token}/done/").content.decode()
+    assert "QUICK123" not in page and "FAILATT" in page  # a dodged check is a failed one
+    assert participant_rows(checked)[0]["failed_attention_check"] is True
+
+
+def test_cheat_a_trial_skipped_by_reloads_gives_the_incomplete_outcome_without_a_code(client, study):
+    study.prompts.create(name="second", text="Say goodbye.", response="Goodbye, and thank you for taking part.")
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    assert participant.trials.count() == 2
+    stream(participant, 0)
+    store_answer(participant, 0, "A")
+    store_telemetry(participant, 0)
+    for _ in range(3):
+        actions.start_trial(participant.pk, 1)
+    with pytest.raises(actions.TrialUnavailable):
+        actions.start_trial(participant.pk, 1)
+    page = client.get(f"/p/{token}/done/").content.decode()
+    assert "QUICK123" not in page and 'id="no-code"' in page
+    row = participant_rows(study)[0]
+    assert (row["outcome"], row["completion_code"]) == ("incomplete", "")
+
+
 def test_limit_a_trial_lost_to_a_failing_backend_gets_the_backend_failure_code(client, checked):
     token = walk_to_trials(client, checked)
     participant = Participant.objects.get(token=token)
@@ -387,6 +455,15 @@ ABSURD_FILES = [
     (QUICK_STUDY_YAML.replace("tokens_per_second: 60", "tokens_per_second: 0.1\n    stall_probability: 1\n    stall_s: 60")
      .replace("  seed: quick", "  seed: quick\n  time_limit_minutes: 10"),
      "design.pairs[0]: a trial with prompt 'greeting' would stream for about 1,570 s, longer than design.time_limit_minutes (10 min)"),
+    # A recorded cadence slowed a hundredfold: its length is known at import from the recording.
+    (QUICK_STUDY_YAML.replace("""    ttft_s: 0.2
+    tokens_per_second: 60
+    thinking_tokens: 5
+    thinking_tokens_per_second: 100
+    thinking_display: hidden""", """    kind: trace
+    builtin: h200_llama8b_batch1
+    speed_factor: 0.01""").replace("  seed: quick", "  seed: quick\n  time_limit_minutes: 1"),
+     "design.pairs[0]: a trial with prompt 'greeting' would stream for about 85 s, longer than design.time_limit_minutes (1 min)"),
 ]
 
 
@@ -394,7 +471,7 @@ ABSURD_FILES = [
 def test_limit_absurd_study_files_are_refused_at_import_with_their_path(text, error):
     with pytest.raises(StudyFileError) as refused:
         parse_study_yaml(text)
-    assert error in refused.value.errors
+    assert error in refused.value.errors, refused.value.errors
 
 
 def test_limit_study_files_bound_their_size_and_lists():

@@ -49,6 +49,12 @@ def play_absurd_inputs(base_url, code, log_path):
             )
             seen.append((f"give-up {body}", response.status_code))
         seen.append(("give up with nothing done", client.post(f"{base_url}/p/{token}/unconfirmed/", content="{}", headers=headers).status_code))
+        many_fields = "&".join(f"f{index}=1" for index in range(1_200))
+        seen.append(("1,200 query fields", client.get(f"{base_url}/s/{code}/?{many_fields}").status_code))
+        seen.append(("1,200 form fields", client.post(f"{base_url}/s/{code}/", content=many_fields, headers={
+            **headers, "Content-Type": "application/x-www-form-urlencoded"}).status_code))
+        seen.append(("a 3 MB form", client.post(f"{base_url}/p/{token}/consent/", content="decision=" + "a" * 3_000_000, headers={
+            **headers, "Content-Type": "application/x-www-form-urlencoded"}).status_code))
         seen.append(("checks of absurd size", client.post(f"{base_url}/p/{token}/checks/", content="[" * 100_000, headers=headers).status_code))
     return seen
 

@@ -25,3 +25,11 @@ def test_it_counts_dead_letters_on_the_study_page_and_links_operators_to_them(cl
     alice.is_superuser = True
     alice.save()
     assert link in client.get(url).content.decode()
+
+
+def test_a_dead_letter_keeps_a_payload_holding_nul_characters(study):
+    payload = {"key": "not-a-uuid", "value": "a\x00b", "nested": [{"k\x00": "v"}]}
+    failed = actions.record_failed_task("uxlab.studies.tasks.store_ratings", payload, ValueError("bad\x00"), 8)
+    failed.refresh_from_db()
+    assert failed.payload == {"key": "not-a-uuid", "value": "a\ufffdb", "nested": [{"k\ufffd": "v"}]}
+    assert failed.error == "ValueError: bad\ufffd"

@@ -101,7 +101,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNKNOWN)
             return
         self.submissions = set()
-        self.budget = limits.frame_budget()
+        self.budget = limits.participant_budget(self.context.token)
         self.refused_frames = 0
         self.state_checked_at = time.monotonic()
         await self.accept()
@@ -176,10 +176,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
-        if not self.budget.take():
+        if not self.budget.frames.take():
             await self.refuse_frame()
             return
         size = 0 if text_data is None else protocol.frame_bytes(text_data)
+        if not self.budget.bytes.take(size):
+            await self.refuse_frame()
+            return
         try:
             message = protocol.parse_client_frame(text_data, size)
         except protocol.ProtocolError as error:
@@ -432,6 +435,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             self.state_checked_at = time.monotonic()
             self.context.state = await in_db_thread(actions.load_session_state)(self.context.participant_id)
         return not self.closing
+
+    async def session_closed(self, event):
+        """The session was completed or expired elsewhere (the done page, the expiry job): answers
+        and streams are refused from now on, with no wait for the next read of its state."""
+        if event.get("state") in actions.SESSION_CLOSED:
+            self.context.state = event["state"]
+            self.state_checked_at = time.monotonic()
 
     async def events_batch(self, message):
         """A web process's share of a batch of events (studies/events.py): this socket's, in order."""

@@ -1,7 +1,9 @@
 """Per-participant limits of the participant websocket (docs/reliability.md, "Websocket limits").
 
-- `FrameBudget`: a token bucket per socket, checked before a frame is parsed, so a flood costs
-  the server almost nothing and never reaches the database.
+- `FrameBudget`: a token bucket, checked before a frame is parsed, so a flood costs the server
+  almost nothing and never reaches the database. Each participant has two per web process, one
+  counting frames and one counting bytes (`participant_budget`), shared by their sockets and kept
+  for a while after the last one closes, so neither a second socket nor a reconnect starts afresh.
 - `open_socket` / `close_socket`: how many sockets a participant holds open across web processes.
   With Redis each participant has a sorted set of its sockets' channel names scored by when the
   entry lapses; a process refreshes its own entries while they are open, so the sockets of a
@@ -15,6 +17,8 @@ import time
 import weakref
 
 from django.conf import settings
+
+from uxlab.live.protocol import MAX_TELEMETRY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +36,33 @@ class FrameBudget:
         self.tokens = float(burst)
         self.at = clock()
 
-    def take(self):
-        """Whether one more frame may be handled now (and count it)."""
+    def take(self, amount=1):
+        """Whether `amount` more (a frame, or a frame's bytes) may be handled now (and count it)."""
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
         self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= amount:
+            self.tokens -= amount
             return True
         return False
+
+    @property
+    def idle_s(self):
+        return self.clock() - self.at
+
+
+class ParticipantBudget:
+    """A participant's frames and bytes in this web process (see the module docstring)."""
+
+    def __init__(self):
+        self.frames = FrameBudget(settings.UXLAB_WS_FRAME_BURST, settings.UXLAB_WS_FRAMES_PER_S)
+        # Never less than one frame of the largest kind (a telemetry batch), or it could never pass.
+        burst = max(settings.UXLAB_WS_BYTES_BURST, MAX_TELEMETRY_BYTES)
+        self.bytes = FrameBudget(burst, settings.UXLAB_WS_BYTES_PER_S)
+
+
+# A participant's budget outlives their sockets this long; by then it has refilled anyway.
+BUDGET_KEPT_S = 120.0
 
 
 def sockets_key(token):
@@ -59,6 +81,17 @@ class SocketRegistry:
             self.redis = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.local = {}  # token -> this process's channel names
         self.refresher = None
+        self.budgets = {}  # token -> ParticipantBudget
+
+    def budget(self, token):
+        """The participant's budget in this process (made on first use; idle ones are dropped)."""
+        existing = self.budgets.get(token)
+        if existing is None:
+            for other, budget in list(self.budgets.items()):
+                if other not in self.local and budget.frames.idle_s > BUDGET_KEPT_S:
+                    del self.budgets[other]
+            existing = self.budgets[token] = ParticipantBudget()
+        return existing
 
     async def open(self, token, channel, limit):
         """Register a socket; False (and nothing registered) if the participant has `limit` already."""
@@ -140,5 +173,6 @@ async def close_socket(token, channel):
     await registry().close(token, channel)
 
 
-def frame_budget():
-    return FrameBudget(settings.UXLAB_WS_FRAME_BURST, settings.UXLAB_WS_FRAMES_PER_S)
+def participant_budget(token):
+    """The frames and bytes a participant may still send through this web process's sockets."""
+    return registry().budget(token)

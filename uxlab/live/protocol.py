@@ -115,6 +115,8 @@ def parse_client_frame(text, size=None):
     if size > MAX_FRAME_BYTES and data.get("type") != "telemetry.submit":
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     ref = data.get("key") if isinstance(data.get("key"), str) else None
+    if "\x00" in text or "\\u0000" in text:  # Postgres keeps no NUL in text: refuse it here, not in a worker
+        raise ProtocolError("bad_message", "Text may not contain NUL characters (U+0000).", ref if ref and "\x00" not in ref else None)
     if data.get("type") not in KNOWN_TYPES:
         raise ProtocolError("unknown_type", f"Unknown message type; expected one of {', '.join(KNOWN_TYPES)}.", ref)
     try:

@@ -39,14 +39,18 @@ def closed_response(request, study, reason=None):
     return render(request, "participate/closed.html", {"study": study, "reason": reason or study.status})
 
 
+# Longer panel ids are refused, not cut: two ids sharing their first 200 characters are not one person.
+MAX_PANEL_ID = 200
+
+
 def external_identity(study, params):
     """(panel, id) from Prolific's PROLIFIC_PID or the study's own participant parameter."""
-    prolific_id = params.get("PROLIFIC_PID", "").strip()[:200]
+    prolific_id = params.get("PROLIFIC_PID", "").strip()
     if prolific_id:
         return "prolific", prolific_id
     name = study.session.participant_param
     if name and params.get(name, "").strip():
-        return "external", params[name].strip()[:200]
+        return "external", params[name].strip()
     return None, ""
 
 
@@ -121,6 +125,8 @@ def study_entry(request, code):
     study = get_object_or_404(Study, code=code)
     params = request.POST if request.method == "POST" else request.GET
     panel, external_id = external_identity(study, params)
+    if len(external_id) > MAX_PANEL_ID:
+        return render(request, "participate/missing_id.html", {"study": study, "too_long": True}, status=400)
     if external_id:
         known = actions.find_participant_by_external_id(study, panel, external_id)
         if known is not None:
@@ -374,7 +380,7 @@ def done(request, token):
     code, url = actions.shown_completion(participant)
     context = {
         "participant": participant, "study": participant.study, "completion_code": code, "completion_url": url,
-        "confirmed": confirmed,
+        "confirmed": confirmed, "outcome": participant.outcome,
     }
     return render(request, "participate/done.html", context)
 

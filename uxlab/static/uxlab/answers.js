@@ -206,19 +206,30 @@ export class AnswerForm {
     const root = this.root;
     if (!root || root.dataset.lastTrial !== "true") return;
     const outbox = new Outbox(root.dataset.token);
-    const deadline = performance.now() + (Number(root.dataset.saveTimeoutMs) || 60000);
+    let deadline = performance.now() + (Number(root.dataset.saveTimeoutMs) || 60000);
+    let asking = false;
     const pending = () => outbox.messages().filter((m) => m.trial === this.trialIndex).length;
     const timer = setInterval(async () => {
-      if (performance.now() < deadline) return;
-      clearInterval(timer);
+      if (asking || performance.now() < deadline) return;
       const count = pending();
-      if (count === 0) return; // saved: the player moves on by itself
+      if (count === 0) {
+        clearInterval(timer); // saved: the player moves on by itself
+        return;
+      }
+      asking = true;
       try {
         const response = await postJson(root.dataset.unconfirmedUrl, { pending: count });
-        if (response.ok) location.assign((await response.json()).next_url);
+        if (response.ok) {
+          clearInterval(timer);
+          location.assign((await response.json()).next_url);
+          return;
+        }
+        // Not yet (409: the server counts the save timeout from the end of the stream): ask again.
       } catch {
         // Offline: keep the answers in the outbox; the player resends them when it reconnects.
       }
+      deadline = performance.now() + 5000;
+      asking = false;
     }, 500);
   }
 }

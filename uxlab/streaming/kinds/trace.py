@@ -75,8 +75,12 @@ class TraceKind(ArmKind):
         return {"content": recorded["text"], "reasoning": recorded["reasoning"], "trace": {"chunks": recorded["chunks"]}}
 
     def longest_pane_s(self, profile, content, reasoning=""):
-        """With a target speed, about how long the re-timed pane streams; otherwise unknown here
-        (a speed factor re-times a recording whose length only the recording knows)."""
+        """How long the pane streams: exactly, for a built-in cadence (its schedule is known at
+        import); about, with a target speed; otherwise unknown here (a recorded arm's response
+        exists only once it is recorded)."""
+        if profile.get("builtin"):
+            tokens = self.schedule({"profile": profile, "content": content, "trace": {}})
+            return max((token.due_s for token in tokens), default=0.0)
         if not profile.get("tokens_per_second"):
             return None
         return (profile.get("ttft_s") or 0.0) + len(split_tokens(content)) / profile["tokens_per_second"]

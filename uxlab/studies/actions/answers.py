@@ -79,6 +79,18 @@ def enqueue_ratings(payloads):
     queue.enqueue(queue.STORE_RATINGS, list(payloads))
 
 
+def without_nul(value):
+    """`value` with every NUL character in its strings (keys included) replaced by U+FFFD: Postgres
+    text and jsonb cannot hold U+0000."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nul(item) for item in value]
+    return value
+
+
 RATING_FIELDS = ("participant_id", "trial_id", "question_id", "value", "response_ms")
 
 
@@ -235,7 +247,7 @@ def record_failed_task(task_name, payload, error, attempts):
         task_name=task_name,
         study_id=study_id,
         key=key,
-        payload=payload,
-        error=f"{type(error).__name__}: {error}"[:10_000],
+        payload=without_nul(payload),  # a dead letter must be storable whatever made the task fail
+        error=f"{type(error).__name__}: {error}".replace("\x00", "\ufffd")[:10_000],
         attempts=attempts,
     )

@@ -6,16 +6,23 @@ least one answer stored, unless every trial was lost to failing backends; the la
 path is allowed only with everything but the last trial's answers stored.
 """
 
+import time
+
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from uxlab.studies.actions.attention import score_attention_checks
 from uxlab.studies.actions.participants import missing_telemetry, pending_trial
+from uxlab.studies.actions.sessions import announce_session_closed
+from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Participant, Rating, Trial
+from uxlab.streaming.trial import trial_frames
 
 # Why the last page showed the code before its final answers were confirmed.
 UNCONFIRMED_REASONS = ("save_timeout",)
+# The page's clock and the server's may differ by this much (clock sync is far better).
+GIVE_UP_SLACK_S = 2.0
 
 
 # Skipped trials lost to a backend (actions.live, actions.trials): its restarts used up by failures,
@@ -31,12 +38,17 @@ def lost_to_backends(participant):
 
 
 def completion_outcome(participant):
-    """failed_attention when an attention check was failed, else backend_failure when a trial was
-    lost to a failing backend, else completed."""
-    if participant.trials.filter(kind="attention", attention_passed=False).exists():
+    """failed_attention when an attention check was failed or skipped by the participant's own
+    reloads, else backend_failure when a trial was lost to a failing backend, else incomplete when
+    the participant's reloads skipped a trial, else completed."""
+    skipped_by_participant = participant.trials.filter(status=Trial.Status.SKIPPED).exclude(BACKEND_SKIPS)
+    attention = participant.trials.filter(kind="attention")
+    if attention.filter(attention_passed=False).exists() or skipped_by_participant.filter(kind="attention").exists():
         return Participant.Outcome.FAILED_ATTENTION
     if lost_to_backends(participant):
         return Participant.Outcome.BACKEND_FAILURE
+    if skipped_by_participant.exists():
+        return Participant.Outcome.INCOMPLETE
     return Participant.Outcome.COMPLETED
 
 
@@ -56,28 +68,48 @@ def complete_participant(participant):
     if outcome != Participant.Outcome.BACKEND_FAILURE and not Rating.objects.filter(participant=participant).exists():
         return False  # every trial skipped by the participant's own reloads: nothing was done
     code, _url = participant.study.completion_for(outcome)
-    Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
-        completed_at=timezone.now(),
-        status=Participant.Status.COMPLETED,
-        outcome=outcome,
-        completion_code_shown=code,
-    )
+    with transaction.atomic():
+        completed = Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
+            completed_at=timezone.now(),
+            status=Participant.Status.COMPLETED,
+            outcome=outcome,
+            completion_code_shown=code,
+        )
+        if completed:
+            announce_session_closed([participant.pk], "completed")
     participant.refresh_from_db()
     return True
 
 
-def may_give_up(participant):
+def stream_over_at(trial):
+    """When (epoch seconds) the trial's stream was over at the earliest: its finish, or t0 plus its
+    last token's due time; None for a live stream that has not finished (its end is not known)."""
+    if trial.finished_at is not None:
+        return trial.finished_at.timestamp()
+    if trial.stream_t0 is None or trial.delivery == "live":
+        return None
+    frames = trial_frames(trial_pane_specs(trial), **trial_layout(trial))
+    if not frames:
+        return None
+    return trial.stream_t0 + max(frame.due_s for frame in frames)
+
+
+def may_give_up(participant, now=None):
     """Whether the last trial page may show the code without its final answers confirmed: every
-    trial was streamed, only the last one's answers may be missing, and some answer is stored."""
+    trial was streamed, only the last one's answers may be missing, some answer is stored, and the
+    page has waited the study's save timeout since the last stream could have ended (the page
+    starts waiting when the answers are sent, never before the stream is over)."""
     if not participant.has_consented or participant.is_expired or participant.is_withdrawn or not participant.assignment:
         return False
-    trials = list(
-        participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").values_list("index", "started_at")
-    )
-    if not trials or any(started_at is None for _index, started_at in trials):
+    trials = list(participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index"))
+    if not trials or any(trial.started_at is None for trial in trials):
         return False
     pending = pending_trial(participant)
-    if pending is not None and pending.index != trials[-1][0]:
+    if pending is not None and pending.index != trials[-1].index:
+        return False
+    over = stream_over_at(trials[-1])
+    now = time.time() if now is None else now
+    if over is None or now < over + participant.study.session.save_timeout_s - GIVE_UP_SLACK_S:
         return False
     return Rating.objects.filter(participant=participant).exists()
 

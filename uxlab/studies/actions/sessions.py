@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
+from uxlab.studies.events import send_events_on_commit
 from uxlab.studies.models import Participant, Rating, Study, Trial
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ def expire_sessions(now=None):
     return expired
 
 
+def announce_session_closed(participant_ids, state):
+    """Tell the participants' open sockets, once this transaction commits, that their session is
+    over (`state`: expired or completed): they refuse answers from then on, without waiting for
+    their next read of the session's state (live/consumers.py)."""
+    send_events_on_commit((f"participant.{pk}", {"type": "session.closed", "state": state}) for pk in participant_ids)
+
+
 def expire_study_sessions(study, now, *, over_limit, abandoned):
     """Expire the study's consented sessions that began before ``over_limit`` or were last seen
     before ``abandoned``; they get the timed-out outcome (and its code, if they reached a trial)."""
@@ -65,6 +73,7 @@ def expire_study_sessions(study, now, *, over_limit, abandoned):
         expired = Participant.objects.filter(
             pk__in=ids, status=Participant.Status.CONSENTED, completed_at__isnull=True
         ).update(status=Participant.Status.EXPIRED, expired_at=now)
+        announce_session_closed(ids, "expired")
         Participant.objects.filter(pk__in=ids, status=Participant.Status.EXPIRED, outcome="").update(
             outcome=Participant.Outcome.TIMED_OUT
         )

@@ -185,12 +185,23 @@ def trial_layout(trial):
     return {"layout": session.layout, "gap_s": session.sequential_gap_s}
 
 
+def skipped_by_backend(reason):
+    """Whether a skip reason is a backend's doing (its restarts used up by failures, or the arm
+    refusing more streams), not the participant's reloads ("restart_limit", "blocked") or a gap."""
+    return reason == "arm_busy" or (reason.startswith("restart_limit: ") and reason != "restart_limit: gap")
+
+
 def skip_trial(trial, reason):
     """The trial cannot be shown: the participant moves on (actions.pending_trial passes it by)
-    and the reason stays with it. Call with the trial's row locked."""
+    and the reason stays with it. An attention check skipped by the participant's own reloads is
+    failed, at once (a check dodged is not a check passed). Call with the trial's row locked."""
     trial.status = Trial.Status.SKIPPED
     trial.skip_reason = reason[:100]
-    trial.save(update_fields=["status", "skip_reason"])
+    fields = ["status", "skip_reason"]
+    if trial.kind == "attention" and not skipped_by_backend(reason):
+        trial.attention_passed = False
+        fields.append("attention_passed")
+    trial.save(update_fields=fields)
 
 
 def start_trial(participant_id, index, after_seq=None):

@@ -114,9 +114,9 @@ class Study(models.Model):
         own = (self.completion_outcomes or {}).get(outcome)
         if own:
             return own.get("code", ""), own.get("url", "")
-        if outcome != Participant.Outcome.TIMED_OUT:
+        if outcome not in (Participant.Outcome.TIMED_OUT, Participant.Outcome.INCOMPLETE):
             return self.completion_code, self.completion_url
-        return "", ""
+        return "", ""  # no code for these unless the study gives one
 
     @property
     def session(self):
@@ -299,6 +299,8 @@ class Participant(models.Model):
         FAILED_ATTENTION = "failed_attention"
         TIMED_OUT = "timed_out"
         BACKEND_FAILURE = "backend_failure"
+        # Trials skipped by the participant's own reloads (restart limit, `block` policy).
+        INCOMPLETE = "incomplete"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_participant_token)

@@ -87,7 +87,7 @@ class OutcomeCompletionSpec(_Spec):
 
 
 # The outcomes besides "completed" that may have their own code (Participant.Outcome).
-OUTCOMES = ("failed_attention", "timed_out", "backend_failure")
+OUTCOMES = ("failed_attention", "timed_out", "backend_failure", "incomplete")
 
 
 class CompletionSpec(_Spec):
@@ -98,6 +98,7 @@ class CompletionSpec(_Spec):
     failed_attention: OutcomeCompletionSpec | None = None
     timed_out: OutcomeCompletionSpec | None = None
     backend_failure: OutcomeCompletionSpec | None = None
+    incomplete: OutcomeCompletionSpec | None = None
 
     @property
     def outcomes(self):

@@ -16,7 +16,6 @@ redis-server of its own. docs/analysis.md shows how to read the figures.
 
 import asyncio
 import logging
-import math
 import random
 import shutil
 import statistics
@@ -33,10 +32,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.benchmarks.database import ThrowawayDatabase
 from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
+from uxlab.benchmarks.simulated_page import SimulatedPage
 
 RATIOS = (1.1, 1.25, 1.5, 2.0, 3.0, 8.0)
 BASE_SPEED = 50.0
-FRAME_MS = 1000 / 60
 RESEND_AFTER_S = 15.0  # the page's outbox resends unconfirmed items this often
 
 
@@ -138,7 +137,7 @@ class SimulatedBrowser:
 
     async def trial(self, socket, index, value):
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
-        t0_ms, frames = None, []
+        t0_ms, page = None, SimulatedPage()
         while True:
             frame = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
             kind = frame["type"]
@@ -146,10 +145,7 @@ class SimulatedBrowser:
             if kind == "stream.start":
                 t0_ms = frame["t0_ms"]
             elif kind == "stream.delta":
-                receive = now_ms - t0_ms
-                # Painted in the first 60 Hz frame at or after its due time, as the player does.
-                paint = max(receive, frame["due_ms"])
-                frames.append([frame["seq"], receive, math.ceil(paint / FRAME_MS) * FRAME_MS])
+                page.show(frame, now_ms - t0_ms)
             elif kind == "stream.end":
                 break
             elif kind == "stream.interrupted":
@@ -158,8 +154,7 @@ class SimulatedBrowser:
             else:
                 self.note(frame)
         self.result["trials"] += 1
-        telemetry = {"type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": index, "frames": frames,
-                     "clock": {"offset_ms": 0.0, "rtt_ms": 1.0, "rounds": 6}, "frame_ms": FRAME_MS}
+        telemetry = {"type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": index, **page.telemetry()}
         rating = {"type": "rating.submit", "key": str(uuid.uuid4()), "trial": index, "question": "faster",
                   "value": value, "response_ms": 900}
         for message in (telemetry, rating):
@@ -334,6 +329,8 @@ class Command(BaseCommand):
             "errors": sum(len(r["errors"]) for r in results),
             "reconnects": sum(r.get("reconnects", 0) for r in results),
             "excluded_trials": summary["exclusions"]["excluded"],
+            # What each exclusion rule matches on its own: only the failed attention checks should.
+            "excluded_by_rule": {rule["name"]: rule["matches"] for rule in summary["exclusions"]["rules"]},
             "failed_attention_check": len(StudyContext(study).failed_attention),
             "drive_seconds": round(elapsed, 1),
         }
