@@ -69,7 +69,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, for operators (superusers) only: it is not team-scoped.
+    "uxlab.studies.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -199,7 +200,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The queue tasks go to and workers read; a test gives a dedicated web server and worker their own.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
-# Beat: end sessions past their study's time limit or abandoned, releasing their quota slots.
+# Beat: end sessions past their study's time limit or abandoned, releasing their quota slots; erase
+# the panel ids (PROLIFIC_PID) of sessions that ended more than UXLAB_PANEL_ID_RETENTION_DAYS ago
+# (0 keeps them; docs/deployment.md "Withdrawal and retention").
+UXLAB_PANEL_ID_RETENTION_DAYS = env_int("UXLAB_PANEL_ID_RETENTION_DAYS", 90)
+if UXLAB_PANEL_ID_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("UXLAB_PANEL_ID_RETENTION_DAYS must be >= 0 (0 keeps panel ids)")
 CELERY_BEAT_SCHEDULE = {
     "expire-sessions": {
         "task": "uxlab.studies.tasks.expire_sessions",
@@ -207,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Background jobs' files past UXLAB_JOB_FILES_DAYS (and jobs a lost worker left running).
     "delete-old-job-files": {"task": "uxlab.studies.tasks.delete_old_job_files", "schedule": 3600.0},
+    "erase-panel-ids": {
+        "task": "uxlab.studies.tasks.erase_panel_ids",
+        "schedule": env_float("UXLAB_ERASE_PANEL_IDS_EVERY_S", 3600.0),
+    },
 }
 # A worker that loses the broker cancels its acks_late tasks (their acks could not reach the broker
 # anyway); they are redelivered, and the idempotent writes make the second run harmless.

@@ -49,7 +49,7 @@ def test_it_takes_a_participant_from_the_prolific_link_to_the_completion_redirec
     assert (identity.panel, identity.panel_study_id, identity.panel_session_id) == ("prolific", "s1", "x")
     participant = identity.participant
     assert participant.status == Participant.Status.COMPLETED
-    assert participant.consent_version == "1" and participant.consented_at is not None
+    assert participant.consent_version == "2" and participant.consented_at is not None
     assert participant.checks["passed"] and participant.checks["pings"] >= 1 and participant.layout == "side_by_side"
     assert participant.checks["refresh_hz"] > 0 and participant.checks["ws_rtt_ms_median"] > 0
     # Browser and server share this machine's clock: the estimated offset is a round trip at most.

@@ -113,10 +113,25 @@ def test_it_records_a_second_answer_to_the_same_question_as_a_conflict(participa
 @pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
 def test_it_rolls_back_a_whole_batch_that_holds_an_item_it_cannot_store(participant):
     good = payload_for(participant)
-    poison = {**payload_for(participant), "trial_id": 999_999_999}
+    poison = {**payload_for(participant), "question_id": 999_999_999}
     with pytest.raises(IntegrityError):
         actions.record_ratings([good, poison])
     assert Rating.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
+def test_it_keeps_nothing_of_an_answer_queued_before_a_withdrawal_and_stores_the_others(participant, study):
+    """The participant withdrew while the answer was queued: the batch fails on it, and then it is
+    neither stored nor retried nor dead-lettered (actions/privacy.py); the others are stored."""
+    from uxlab.studies import tasks
+
+    gone = payload_for(participant)
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
+    good = payload_for(other)
+    actions.withdraw_participant(participant, "participant")
+    assert tasks.store_ratings.apply(args=[[gone, good]]).get() == {"withdrawn": 1, "stored": 1}
+    assert list(Rating.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
+    assert not FailedTask.objects.exists()
 
 
 def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant, study):
@@ -131,9 +146,9 @@ def test_it_stores_the_good_items_separately_and_returns_the_bad_one(participant
 
 
 @pytest.mark.django_db(transaction=True)  # Postgres checks foreign keys at commit
-def test_it_returns_an_item_whose_trial_is_gone_and_stores_the_others(participant):
+def test_it_returns_an_item_it_cannot_store_and_stores_the_others(participant):
     good = payload_for(participant)
-    orphan = {**payload_for(participant, question="faster"), "trial_id": 999_999_999}
+    orphan = {**payload_for(participant, question="faster"), "question_id": 999_999_999}
     outcomes, failures = actions.record_ratings_separately([orphan, good])
     assert outcomes == {good["key"]: "stored"}
     assert [(payload, type(error)) for payload, error in failures] == [(orphan, IntegrityError)]
@@ -254,3 +269,16 @@ def test_it_stores_a_batch_of_new_answers_in_one_statement_whatever_its_size(stu
     assert list(outcomes.values()) == ["stored"] * 20 and Rating.objects.count() == 20
     statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
     assert len(statements) == 1, statements
+
+
+def test_telemetry_queued_before_a_withdrawal_is_dropped_and_a_lost_trial_is_still_an_error(participant, study):
+    mark_trials_shown(participant)
+    trial = participant.trials.get(index=0)
+    payload = {"key": str(uuid.uuid4()), "participant_id": participant.pk, "group_name": participant.group_name,
+               "trial_id": trial.pk, "telemetry": {"frames": []}, "received_at": timezone.now().isoformat()}
+    other = mark_trials_shown(actions.give_consent(actions.enroll_participant(study)))
+    lost = {**payload, "key": str(uuid.uuid4()), "participant_id": other.pk, "group_name": other.group_name}
+    actions.withdraw_participant(participant, "participant")
+    assert actions.record_telemetry(payload) is None  # dropped: nothing to store it with, nothing to retry
+    with pytest.raises(Exception, match="does not exist"):
+        actions.record_telemetry(lost)  # not withdrawn: retried, then a dead letter, as before

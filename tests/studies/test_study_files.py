@@ -327,7 +327,10 @@ def test_it_imports_the_demo_study(team):
     study.refresh_from_db()
     assert (study.code, study.team, study.status) == ("demo", team, Study.Status.DRAFT)
     assert study.title == "How fast does it feel?"
-    assert "about 5 minutes" in study.consent_text and study.consent_version == "1"
+    assert "about 5 minutes" in study.consent_text and study.consent_version == "2"
+    # Panel ids can be linked to answers by the team: the data is pseudonymous, never called anonymous.
+    assert "pseudonymous, not anonymous" in study.consent_text and "withdraw" in study.consent_text
+    assert study.consent_text.count("anonymous") == study.consent_text.count("not anonymous")
     assert study.completion_code == "UXLABDEMO" and study.completion_url == ""
     arms = list(study.arms.all())
     assert [(arm.name, arm.position, arm.kind) for arm in arms] == [

@@ -28,6 +28,8 @@ READ_PAGES = [
 WRITE_ACTIONS = ["web:pause", "web:resume"]
 # Background jobs started by a POST: tests/web/test_workspace_jobs.py covers who may start them.
 JOB_STARTS = ["web:start_export", "web:start_recording"]
+# Researcher pages with a study code tested in a file of their own (who may use them, and how).
+TESTED_ELSEWHERE = {"withdraw_participant"}  # tests/web/test_withdrawal.py
 API_ENDPOINTS = [
     ("web:api_study", {}, ""),
     ("web:api_results", {}, ""),
@@ -61,7 +63,7 @@ def login(client, user):
 def test_it_covers_every_url_that_takes_a_study_code():
     tested = {name.split(":")[1] for name, _ in READ_PAGES} | {n.split(":")[1] for n in WRITE_ACTIONS}
     tested |= {name.split(":")[1] for name, _, _ in API_ENDPOINTS} | {name.split(":")[1] for name in JOB_STARTS}
-    tested |= {name.split(":")[1] for name, _ in BUILDER_PAGES + BUILDER_ACTIONS}
+    tested |= {name.split(":")[1] for name, _ in BUILDER_PAGES + BUILDER_ACTIONS} | TESTED_ELSEWHERE
     with_code = set()
     for pattern in get_resolver("uxlab.web.urls").url_patterns:
         assert isinstance(pattern, URLPattern)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.urls import get_resolver, reverse
 
 from uxlab.studies import actions
 
@@ -54,26 +55,52 @@ def test_it_rejects_a_malformed_https_variable():
     assert result.returncode != 0 and "SECURE_HSTS_SECONDS must be an integer" in result.stderr
 
 
-def page_urls(study, token):
-    code = study.code
-    return [
-        "/accounts/login/", "/admin/login/", "/", "/studies/", f"/studies/{code}/", f"/studies/{code}/monitor/",
-        f"/studies/{code}/results/", f"/studies/{code}/fidelity/", f"/studies/{code}/ratings.csv",
-        f"/studies/{code}/data/ratings.csv", "/account/tokens/", "/api/v1/openapi.json", "/api/v1/studies",
-        f"/s/{code}/", f"/p/{token}/", f"/p/{token}/checks/", f"/p/{token}/consent/", f"/p/{token}/instructions/",
-        f"/p/{token}/trial/", f"/p/{token}/done/", "/no-such-page/", "/admin/",
-    ]
+# A value for every URL parameter of uxlab.web.urls; a new parameter fails the test until it is here.
+def url_values(study, participant, token_id):
+    return {"code": study.code, "token": participant.token, "question": "comment", "table": "ratings",
+            "fmt": "csv", "token_id": token_id}
+
+
+def page_urls(study, participant, token_id):
+    """Every page of uxlab.web.urls (each URL pattern, filled in), the project's own routes and the admin."""
+    values = url_values(study, participant, token_id)
+    urls = []
+    for pattern in get_resolver("uxlab.web.urls").url_patterns:
+        names = list(pattern.pattern.converters)
+        missing = [name for name in names if name not in values]
+        assert not missing, f"give test_security_headers a value for {missing} ({pattern.name})"
+        urls.append(reverse(f"web:{pattern.name}", kwargs={name: values[name] for name in names}))
+    return urls + ["/accounts/login/", "/accounts/logout/", "/admin/login/", "/admin/", "/no-such-page/",
+                   f"/p/{participant.token}/withdraw/"]
+
+
+def assert_policy_everywhere(client, urls, method="get"):
+    missing, failed = [], []
+    for url in urls:
+        response = getattr(client, method)(url)
+        if response.headers.get("Content-Security-Policy") != settings.UXLAB_CSP:
+            missing.append((url, response.status_code))
+        if response.status_code >= 500:
+            failed.append(url)
+    assert not missing, missing
+    assert not failed, failed  # an empty or unexpected request is a 4xx, never a server error
 
 
 @pytest.mark.django_db
-def test_it_sends_the_content_security_policy_on_every_page_kind(client, study, alice):
-    participant = actions.give_consent(actions.enroll_participant(study))
+def test_it_sends_the_content_security_policy_on_every_page(client, rated_study, alice):
+    from uxlab.studies.api_tokens import create_api_token
+
+    participant = actions.give_consent(actions.enroll_participant(rated_study))
+    token, _secret = create_api_token(alice, "csp")
     client.force_login(alice)
-    missing = []
-    for url in page_urls(study, participant.token):
-        response = client.get(url)
-        if response.headers.get("Content-Security-Policy") != settings.UXLAB_CSP:
-            missing.append((url, response.status_code))
-    assert not missing, missing
+    urls = page_urls(rated_study, participant, token.pk)
+    assert len(urls) >= len(get_resolver("uxlab.web.urls").url_patterns)
+    assert_policy_everywhere(client, urls)
+    assert_policy_everywhere(client, urls, "post")  # forms, refusals (405) and redirects too
+    # A withdrawn participant's pages and an operator's admin pages, as they are then.
+    actions.withdraw_participant(participant, "participant")
+    alice.is_superuser = True
+    alice.save()
+    assert_policy_everywhere(client, urls + ["/admin/studies/study/", "/admin/studies/participant/"])
     policy = settings.UXLAB_CSP
     assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy

@@ -9,7 +9,7 @@ from uxlab.studies import actions
 pytestmark = pytest.mark.django_db
 
 
-def test_it_counts_dead_letters_on_the_study_page_and_links_to_them(client, study, participant, alice):
+def test_it_counts_dead_letters_on_the_study_page_and_links_operators_to_them(client, study, participant, alice):
     client.force_login(alice)
     url = reverse("web:study_detail", args=[study.code])
     assert 'data-count="failed_tasks"' not in client.get(url).content.decode()
@@ -19,7 +19,12 @@ def test_it_counts_dead_letters_on_the_study_page_and_links_to_them(client, stud
     page = client.get(url).content.decode()
 
     assert 'data-count="failed_tasks">1<' in page
-    assert f"/admin/studies/failedtask/?study__id__exact={study.pk}" in page
+    # The admin is for operators: a researcher sees the count, an operator the link to the records.
+    link = f"/admin/studies/failedtask/?study__id__exact={study.pk}"
+    assert link not in page and "an operator can inspect them" in page
+    alice.is_superuser = True
+    alice.save()
+    assert link in client.get(url).content.decode()
 
 
 def test_a_dead_letter_keeps_a_payload_holding_nul_characters(study):

@@ -25,7 +25,7 @@ def add_study(team, number):
     actions.enroll_participant(study)
     assert actions.study_counts(study) | {"consented": 0} == {
         "participants": 3, "consented": 0, "completed": 1, "ratings": 2, "failed_tasks": 0,
-        "other_device_attempts": 0, "failed_attention": 0, "pilot": 0, "preview": 0,
+        "other_device_attempts": 0, "failed_attention": 0, "pilot": 0, "preview": 0, "withdrawn": 0,
     }  # fmt: skip
     return study
 

@@ -9,14 +9,14 @@ from uxlab.analysis.stats import is_low_fidelity, pair_key
 from uxlab.studies import models
 from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
 
-PARTICIPANT_STATES = ("welcome", "consented", "in_trial", "completed", "abandoned", "returned", "declined")
+PARTICIPANT_STATES = ("welcome", "consented", "in_trial", "completed", "abandoned", "returned", "declined", "withdrawn")
 RECENT_TRIALS = 10
 
 
 def participant_state(status, consented, started_trials):
     if status == "expired":  # over the time limit or not seen for a while (the expire_sessions task)
         return "abandoned"
-    if status in ("completed", "abandoned", "returned", "declined"):
+    if status in ("completed", "abandoned", "returned", "declined", "withdrawn"):
         return status
     if not consented:
         return "welcome"

@@ -13,7 +13,7 @@ import orjson
 from uxlab.analysis import live_rows, stats
 from uxlab.analysis.adaptive_rows import adaptive_steps_table
 from uxlab.analysis.columns import PARTICIPANT_COLUMN, STUDY_COLUMN, TRIAL_INDEX_COLUMN, Column, Table
-from uxlab.studies.models import Rating, RatingConflict, Trial
+from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
 
 CHUNK = 5000
 
@@ -226,7 +226,7 @@ def ratings_table():
 PARTICIPANT_COLUMNS = (
     STUDY_COLUMN,
     PARTICIPANT_COLUMN,
-    Column("status", "string", "started, consented, completed, declined or expired"),
+    Column("status", "string", "started, consented, completed or expired (withdrawn participants are left out)"),
     Column("consent_version", "string", "version of the consent text agreed to"),
     Column("created_at", "datetime", "when the participant started (ISO 8601 UTC)"),
     Column("consented_at", "datetime", "when they consented (ISO 8601 UTC)"),
@@ -259,7 +259,7 @@ def participant_rows(study, options):
 
     context = StudyContext(study)
     queryset = (
-        study.participants.order_by("pk")
+        study.participants.exclude(status=Participant.Status.WITHDRAWN).order_by("pk")
         .annotate(
             trial_count=Count("trials", distinct=True),
             finished_count=Count("trials", filter=Q(trials__status=Trial.Status.FINISHED), distinct=True),
@@ -285,7 +285,8 @@ def participant_rows(study, options):
 
 def participants_table(include_external_ids=False):
     columns = PARTICIPANT_COLUMNS + (EXTERNAL_ID_COLUMNS if include_external_ids else ())
-    return Table("participants", "One row per participant who started the study.", columns, participant_rows)
+    return Table("participants", "One row per participant who started the study and did not withdraw.", columns,
+                 participant_rows)
 
 
 EVENT_COLUMNS = (
@@ -316,7 +317,10 @@ def event_rows(study, options):
     )
     for participant, at, index, reason, key in conflicts.iterator(chunk_size=CHUNK):
         trial_events.setdefault(participant, []).append((at, index, "rating_conflict", f"{reason} ({key})"))
-    participants = study.participants.order_by("pk").values_list("pk", "created_at", "consented_at", "completed_at")
+    participants = (
+        study.participants.exclude(status=Participant.Status.WITHDRAWN)
+        .order_by("pk").values_list("pk", "created_at", "consented_at", "completed_at")
+    )
     for pk, created, consented, completed in participants.iterator(chunk_size=CHUNK):
         events = [(created, None, "started", "")]
         if consented:

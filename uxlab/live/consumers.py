@@ -26,12 +26,13 @@ log = logging.getLogger(__name__)
 LIVE_POLL_S = 0.02
 LIVE_RESUME_IDLE_S = 90.0
 
-# Close codes (docs/protocol.md): no such participant; a session that is over (expired or complete);
-# past a limit (too many sockets, too many refused frames).
+# Close codes (docs/protocol.md): no such participant; a session that is over (expired, complete or
+# withdrawn); past a limit (too many sockets, too many refused frames).
 CLOSE_UNKNOWN = 4404
 CLOSE_SESSION_OVER = 4410
 CLOSE_LIMIT = 4429
 SESSION_OVER_CODES = {code for code, _message in actions.SESSION_CLOSED.values()}
+STATE_OF_CODE = {code: state for state, (code, _message) in actions.SESSION_CLOSED.items()}
 # A socket reads its session's state back from the database this often at most (it expires or
 # completes outside any socket), when an answer or telemetry arrives.
 STATE_RECHECK_S = 10.0
@@ -216,7 +217,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
             stream = await in_db_thread(actions.start_trial)(self.context.participant_id, index, after_seq)
         except actions.TrialUnavailable as error:
             if error.code in SESSION_OVER_CODES:
-                self.context.state = "expired" if error.code == "session_expired" else "completed"
+                self.context.state = STATE_OF_CODE[error.code]
                 await self.refuse(CLOSE_SESSION_OVER, error.code, error.message)
             else:
                 await self.send_frame(protocol.error_frame(error.code, error.message))
@@ -462,6 +463,13 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
 
     async def telemetry_stored(self, event):
         await self.send_frame(protocol.telemetry_stored_frame(event["key"]))
+
+    async def session_withdrawn(self, event):
+        """The participant withdrew (on another page) or was withdrawn by the study team: say so
+        and close, whatever this socket was doing (actions.withdraw_participant sends it)."""
+        if self.context is not None:
+            self.context.state = "withdrawn"
+        await self.refuse(CLOSE_SESSION_OVER, *actions.SESSION_CLOSED["withdrawn"])
 
     async def dispatch(self, message):
         """Channels' dispatch, minus its per-message hop to the ORM thread to close old database

@@ -1,5 +1,7 @@
-"""The Django admin: for operators (staff) only, not researchers (docs/deployment.md). Arms are
-checked by their kind's settings, as a study file is, so the admin cannot write what import refuses."""
+"""The Django admin: for operators (superusers) only, not researchers (admin_site.py,
+docs/deployment.md). Arms are checked by their kind's settings, as a study file is, so the admin
+cannot write what import refuses. Panel ids (ExternalIdentity) are not shown here at all: owners
+download them from the study's results, audited."""
 
 from django import forms
 from django.contrib import admin
@@ -90,14 +92,11 @@ class QuestionAdmin(admin.ModelAdmin):
 
 @admin.register(models.Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ["id", "study", "status", "created_at", "consented_at", "completed_at"]
+    list_display = ["id", "study", "status", "created_at", "consented_at", "completed_at", "withdrawn_at"]
     list_filter = ["status", "study"]
     readonly_fields = ["token"]
-
-
-@admin.register(models.ExternalIdentity)
-class ExternalIdentityAdmin(admin.ModelAdmin):
-    list_display = ["participant", "study", "panel", "external_id"]
+    # Withdrawal (deleting their data, audited) is done from the study's page, not by editing rows here.
+    exclude = ["withdrawn_at", "withdrawn_by", "panel_id_erased_at"]
 
 
 @admin.register(models.Trial)
@@ -121,3 +120,28 @@ class FailedTaskAdmin(admin.ModelAdmin):
     list_display = ["task_name", "study", "key", "attempts", "created_at"]
     list_filter = ["task_name", "study"]
     readonly_fields = ["task_name", "study", "key", "payload", "error", "attempts", "created_at"]
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "study", "action", "participant_number", "user"]
+    list_filter = ["action", "study"]
+    readonly_fields = ["study", "user", "action", "participant_number", "detail", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.ExportAudit)
+class ExportAuditAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "study", "user", "table", "format"]
+    list_filter = ["study"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class StudiesConfig(AppConfig):
@@ -12,3 +13,10 @@ class StudiesConfig(AppConfig):
         from uxlab.streaming.backends import egress
 
         egress.configure(egress.EgressPolicy.from_lists(settings.UXLAB_LIVE_ALLOWED_HOSTS, settings.UXLAB_LIVE_KEY_NAMES))
+
+
+class OperatorAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the operators-only site (admin_site.py) as its default site."""
+
+    default = False  # named in INSTALLED_APPS; StudiesConfig stays this module's default
+    default_site = "uxlab.studies.admin_site.OperatorAdminSite"

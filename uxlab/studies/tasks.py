@@ -94,6 +94,13 @@ def expire_sessions():
     return actions.expire_sessions()
 
 
+@shared_task(acks_late=True)
+def erase_panel_ids():
+    """Beat, hourly: erase the panel ids of sessions that ended more than
+    UXLAB_PANEL_ID_RETENTION_DAYS ago (actions/privacy.py), audited per study."""
+    return actions.erase_old_panel_ids()
+
+
 # Backend failures worth another try later; the rest (bad key, bad model, empty answer) are not.
 RETRYABLE_BACKEND_ERRORS = {
     "connect_failed", "connect_timeout", "first_chunk_timeout", "inter_chunk_timeout",

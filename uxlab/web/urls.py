@@ -24,6 +24,7 @@ urlpatterns = [
     path("studies/<slug:code>/monitor/", views_studies.monitor, name="monitor"),
     path("studies/<slug:code>/pause/", views_studies.pause, name="pause"),
     path("studies/<slug:code>/resume/", views_studies.resume, name="resume"),
+    path("studies/<slug:code>/withdraw/", views_studies.withdraw_participant, name="withdraw_participant"),
     # Researchers: results and downloads (views_results.py)
     path("studies/<slug:code>/ratings.csv", views_results.ratings_csv, name="ratings_csv"),
     path("studies/<slug:code>/results/", views_results.results, name="results"),
@@ -84,6 +85,7 @@ urlpatterns = [
     path("studies/<slug:code>/pilot/delete/", builder_run.delete_pilot_data, name="delete_pilot_data"),
     path("studies/<slug:code>/status/<slug:action>/", builder_run.change_status, name="change_status"),
     path("s/<slug:code>/pilot/<str:key>/", builder_run.pilot_entry, name="pilot_entry"),
+    path("p/<str:token>/withdraw/", views_participant.withdraw, name="withdraw"),
 ]
 
 # Before "studies/<code>/", which would otherwise take "new" for a study's code.

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
+from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -87,6 +88,22 @@ def remember_owner(response, request, study, participant):
     return response
 
 
+def withdrawn_response(request, participant):
+    """What every page of a withdrawn participant shows instead of itself (410: the session is gone)."""
+    context = {"study": participant.study, "by_researcher": participant.withdrawn_by == Participant.WithdrawnBy.RESEARCHER}
+    return render(request, "participate/withdrawn.html", context, status=410)
+
+
+def withdrawn_owner(request, study):
+    """The withdrawn participant this browser started in this study (its signed cookie), if any."""
+    token = request.get_signed_cookie(owner_cookie_name(study), default=None, salt=OWNER_COOKIE_SALT)
+    if not token:
+        return None
+    return Participant.objects.select_related("study").filter(
+        study=study, token=token, status=Participant.Status.WITHDRAWN
+    ).first()
+
+
 def resume_or_refuse(request, study, participant):
     """A known panel id: the browser that started it goes back to its step; any other browser is
     told the id has already started elsewhere, and the attempt is recorded for researchers."""
@@ -117,6 +134,9 @@ def study_entry(request, code):
         known = actions.find_participant_by_external_id(study, panel, external_id)
         if known is not None:
             return resume_or_refuse(request, study, known)
+    withdrawn = withdrawn_owner(request, study)
+    if withdrawn is not None:
+        return withdrawn_response(request, withdrawn)
     if not study.is_open:
         return closed_response(request, study)
     if study.session.require_participant_id and not external_id:
@@ -160,9 +180,11 @@ def participant_home(request, token):
     """Send the participant to the step they are on."""
     participant = get_participant(token)
     step = actions.participant_step(participant)
+    if step == "withdrawn":
+        return withdrawn_response(request, participant)
     if step == "expired":
         code, url = actions.shown_completion(participant)
-        context = {"study": participant.study, "completion_code": code, "completion_url": url}
+        context = {"participant": participant, "study": participant.study, "completion_code": code, "completion_url": url}
         return render(request, "participate/expired.html", context)
     actions.touch_participant(participant)
     return redirect(STEP_URLS[step], token=token)
@@ -219,6 +241,15 @@ def check_problem(error):
     return f"{name} must be a number"
 
 
+def json_body(request):
+    """The request's body, for the endpoints that take JSON; ValueError for a multipart form (the
+    NUL check read it as a form already, so it is not JSON, and Django cannot give it back)."""
+    try:
+        return request.body
+    except RawPostDataException:
+        raise ValueError("the request must be JSON, not a form") from None
+
+
 def parse_checks(body):
     """The checks the page measured, validated; ValueError names the first bad field."""
     if len(body) > MAX_CHECKS_BYTES:
@@ -239,7 +270,7 @@ def checks(request, token):
     session = participant.study.session
     if request.method == "POST":
         try:
-            results = parse_checks(request.body)
+            results = parse_checks(json_body(request))
         except ValueError as error:
             return JsonResponse({"error": "bad_checks", "message": str(error)}, status=400)
         viewport_ok = (
@@ -387,15 +418,18 @@ def done(request, token):
     """The completion code, shown only once every trial was streamed and every answer is stored (or
     the last page gave up waiting for its final save, recorded)."""
     participant = get_participant(token)
+    if participant.is_withdrawn:
+        return withdrawn_response(request, participant)
     confirmed = actions.complete_participant(participant)
     if not confirmed and participant.completion_unconfirmed_at is None:
         if actions.participant_step(participant) != "done":
             return redirect("web:participant_home", token=token)
         # Everything is answered but a last telemetry batch is still being stored: look again soon.
-        return render(request, "participate/saving.html", {"study": participant.study})
+        return render(request, "participate/saving.html", {"participant": participant, "study": participant.study})
     code, url = actions.shown_completion(participant)
     preview = participant.mode == "preview"  # a researcher's run-through: no redirect to the panel
     context = {
+        "participant": participant,
         "study": participant.study,
         "completion_code": code,
         "completion_url": "" if preview else url,
@@ -424,14 +458,38 @@ def unconfirmed(request, token):
     (actions.may_give_up): never a code for a session with nothing stored.
     """
     participant = get_participant(token)
-    if len(request.body) > 1024:
+    try:
+        body = json_body(request)
+    except ValueError as error:
+        return JsonResponse({"error": "bad_request", "message": str(error)}, status=400)
+    if len(body) > 1024:
         return JsonResponse({"error": "bad_request", "message": "the request is too large"}, status=400)
     try:
-        give_up = GiveUp.model_validate_json(request.body or b"{}")
+        give_up = GiveUp.model_validate_json(body or b"{}")
     except ValidationError:
         message = "pending must be a whole number from 0 to 10000, reason one of " + ", ".join(actions.UNCONFIRMED_REASONS)
         return JsonResponse({"error": "bad_request", "message": message}, status=400)
+    if participant.is_withdrawn:
+        return JsonResponse({"error": "session_withdrawn", "message": actions.SESSION_CLOSED["withdrawn"][1]}, status=410)
     if not actions.may_give_up(participant):
         return JsonResponse({"error": "not_allowed"}, status=409)
     actions.record_unconfirmed_completion(participant, give_up.pending, give_up.reason)
     return JsonResponse({"next_url": reverse("web:done", args=[token])})
+
+
+# --- Withdrawal ----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def withdraw(request, token):
+    """Withdraw from the study, from a link on every page: a confirmation first, then the data is
+    deleted (actions.withdraw_participant) and every page of the session says so."""
+    participant = get_participant(token)
+    if participant.is_withdrawn:
+        return withdrawn_response(request, participant)
+    if request.method == "POST":
+        if request.POST.get("confirm") != "withdraw":
+            return redirect("web:participant_home", token=token)
+        actions.withdraw_participant(participant, Participant.WithdrawnBy.PARTICIPANT)
+        return redirect("web:participant_home", token=token)
+    return render(request, "participate/withdraw.html", {"participant": participant, "study": participant.study})

@@ -156,7 +156,7 @@ function onMessage(message) {
       setStatus("Still saving your answer…");
       break;
     case "error":
-      if (message.code === "session_expired" || message.code === "session_completed") {
+      if (["session_expired", "session_completed", "session_withdrawn"].includes(message.code)) {
         leaveClosedSession();
         break;
       }

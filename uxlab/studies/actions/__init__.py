@@ -69,6 +69,12 @@ from uxlab.studies.actions.live import (
     pause_if_failing,
     store_live_responses,
 )
+from uxlab.studies.actions.privacy import (
+    WITHDRAWN_EVENT,
+    erase_old_panel_ids,
+    find_participant_to_withdraw,
+    withdraw_participant,
+)
 from uxlab.studies.actions.sessions import (
     EXTENSION_MINUTES,
     MAX_EXTENSIONS,
@@ -134,6 +140,7 @@ __all__ = [
     "TrialNotShown",
     "TrialUnavailable",
     "UNCONFIRMED_REASONS",
+    "WITHDRAWN_EVENT",
     "arm_stimulus",
     "assign_trials",
     "assignment_seed",
@@ -147,10 +154,12 @@ __all__ = [
     "enqueue_ratings",
     "enqueue_telemetry",
     "enroll_participant",
+    "erase_old_panel_ids",
     "expire_sessions",
     "extend_session",
     "fail_live_trial",
     "find_participant_by_external_id",
+    "find_participant_to_withdraw",
     "finish_live_trial",
     "finish_trial",
     "give_consent",
@@ -202,4 +211,5 @@ __all__ = [
     "trial_layout",
     "trial_pane_specs",
     "trial_targets",
+    "withdraw_participant",
 ]

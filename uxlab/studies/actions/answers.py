@@ -138,8 +138,10 @@ def record_ratings(payloads):
     The key is the client's idempotency key. Outcomes: "stored" (a new row), "duplicate" (the same
     key and answer were stored before) or "conflict" (the same key with a different answer, or a
     second answer to an answered question): the first value is kept, never overwritten, and a
-    RatingConflict records the resend. Any error rolls back the whole batch and is raised.
+    RatingConflict records the resend. Any error rolls back the whole batch and is raised (an
+    answer whose trial is gone fails the batch at commit; record_ratings_separately sorts it out).
     """
+    outcomes = {}
     first_copies = {}
     for payload in payloads:
         first_copies.setdefault(rating_key(payload), payload)
@@ -262,9 +264,20 @@ def record_rating_conflict(key, payload, rating_id, reason):
 
 def record_ratings_separately(payloads):
     """Store each answer in its own transaction, so one that cannot be stored does not hold up the
-    rest; return ({key: outcome}, [(payload, error)]). A lost connection is raised, not collected."""
+    rest; return ({key: outcome}, [(payload, error)]). A lost connection is raised, not collected.
+
+    An answer of a participant who withdrew while it was queued (their trials are gone, so it
+    fails its batch) gets the outcome "withdrawn": it is not stored, retried or dead-lettered.
+    Checked here, on the path a failed batch takes, so a batch that stores cleanly costs no query."""
     outcomes, failures = {}, []
+    withdrawn = withdrawn_participants(payload.get("participant_id") for payload in payloads if isinstance(payload, dict))
     for payload in payloads:
+        if isinstance(payload, dict) and payload.get("participant_id") in withdrawn:
+            try:
+                outcomes[rating_key(payload)] = "withdrawn"
+                continue
+            except (KeyError, ValueError, TypeError):
+                pass  # a malformed key fails below, as it would have
         try:
             outcomes.update(record_ratings([payload]))
         except (OperationalError, InterfaceError):
@@ -272,6 +285,16 @@ def record_ratings_separately(payloads):
         except Exception as error:
             failures.append((payload, error))
     return outcomes, failures
+
+
+def withdrawn_participants(ids):
+    """Which of these participant numbers withdrew (actions/privacy.py)."""
+    ids = [pk for pk in set(ids) if isinstance(pk, int) and not isinstance(pk, bool)]
+    if not ids:
+        return set()
+    return set(
+        Participant.objects.filter(pk__in=ids, status=Participant.Status.WITHDRAWN).values_list("pk", flat=True)
+    )
 
 
 def notify_ratings_stored(payloads):

@@ -55,6 +55,8 @@ def completion_outcome(participant):
 def complete_participant(participant):
     """Mark the participant completed if every trial was streamed and every answer and telemetry
     batch is stored; returns whether they are completed. Records the outcome and the code shown."""
+    if participant.is_withdrawn:
+        return False
     if participant.completed_at is not None:
         return True
     if not participant.has_consented or participant.is_expired or not participant.assignment:
@@ -97,7 +99,7 @@ def may_give_up(participant, now=None):
     trial was streamed, only the last one's answers may be missing, some answer is stored, and the
     page has waited the study's save timeout since the last stream could have ended (the page
     starts waiting when the answers are sent, never before the stream is over)."""
-    if not participant.has_consented or participant.is_expired or not participant.assignment:
+    if not participant.has_consented or participant.is_expired or participant.is_withdrawn or not participant.assignment:
         return False
     trials = list(participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index"))
     if not trials or any(trial.started_at is None for trial in trials):
@@ -130,7 +132,9 @@ def record_unconfirmed_completion(participant, pending_count, reason="save_timeo
 
 
 def shown_completion(participant):
-    """(code, url) the participant was given for their outcome; ("", "") when none."""
+    """(code, url) the participant was given for their outcome; ("", "") when none (or withdrawn)."""
+    if participant.is_withdrawn:
+        return "", ""
     if not participant.completion_code_shown:
         if participant.completed_at is None and participant.completion_unconfirmed_at is None:
             return "", ""

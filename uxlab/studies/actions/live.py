@@ -47,6 +47,8 @@ def finish_live_trial(participant_id, index, server_timing, records):
     summarise its fidelity if the browser's telemetry is already here."""
     with transaction.atomic():
         trial = lock_trial(Trial.objects.filter(participant_id=participant_id, index=index))
+        if trial is None:
+            return  # the participant withdrew meanwhile: nothing of theirs is kept
         store_live_responses(trial, records)
         trial.server_timing = server_timing
         if trial.finished_at is None:
@@ -62,6 +64,8 @@ def fail_live_trial(participant_id, index, code, server_timing, records):
     refused it). Returns RESTART or SKIPPED. A study whose arm fails too often pauses itself."""
     with transaction.atomic():
         trial = lock_trial(Trial.objects.filter(participant_id=participant_id, index=index))
+        if trial is None:
+            return SKIPPED  # the participant withdrew meanwhile: nothing of theirs is kept
         store_live_responses(trial, records)
         if trial.finished_at is not None or trial.status == Trial.Status.SKIPPED:
             return SKIPPED if trial.status == Trial.Status.SKIPPED else RESTART

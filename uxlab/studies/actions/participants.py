@@ -158,10 +158,12 @@ def study_is_full(study):
 
 
 def participant_step(participant):
-    """The step the participant is on: expired, checks, consent, instructions, trial or done.
+    """The step the participant is on: withdrawn, expired, checks, consent, instructions, trial or done.
 
     ``trial`` includes a participant whose trials are not reserved yet (the trial page reserves them).
     """
+    if participant.is_withdrawn:
+        return "withdrawn"
     if participant.is_expired:
         return "expired"
     if participant.checked_at is None or not participant.checks.get("passed"):

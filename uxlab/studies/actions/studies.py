@@ -5,7 +5,7 @@ import logging
 from django.db.models import Sum
 
 from uxlab.studies.actions.lifecycle import TransitionRefused, transition
-from uxlab.studies.models import ExportAudit, FailedTask, Rating
+from uxlab.studies.models import ExportAudit, FailedTask, Participant, Rating, Study
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,8 @@ def study_counts(study):
         "ratings": Rating.objects.filter(participant__study=study, participant__mode="").count(),
         "pilot": study.participants.filter(mode="pilot").count(),
         "preview": study.participants.filter(mode="preview").count(),
+        # Withdrawn participants are counted among participants, and their data is gone (actions/privacy.py).
+        "withdrawn": study.participants.filter(status=Participant.Status.WITHDRAWN).count(),
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
         # Panel ids opened from a browser other than the one they started in (refused).
         "other_device_attempts": study.external_identities.aggregate(total=Sum("other_device_attempts"))["total"] or 0,

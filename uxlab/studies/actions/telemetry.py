@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from uxlab.streaming import delivery, fidelity
 from uxlab.streaming.trial import trial_frames
 from uxlab.studies import events, queue
-from uxlab.studies.actions.answers import RatingRejected, TrialNotShown, check_session
+from uxlab.studies.actions.answers import RatingRejected, TrialNotShown, check_session, withdrawn_participants
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Trial, TrialTelemetry
 
@@ -38,6 +38,7 @@ def check_telemetry(context, message, received_at, size=0):
     telemetry = message.model_dump(mode="json", exclude={"type", "key", "trial"})
     return {
         "key": str(message.key),
+        "participant_id": context.participant_id,
         "group_name": context.group_name,
         "trial_id": trial_id,
         "telemetry": telemetry,
@@ -84,6 +85,12 @@ def record_telemetry(payload):
     with transaction.atomic():
         if not TrialTelemetry.objects.filter(key=key).exists():
             trial = lock_trial(Trial.objects.filter(pk=payload["trial_id"]))
+            if trial is None:
+                if withdrawn_participants([payload.get("participant_id")]):
+                    # The participant withdrew while this batch was queued: it is not kept.
+                    log.info("telemetry %s: its participant withdrew; not kept", key)
+                    return
+                raise Trial.DoesNotExist(f"trial {payload['trial_id']} of telemetry {key} does not exist")
             stored = stored_telemetry_bytes(trial.pk)
             if stored and stored + len(orjson.dumps(telemetry)) > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
                 log.warning("trial %s has %d bytes of telemetry; batch %s is not kept", trial.pk, stored, key)
@@ -96,8 +103,12 @@ def record_telemetry(payload):
 
 
 def lock_trial(trials):
-    """The trial, its row locked until the transaction ends, with what its summary needs."""
-    return trials.select_for_update(of=("self",)).select_related("prompt", "arm_a", "arm_b", "participant__study").get()
+    """The trial, its row locked until the transaction ends, with what its summary needs; None when
+    it is gone (its participant withdrew)."""
+    try:
+        return trials.select_for_update(of=("self",)).select_related("prompt", "arm_a", "arm_b", "participant__study").get()
+    except Trial.DoesNotExist:
+        return None
 
 
 def timing_is_stored(trial):

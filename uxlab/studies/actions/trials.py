@@ -25,6 +25,7 @@ class TrialUnavailable(Exception):
 SESSION_CLOSED = {
     "expired": ("session_expired", "This session has expired: nothing more can be shown or answered."),
     "completed": ("session_completed", "This session is complete: nothing more can be shown or answered."),
+    "withdrawn": ("session_withdrawn", "You have withdrawn from this study: nothing more can be shown or answered."),
 }
 
 
@@ -36,7 +37,9 @@ EXPOSURE_SLACK_S = 1.0
 
 
 def session_state(status, completed_at):
-    """`active`, `expired` or `completed`: whether the session may still stream and answer."""
+    """`active`, `expired`, `completed` or `withdrawn`: whether the session may still stream and answer."""
+    if status == Participant.Status.WITHDRAWN:
+        return "withdrawn"
     if status == Participant.Status.EXPIRED:
         return "expired"
     if status == Participant.Status.COMPLETED or completed_at is not None:

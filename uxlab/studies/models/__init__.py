@@ -286,6 +286,13 @@ class Participant(models.Model):
         COMPLETED = "completed"
         DECLINED = "declined"
         EXPIRED = "expired"
+        # Withdrew, or was withdrawn by the study team: a tombstone (actions/privacy.py keeps only
+        # when they started and consented); their trials, answers, telemetry and panel id are gone.
+        WITHDRAWN = "withdrawn"
+
+    class WithdrawnBy(models.TextChoices):
+        PARTICIPANT = "participant"
+        RESEARCHER = "researcher"
 
     class Outcome(models.TextChoices):
         """How the participant's session ended, which picks their completion code (Prolific style)."""
@@ -332,6 +339,10 @@ class Participant(models.Model):
     time_extensions = models.PositiveSmallIntegerField(default=0)
     # "I use a screen reader or screen magnifier" (asked only with design.ask_assistive_technology).
     assistive_technology = models.BooleanField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.CharField(max_length=12, choices=WithdrawnBy.choices, blank=True)
+    # When the panel id (ExternalIdentity) was erased: by withdrawal or UXLAB_PANEL_ID_RETENTION_DAYS.
+    panel_id_erased_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"participant {self.pk} of {self.study.code}"
@@ -349,6 +360,10 @@ class Participant(models.Model):
     @property
     def is_expired(self):
         return self.status == self.Status.EXPIRED
+
+    @property
+    def is_withdrawn(self):
+        return self.status == self.Status.WITHDRAWN
 
 
 class ExternalIdentity(models.Model):
@@ -557,7 +572,13 @@ class RecordedTrace(models.Model):
 # Operational records live in their own module; importing them here registers them with the app.
 from uxlab.studies.models.adaptive import AdaptiveRun, AdaptiveStep  # noqa: E402
 from uxlab.studies.models.builder import StudyAudit, StudyDraft, StudyVersion  # noqa: E402
-from uxlab.studies.models.operations import ApiToken, ApiTokenQuerySet, ExportAudit, FailedTask  # noqa: E402
+from uxlab.studies.models.operations import (  # noqa: E402
+    ApiToken,
+    ApiTokenQuerySet,
+    AuditEntry,
+    ExportAudit,
+    FailedTask,
+)
 from uxlab.studies.models.workspace import Job, TeamInvite  # noqa: E402
 
 __all__ = [
@@ -566,6 +587,7 @@ __all__ = [
     "ApiToken",
     "ApiTokenQuerySet",
     "Arm",
+    "AuditEntry",
     "EnrolmentThrottle",
     "ExportAudit",
     "ExternalIdentity",

@@ -1,4 +1,5 @@
-"""What running a study leaves besides its data: dead letters, API tokens, export audits."""
+"""What running a study leaves besides its data: dead letters, API tokens, export audits and the
+study's audit log (withdrawals, erased panel ids)."""
 
 from django.conf import settings
 from django.db import models
@@ -78,3 +79,27 @@ class ExportAudit(models.Model):
     table = models.CharField(max_length=40)
     format = models.CharField(max_length=20)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class AuditEntry(models.Model):
+    """One entry of a study's audit log: a participant withdrawn (by themselves or by a researcher),
+    panel ids erased by the retention job. Names participants by uxlab's number, never a token or a
+    panel id; ``user`` is empty when the participant or the system did it."""
+
+    class Action(models.TextChoices):
+        PARTICIPANT_WITHDRAWN = "participant_withdrawn"
+        PANEL_IDS_ERASED = "panel_ids_erased"
+
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="audit_entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=40, choices=Action.choices)
+    participant_number = models.PositiveBigIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.action} in study {self.study_id}"
