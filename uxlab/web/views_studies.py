@@ -58,7 +58,7 @@ def study_detail(request, code):
     context = {
         "study": study,
         "can_write": can_write(request.user, study),
-        "audit_entries": study.audit_entries.select_related("user")[:20],
+        "audit_entries": study.privacy_audit_entries.select_related("user")[:20],
         "counts": actions.study_counts(study),
         "arms": study.arms.all(),
         "prompts": study.prompts.all(),

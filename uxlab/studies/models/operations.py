@@ -90,7 +90,7 @@ class AuditEntry(models.Model):
         PARTICIPANT_WITHDRAWN = "participant_withdrawn"
         PANEL_IDS_ERASED = "panel_ids_erased"
 
-    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="audit_entries")
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="privacy_audit_entries")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=40, choices=Action.choices)
     participant_number = models.PositiveBigIntegerField(null=True, blank=True)
