@@ -148,9 +148,11 @@ def test_it_never_refreshes_a_participant_page_on_a_timer(client, participant):
     from django.template.loader import render_to_string
 
     for name in ("saving", "done"):
-        html = render_to_string(f"participate/{name}.html", {"study": participant.study, "completion_url": "https://x"})
+        html = render_to_string(f"participate/{name}.html", {"participant": participant, "study": participant.study,
+                                                             "completion_url": "https://x"})
         assert 'http-equiv="refresh"' not in html
-    done = render_to_string("participate/done.html", {"study": participant.study, "completion_url": "https://x",
+    done = render_to_string("participate/done.html", {"participant": participant, "study": participant.study,
+                                                      "completion_url": "https://x",
                                                       "completion_code": "C", "redirect_seconds": 30})
     assert 'data-redirect-seconds="30"' in done and "Stay on this page" in done
 

@@ -58,7 +58,9 @@ def test_it_rejects_a_malformed_https_variable():
 # A value for every URL parameter of uxlab.web.urls; a new parameter fails the test until it is here.
 def url_values(study, participant, token_id):
     return {"code": study.code, "token": participant.token, "question": "comment", "table": "ratings",
-            "fmt": "csv", "token_id": token_id}
+            "fmt": "csv", "token_id": token_id, "slug": study.team.slug, "username": "nobody-here",
+            "key": "7d3f5a52-1c1e-4b8d-9d87-2f6f3b0f7b11", "secret": "no-such-invite", "index": 0,
+            "name": "arms", "change": "up", "action": "pause"}
 
 
 def page_urls(study, participant, token_id):

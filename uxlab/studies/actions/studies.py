@@ -5,7 +5,7 @@ import logging
 from django.db.models import Sum
 
 from uxlab.studies.actions.lifecycle import TransitionRefused, transition
-from uxlab.studies.models import ExportAudit, FailedTask, Participant, Rating, Study
+from uxlab.studies.models import ExportAudit, FailedTask, Participant, Rating
 
 log = logging.getLogger(__name__)
 
