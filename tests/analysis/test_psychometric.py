@@ -171,3 +171,43 @@ def test_it_fits_displayed_values_but_plots_them_at_their_design_level():
     result = psychometric_analysis(shown, n_boot=10, stimulus_kind="displayed")["speed"]
     assert [round(b["level"], 6) for b in result["bins"]] == [round(math.log(r), 6) for r in RATIOS]
     assert [b["stimulus"] for b in result["bins"]] == pytest.approx([0.9 * math.log(r) for r in RATIOS])
+
+
+def separated_ttft_design(participants=12):
+    """Speed at 1.1–3× (informative) plus TTFT at 2× and 4×, where the earlier arm always wins."""
+    speed = ladder(participants, ratios=(1.1, 1.25, 1.5, 2.0, 3.0), repeats=4)
+    ttft = [[PaneTiming(20, 20, 1.0, 1.0 * r) if k % 2 else PaneTiming(20, 20, 1.0 * r, 1.0)
+             for r in (2.0, 4.0) for k in range(4)] for _ in range(participants)]
+    speed_rows = simulated_choices(ResponseModel(threshold_ratio=1.5, lapse=0.03), speed, seed=21, allow_tie=False)
+    ttft_rows = [(p, i, t, "A" if t.x_ttft > 0 else "B")
+                 for p, i, t, _v in simulated_choices(ResponseModel(), ttft, seed=22, allow_tie=False)]
+    return speed_rows, ttft_rows
+
+
+def test_a_dimension_separated_in_the_joint_model_does_not_spoil_the_other():
+    """The review's case: TTFT separated made speed report `separation … below 1.1×`. Speed must get
+    the same fit as on its own data, and TTFT its own message with its own smallest ratio (2×)."""
+    speed_rows, ttft_rows = separated_ttft_design()
+    both = psychometric_analysis(judgements(speed_rows + ttft_rows), n_boot=40)
+    alone = psychometric_analysis(judgements(speed_rows), n_boot=40)["speed"]
+    assert alone["status"] == "ok"
+    assert both["ttft"]["status"] == "separation"
+    assert "smallest ratio tested (2×)" in both["ttft"]["message"]
+    assert both["speed"]["status"] == "ok"
+    assert both["speed"]["model"] == "speed only (ttft separated)"
+    assert both["speed"]["threshold_75"]["ratio"] == pytest.approx(alone["threshold_75"]["ratio"], rel=1e-6)
+    assert both["speed"]["threshold_75"]["ci_log"] == pytest.approx(alone["threshold_75"]["ci_log"], rel=1e-6)
+
+
+def test_a_bootstrap_resample_separated_on_the_other_dimension_keeps_a_finite_threshold():
+    """In the joint bootstrap, only the separated dimension's threshold is set to −∞."""
+    speed_rows, ttft_rows = separated_ttft_design(participants=8)
+    rows = speed_rows + ttft_rows
+    judged = judgements(rows)
+    x, counts = psychometric._table([((t.x_speed, t.x_ttft), v) for _p, _i, t, v in rows])
+    fit = fit_lapse_model(x, counts)
+    assert fit.separated_dims == (False, True)
+    participants = list(dict.fromkeys(j.participant for j in judged))
+    boot = psychometric._bootstrap(judged, (0, 1), "half", fit, 0.75, 30, 0, participants)
+    assert all(math.isfinite(t) for t in boot["threshold"][0])
+    assert all(t == -math.inf for t in boot["threshold"][1])
