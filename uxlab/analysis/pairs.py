@@ -22,6 +22,7 @@ from uxlab.analysis.clustered import (
     percentile_interval,
 )
 from uxlab.analysis.stats import (
+    TIE_VALUES,
     Choice,
     binomial_test,
     bradley_terry_fit,
@@ -31,7 +32,6 @@ from uxlab.analysis.stats import (
 )
 
 BT_TIE_OPTIONS = ("half", "davidson")
-TIE_VALUES = ("tie", "both_bad")  # answers that prefer neither pane
 
 
 def _score(value):

@@ -69,7 +69,10 @@ class Choice:
     participant: object
     arm_a: str
     arm_b: str
-    value: str  # "A", "B" or "tie"; anything else is ignored by the choice statistics
+    value: str  # "A", "B", or one of TIE_VALUES; anything else is ignored by the choice statistics
+
+
+TIE_VALUES = ("tie", "both_bad")  # answers that prefer neither pane: "no difference", "both bad"
 
 
 def pair_key(arm_a, arm_b, order=None):
@@ -131,7 +134,8 @@ def bradley_terry_fit(wins, tol=1e-10, max_iter=10_000):
 
 
 def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
-    """The win matrix of Bradley-Terry from answers: a chosen side wins, "no difference" is half each."""
+    """The win matrix of Bradley-Terry from answers: a chosen side wins; an answer preferring neither
+    pane ("no difference", preference's "both bad") is half a win each way."""
     index = {name: i for i, name in enumerate(arms)}
     wins = np.zeros((len(arms), len(arms)))
     for choice in choices:
@@ -140,7 +144,7 @@ def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
             wins[a, b] += 1
         elif choice.value == "B":
             wins[b, a] += 1
-        elif choice.value == "tie":
+        elif choice.value in TIE_VALUES:
             wins[a, b] += 0.5
             wins[b, a] += 0.5
     return wins
