@@ -152,3 +152,21 @@ def test_both_bad_counts_as_neither_in_bradley_terry_davidson_and_the_pair_table
     for row_tie, row_bad in zip(table_tie, table_bad, strict=True):
         assert row_bad["p_value"] == row_tie["p_value"] and row_bad["difference"] == row_tie["difference"]
         assert row_bad["both_bad"] == row_tie["no_difference"]
+
+
+def test_bradley_terry_gives_no_interval_and_marks_nothing_with_too_few_participants():
+    """One participant: a bootstrap over participants always redraws the same data, so its interval
+    would have zero width and exclude 0. Below the minimum (5) there is no interval and no `*`."""
+    choices = [Choice(0, "fast", "slow", "A")] * 6 + [Choice(0, "fast", "slow", "B")] * 2
+    for participants, status in ((1, "too_few_participants"), (4, "too_few_participants"), (5, "ok")):
+        many = [Choice(p, c.arm_a, c.arm_b, c.value) for p in range(participants) for c in choices]
+        result = pairs.bradley_terry(many, ["fast", "slow"], n_boot=40)
+        (difference,) = result["differences"]
+        assert result["interval_status"] == status
+        assert difference["difference"] == pytest.approx(math.log(3))  # log(6 / 2): won 6 of 8
+        if status == "ok":
+            assert "Too few" not in result["interval_message"]
+        else:
+            assert "at least 5" in result["interval_message"]
+            assert difference["ci_low"] is None and not difference["excludes_zero"]
+            assert all(row["ci_low"] is None for row in result["arms"])

@@ -329,3 +329,28 @@ def test_it_draws_plots_inline_without_a_cdn(client, team, alice):
     html = page(client, alice, study)
     assert html.count("<svg") >= 4  # speed fit, Bradley-Terry strengths and differences, Likert
     assert not re.search(r"<script[^>]+src=\"https?://", html) and "cdn" not in html.lower()
+
+
+def ttft_fit(html):
+    block = section(html, "faster").split("<h3>Preference against time to first token</h3>")[1].split("<h3>")[0]
+    return re.search(r'data-fit-status="([a-z_]+)"', block).group(1), block
+
+
+def test_the_ttft_threshold_sentence_names_the_earlier_arm_as_the_one_picked(client, team, alice):
+    """TTFT ladder at equal speed: the arm that starts first is the one picked more often."""
+    yaml = ladder_yaml([1.0, 1.0, 1.0, 1.0, 1.0], ttfts=[0.3, 0.36, 0.45, 0.6, 0.9, 1.8])
+    study = simulate(import_yaml(yaml, team), 10, model=ResponseModel(ttft_threshold_ratio=1.5, lapse=0.02))
+    status, block = ttft_fit(page(client, alice, study))
+    assert status == "ok"
+    ratio = study_results(study)["questions"][0]["psychometric_ttft"]["threshold_75"]["ratio"]
+    sentence = re.search(r"<span data-threshold-sentence>(.*?)</span>", block, re.S).group(1)
+    assert sentence == (f"The later arm’s TTFT must be {ratio:.2f}× longer than the earlier arm’s for the earlier arm "
+                        "to be picked 75% of the time by an attentive participant.")
+
+
+def test_bradley_terry_says_it_has_too_few_participants_for_intervals(client, team, alice):
+    study = simulate(import_yaml(ladder_yaml([1.5, 3.0]), team), 3, fixed=faster_of)
+    block = section(page(client, alice, study), "faster").split("<h3>Bradley–Terry strengths</h3>")[1]
+    assert 'data-bt-status="too_few_participants"' in block
+    assert "Too few participants for intervals (3; at least 5" in block
+    assert "(no interval)" in block and " *</td>" not in block
