@@ -1,6 +1,8 @@
 """The results page: one summary per question kind, each honest state of a psychometric fit with its
 own message (and no curve without a fit), exclusion rules and analysis options, inline SVG (no CDN)."""
 
+import csv
+import io
 import json
 import math
 import random
@@ -161,8 +163,29 @@ def test_it_downloads_every_free_text_answer(client, team, alice):
     client.force_login(alice)
     response = client.get(reverse("web:download_free_text", args=[study.code, "comment"]))
     lines = b"".join(response).decode().splitlines()
-    assert lines[0] == "participant,trial_index,arm_a,arm_b,text" and len(lines) == 1 + 3 * 2
+    assert lines[0] == "participant,trial_index,arm_a,arm_b,text,excluded,exclusion_reasons" and len(lines) == 1 + 3 * 2
     assert client.get(reverse("web:download_free_text", args=[study.code, "faster"])).status_code == 404
+
+
+def test_the_free_text_download_flags_excluded_answers_and_agrees_with_the_page(client, team, alice):
+    questions = ALL_KINDS.split("  - name: wait_ok")[0] + "  - name: comment\n    kind: free_text\n    text: Anything else?"
+    study = simulate(import_yaml(ladder_yaml([2.0], questions=questions), team), 3)
+    interrupted = Trial.objects.filter(participant__study=study).order_by("pk").first()
+    Trial.objects.filter(pk=interrupted.pk).update(status=Trial.Status.INTERRUPTED)
+    client.force_login(alice)
+    html = page(client, alice, study)
+    rows = list(csv.DictReader(io.StringIO(b"".join(
+        client.get(reverse("web:download_free_text", args=[study.code, "comment"]))).decode())))
+    assert len(rows) == 6
+    flagged = [row for row in rows if row["excluded"] == "true"]
+    assert len(flagged) == 1 and flagged[0]["exclusion_reasons"] == "interrupted"
+    assert flagged[0]["participant"] == str(interrupted.participant_id)
+    kept = study_results(study)["questions"]
+    free_text = next(q for q in kept if q["question"] == "comment")
+    assert free_text["n"] == 5 and "5 answers from 3 participants" in section(html, "comment")
+    lifted = b"".join(client.get(reverse("web:download_free_text", args=[study.code, "comment"]),
+                                 {"rules": "set"})).decode()
+    assert "true" not in lifted.split("\n", 1)[1]
 
 
 def test_it_compares_estimated_with_actual_waiting_time_per_arm(client, study, alice):
@@ -354,3 +377,28 @@ def test_bradley_terry_says_it_has_too_few_participants_for_intervals(client, te
     assert 'data-bt-status="too_few_participants"' in block
     assert "Too few participants for intervals (3; at least 5" in block
     assert "(no interval)" in block and " *</td>" not in block
+
+
+def test_it_counts_participants_who_did_not_complete_and_can_exclude_them(client, study, alice):
+    """A drop-out (consented, never completed) and a timed-out participant are kept by default, with
+    their trials counted beside the rule; switching the rule on leaves them out."""
+    from uxlab.studies.models import Participant
+
+    done = run_participant(study, ["A"])
+    timed_out = run_participant(study, ["B"])
+    Participant.objects.filter(pk__in=[done.pk, timed_out.pk]).update(status=Participant.Status.COMPLETED,
+                                                                    outcome=Participant.Outcome.COMPLETED)
+    Participant.objects.filter(pk=timed_out.pk).update(outcome=Participant.Outcome.TIMED_OUT)
+    dropout = run_participant(study, ["tie"])
+    Participant.objects.filter(pk=dropout.pk).update(status=Participant.Status.CONSENTED, completed_at=None)
+    per_participant = Trial.objects.filter(participant=done).count()
+    default = page(client, alice, study)
+    label = re.search(r'value="did_not_complete">(.*?)</label>', default, re.S)
+    assert label and "off by default" in label.group(1) and f"({2 * per_participant} trials)" in label.group(1)
+    assert f"0 of {3 * per_participant} trials excluded" in default
+    rules = ["failed_attention_check", "hidden_tab", "low_fidelity", "interrupted", "practice",
+             "attention_check_trial", "did_not_complete"]
+    applied = page(client, alice, study, rules="set", rule=rules)
+    assert f"{2 * per_participant} of {3 * per_participant} trials excluded" in applied
+    summary = study_results(study, rules=rules)
+    assert summary["exclusions"]["excluded"] == 2 * per_participant

@@ -28,7 +28,7 @@ EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that
 class ExportOptions:
     """What a download includes: which exclusion rules flag rows, and (owners only) panel ids."""
 
-    exclusion_rules: tuple = tuple(rule.name for rule in stats.EXCLUSION_RULES)
+    exclusion_rules: tuple = stats.DEFAULT_RULES
     include_external_ids: bool = False
 
 
@@ -85,6 +85,17 @@ class StudyContext:
                 "participant_id", flat=True
             )
         )
+        # Participants who did not finish: not (yet) completed, or ended by a time-out, a backend
+        # failure or skipped trials (the `did_not_complete` exclusion rule).
+        from django.db.models import Q
+
+        from uxlab.studies.models import Participant
+
+        self.did_not_complete = set(
+            Participant.objects.filter(study=study)
+            .filter(~Q(status=Participant.Status.COMPLETED) | Q(outcome__in=stats.NOT_COMPLETED_OUTCOMES))
+            .values_list("pk", flat=True)
+        )
 
     def pair(self, arm_a, arm_b):
         return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
@@ -112,6 +123,7 @@ def trial_record(participant_id, status, extras):
         "hidden_during_stream": extras.get("hidden_during_stream", False),
         "low_fidelity": stats.is_low_fidelity(fidelity) if fidelity else False,
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
+        "participant_did_not_complete": extras.get("participant_did_not_complete", False),
     }
 
 
@@ -137,6 +149,7 @@ def trial_rows(study, options):
     ):
         extras = dict(zip(state_names, rest, strict=True))
         extras["participant_failed_attention_check"] = participant in context.failed_attention
+        extras["participant_did_not_complete"] = participant in context.did_not_complete
         record = trial_record(participant, status, extras)
         timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
         timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
@@ -197,6 +210,7 @@ def rating_table_rows(study, options):
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
             extras = dict(zip(trial_fields, row[14:], strict=True))
             extras["participant_failed_attention_check"] = participant in context.failed_attention
+            extras["participant_did_not_complete"] = participant in context.did_not_complete
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
@@ -426,6 +440,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
     `text` writes a text column (formulas neutralised for CSV; raw for the Parquet path)."""
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
+        "did_not_complete": "r.participant_id = ANY(%(incomplete)s)",
         "hidden_tab": "t.hidden_during_stream",
         "low_fidelity": _low_fidelity_sql(),
         "interrupted": "t.status = 'interrupted'",
@@ -493,7 +508,8 @@ def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
     sql, _header = ratings_csv_copy_sql(study, options, context, times=times, text=text)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
-        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention)}
+        params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention),
+                  "incomplete": list(context.did_not_complete)}
         with cursor.copy(sql, params) as copy:
             for data in copy:
                 yield bytes(data)

@@ -310,6 +310,7 @@ class ExclusionRule:
     name: str
     label: str
     applies: Callable[[Mapping], bool] = field(compare=False)
+    default: bool = True  # in force unless the analyst says which rules (`rules=set`)
 
 
 EXCLUSION_RULES = (
@@ -321,7 +322,15 @@ EXCLUSION_RULES = (
     ExclusionRule("practice", "Practice trial", lambda r: bool(r.get("practice"))),
     ExclusionRule("attention_check_trial", "Attention-check trial (an instructed answer, not a judgement)",
                   lambda r: bool(r.get("attention_trial"))),
+    # Off by default: while a study runs, every participant still answering has not completed, and
+    # excluding them would empty the page. Partial data are kept and counted; switch it on for the
+    # complete-case analysis (docs/analysis.md, "Exclusion rules").
+    ExclusionRule("did_not_complete", "Participant did not complete the study (dropped out or still running, "
+                  "timed out, backend failure, incomplete; off by default: partial data kept)",
+                  lambda r: bool(r.get("participant_did_not_complete")), default=False),
 )
+DEFAULT_RULES = tuple(rule.name for rule in EXCLUSION_RULES if rule.default)
+NOT_COMPLETED_OUTCOMES = ("timed_out", "backend_failure", "incomplete")
 RULES_BY_NAME = {rule.name: rule for rule in EXCLUSION_RULES}
 
 
