@@ -308,6 +308,13 @@ def test_it_states_the_tie_default_and_offers_davidson(client, team, alice):
     assert "A “no difference” answer counts as half a win each way." in default
     davidson = page(client, alice, study, ties="davidson")
     assert "Davidson’s model" in davidson and "tie parameter ν" in davidson
+    # The option does not reach the pair table or position bias, and the page says so.
+    dropped = page(client, alice, study, ties="drop")
+    for html in (default, davidson, dropped):
+        assert "applies to Bradley–Terry and the psychometric fits only" in html
+    pairs_of = [re.search(r"<h3>Pairs</h3>.*?</p>\s*<p>Position bias.*?</p>", section(html, "faster"), re.S).group(0)
+                for html in (default, davidson, dropped)]
+    assert pairs_of[0] == pairs_of[1] == pairs_of[2]
 
 
 def test_it_fits_the_displayed_speeds_when_asked(client, team, alice):
