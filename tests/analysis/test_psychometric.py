@@ -211,3 +211,55 @@ def test_a_bootstrap_resample_separated_on_the_other_dimension_keeps_a_finite_th
     boot = psychometric._bootstrap(judged, (0, 1), "half", fit, 0.75, 30, 0, participants)
     assert all(math.isfinite(t) for t in boot["threshold"][0])
     assert all(t == -math.inf for t in boot["threshold"][1])
+
+
+def test_a_stop_off_the_optimum_is_not_accepted_however_large_the_likelihood():
+    """The fallback once scaled its gradient tolerance by |NLL|: a gradient of 0.3 at NLL 3,000 passed."""
+    bounds = [(-10.0, 10.0), (-5.0, 5.0), (0.0, 0.2)]
+
+    def objective(theta):
+        return 3000.0, np.array([0.3, 0.0, 0.0])
+
+    assert not psychometric._projected_gradient_small(objective, np.array([0.0, 1.0, 0.05]), bounds)
+
+    def flat(theta):
+        return 3000.0, np.array([2e-4, -5e-4, 0.0])
+
+    assert psychometric._projected_gradient_small(flat, np.array([0.0, 1.0, 0.05]), bounds)
+
+    def pushing_at_a_bound(theta):  # the lapse at its upper bound, the gradient pushing outwards
+        return 3000.0, np.array([0.0, 0.0, -4.0])
+
+    assert psychometric._projected_gradient_small(pushing_at_a_bound, np.array([0.0, 1.0, 0.2]), bounds)
+
+
+def test_the_joint_two_slope_model_is_two_regressor_logistic_regression_at_zero_lapse():
+    model = ResponseModel(threshold_ratio=1.5, ttft_threshold_ratio=2.0, lapse=0.0, position_bias=0.6)
+    speed_only = ladder(30, ratios=(1.2, 1.5, 2.5), repeats=2)
+    ttft_only = [[PaneTiming(20, 20, 1.0, 1.0 * r) if k % 2 else PaneTiming(20, 20, 1.0 * r, 1.0)
+                  for r in (1.3, 2.0, 4.0) for k in range(2)] for _ in range(30)]
+    both = [[PaneTiming(30, 20, 1.0, 1.5) if k % 2 else PaneTiming(20, 30, 1.5, 1.0) for k in range(2)]
+            for _ in range(30)]
+    trials = [a + b + c for a, b, c in zip(speed_only, ttft_only, both, strict=True)]
+    rows = simulated_choices(model, trials, seed=31, allow_tie=False)
+    x, counts = psychometric._table([((t.x_speed, t.x_ttft), v) for _p, _i, t, v in rows])
+    fit = fit_lapse_model(x, counts, ties="drop", lapse_max=0.0)
+    design = sm.add_constant(np.array([[t.x_speed, t.x_ttft] for _p, _i, t, _v in rows]))
+    chose_a = np.array([v == "A" for *_rest, v in rows], dtype=float)
+    reference = sm.Logit(chose_a, design).fit(disp=0, tol=1e-12)
+    assert [fit.bias, *fit.slopes] == pytest.approx(list(reference.params), rel=1e-5)
+
+
+def test_ties_can_be_dropped_with_a_lapse_rate_and_match_an_independent_likelihood():
+    """ties="drop" with a free lapse: the same as ties="half" on the answers without ties, and the
+    maximum of the independent likelihood written out above."""
+    rows = simulated_choices(ResponseModel(lapse=0.08, tie_tendency=0.5), ladder(30), seed=32)
+    assert any(v == "tie" for *_r, v in rows)
+    x, counts = table(rows)
+    dropped = fit_lapse_model(x, counts, ties="drop")
+    decided = counts.copy()
+    decided[:, 2] = 0
+    bias, slope, lapse, log_likelihood = reference_lapse_fit(x, decided, "half")
+    assert dropped.lapse > 0
+    assert dropped.log_likelihood == pytest.approx(log_likelihood, abs=1e-5)
+    assert (dropped.bias, dropped.slopes[0], dropped.lapse) == pytest.approx((bias, slope, lapse), abs=2e-3)

@@ -409,3 +409,51 @@ def test_it_counts_participants_who_did_not_complete_and_can_exclude_them(client
     assert f"{2 * per_participant} of {3 * per_participant} trials excluded" in applied
     summary = study_results(study, rules=rules)
     assert summary["exclusions"]["excluded"] == 2 * per_participant
+
+
+def test_the_slider_section_shows_each_pair_and_the_overall_mean_with_quartiles(client, team, alice):
+    study = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=ALL_KINDS), team), 6)
+    block = section(page(client, alice, study), "smooth")
+    smooth = next(q for q in study_results(study)["questions"] if q["question"] == "smooth")
+    # The scale as written in the study file (not "0.0–100.0"); this slider has no pane: per pair.
+    assert "slider 0–100</small>" in block and "<th>Pair</th>" in block
+    from django.template.defaultfilters import floatformat
+
+    def one(value):  # the page's rounding (half up), not Python's
+        return floatformat(value, 1)
+
+    assert len(smooth["rows"]) == 4
+    for row in smooth["rows"]:
+        cells = (f'<td><code>{row["label"]}</code></td><td class="num">{row["n"]}</td>'
+                 f'<td class="num">{one(row["mean"])} [{one(row["ci_low"])}, {one(row["ci_high"])}]</td>'
+                 f'<td class="num">{one(row["median"])} [{one(row["q1"])}, {one(row["q3"])}]</td>')
+        assert cells in block
+    overall = smooth["overall"]
+    assert f'data-overall-mean>{one(overall["mean"])} [{one(overall["ci_low"])}, {one(overall["ci_high"])}]' in block
+
+
+def test_a_study_without_answers_says_so_in_every_section(client, team, alice):
+    study = import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=ALL_KINDS), team)
+    html = page(client, alice, study)
+    choice = section(html, "faster")
+    assert 'data-fit-status="no_answers"' in choice and "No answers between arms" in choice
+    assert 'class="curve"' not in choice and "<h3>Bradley–Terry strengths</h3>" in choice
+    assert "No answers yet." in choice.split("<h3>Bradley–Terry strengths</h3>")[1]
+    for name in ("wait_ok", "overall", "smooth", "wait", "comment"):
+        assert "No answers yet." in section(html, name), name
+    assert "0 of 0 trials excluded; 0 answers analysed" in html
+
+
+def test_failed_bootstrap_resamples_are_shown_when_there_are_any():
+    from django.template.loader import render_to_string
+
+    fit = {"status": "ok", "model": "speed only", "n": 80, "n_participants": 8, "informed_by": ["a|b"],
+           "threshold_75": {"ratio": 1.5, "log": 0.405, "ci_log": [0.3, 0.5], "ci_ratio": [1.35, 1.65], "level": 0.75},
+           "threshold": {"level": 0.75},
+           "fit": {"slope": 2.7, "slope_ci": [2, 3], "lapse": 0.05, "lapse_ci": [0, 0.1], "bias": 0.1,
+                   "bias_ci": [0, 0.2], "tie_parameter": None, "n_boot": 1000, "n_boot_failed": 0}}
+    context = {"noun": "The faster arm", "adjective": "faster"}
+    assert "data-boot-failed" not in render_to_string("results/_fit.html", {"fit": fit, **context})
+    fit["fit"]["n_boot_failed"] = 12
+    html = render_to_string("results/_fit.html", {"fit": fit, **context})
+    assert "12 of 1000 bootstrap resamples could not be fitted" in html
