@@ -403,10 +403,13 @@ def test_it_counts_participants_who_did_not_complete_and_can_exclude_them(client
     label = re.search(r'value="did_not_complete">(.*?)</label>', default, re.S)
     assert label and "off by default" in label.group(1) and f"({2 * per_participant} trials)" in label.group(1)
     assert f"0 of {3 * per_participant} trials excluded" in default
+    assert "2 participants with answers did not complete the study" in default
+    assert "their answers are kept — the “did not complete” rule is off by default" in default
     rules = ["failed_attention_check", "hidden_tab", "low_fidelity", "interrupted", "practice",
              "attention_check_trial", "did_not_complete"]
     applied = page(client, alice, study, rules="set", rule=rules)
     assert f"{2 * per_participant} of {3 * per_participant} trials excluded" in applied
+    assert "their answers are excluded by the “did not complete” rule" in applied
     summary = study_results(study, rules=rules)
     assert summary["exclusions"]["excluded"] == 2 * per_participant
 

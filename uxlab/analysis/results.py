@@ -106,9 +106,10 @@ def study_results(study, rules=None, options=None):
     context = StudyContext(study)
     questions = list(study.questions.all())
     by_name = {question.name: question for question in questions}
-    trial_records, kept = {}, {}
+    trial_records, kept, answering = {}, {}, set()
     for participant, trial_id, arm_a, arm_b, name, value, record, fidelity in _answers(study, context):
         trial_records[trial_id] = record
+        answering.add(participant)
         question = by_name[name]
         if stats.exclusion_reasons(record, rules):
             continue
@@ -135,6 +136,9 @@ def study_results(study, rules=None, options=None):
                     "n_boot": options.n_boot, "seed": options.seed},
         "exclusions": stats.exclusion_effect(trial_records.values(), rules),
         "answers_kept": sum(len(answers) for answers in kept.values()),
+        # Participants with answers who have not completed, and whether the rule leaves them out.
+        "not_completed": {"participants": len(answering & context.did_not_complete),
+                          "excluded": "did_not_complete" in rules},
         "questions": summaries,
     })
 
