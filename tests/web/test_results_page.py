@@ -460,3 +460,27 @@ def test_failed_bootstrap_resamples_are_shown_when_there_are_any():
     fit["fit"]["n_boot_failed"] = 12
     html = render_to_string("results/_fit.html", {"fit": fit, **context})
     assert "12 of 1000 bootstrap resamples could not be fitted" in html
+
+
+def test_a_preference_question_reports_preference_thresholds_and_counts_both_bad_as_neither(client, team, alice):
+    questions = "  - name: liked\n    kind: preference\n    text: Which response did you prefer?"
+    from uxlab.studies.models import Rating
+
+    study = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=questions), team), 6)
+    Rating.objects.filter(participant__study=study, trial__index__in=[0, 3, 6]).update(value="both_bad")
+    block = section(page(client, alice, study), "liked")
+    assert 'data-threshold-kind="preference"' in block and "<em>preference</em> thresholds" in block
+    liked = study_results(study)["questions"][0]
+    both_bad = liked["values"]["both_bad"]
+    assert both_bad > 0
+    # Bradley–Terry keeps "both bad" as half a win each way: the same fit as with "tie" in its place.
+    from uxlab.analysis import pairs as pair_stats
+    from uxlab.analysis.stats import Choice
+
+    answers = [Choice(r.participant_id, r.trial.arm_a.name, r.trial.arm_b.name, "tie" if r.value == "both_bad" else r.value)
+               for r in Rating.objects.filter(participant__study=study).select_related("trial__arm_a", "trial__arm_b")]
+    as_tie = pair_stats.bradley_terry(answers, ["arm0", "arm1", "arm2", "arm3", "arm4"])
+    assert [r["log_strength"] for r in liked["bradley_terry"]["arms"]] == pytest.approx(
+        [r["log_strength"] for r in as_tie["arms"]])
+    forced = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0]).replace("code: ladder", "code: ladder2"), team), 6)
+    assert 'data-threshold-kind="detection"' in section(page(client, alice, forced), "faster")
