@@ -111,7 +111,7 @@ def clustered_t_test_reason(values, clusters):
     if summary["se"] is None:
         return "fewer than 2 participants"
     if summary["se"] == 0:
-        return "no variation between participants (standard error 0)"
+        return "no variation between participants: standard error 0"
     return ""
 
 
