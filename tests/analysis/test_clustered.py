@@ -87,3 +87,18 @@ def test_it_draws_each_participant_as_often_as_the_bootstrap_says():
     assert weights.shape == (50, 7) and (weights.sum(axis=1) == 7).all()
     assert (clustered.bootstrap_weights(7, n_boot=50, seed=1) == weights).all()
     assert clustered.percentile_interval([1.0, 2.0, float("inf")] * 10)[1] is None  # unbounded above
+
+
+@pytest.mark.parametrize("values, groups, reason", [
+    ([1.0, 1.0, 1.0], ["p", "p", "p"], "fewer than 2 participants"),
+    ([1.0, 1.0, 1.0, 1.0], ["p", "p", "q", "q"], "standard error 0"),  # two people who agreed: t = ±∞
+    ([], [], "no answers"),
+])
+def test_it_leaves_the_t_test_undefined_with_a_reason_when_the_standard_error_is_zero(values, groups, reason):
+    assert clustered.clustered_t_test(values, groups, 0.5) is None
+    assert reason in clustered.clustered_t_test_reason(values, groups)
+
+
+def test_a_defined_t_test_has_no_reason():
+    values, groups = clustered_data(seed=9)
+    assert clustered.clustered_t_test_reason(values, groups) == ""

@@ -103,18 +103,33 @@ def test_it_keeps_the_legacy_ratings_csv_download(client, answered, alice):
     ]
 
 
-@pytest.mark.parametrize("rules", [ExportOptions().exclusion_rules, (), ("interrupted",)])
+@pytest.mark.parametrize("rules", [ExportOptions().exclusion_rules, (), ("interrupted",),
+                                   ("interrupted", "did_not_complete")])
 def test_it_writes_the_same_ratings_csv_through_postgres_copy_as_row_by_row(answered, rules):
     from uxlab.analysis.rows import iter_ratings_csv_copy
 
+    from uxlab.studies.models import Participant
+
     trial = Trial.objects.filter(participant__study=answered).first()
     Trial.objects.filter(pk=trial.pk).update(status=Trial.Status.INTERRUPTED)
+    first, *others = Participant.objects.filter(study=answered).order_by("pk")
+    Participant.objects.filter(pk__in=[p.pk for p in others]).update(status=Participant.Status.COMPLETED,
+                                                                     outcome=Participant.Outcome.COMPLETED)
+    Participant.objects.filter(pk=first.pk).update(status=Participant.Status.CONSENTED, completed_at=None)
     options = ExportOptions(exclusion_rules=rules)
     table = export_tables()["ratings"]
     by_rows = list(csv.reader(io.StringIO(b"".join(export.iter_csv(table.columns, table.rows(answered, options))).decode())))
     by_copy = list(csv.reader(io.StringIO(b"".join(iter_ratings_csv_copy(answered, options)).decode())))
     assert by_copy == by_rows
-    assert any(row[-1] == "interrupted" for row in by_copy) == ("interrupted" in rules)
+    assert any("interrupted" in row[-1].split(";") for row in by_copy) == ("interrupted" in rules)
+    # did_not_complete flags the rows of participants who have not completed, in SQL as in Python,
+    # and is not in force by default.
+    unfinished = {str(pk) for pk in Participant.objects.filter(study=answered).exclude(
+        status=Participant.Status.COMPLETED).values_list("pk", flat=True)}
+    assert unfinished == {str(first.pk)}
+    flagged = {row[1] for row in by_copy[1:] if "did_not_complete" in row[-1].split(";")}
+    assert flagged == (unfinished if "did_not_complete" in rules else set())
+    assert "did_not_complete" not in ExportOptions().exclusion_rules
 
 
 def test_it_flags_live_trials_by_the_live_standard_in_sql_as_in_python(answered):
@@ -141,8 +156,14 @@ def test_it_flags_live_trials_by_the_live_standard_in_sql_as_in_python(answered)
 def test_it_writes_the_same_ratings_parquet_from_arrow_as_row_by_row(answered, rules):
     from uxlab.analysis.rows import table_chunks
 
+    from uxlab.studies.models import Participant
+
     trial = Trial.objects.filter(participant__study=answered).first()
     Trial.objects.filter(pk=trial.pk).update(status=Trial.Status.INTERRUPTED)
+    first, *others = Participant.objects.filter(study=answered).order_by("pk")
+    Participant.objects.filter(pk__in=[p.pk for p in others]).update(status=Participant.Status.COMPLETED,
+                                                                     outcome=Participant.Outcome.COMPLETED)
+    Participant.objects.filter(pk=first.pk).update(status=Participant.Status.CONSENTED, completed_at=None)
     options = ExportOptions(exclusion_rules=rules)
     table = export_tables()["ratings"]
     by_rows = pq.read_table(io.BytesIO(b"".join(export.iter_parquet(table.columns, table.rows(answered, options)))))

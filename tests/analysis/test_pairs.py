@@ -130,3 +130,43 @@ def test_it_gives_no_bradley_terry_strength_to_an_arm_never_compared():
     choices = [Choice(p, "fast", "slow", "A" if p % 3 else "B") for p in range(9)]
     result = pairs.bradley_terry(choices, ["fast", "slow", "never_shown"], n_boot=20)
     assert [row["arm"] for row in result["arms"]] == ["fast", "slow"]
+
+
+def test_both_bad_counts_as_neither_in_bradley_terry_davidson_and_the_pair_table():
+    """Preference's "both bad" prefers neither pane: half a win each way under ties=half, a tie under
+    Davidson, "neither" (score ½) in the pair table — exactly as "both equally good" ("tie")."""
+    assert stats.choice_win_matrix([Choice(0, "x", "y", "A"), Choice(0, "x", "y", "both_bad")],
+                                   ["x", "y"]).tolist() == [[0.0, 1.5], [0.5, 0.0]]
+    truth = {"a": 0.0, "b": 0.8, "c": -0.6}
+    tied = make_choices(truth, participants=30, tie_rate=0.3, seed=12)
+    both_bad = [Choice(c.participant, c.arm_a, c.arm_b, "both_bad" if c.value == "tie" else c.value) for c in tied]
+    dropped = [c for c in tied if c.value != "tie"]
+    for ties in ("half", "davidson"):
+        as_tie = pairs.bradley_terry(tied, list(truth), ties=ties, n_boot=30)
+        as_bad = pairs.bradley_terry(both_bad, list(truth), ties=ties, n_boot=30)
+        without = pairs.bradley_terry(dropped, list(truth), ties=ties, n_boot=30)
+        assert as_bad["arms"] == as_tie["arms"]
+        assert [r["log_strength"] for r in as_bad["arms"]] != pytest.approx([r["log_strength"] for r in without["arms"]])
+    table_tie = pairs.pair_table(tied, list(truth))
+    table_bad = pairs.pair_table(both_bad, list(truth))
+    for row_tie, row_bad in zip(table_tie, table_bad, strict=True):
+        assert row_bad["p_value"] == row_tie["p_value"] and row_bad["difference"] == row_tie["difference"]
+        assert row_bad["both_bad"] == row_tie["no_difference"]
+
+
+def test_bradley_terry_gives_no_interval_and_marks_nothing_with_too_few_participants():
+    """One participant: a bootstrap over participants always redraws the same data, so its interval
+    would have zero width and exclude 0. Below the minimum (5) there is no interval and no `*`."""
+    choices = [Choice(0, "fast", "slow", "A")] * 6 + [Choice(0, "fast", "slow", "B")] * 2
+    for participants, status in ((1, "too_few_participants"), (4, "too_few_participants"), (5, "ok")):
+        many = [Choice(p, c.arm_a, c.arm_b, c.value) for p in range(participants) for c in choices]
+        result = pairs.bradley_terry(many, ["fast", "slow"], n_boot=40)
+        (difference,) = result["differences"]
+        assert result["interval_status"] == status
+        assert difference["difference"] == pytest.approx(math.log(3))  # log(6 / 2): won 6 of 8
+        if status == "ok":
+            assert "Too few" not in result["interval_message"]
+        else:
+            assert "at least 5" in result["interval_message"]
+            assert difference["ci_low"] is None and not difference["excludes_zero"]
+            assert all(row["ci_low"] is None for row in result["arms"])

@@ -171,3 +171,95 @@ def test_it_fits_displayed_values_but_plots_them_at_their_design_level():
     result = psychometric_analysis(shown, n_boot=10, stimulus_kind="displayed")["speed"]
     assert [round(b["level"], 6) for b in result["bins"]] == [round(math.log(r), 6) for r in RATIOS]
     assert [b["stimulus"] for b in result["bins"]] == pytest.approx([0.9 * math.log(r) for r in RATIOS])
+
+
+def separated_ttft_design(participants=12):
+    """Speed at 1.1–3× (informative) plus TTFT at 2× and 4×, where the earlier arm always wins."""
+    speed = ladder(participants, ratios=(1.1, 1.25, 1.5, 2.0, 3.0), repeats=4)
+    ttft = [[PaneTiming(20, 20, 1.0, 1.0 * r) if k % 2 else PaneTiming(20, 20, 1.0 * r, 1.0)
+             for r in (2.0, 4.0) for k in range(4)] for _ in range(participants)]
+    speed_rows = simulated_choices(ResponseModel(threshold_ratio=1.5, lapse=0.03), speed, seed=21, allow_tie=False)
+    ttft_rows = [(p, i, t, "A" if t.x_ttft > 0 else "B")
+                 for p, i, t, _v in simulated_choices(ResponseModel(), ttft, seed=22, allow_tie=False)]
+    return speed_rows, ttft_rows
+
+
+def test_a_dimension_separated_in_the_joint_model_does_not_spoil_the_other():
+    """The review's case: TTFT separated made speed report `separation … below 1.1×`. Speed must get
+    the same fit as on its own data, and TTFT its own message with its own smallest ratio (2×)."""
+    speed_rows, ttft_rows = separated_ttft_design()
+    both = psychometric_analysis(judgements(speed_rows + ttft_rows), n_boot=40)
+    alone = psychometric_analysis(judgements(speed_rows), n_boot=40)["speed"]
+    assert alone["status"] == "ok"
+    assert both["ttft"]["status"] == "separation"
+    assert "smallest ratio tested (2×)" in both["ttft"]["message"]
+    assert both["speed"]["status"] == "ok"
+    assert both["speed"]["model"] == "speed only (ttft separated)"
+    assert both["speed"]["threshold_75"]["ratio"] == pytest.approx(alone["threshold_75"]["ratio"], rel=1e-6)
+    assert both["speed"]["threshold_75"]["ci_log"] == pytest.approx(alone["threshold_75"]["ci_log"], rel=1e-6)
+
+
+def test_a_bootstrap_resample_separated_on_the_other_dimension_keeps_a_finite_threshold():
+    """In the joint bootstrap, only the separated dimension's threshold is set to −∞."""
+    speed_rows, ttft_rows = separated_ttft_design(participants=8)
+    rows = speed_rows + ttft_rows
+    judged = judgements(rows)
+    x, counts = psychometric._table([((t.x_speed, t.x_ttft), v) for _p, _i, t, v in rows])
+    fit = fit_lapse_model(x, counts)
+    assert fit.separated_dims == (False, True)
+    participants = list(dict.fromkeys(j.participant for j in judged))
+    boot = psychometric._bootstrap(judged, (0, 1), "half", fit, 0.75, 30, 0, participants)
+    assert all(math.isfinite(t) for t in boot["threshold"][0])
+    assert all(t == -math.inf for t in boot["threshold"][1])
+
+
+def test_a_stop_off_the_optimum_is_not_accepted_however_large_the_likelihood():
+    """The fallback once scaled its gradient tolerance by |NLL|: a gradient of 0.3 at NLL 3,000 passed."""
+    bounds = [(-10.0, 10.0), (-5.0, 5.0), (0.0, 0.2)]
+
+    def objective(theta):
+        return 3000.0, np.array([0.3, 0.0, 0.0])
+
+    assert not psychometric._projected_gradient_small(objective, np.array([0.0, 1.0, 0.05]), bounds)
+
+    def flat(theta):
+        return 3000.0, np.array([2e-4, -5e-4, 0.0])
+
+    assert psychometric._projected_gradient_small(flat, np.array([0.0, 1.0, 0.05]), bounds)
+
+    def pushing_at_a_bound(theta):  # the lapse at its upper bound, the gradient pushing outwards
+        return 3000.0, np.array([0.0, 0.0, -4.0])
+
+    assert psychometric._projected_gradient_small(pushing_at_a_bound, np.array([0.0, 1.0, 0.2]), bounds)
+
+
+def test_the_joint_two_slope_model_is_two_regressor_logistic_regression_at_zero_lapse():
+    model = ResponseModel(threshold_ratio=1.5, ttft_threshold_ratio=2.0, lapse=0.0, position_bias=0.6)
+    speed_only = ladder(30, ratios=(1.2, 1.5, 2.5), repeats=2)
+    ttft_only = [[PaneTiming(20, 20, 1.0, 1.0 * r) if k % 2 else PaneTiming(20, 20, 1.0 * r, 1.0)
+                  for r in (1.3, 2.0, 4.0) for k in range(2)] for _ in range(30)]
+    both = [[PaneTiming(30, 20, 1.0, 1.5) if k % 2 else PaneTiming(20, 30, 1.5, 1.0) for k in range(2)]
+            for _ in range(30)]
+    trials = [a + b + c for a, b, c in zip(speed_only, ttft_only, both, strict=True)]
+    rows = simulated_choices(model, trials, seed=31, allow_tie=False)
+    x, counts = psychometric._table([((t.x_speed, t.x_ttft), v) for _p, _i, t, v in rows])
+    fit = fit_lapse_model(x, counts, ties="drop", lapse_max=0.0)
+    design = sm.add_constant(np.array([[t.x_speed, t.x_ttft] for _p, _i, t, _v in rows]))
+    chose_a = np.array([v == "A" for *_rest, v in rows], dtype=float)
+    reference = sm.Logit(chose_a, design).fit(disp=0, tol=1e-12)
+    assert [fit.bias, *fit.slopes] == pytest.approx(list(reference.params), rel=1e-5)
+
+
+def test_ties_can_be_dropped_with_a_lapse_rate_and_match_an_independent_likelihood():
+    """ties="drop" with a free lapse: the same as ties="half" on the answers without ties, and the
+    maximum of the independent likelihood written out above."""
+    rows = simulated_choices(ResponseModel(lapse=0.08, tie_tendency=0.5), ladder(30), seed=32)
+    assert any(v == "tie" for *_r, v in rows)
+    x, counts = table(rows)
+    dropped = fit_lapse_model(x, counts, ties="drop")
+    decided = counts.copy()
+    decided[:, 2] = 0
+    bias, slope, lapse, log_likelihood = reference_lapse_fit(x, decided, "half")
+    assert dropped.lapse > 0
+    assert dropped.log_likelihood == pytest.approx(log_likelihood, abs=1e-5)
+    assert (dropped.bias, dropped.slopes[0], dropped.lapse) == pytest.approx((bias, slope, lapse), abs=2e-3)

@@ -98,14 +98,18 @@ def test_it_applies_only_the_enabled_exclusion_rules_and_reports_each_rules_effe
         {"status": "finished", "hidden_during_stream": True, "practice": True},
         {"status": "finished", "low_fidelity": True},
         {"status": "finished", "participant_failed_attention_check": True},
+        {"status": "finished", "participant_did_not_complete": True},
     ]
     assert stats.exclusion_reasons(records[3], ["practice", "hidden_tab"]) == ["hidden_tab", "practice"]
     assert stats.exclusion_reasons(records[3], ["interrupted"]) == []
     effect = stats.exclusion_effect(records, ["practice", "interrupted"])
-    assert (effect["total"], effect["excluded"], effect["kept"]) == (6, 3, 3)
+    assert (effect["total"], effect["excluded"], effect["kept"]) == (7, 3, 4)
     matches = {rule["name"]: rule["matches"] for rule in effect["rules"]}
     assert matches == {"failed_attention_check": 1, "hidden_tab": 1, "low_fidelity": 1, "interrupted": 1, "practice": 2,
-                       "attention_check_trial": 0, "pilot": 0, "assistive_technology": 0}
+                       "attention_check_trial": 0, "pilot": 0, "assistive_technology": 0,
+                       "did_not_complete": 1}
+    # Every rule is in force by default except did_not_complete (partial data kept, counted).
+    assert set(stats.DEFAULT_RULES) == set(matches) - {"did_not_complete"}
 
 
 def test_it_flags_low_fidelity_from_a_per_pane_summary():

@@ -45,7 +45,7 @@ def test_it_plans_a_study_by_simulation(capsys):
     smaller, bigger = plan["sizes"]
     assert smaller["fit_statuses"] == {"too_few_participants": 3} and smaller["fitted"] == 0
     assert bigger["fitted"] > 0 and 0 < bigger["median_threshold_ci_width_log"] < 5
-    assert bigger["share_at_target_width"] == bigger["fitted"]  # every fitted interval is under 5 log units
+    assert bigger["share_at_target_width"] == bigger["bounded"]  # every bounded interval is under 5 log units
     assert plan["participants_for_target_width"] == (12 if bigger["share_at_target_width"] >= 0.8 else None)
     assert set(bigger["pair_power"]) >= {"tps_5|tps_80"}
 

@@ -1,6 +1,8 @@
 """The results page: one summary per question kind, each honest state of a psychometric fit with its
 own message (and no curve without a fit), exclusion rules and analysis options, inline SVG (no CDN)."""
 
+import csv
+import io
 import json
 import math
 import random
@@ -161,8 +163,29 @@ def test_it_downloads_every_free_text_answer(client, team, alice):
     client.force_login(alice)
     response = client.get(reverse("web:download_free_text", args=[study.code, "comment"]))
     lines = b"".join(response).decode().splitlines()
-    assert lines[0] == "participant,trial_index,arm_a,arm_b,text" and len(lines) == 1 + 3 * 2
+    assert lines[0] == "participant,trial_index,arm_a,arm_b,text,excluded,exclusion_reasons" and len(lines) == 1 + 3 * 2
     assert client.get(reverse("web:download_free_text", args=[study.code, "faster"])).status_code == 404
+
+
+def test_the_free_text_download_flags_excluded_answers_and_agrees_with_the_page(client, team, alice):
+    questions = ALL_KINDS.split("  - name: wait_ok")[0] + "  - name: comment\n    kind: free_text\n    text: Anything else?"
+    study = simulate(import_yaml(ladder_yaml([2.0], questions=questions), team), 3)
+    interrupted = Trial.objects.filter(participant__study=study).order_by("pk").first()
+    Trial.objects.filter(pk=interrupted.pk).update(status=Trial.Status.INTERRUPTED)
+    client.force_login(alice)
+    html = page(client, alice, study)
+    rows = list(csv.DictReader(io.StringIO(b"".join(
+        client.get(reverse("web:download_free_text", args=[study.code, "comment"]))).decode())))
+    assert len(rows) == 6
+    flagged = [row for row in rows if row["excluded"] == "true"]
+    assert len(flagged) == 1 and flagged[0]["exclusion_reasons"] == "interrupted"
+    assert flagged[0]["participant"] == str(interrupted.participant_id)
+    kept = study_results(study)["questions"]
+    free_text = next(q for q in kept if q["question"] == "comment")
+    assert free_text["n"] == 5 and "5 answers from 3 participants" in section(html, "comment")
+    lifted = b"".join(client.get(reverse("web:download_free_text", args=[study.code, "comment"]),
+                                 {"rules": "set"})).decode()
+    assert "true" not in lifted.split("\n", 1)[1]
 
 
 def test_it_compares_estimated_with_actual_waiting_time_per_arm(client, study, alice):
@@ -285,6 +308,13 @@ def test_it_states_the_tie_default_and_offers_davidson(client, team, alice):
     assert "A “no difference” answer counts as half a win each way." in default
     davidson = page(client, alice, study, ties="davidson")
     assert "Davidson’s model" in davidson and "tie parameter ν" in davidson
+    # The option does not reach the pair table or position bias, and the page says so.
+    dropped = page(client, alice, study, ties="drop")
+    for html in (default, davidson, dropped):
+        assert "applies to Bradley–Terry and the psychometric fits only" in html
+    pairs_of = [re.search(r"<h3>Pairs</h3>.*?</p>\s*<p>Position bias.*?</p>", section(html, "faster"), re.S).group(0)
+                for html in (default, davidson, dropped)]
+    assert pairs_of[0] == pairs_of[1] == pairs_of[2]
 
 
 def test_it_fits_the_displayed_speeds_when_asked(client, team, alice):
@@ -329,3 +359,128 @@ def test_it_draws_plots_inline_without_a_cdn(client, team, alice):
     html = page(client, alice, study)
     assert html.count("<svg") >= 4  # speed fit, Bradley-Terry strengths and differences, Likert
     assert not re.search(r"<script[^>]+src=\"https?://", html) and "cdn" not in html.lower()
+
+
+def ttft_fit(html):
+    block = section(html, "faster").split("<h3>Preference against time to first token</h3>")[1].split("<h3>")[0]
+    return re.search(r'data-fit-status="([a-z_]+)"', block).group(1), block
+
+
+def test_the_ttft_threshold_sentence_names_the_earlier_arm_as_the_one_picked(client, team, alice):
+    """TTFT ladder at equal speed: the arm that starts first is the one picked more often."""
+    yaml = ladder_yaml([1.0, 1.0, 1.0, 1.0, 1.0], ttfts=[0.3, 0.36, 0.45, 0.6, 0.9, 1.8])
+    study = simulate(import_yaml(yaml, team), 10, model=ResponseModel(ttft_threshold_ratio=1.5, lapse=0.02))
+    status, block = ttft_fit(page(client, alice, study))
+    assert status == "ok"
+    ratio = study_results(study)["questions"][0]["psychometric_ttft"]["threshold_75"]["ratio"]
+    sentence = re.search(r"<span data-threshold-sentence>(.*?)</span>", block, re.S).group(1)
+    assert sentence == (f"The later arm’s TTFT must be {ratio:.2f}× longer than the earlier arm’s for the earlier arm "
+                        "to be picked 75% of the time by an attentive participant.")
+
+
+def test_bradley_terry_says_it_has_too_few_participants_for_intervals(client, team, alice):
+    study = simulate(import_yaml(ladder_yaml([1.5, 3.0]), team), 3, fixed=faster_of)
+    block = section(page(client, alice, study), "faster").split("<h3>Bradley–Terry strengths</h3>")[1]
+    assert 'data-bt-status="too_few_participants"' in block
+    assert "Too few participants for intervals (3; at least 5" in block
+    assert "(no interval)" in block and " *</td>" not in block
+
+
+def test_it_counts_participants_who_did_not_complete_and_can_exclude_them(client, study, alice):
+    """A drop-out (consented, never completed) and a timed-out participant are kept by default, with
+    their trials counted beside the rule; switching the rule on leaves them out."""
+    from uxlab.studies.models import Participant
+
+    done = run_participant(study, ["A"])
+    timed_out = run_participant(study, ["B"])
+    Participant.objects.filter(pk__in=[done.pk, timed_out.pk]).update(status=Participant.Status.COMPLETED,
+                                                                    outcome=Participant.Outcome.COMPLETED)
+    Participant.objects.filter(pk=timed_out.pk).update(outcome=Participant.Outcome.TIMED_OUT)
+    dropout = run_participant(study, ["tie"])
+    Participant.objects.filter(pk=dropout.pk).update(status=Participant.Status.CONSENTED, completed_at=None)
+    per_participant = Trial.objects.filter(participant=done).count()
+    default = page(client, alice, study)
+    label = re.search(r'value="did_not_complete">(.*?)</label>', default, re.S)
+    assert label and "off by default" in label.group(1) and f"({2 * per_participant} trials)" in label.group(1)
+    assert f"0 of {3 * per_participant} trials excluded" in default
+    assert "2 participants with answers did not complete the study" in default
+    assert "their answers are kept — the “did not complete” rule is off by default" in default
+    rules = ["failed_attention_check", "hidden_tab", "low_fidelity", "interrupted", "practice",
+             "attention_check_trial", "did_not_complete"]
+    applied = page(client, alice, study, rules="set", rule=rules)
+    assert f"{2 * per_participant} of {3 * per_participant} trials excluded" in applied
+    assert "their answers are excluded by the “did not complete” rule" in applied
+    summary = study_results(study, rules=rules)
+    assert summary["exclusions"]["excluded"] == 2 * per_participant
+
+
+def test_the_slider_section_shows_each_pair_and_the_overall_mean_with_quartiles(client, team, alice):
+    study = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=ALL_KINDS), team), 6)
+    block = section(page(client, alice, study), "smooth")
+    smooth = next(q for q in study_results(study)["questions"] if q["question"] == "smooth")
+    # The scale as written in the study file (not "0.0–100.0"); this slider has no pane: per pair.
+    assert "slider 0–100</small>" in block and "<th>Pair</th>" in block
+    from django.template.defaultfilters import floatformat
+
+    def one(value):  # the page's rounding (half up), not Python's
+        return floatformat(value, 1)
+
+    assert len(smooth["rows"]) == 4
+    for row in smooth["rows"]:
+        cells = (f'<td><code>{row["label"]}</code></td><td class="num">{row["n"]}</td>'
+                 f'<td class="num">{one(row["mean"])} [{one(row["ci_low"])}, {one(row["ci_high"])}]</td>'
+                 f'<td class="num">{one(row["median"])} [{one(row["q1"])}, {one(row["q3"])}]</td>')
+        assert cells in block
+    overall = smooth["overall"]
+    assert f'data-overall-mean>{one(overall["mean"])} [{one(overall["ci_low"])}, {one(overall["ci_high"])}]' in block
+
+
+def test_a_study_without_answers_says_so_in_every_section(client, team, alice):
+    study = import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=ALL_KINDS), team)
+    html = page(client, alice, study)
+    choice = section(html, "faster")
+    assert 'data-fit-status="no_answers"' in choice and "No answers between arms" in choice
+    assert 'class="curve"' not in choice and "<h3>Bradley–Terry strengths</h3>" in choice
+    assert "No answers yet." in choice.split("<h3>Bradley–Terry strengths</h3>")[1]
+    for name in ("wait_ok", "overall", "smooth", "wait", "comment"):
+        assert "No answers yet." in section(html, name), name
+    assert "0 of 0 trials excluded; 0 answers analysed" in html
+
+
+def test_failed_bootstrap_resamples_are_shown_when_there_are_any():
+    from django.template.loader import render_to_string
+
+    fit = {"status": "ok", "model": "speed only", "n": 80, "n_participants": 8, "informed_by": ["a|b"],
+           "threshold_75": {"ratio": 1.5, "log": 0.405, "ci_log": [0.3, 0.5], "ci_ratio": [1.35, 1.65], "level": 0.75},
+           "threshold": {"level": 0.75},
+           "fit": {"slope": 2.7, "slope_ci": [2, 3], "lapse": 0.05, "lapse_ci": [0, 0.1], "bias": 0.1,
+                   "bias_ci": [0, 0.2], "tie_parameter": None, "n_boot": 1000, "n_boot_failed": 0}}
+    context = {"noun": "The faster arm", "adjective": "faster"}
+    assert "data-boot-failed" not in render_to_string("results/_fit.html", {"fit": fit, **context})
+    fit["fit"]["n_boot_failed"] = 12
+    html = render_to_string("results/_fit.html", {"fit": fit, **context})
+    assert "12 of 1000 bootstrap resamples could not be fitted" in html
+
+
+def test_a_preference_question_reports_preference_thresholds_and_counts_both_bad_as_neither(client, team, alice):
+    questions = "  - name: liked\n    kind: preference\n    text: Which response did you prefer?"
+    from uxlab.studies.models import Rating
+
+    study = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0], questions=questions), team), 6)
+    Rating.objects.filter(participant__study=study, trial__index__in=[0, 3, 6]).update(value="both_bad")
+    block = section(page(client, alice, study), "liked")
+    assert 'data-threshold-kind="preference"' in block and "<em>preference</em> thresholds" in block
+    liked = study_results(study)["questions"][0]
+    both_bad = liked["values"]["both_bad"]
+    assert both_bad > 0
+    # Bradley–Terry keeps "both bad" as half a win each way: the same fit as with "tie" in its place.
+    from uxlab.analysis import pairs as pair_stats
+    from uxlab.analysis.stats import Choice
+
+    answers = [Choice(r.participant_id, r.trial.arm_a.name, r.trial.arm_b.name, "tie" if r.value == "both_bad" else r.value)
+               for r in Rating.objects.filter(participant__study=study).select_related("trial__arm_a", "trial__arm_b")]
+    as_tie = pair_stats.bradley_terry(answers, ["arm0", "arm1", "arm2", "arm3", "arm4"])
+    assert [r["log_strength"] for r in liked["bradley_terry"]["arms"]] == pytest.approx(
+        [r["log_strength"] for r in as_tie["arms"]])
+    forced = simulate(import_yaml(ladder_yaml([1.2, 1.5, 2.0, 4.0]).replace("code: ladder", "code: ladder2"), team), 6)
+    assert 'data-threshold-kind="detection"' in section(page(client, alice, forced), "faster")

@@ -90,14 +90,29 @@ def clustered_mean(values, clusters, confidence=0.95):
 
 
 def clustered_t_test(values, clusters, null=0.0):
-    """Two-sided test that the mean equals `null`, with the cluster-robust se and df = participants − 1."""
+    """Two-sided test that the mean equals `null`, with the cluster-robust se and df = participants − 1.
+
+    None (undefined) when there are fewer than two participants, or when the se is 0: every
+    participant's answers sum to the same deviation (e.g. one participant, or all chose the same
+    side), so t is 0/0 or ±∞ and the test says nothing a p-value could — a p of 0 from two people who
+    agreed would be a false certainty. `clustered_t_test_reason` names which."""
     summary = clustered_mean(values, clusters)
-    if summary["se"] is None:
+    if summary["se"] is None or summary["se"] == 0:
         return None
-    if summary["se"] == 0:
-        return 1.0 if summary["mean"] == null else 0.0
     t = (summary["mean"] - null) / summary["se"]
     return min(1.0, 2 * (1 - student_t_cdf(abs(t), summary["n_participants"] - 1)))
+
+
+def clustered_t_test_reason(values, clusters):
+    """Why `clustered_t_test` is undefined ("" when it is defined)."""
+    summary = clustered_mean(values, clusters)
+    if summary["n"] == 0:
+        return "no answers"
+    if summary["se"] is None:
+        return "fewer than 2 participants"
+    if summary["se"] == 0:
+        return "no variation between participants: standard error 0"
+    return ""
 
 
 def design_effect(values, clusters):

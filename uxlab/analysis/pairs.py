@@ -11,17 +11,20 @@ import numpy as np
 from scipy.optimize import minimize
 
 from uxlab.analysis.clustered import (
+    MIN_PARTICIPANTS,
     N_BOOT,
     bootstrap_weights,
     clustered_mean,
     clustered_proportion,
     clustered_t_test,
+    clustered_t_test_reason,
     cohens_h,
     holm,
     one_blas_thread,
     percentile_interval,
 )
 from uxlab.analysis.stats import (
+    TIE_VALUES,
     Choice,
     binomial_test,
     bradley_terry_fit,
@@ -31,7 +34,6 @@ from uxlab.analysis.stats import (
 )
 
 BT_TIE_OPTIONS = ("half", "davidson")
-TIE_VALUES = ("tie", "both_bad")  # answers that prefer neither pane
 
 
 def _score(value):
@@ -74,6 +76,7 @@ def pair_table(choices: Sequence[Choice], order=None):
             "difference": {k: difference[k] for k in ("mean", "ci_low", "ci_high", "se")},
             "cohens_h": cohens_h(among_decided["share"]),
             "p_value": clustered_t_test(scores, people, 0.5),
+            "p_value_note": clustered_t_test_reason(scores, people),
             "p_exact_independent": binomial_test(first_count, len(decided)),
         }
         if any(o == "both_bad" for _, o in answers):
@@ -95,6 +98,7 @@ def position_bias(choices: Sequence[Choice]):
     return {
         "chose_left": clustered_proportion(left, people),
         "p_value": clustered_t_test([float(v) for v in left], people, 0.5),
+        "p_value_note": clustered_t_test_reason([float(v) for v in left], people),
         "p_exact_independent": binomial_test(sum(left), len(left)),
     }
 
@@ -186,10 +190,18 @@ def _weighted(weights, per_participant):
     return (weights[:, None, None] * per_participant).sum(axis=0)
 
 
-def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n_boot=N_BOOT, seed=0):
+BT_INTERVAL_MESSAGE = ("Too few participants for intervals ({n_participants}; at least {min_participants} are "
+                       "needed for a participant bootstrap): the strengths are point estimates only, and no "
+                       "difference is marked as excluding 0.")
+
+
+def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n_boot=N_BOOT, seed=0,
+                  min_participants=MIN_PARTICIPANTS):
     """Log-strengths of every compared arm and every pairwise difference, with participant-bootstrap
     95% intervals. ties="half": a "no difference" is half a win each way (the usual convention);
-    ties="davidson": ties are their own outcome, with tie parameter ν."""
+    ties="davidson": ties are their own outcome, with tie parameter ν. With fewer than
+    `min_participants` participants a bootstrap over them means nothing (one participant resampled is
+    always the same data: a zero-width interval): the intervals are None and `interval_status` says so."""
     if ties not in BT_TIE_OPTIONS:
         raise ValueError(f"ties must be one of {', '.join(BT_TIE_OPTIONS)}")
     by_participant = defaultdict(list)
@@ -199,7 +211,7 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
     compared = {arm for group in by_participant.values() for choice in group for arm in (choice.arm_a, choice.arm_b)}
     arms = [arm for arm in arms if arm in compared]
     empty = {"arms": [], "differences": [], "n_participants": 0, "regularized": False, "ties": ties,
-             "tie_parameter": None, "n_boot": n_boot}
+             "tie_parameter": None, "n_boot": n_boot, "interval_status": "ok", "interval_message": ""}
     if not by_participant or len(arms) < 2:
         return empty
     tensors = [_outcome_tensor(group, arms) for group in by_participant.values()]
@@ -214,8 +226,9 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
         totals = wins.sum(axis=0)
         regularized = bool(np.any(totals.sum(axis=1) + tie_counts.sum(axis=0).sum(axis=1) / 2 == 0)
                            or np.any(totals.sum(axis=0) + tie_counts.sum(axis=0).sum(axis=0) / 2 == 0))
-    weights = bootstrap_weights(len(tensors), n_boot, seed)
-    samples = np.empty((n_boot, len(arms)))
+    enough = len(tensors) >= min_participants
+    weights = bootstrap_weights(len(tensors), n_boot, seed) if enough else []
+    samples = np.full((n_boot if enough else 1, len(arms)), np.nan)
     nus = []
     with one_blas_thread():
         for b, w in enumerate(weights):
@@ -224,12 +237,12 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
             else:
                 samples[b], boot_nu, _ = davidson_fit(_weighted(w, wins), _weighted(w, tie_counts), start=theta)
                 nus.append(boot_nu)
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    low, high = np.percentile(samples, [2.5, 97.5], axis=0) if enough else ([None] * len(arms),) * 2
     differences = []
     for i, first in enumerate(arms):
         for j in range(i + 1, len(arms)):
             diff = estimate[i] - estimate[j]
-            interval = percentile_interval(samples[:, i] - samples[:, j])
+            interval = percentile_interval(samples[:, i] - samples[:, j]) if enough else (None, None)
             differences.append({
                 "first": first, "second": arms[j], "difference": float(diff),
                 "ci_low": interval[0], "ci_high": interval[1],
@@ -239,7 +252,9 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
                                       and (interval[0] > 0 or interval[1] < 0)),
             })
     return {
-        "arms": [{"arm": arm, "log_strength": float(estimate[i]), "ci_low": float(low[i]), "ci_high": float(high[i])}
+        "arms": [{"arm": arm, "log_strength": float(estimate[i]),
+                  "ci_low": None if low[i] is None else float(low[i]),
+                  "ci_high": None if high[i] is None else float(high[i])}
                  for i, arm in enumerate(arms)],
         "differences": differences,
         "n_participants": len(tensors),
@@ -248,4 +263,7 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
         "ties": ties,
         "tie_parameter": nu,
         "tie_parameter_ci": percentile_interval(nus) if nus else None,
+        "interval_status": "ok" if enough else "too_few_participants",
+        "interval_message": "" if enough else BT_INTERVAL_MESSAGE.format(n_participants=len(tensors),
+                                                                          min_participants=min_participants),
     }

@@ -61,25 +61,47 @@ def judgements_of(choices, timings, order):
     return result
 
 
+def covers(interval, truth):
+    """Whether a threshold interval (low, high) holds the truth; an unbounded end (None) holds
+    everything on its side. The one rule of coverage for plan_study and bench_recovery."""
+    if not interval:
+        return False
+    low, high = interval
+    return (low is None or low <= truth) and (high is None or truth <= high)
+
+
+def width(interval):
+    """An interval's width in log units; infinite when an end is unbounded or there is none."""
+    if not interval or None in interval:
+        return math.inf
+    return interval[1] - interval[0]
+
+
 def plan(model: ResponseModel, trials_for, timings, order, sizes, repetitions=50, target_width=None,
          alpha=0.05, n_boot=200, seed=0, question_kind="forced_choice_tie", ties=psychometric.DEFAULT_TIES):
     """Per number of participants: the speed threshold's interval width (log units; median, and the
     share of studies at or under `target_width`), how often the interval holds the truth, how often
-    a fit is possible, and per pair the power (share of studies whose Holm-adjusted p < alpha)."""
+    a fit is possible, and per pair the power (share of studies whose Holm-adjusted p < alpha).
+
+    `fitted`: the share of studies whose fit has status ok (a threshold estimate exists), as in
+    bench_recovery. `threshold_ci_coverage`: among fitted studies, the share whose interval holds the
+    truth (`covers`: an unbounded end holds everything on its side). Widths: an unbounded interval or
+    no fit counts as infinitely wide; `bounded` is the share of studies with a fit and both ends."""
     truth = model.speed_threshold_log
     rows = []
     for size in sizes:
-        widths, covered, fitted, significant, statuses = [], 0, 0, {}, {}
+        widths, covered, fitted, bounded, significant, statuses = [], 0, 0, 0, {}, {}
         for repetition in range(repetitions):
             choices = simulate_study(model, trials_for, size, question_kind, seed=seed * 100_003 + size * 1009 + repetition)
             fit = psychometric.psychometric_analysis(judgements_of(choices, timings, order), ties=ties,
                                                      n_boot=n_boot, seed=repetition)["speed"]
             statuses[fit["status"]] = statuses.get(fit["status"], 0) + 1
             interval = (fit.get("threshold_75") or {}).get("ci_log")
-            if fit["status"] == "ok" and interval and None not in interval:
+            if fit["status"] == "ok":
                 fitted += 1
-                widths.append(interval[1] - interval[0])
-                covered += interval[0] <= truth <= interval[1]
+                covered += covers(interval, truth)
+                widths.append(width(interval))
+                bounded += math.isfinite(widths[-1])
             else:
                 widths.append(math.inf)
             for row in pairs.pair_table(choices, order):
@@ -89,8 +111,9 @@ def plan(model: ResponseModel, trials_for, timings, order, sizes, repetitions=50
         rows.append({
             "participants": size,
             "fitted": fitted / repetitions,
+            "bounded": bounded / repetitions,
             "fit_statuses": statuses,
-            "median_threshold_ci_width_log": statistics.median(widths) if fitted else None,
+            "median_threshold_ci_width_log": statistics.median(widths) if bounded else None,
             "share_at_target_width": None if target_width is None else sum(w <= target_width for w in widths) / repetitions,
             "threshold_ci_coverage": covered / fitted if fitted else None,
             "pair_power": {key: count / repetitions for key, count in significant.items()},

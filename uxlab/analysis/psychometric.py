@@ -101,6 +101,7 @@ class LapseFit:
     log_likelihood: float
     converged: bool
     separated: bool
+    separated_dims: tuple = ()  # per dimension: is its slope at the upper bound (a step)?
 
     def thresholds(self, level):
         """Per dimension, x_p = logit(p)/β (inf when the slope is not positive)."""
@@ -195,22 +196,31 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
     slopes = theta[1 : 1 + k]
     # A slope at its upper bound: the data are a step (separated). At the lower bound the faster arm
     # was avoided, which the caller reports as no positive slope.
-    separated = bool(any(s >= 0.95 * b for s, b in zip(slopes, bounds_slope, strict=True)))
+    separated_dims = tuple(bool(s >= 0.95 * b) for s, b in zip(slopes, bounds_slope, strict=True))
+    separated = any(separated_dims)
     converged = bool(best.success) or _projected_gradient_small(objective, theta, bounds)
     return LapseFit(
         bias=float(theta[0]), slopes=np.asarray(slopes, dtype=float), lapse=float(theta[1 + k]),
         tie_parameter=float(math.exp(theta[2 + k])) if ties == "davidson" else None,
         log_likelihood=-float(best.fun), converged=converged, separated=separated,
+        separated_dims=separated_dims,
     )
 
 
-def _projected_gradient_small(objective, theta, bounds, tol=1e-4):
-    """L-BFGS-B sometimes stops on a line-search warning at the optimum: accept a flat point."""
-    value, gradient = objective(theta)
+GRADIENT_TOLERANCE = 1e-3  # |∂NLL/∂θ| below this at a stop L-BFGS-B called a failure: the optimum
+
+
+def _projected_gradient_small(objective, theta, bounds, tol=GRADIENT_TOLERANCE):
+    """L-BFGS-B sometimes stops on a line-search warning at the optimum: accept the point only if
+    every free component of the gradient is below `tol` in absolute terms (log-likelihood per unit
+    of the parameter: moving any parameter by 0.01 changes the log-likelihood by < 1e-5). Not scaled
+    by |NLL|, which would loosen the test as the data grow (with 5,000 answers, |NLL| ≈ 3,000 would
+    have accepted a gradient of 0.3 — a point visibly off the optimum)."""
+    _value, gradient = objective(theta)
     for g, parameter, (low, high) in zip(gradient, theta, bounds, strict=True):
         if (parameter <= low + 1e-9 and g > 0) or (parameter >= high - 1e-9 and g < 0):
             continue
-        if abs(g) > tol * max(1.0, abs(value)):
+        if abs(g) > tol:
             return False
     return True
 
@@ -362,9 +372,9 @@ def _fit_dimensions(judgements, dims, ties, level, n_boot, seed, stimulus_kind, 
     rows = [(tuple(j.x[d] for d in dims), j.outcome) for j in judgements]
     x, counts = _table(rows)
     fit = fit_lapse_model(x, counts, ties)
-    smallest = min(math.exp(levels[d][0]) for d in dims)
     if fit.separated:
-        return empty("separation", smallest=smallest)
+        return _separated(judgements, dims, fit, levels, ties, level, n_boot, seed, stimulus_kind,
+                          min_participants, model, data)
     if not fit.converged:
         return empty("not_converged")
     boot = _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants)
@@ -393,6 +403,25 @@ def _fit_dimensions(judgements, dims, ties, level, n_boot, seed, stimulus_kind, 
         curve = probability_faster(fit, grid, position, ties)
         result["curve"] = [[float(a), float(b)] for a, b in zip(grid, curve, strict=True)]
         results.append(result)
+    return results
+
+
+def _separated(judgements, dims, fit, levels, ties, level, n_boot, seed, stimulus_kind, min_participants, model,
+               data):
+    """Per dimension: a separated one says so, quoting its own smallest ratio; in a joint fit, a
+    dimension that is not separated is refitted alone on the answers at which every separated
+    dimension is 0 (a step on one dimension must not spoil the other's estimate)."""
+    results = []
+    for position, d in enumerate(dims):
+        if fit.separated_dims[position]:
+            results.append(_empty(DIMENSIONS[d], "separation", model, ties, stimulus_kind, data(d),
+                                  smallest=math.exp(levels[d][0])))
+            continue
+        stepped = [e for i, e in enumerate(dims) if fit.separated_dims[i]]
+        alone = [j for j in judgements if all(j.x[e] == 0 for e in stepped)]
+        names = " and ".join(DIMENSIONS[e] for e in stepped)
+        results.append(_fit_dimensions(alone, (d,), ties, level, n_boot, seed, stimulus_kind, min_participants,
+                                       f"{DIMENSIONS[d]} only ({names} separated)")[0])
     return results
 
 
@@ -435,7 +464,7 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
             slopes[i].append(float(boot.slopes[i]))
             # A separated resample puts the threshold somewhere below the smallest tested ratio:
             # -inf, so an interval that depends on such resamples is reported unbounded below.
-            separated = boot.separated and boot.slopes[i] > 0
+            separated = boot.separated_dims[i] and boot.slopes[i] > 0
             thresholds[i].append(-math.inf if separated else boot.thresholds(level)[i])
             thresholds_75[i].append(-math.inf if separated else boot.thresholds(0.75)[i])
     return {

@@ -7,14 +7,23 @@ and the summary download all call `study_results` with options parsed by `option
 import math
 
 from uxlab.analysis import stats
-from uxlab.analysis.rows import PARTICIPANT_COLUMN, TRIAL_INDEX_COLUMN, Column, StudyContext, trial_record
+from uxlab.analysis.rows import (
+    EXCLUDED_COLUMN,
+    EXCLUSION_REASONS_COLUMN,
+    PARTICIPANT_COLUMN,
+    TRIAL_INDEX_COLUMN,
+    Column,
+    StudyContext,
+    trial_exclusion,
+    trial_record,
+)
 from uxlab.analysis.simulation import PaneTiming
 from uxlab.analysis.summaries import AnalysisOptions, Answer, QuestionInfo, SummaryContext, summarise
 from uxlab.studies.models import Question, Rating, Trial
 
 
 def default_rules():
-    return [rule.name for rule in stats.EXCLUSION_RULES]
+    return list(stats.DEFAULT_RULES)
 
 
 def parse_rules(values):
@@ -96,9 +105,10 @@ def study_results(study, rules=None, options=None):
     context = StudyContext(study)
     questions = list(study.questions.all())
     by_name = {question.name: question for question in questions}
-    trial_records, kept = {}, {}
+    trial_records, kept, answering = {}, {}, set()
     for participant, trial_id, arm_a, arm_b, name, value, record, fidelity in _answers(study, context):
         trial_records[trial_id] = record
+        answering.add(participant)
         question = by_name[name]
         if stats.exclusion_reasons(record, rules):
             continue
@@ -125,6 +135,9 @@ def study_results(study, rules=None, options=None):
                     "n_boot": options.n_boot, "seed": options.seed},
         "exclusions": stats.exclusion_effect(trial_records.values(), rules),
         "answers_kept": sum(len(answers) for answers in kept.values()),
+        # Participants with answers who have not completed, and whether the rule leaves them out.
+        "not_completed": {"participants": len(answering & context.did_not_complete),
+                          "excluded": "did_not_complete" in rules},
         "questions": summaries,
     })
 
@@ -135,18 +148,34 @@ FREE_TEXT_COLUMNS = (
     Column("arm_a", "string", "arm streamed in pane A (left)"),
     Column("arm_b", "string", "arm streamed in pane B (right)"),
     Column("text", "string", "the answer as given"),
+    EXCLUDED_COLUMN,
+    EXCLUSION_REASONS_COLUMN,
 )
 
 
-def free_text_rows(study, name):
-    """Every answer to the free-text question `name` (None when the study has no such question)."""
+def free_text_rows(study, name, rules=None):
+    """Every answer to the free-text question `name`, excluded ones flagged (`excluded`,
+    `exclusion_reasons`) by the rules in force like every other table; None when the study has no
+    such question. The page's count is the rows with excluded false."""
     if not study.questions.filter(name=name, kind=Question.Kind.FREE_TEXT).exists():
         return None
-    return list(
+    rules = default_rules() if rules is None else list(rules)
+    context = StudyContext(study)
+    trial_fields = ["kind", "hidden_during_stream", "fidelity"]
+    rows = []
+    queryset = (
         Rating.objects.filter(participant__study=study, question__name=name)
         .order_by("participant_id", "trial__index")
-        .values_list("participant_id", "trial__index", "trial__arm_a__name", "trial__arm_b__name", "value")
+        .values_list("participant_id", "trial__index", "trial__arm_a__name", "trial__arm_b__name", "value",
+                     "trial__status", *(f"trial__{field}" for field in trial_fields))
     )
+    for participant, index, arm_a, arm_b, value, status, *rest in queryset:
+        extras = dict(zip(trial_fields, rest, strict=True))
+        extras["participant_failed_attention_check"] = participant in context.failed_attention
+        extras["participant_did_not_complete"] = participant in context.did_not_complete
+        _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), rules)
+        rows.append((participant, index, arm_a, arm_b, value, excluded, reasons))
+    return rows
 
 
 def _clean(value):

@@ -28,7 +28,7 @@ EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that
 class ExportOptions:
     """What a download includes: which exclusion rules flag rows, and (owners only) panel ids."""
 
-    exclusion_rules: tuple = tuple(rule.name for rule in stats.EXCLUSION_RULES)
+    exclusion_rules: tuple = stats.DEFAULT_RULES
     include_external_ids: bool = False
 
 
@@ -86,6 +86,17 @@ class StudyContext:
                 "participant_id", flat=True
             )
         )
+        # Participants who did not finish: not (yet) completed, or ended by a time-out, a backend
+        # failure or skipped trials (the `did_not_complete` exclusion rule).
+        from django.db.models import Q
+
+        from uxlab.studies.models import Participant
+
+        self.did_not_complete = set(
+            Participant.objects.filter(study=study)
+            .filter(~Q(status=Participant.Status.COMPLETED) | Q(outcome__in=stats.NOT_COMPLETED_OUTCOMES))
+            .values_list("pk", flat=True)
+        )
         self.assistive = set(study.participants.filter(assistive_technology=True).values_list("pk", flat=True))
 
     def participant_flags(self, participant):
@@ -94,6 +105,7 @@ class StudyContext:
             "participant_failed_attention_check": participant in self.failed_attention,
             "participant_assistive_technology": participant in self.assistive,
             "pilot": participant in self.uncounted,
+            "participant_did_not_complete": participant in self.did_not_complete,
         }
 
     def pair(self, arm_a, arm_b):
@@ -124,6 +136,7 @@ def trial_record(participant_id, status, extras):
         "participant_failed_attention_check": extras.get("participant_failed_attention_check", False),
         "pilot": extras.get("pilot", False),
         "participant_assistive_technology": extras.get("participant_assistive_technology", False),
+        "participant_did_not_complete": extras.get("participant_did_not_complete", False),
     }
 
 
@@ -448,6 +461,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
     conditions = {
         "failed_attention_check": "r.participant_id = ANY(%(failed)s)",
         "assistive_technology": "r.participant_id = ANY(%(assistive)s)",
+        "did_not_complete": "r.participant_id = ANY(%(incomplete)s)",
         "hidden_tab": "t.hidden_during_stream",
         "low_fidelity": _low_fidelity_sql(),
         "interrupted": "t.status = 'interrupted'",
@@ -517,7 +531,8 @@ def ratings_copy_chunks(study, options, times=_iso_sql, text=_csv_text_sql):
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         params = {"code": study.code, "study": study.pk, "failed": list(context.failed_attention),
-                  "assistive": list(context.assistive)}
+                  "assistive": list(context.assistive),
+                  "incomplete": list(context.did_not_complete)}
         with cursor.copy(sql, params) as copy:
             for data in copy:
                 yield bytes(data)

@@ -69,7 +69,10 @@ class Choice:
     participant: object
     arm_a: str
     arm_b: str
-    value: str  # "A", "B" or "tie"; anything else is ignored by the choice statistics
+    value: str  # "A", "B", or one of TIE_VALUES; anything else is ignored by the choice statistics
+
+
+TIE_VALUES = ("tie", "both_bad")  # answers that prefer neither pane: "no difference", "both bad"
 
 
 def pair_key(arm_a, arm_b, order=None):
@@ -131,7 +134,8 @@ def bradley_terry_fit(wins, tol=1e-10, max_iter=10_000):
 
 
 def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
-    """The win matrix of Bradley-Terry from answers: a chosen side wins, "no difference" is half each."""
+    """The win matrix of Bradley-Terry from answers: a chosen side wins; an answer preferring neither
+    pane ("no difference", preference's "both bad") is half a win each way."""
     index = {name: i for i, name in enumerate(arms)}
     wins = np.zeros((len(arms), len(arms)))
     for choice in choices:
@@ -140,7 +144,7 @@ def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
             wins[a, b] += 1
         elif choice.value == "B":
             wins[b, a] += 1
-        elif choice.value == "tie":
+        elif choice.value in TIE_VALUES:
             wins[a, b] += 0.5
             wins[b, a] += 0.5
     return wins
@@ -306,6 +310,7 @@ class ExclusionRule:
     name: str
     label: str
     applies: Callable[[Mapping], bool] = field(compare=False)
+    default: bool = True  # in force unless the analyst says which rules (`rules=set`)
 
 
 EXCLUSION_RULES = (
@@ -320,7 +325,15 @@ EXCLUSION_RULES = (
     ExclusionRule("pilot", "Pilot or preview participant (docs/builder.md)", lambda r: bool(r.get("pilot"))),
     ExclusionRule("assistive_technology", "Participant uses a screen reader or screen magnifier",
                   lambda r: bool(r.get("participant_assistive_technology"))),
+    # Off by default: while a study runs, every participant still answering has not completed, and
+    # excluding them would empty the page. Partial data are kept and counted; switch it on for the
+    # complete-case analysis (docs/analysis.md, "Exclusion rules").
+    ExclusionRule("did_not_complete", "Participant did not complete the study (dropped out or still running, "
+                  "timed out, backend failure, incomplete; off by default: partial data kept)",
+                  lambda r: bool(r.get("participant_did_not_complete")), default=False),
 )
+DEFAULT_RULES = tuple(rule.name for rule in EXCLUSION_RULES if rule.default)
+NOT_COMPLETED_OUTCOMES = ("timed_out", "backend_failure", "incomplete")
 RULES_BY_NAME = {rule.name: rule for rule in EXCLUSION_RULES}
 
 

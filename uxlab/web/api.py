@@ -139,7 +139,7 @@ def openapi_document():
                       "schema": {"type": "string", "pattern": CODE_PATTERN}}
     rule_parameters = [
         {"name": "rules", "in": "query", "required": False,
-         "description": "`set` to apply exactly the `rule` values given (none: no exclusions); omitted: all rules.",
+         "description": "`set` to apply exactly the `rule` values given (none: no exclusions); omitted: every rule except `did_not_complete` (off by default: partial data are kept).",
          "schema": {"type": "string", "enum": ["set"]}},
         {"name": "rule", "in": "query", "required": False, "style": "form", "explode": True,
          "description": "An exclusion rule to apply (with rules=set).",

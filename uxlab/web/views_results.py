@@ -137,9 +137,10 @@ def download_summary(request, code):
 @login_required
 @require_GET
 def download_free_text(request, code, question):
-    """Every answer to one free-text question, with its participant and arms, as CSV."""
+    """Every answer to one free-text question, with its participant and arms, as CSV; rows the
+    exclusion rules in force leave out are flagged, not dropped."""
     study = get_study_for_user(request.user, code)
-    rows = free_text_rows(study, question)
+    rows = free_text_rows(study, question, rules_from(request.GET))
     if rows is None:
         raise Http404("No such free-text question.")
     response = HttpResponse(b"".join(iter_csv(FREE_TEXT_COLUMNS, rows)), content_type=FORMATS["csv"])

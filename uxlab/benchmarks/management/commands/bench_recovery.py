@@ -30,6 +30,7 @@ import orjson
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from uxlab.analysis.planning import covers
 from uxlab.benchmarks.database import ThrowawayDatabase
 from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 from uxlab.benchmarks.simulated_page import SimulatedPage
@@ -339,8 +340,8 @@ class Command(BaseCommand):
             low, high = threshold["ci_log"]
             row.update(
                 threshold_log=threshold["log"], threshold_ci_log=[low, high],
-                # An unbounded end (None) holds everything on its side.
-                covered=((low is None or low <= truth) and (high is None or truth <= high)),
+                # An unbounded end (None) holds everything on its side (planning.covers, as plan_study).
+                covered=covers([low, high], truth),
                 slope=fit["fit"]["slope"], lapse=fit["fit"]["lapse"], position_bias_logit=fit["fit"]["bias"],
             )
         return row
