@@ -10,6 +10,7 @@ from uxlab.studies import drafts
 from uxlab.studies.actions.lifecycle import PREVIEW, bump_version, record_audit
 from uxlab.studies.models import Study, StudyDraft
 from uxlab.studies.study_files import StudyFileError, import_study
+from uxlab.studies.study_files.importer import apply_study_texts
 
 
 @dataclass
@@ -134,15 +135,7 @@ def _apply_after_launch(study, definition, document):
             document, section.name
         ):
             raise StudyFileError([f"{section.name}: cannot change once the study is {study.status}"])
-    study.title = definition.title
-    study.description = definition.description
-    study.consent_version = definition.consent.version
-    study.consent_text = definition.consent.text
-    study.instructions = definition.instructions
-    if definition.completion.code:
-        study.completion_code = definition.completion.code
-    study.completion_url = definition.completion.url
-    study.completion_outcomes = definition.completion.outcomes
+    apply_study_texts(study, definition)
     design = dict(study.design)
     design.update(definition.design.model_dump(include=set(drafts.SESSION_KEYS)))
     study.design = design

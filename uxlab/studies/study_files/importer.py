@@ -7,6 +7,20 @@ from uxlab.studies.study_files.errors import StudyFileError
 from uxlab.studies.study_files.schema import PRACTICE_PROMPT_NAME, StudyDefinition
 
 
+
+def apply_study_texts(study, definition):
+    """The study's own fields a study file sets (title, texts, completion codes), the same for an
+    import and for the builder's save (actions/builder.py); not saved here."""
+    study.title = definition.title
+    study.description = definition.description
+    study.consent_version = definition.consent.version
+    study.consent_text = definition.consent.text
+    study.instructions = definition.instructions
+    if definition.completion.code:
+        study.completion_code = definition.completion.code
+    study.completion_url = definition.completion.url
+    study.completion_outcomes = definition.completion.outcomes
+
 def import_study(definition: StudyDefinition, *, team, status=Study.Status.DRAFT, replace=False) -> Study:
     """Create the study a definition describes (or, with replace, redefine it) in one transaction.
 
@@ -50,16 +64,8 @@ def _write_study(definition, *, team, status, replace):
         study.prompts.all().delete()
         study.arms.all().delete()
 
-    study.title = definition.title
-    study.description = definition.description
+    apply_study_texts(study, definition)
     study.status = status
-    study.consent_version = definition.consent.version
-    study.consent_text = definition.consent.text
-    study.instructions = definition.instructions
-    if definition.completion.code:
-        study.completion_code = definition.completion.code
-    study.completion_url = definition.completion.url
-    study.completion_outcomes = definition.completion.outcomes
     study.design = {"pairs": [list(pair) for pair in definition.design.pairs or []], "seed": definition.design.seed}
     study.design["delivery"] = definition.design.delivery
     study.design.update(definition.design.model_dump(exclude={"pairs", "seed", "delivery", "adaptive"}))
