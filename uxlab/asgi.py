@@ -16,10 +16,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from uxlab.live.origins import SameOriginValidator  # noqa: E402
 from uxlab.live.routing import websocket_urlpatterns  # noqa: E402
 from uxlab.live.runtime import tune_for_pacing  # noqa: E402
+from uxlab.web.body_limit import LimitRequestBody  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": LimitRequestBody(django_asgi_app),
         "websocket": SameOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

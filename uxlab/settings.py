@@ -265,6 +265,8 @@ if UXLAB_ENROL_WINDOW_S < 1 or min(UXLAB_ENROL_LIMIT, UXLAB_RELEASE_UNSTARTED_AF
 
 # Per-participant limits of the participant websocket (docs/reliability.md, "Websocket limits").
 # Open sockets per participant across web processes (counted in Redis; per process without it).
+# Every HTTP request body (uxlab/web/body_limit.py): a study file of 2,000,000 characters fits.
+UXLAB_MAX_REQUEST_BYTES = env_int("UXLAB_MAX_REQUEST_BYTES", 8 * 1024 * 1024)
 UXLAB_WS_SOCKETS_PER_PARTICIPANT = env_int("UXLAB_WS_SOCKETS_PER_PARTICIPANT", 4)
 # Frames per socket: a bucket of this many, refilled at this rate; frames past it are refused
 # (`rate_limited`), and the socket is closed once this many have been refused.

@@ -361,8 +361,23 @@ def test_cheat_trials_skipped_by_the_participants_own_reloads_earn_no_code(clien
     check.refresh_from_db()
     assert (check.status, check.skip_reason, check.attention_passed) == ("skipped", "restart_limit", False)
     page = client.get(f"/p/{token}/done/").content.decode()
-    assert "QUICK123" not in page and "FAILATT" in page  # a dodged check is a failed one
-    assert participant_rows(checked)[0]["failed_attention_check"] is True
+    # A dodged check is a failed one, and skipping never pays better than answering: no code at all.
+    assert "QUICK123" not in page and "FAILATT" not in page and 'id="no-code"' in page
+    row = participant_rows(checked)[0]
+    assert row["failed_attention_check"] is True and (row["outcome"], row["completion_code"]) == ("incomplete", "")
+
+
+def test_cheat_skipping_every_trial_ends_the_session_as_incomplete_not_a_page_that_waits(client, study):
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    for _ in range(3):
+        actions.start_trial(participant.pk, 0)
+    with pytest.raises(actions.TrialUnavailable):
+        actions.start_trial(participant.pk, 0)
+    page = client.get(f"/p/{token}/done/").content.decode()
+    assert "QUICK123" not in page and 'id="no-code"' in page and "Saving" not in page
+    row = participant_rows(study)[0]
+    assert (row["outcome"], row["completion_code"]) == ("incomplete", "")
 
 
 def test_cheat_a_trial_skipped_by_reloads_gives_the_incomplete_outcome_without_a_code(client, study):
@@ -402,7 +417,10 @@ def test_cheat_skipping_every_trial_by_reloading_earns_no_code(client, study):
     participant = Participant.objects.get(token=token)
     actions.start_trial(participant.pk, 0)
     skip(participant, 0, "restart_limit")  # reloaded mid-stream until the trial was skipped
-    assert actions.pending_trial(participant) is None and not actions.complete_participant(participant)
+    assert actions.pending_trial(participant) is None
+    # The session ends (nothing is left to show) as incomplete, with no code.
+    assert actions.complete_participant(participant)
+    assert (participant.outcome, participant.completion_code_shown) == ("incomplete", "")
     assert "QUICK123" not in client.get(f"/p/{token}/done/", follow=True).content.decode()
 
 

@@ -55,6 +55,8 @@ def play_absurd_inputs(base_url, code, log_path):
             **headers, "Content-Type": "application/x-www-form-urlencoded"}).status_code))
         seen.append(("a 3 MB form", client.post(f"{base_url}/p/{token}/consent/", content="decision=" + "a" * 3_000_000, headers={
             **headers, "Content-Type": "application/x-www-form-urlencoded"}).status_code))
+        seen.append(("a 10 MB text body", client.post(f"{base_url}/p/{token}/withdraw/", content=b"x" * 10_000_000, headers={
+            **headers, "Content-Type": "text/plain"}).status_code))
         seen.append(("checks of absurd size", client.post(f"{base_url}/p/{token}/checks/", content="[" * 100_000, headers=headers).status_code))
     return seen
 

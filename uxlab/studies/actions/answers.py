@@ -252,6 +252,8 @@ def record_rating_conflict(key, payload, rating_id, reason):
     if RatingConflict.objects.filter(key=key, stored_rating_id=rating_id, payload=payload).exists():
         return
     participant_id = payload["participant_id"]
+    if Participant.objects.filter(pk=participant_id, completed_at__isnull=False).exists():
+        return  # a resend racing the session's end: the answers are final, nothing more is kept
     kept = RatingConflict.objects.filter(participant_id=participant_id).count()
     if kept >= settings.UXLAB_RATING_CONFLICTS_MAX:
         return

@@ -38,17 +38,15 @@ def lost_to_backends(participant):
 
 
 def completion_outcome(participant):
-    """failed_attention when an attention check was failed or skipped by the participant's own
-    reloads, else backend_failure when a trial was lost to a failing backend, else incomplete when
-    the participant's reloads skipped a trial, else completed."""
-    skipped_by_participant = participant.trials.filter(status=Trial.Status.SKIPPED).exclude(BACKEND_SKIPS)
-    attention = participant.trials.filter(kind="attention")
-    if attention.filter(attention_passed=False).exists() or skipped_by_participant.filter(kind="attention").exists():
+    """incomplete when the participant's own reloads skipped a trial (an attention check included:
+    skipping more must never pay better), else failed_attention when an attention check was failed,
+    else backend_failure when a trial was lost to a failing backend, else completed."""
+    if participant.trials.filter(status=Trial.Status.SKIPPED).exclude(BACKEND_SKIPS).exists():
+        return Participant.Outcome.INCOMPLETE
+    if participant.trials.filter(kind="attention", attention_passed=False).exists():
         return Participant.Outcome.FAILED_ATTENTION
     if lost_to_backends(participant):
         return Participant.Outcome.BACKEND_FAILURE
-    if skipped_by_participant.exists():
-        return Participant.Outcome.INCOMPLETE
     return Participant.Outcome.COMPLETED
 
 
@@ -65,8 +63,8 @@ def complete_participant(participant):
         return False
     score_attention_checks(participant)
     outcome = completion_outcome(participant)
-    if outcome != Participant.Outcome.BACKEND_FAILURE and not Rating.objects.filter(participant=participant).exists():
-        return False  # every trial skipped by the participant's own reloads: nothing was done
+    if outcome == Participant.Outcome.COMPLETED and not Rating.objects.filter(participant=participant).exists():
+        return False  # nothing stored: not a completion (the other outcomes end the session without the code)
     code, _url = participant.study.completion_for(outcome)
     with transaction.atomic():
         completed = Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
