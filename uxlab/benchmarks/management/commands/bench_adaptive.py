@@ -38,6 +38,7 @@ from django.core.management.base import CommandError
 from uxlab.adaptive.questplus import weibull
 from uxlab.benchmarks.database import ThrowawayDatabase
 from uxlab.benchmarks.management.commands import bench_recovery
+from uxlab.benchmarks.simulated_page import FRAME_MS
 
 REFERENCE = 60.0
 LOW = 6.0
@@ -188,7 +189,7 @@ class PageBrowser:
                 t0_ms = frame["t0_ms"]
             elif kind == "stream.delta":
                 receive = time.time() * 1000 - t0_ms
-                frames.append([frame["seq"], receive, math.ceil(max(receive, frame["due_ms"]) / bench_recovery.FRAME_MS) * bench_recovery.FRAME_MS])
+                frames.append([frame["seq"], receive, math.ceil(max(receive, frame["due_ms"]) / FRAME_MS) * FRAME_MS])
             elif kind in ("stream.end", "stream.interrupted"):
                 break
             elif kind == "error":
@@ -198,7 +199,7 @@ class PageBrowser:
         value, right, e = self.observer.answer(speeds)
         self.result["trials"].append({"index": index, "e": e, "right": right})
         telemetry = {"type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": index, "frames": frames,
-                     "clock": {"offset_ms": 0.0, "rtt_ms": 1.0, "rounds": 6}, "frame_ms": bench_recovery.FRAME_MS}
+                     "clock": {"offset_ms": 0.0, "rtt_ms": 1.0, "rounds": 6}, "frame_ms": FRAME_MS}
         rating = {"type": "rating.submit", "key": str(uuid.uuid4()), "trial": index, "question": "faster",
                   "value": value, "response_ms": 800}
         pending = {message["key"]: orjson.dumps(message).decode() for message in (telemetry, rating)}

@@ -65,7 +65,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, out, chromium, only=None, **options):
         try:
-            from playwright.sync_api import sync_playwright
+            import playwright.sync_api  # noqa: F401 (only whether it is installed)
         except ImportError:
             raise CommandError("Playwright is needed: .venv/bin/python -m pip install -e '.[test]'") from None
         if not Path(chromium).exists():
@@ -73,7 +73,20 @@ class Command(BaseCommand):
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain sync.
-        os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # Only for this command: a process that goes on (a test session) must not keep the setting.
+        unsafe_before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        try:
+            self.take(out, chromium, only)
+        finally:
+            if unsafe_before is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe_before
+
+    def take(self, out, chromium, only):
+        from playwright.sync_api import sync_playwright
+
         call_command("collectstatic", "--noinput", verbosity=0)
         made = _Fixtures()
         server = None
