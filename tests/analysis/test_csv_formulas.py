@@ -9,6 +9,7 @@ import pytest
 
 from tests.web.conftest import run_participant
 from uxlab.analysis import export
+from uxlab.analysis.columns import Column
 from uxlab.analysis.rows import ExportOptions, export_tables, iter_ratings_csv_copy
 from uxlab.studies.models import ExternalIdentity
 
@@ -20,6 +21,13 @@ NEUTRALISED = ["'" + v for v in HOSTILE[:6]] + ["-2", "+1.5", "7", "plain"]
 def test_it_neutralises_formula_text_and_keeps_numbers():
     assert [export.neutralise_formula(v) for v in HOSTILE] == NEUTRALISED
     assert export.neutralise_formula(-3) == -3 and export.neutralise_formula(None) is None
+
+
+def test_a_bare_carriage_return_stays_inside_its_quoted_cell_as_postgres_copy_writes_it():
+    columns = [Column("text", "string", "free text"), Column("n", "integer", "a number")]
+    data = b"".join(export.iter_csv(columns, [("ok\r=HYPERLINK(1)", 1), ("plain", 2), ("two\r\nlines", 3)]))
+    assert data == b'text,n\n"ok\r=HYPERLINK(1)",1\nplain,2\n"two\r\nlines",3\n'
+    assert csv_rows([data])[1:] == [["ok\r=HYPERLINK(1)", "1"], ["plain", "2"], ["two\r\nlines", "3"]]
 
 
 def csv_rows(chunks):

@@ -52,10 +52,23 @@ def _cell_formatters(columns):
     return [(index, by_type[column.type]) for index, column in enumerate(columns) if column.type in by_type]
 
 
+class _LineFeedRows:
+    """A file for csv.writer whose rows end in "\n" although the writer's terminator is "\r\n":
+    the writer quotes a cell holding either character of its terminator, so a bare CR in free text
+    stays inside its quoted cell (as Postgres COPY writes it) instead of starting a new spreadsheet
+    row where a formula could hide. csv.writer writes each row, terminator included, in one call."""
+
+    def __init__(self, buffer):
+        self.buffer = buffer
+
+    def write(self, row):
+        return self.buffer.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
+
+
 def iter_csv(columns, rows: Iterable[tuple]) -> Iterator[bytes]:
     """CSV as UTF-8 byte chunks of about FLUSH_BYTES; memory stays flat however many rows."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(_LineFeedRows(buffer), lineterminator="\r\n")
     writer.writerow([column.name for column in columns])
     formatters = _cell_formatters(columns)
     writerow = writer.writerow
