@@ -312,6 +312,7 @@ RESEARCHER_PAGES = [
     State("builder: preview entry", preview_entry),
     State("builder: pilot", visit("/studies/{draft}/pilot/")),
     State("builder: delete pilot data", visit("/studies/{draft}/pilot/delete/")),
+    State("study page of a draft", visit("/studies/{draft}/", ready="#study-controls")),
     # The workspace: teams, sharing, background jobs, importing, withdrawing a participant.
     State("teams", visit("/teams/")),
     State("team with a new invitation", team_with_invite),
