@@ -25,6 +25,7 @@ from tests.browser.a11y import (
     answer_every_question,
     axe_violations,
     logged_in_page,
+    overflowing_elements,
     page_overflow,
 )
 from tests.browser.participant_flow import press_enter_on
@@ -367,7 +368,8 @@ def check(page, state, scene, found, reflow=False):
         page.set_viewport_size({"width": 320, "height": 640})
         overflow = page_overflow(page)
         if overflow > 0:
-            found[state.name].append(f"reflow: the page scrolls {overflow} px sideways at 320 px")
+            found[state.name].append(f"reflow: the page scrolls {overflow} px sideways at 320 px, past the edge: "
+                                     + "; ".join(overflowing_elements(page)))
         page.set_viewport_size(size)
 
 
