@@ -39,6 +39,21 @@ def page_overflow(page):
     return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
+def overflowing_elements(page, limit=3):
+    """The innermost elements that reach past the window's right edge (what makes the page scroll
+    sideways), as short CSS-like names, e.g. ["main > section.card > p.lead"]."""
+    return page.evaluate("""(limit) => {
+      const width = document.documentElement.clientWidth;
+      const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+        + [...el.classList].map((c) => "." + c).join("");
+      const path = (el) => [el.parentElement, el].filter(Boolean).map(name).join(" > ");
+      const wide = [...document.body.querySelectorAll("*")].filter((el) => el.getBoundingClientRect().right > width + 0.5
+        && getComputedStyle(el).position !== "fixed" && !el.closest(".table-scroll, .visually-hidden"));
+      return wide.filter((el) => !wide.some((other) => other !== el && el.contains(other))).slice(0, limit)
+        .map((el) => `${path(el)} (right edge ${Math.round(el.getBoundingClientRect().right)} px)`);
+    }""", limit)
+
+
 # A study with every question kind, a practice round and a slow arm, so that a trial stays in its
 # streaming state long enough to be checked and every answer input is on the page.
 A11Y_STUDY_YAML = """

@@ -4,8 +4,11 @@ at 320 CSS pixels (WCAG 1.4.10, the same as 1280 px at 400% zoom).
 
 To cover a new page, add a `State` to one of the lists below: `PARTICIPANT_JOURNEY` (steps taken in
 order by one participant on one page), `PARTICIPANT_PAGES` (each on a fresh page) or
-`RESEARCHER_PAGES` (each on the owner's logged-in page, e.g. the study builder). A state's `reach`
-gets the page and the `Scene` and returns when the state is on screen.
+`RESEARCHER_PAGES` (each on the owner's logged-in page, in order: the study builder, teams, jobs),
+`FIRST_RUN_PAGES` (a researcher with no team or study yet) or `VISITOR_PAGES` (no one logged in; after
+the researcher pages, so an invitation exists). A state's `reach` gets the page and the `Scene` and
+returns when the state is on screen. Every researcher, first-run and visitor state is also checked
+for sideways scrolling at 320 px.
 """
 
 import re
@@ -22,12 +25,15 @@ from tests.browser.a11y import (
     answer_every_question,
     axe_violations,
     logged_in_page,
+    overflowing_elements,
     page_overflow,
 )
 from tests.browser.participant_flow import press_enter_on
 from tests.conftest import import_yaml, make_user
 from tests.web.test_results_page import ALL_KINDS, ladder_yaml
-from uxlab.studies import actions
+from uxlab.studies import actions, drafts
+from uxlab.studies.actions import builder as build
+from uxlab.studies.actions import lifecycle
 from uxlab.studies.models import Participant, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -42,7 +48,10 @@ class Scene:
     url: str
     study: Study
     plots_study: Study
+    draft: Study  # a valid draft in the builder, with a pilot session
+    blank: Study  # a draft started blank: the builder lists its problems
     token: str = ""
+    invite_link: str = ""
 
     def participant(self):
         return Participant.objects.get(token=self.token)
@@ -177,8 +186,23 @@ def closed_study(status):
     return reach
 
 
+def withdraw_confirmation(page, scene):
+    participant = actions.give_consent(actions.enroll_participant(scene.study))
+    page.goto(f"{scene.url}/p/{participant.token}/withdraw/")
+    page.locator("#cancel-withdraw").wait_for()
+
+
+def withdrawn(page, scene):
+    withdraw_confirmation(page, scene)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Withdraw and delete my answers").click()
+    page.locator("main", has_text="You have withdrawn from this study").wait_for()
+
+
 PARTICIPANT_PAGES = [
     State("checks (failed)", checks_failed),
+    State("withdraw confirmation", withdraw_confirmation),
+    State("withdrawn", withdrawn),
     State("declined", declined),
     State("expired", expired),
     State("study paused", closed_study("paused")),
@@ -191,10 +215,70 @@ PARTICIPANT_PAGES = [
 
 def visit(path, ready="h1"):
     def reach(page, scene):
-        page.goto(scene.url + path.format(study=scene.study.code, plots=scene.plots_study.code))
+        page.goto(scene.url + path.format(
+            study=scene.study.code, plots=scene.plots_study.code, draft=scene.draft.code, blank=scene.blank.code,
+            team=scene.study.team.slug,
+        ))
         page.locator(ready).first.wait_for()
 
     return reach
+
+
+def builder_section(name):
+    return State(f"builder: {name} section", visit(f"/studies/{{draft}}/build/{name}/"))
+
+
+def arm_with_inline_error(page, scene):
+    visit("/studies/{draft}/build/arms/0/")(page, scene)
+    page.get_by_label("Tokens per second", exact=True).fill("0")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    page.locator("[data-field=tokens_per_second] .field-error").wait_for()
+
+
+def preview_entry(page, scene):
+    """Preview as participant from the builder: the preview's checks page, held on its result."""
+    visit("/studies/{draft}/build/", ready="#valid-note")(page, scene)
+    home = re.compile(r"/p/[^/]+/$")
+    page.route(home, lambda route: route.fulfill(status=204))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview as participant").click()
+    page.wait_for_url(re.compile(r"/checks/$"))
+    page.locator("#checks-status", has_text="All set").wait_for(timeout=20_000)
+    page.wait_for_timeout(200)  # the held navigation has been answered
+    page.unroute(home)
+
+
+def team_with_invite(page, scene):
+    visit("/teams/{team}/")(page, scene)
+    page.get_by_label("Email address").fill("dana@example.org")
+    page.get_by_label("Role", exact=True).select_option("editor")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send invitation").click()
+    scene.invite_link = page.locator("#invite-link").inner_text()
+
+
+def finished_job(page, scene):
+    """An export run by the real worker: its page once done, with the download."""
+    visit("/studies/{plots}/jobs/")(page, scene)
+    page.get_by_label("Table").select_option("ratings")
+    page.get_by_label("Format").select_option("csv")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start export").click()
+    page.locator("#job-download").wait_for(state="visible", timeout=30_000)
+
+
+def import_with_problems(page, scene):
+    visit("/import/")(page, scene)
+    page.get_by_label("…or paste its YAML").fill("version: 1\ncode: Not A Code\n")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Import").click()
+    page.locator("#import-errors").wait_for()
+
+
+def researcher_withdraw_found(page, scene):
+    number = scene.plots_study.participants.order_by("pk").first().pk
+    visit(f"/studies/{{plots}}/withdraw/?number={number}")(page, scene)
 
 
 def new_token(page, scene):
@@ -216,6 +300,47 @@ RESEARCHER_PAGES = [
     State("fidelity without measured trials", visit("/studies/{plots}/fidelity/")),
     State("API tokens", visit("/account/tokens/")),
     State("API tokens, one created", new_token),
+    # The study builder and running a draft.
+    State("builder: create", visit("/studies/new/")),
+    State("builder: overview", visit("/studies/{draft}/build/", ready="#valid-note")),
+    State("builder: overview with problems", visit("/studies/{blank}/build/")),
+    *[builder_section(section.name) for section in drafts.SECTIONS],
+    State("builder: arm from a preset", visit("/studies/{draft}/build/arms/new/?from=preset")),
+    State("builder: arm edit", visit("/studies/{draft}/build/arms/0/")),
+    State("builder: arm with an inline error", arm_with_inline_error),
+    State("builder: prompt edit", visit("/studies/{draft}/build/prompts/0/")),
+    State("builder: question edit", visit("/studies/{draft}/build/questions/0/")),
+    State("builder: preview entry", preview_entry),
+    State("builder: pilot", visit("/studies/{draft}/pilot/")),
+    State("builder: delete pilot data", visit("/studies/{draft}/pilot/delete/")),
+    State("study page of a draft", visit("/studies/{draft}/", ready="#study-controls")),
+    # The workspace: teams, sharing, background jobs, importing, withdrawing a participant.
+    State("teams", visit("/teams/")),
+    State("team with a new invitation", team_with_invite),
+    State("Prolific setup", visit("/studies/{study}/prolific/")),
+    State("jobs (none yet)", visit("/studies/{plots}/jobs/")),
+    State("job finished", finished_job),
+    State("jobs with a finished job", visit("/studies/{plots}/jobs/")),
+    State("import", visit("/import/")),
+    State("import with problems", import_with_problems),
+    State("researcher withdraw", visit("/studies/{plots}/withdraw/")),
+    State("researcher withdraw, participant found", researcher_withdraw_found),
+]
+
+
+def accept_invitation(page, scene):
+    page.goto(scene.invite_link)
+    page.get_by_role("button", name="Create account and join").wait_for()
+
+
+FIRST_RUN_PAGES = [
+    State("study list (empty)", visit("/studies/")),
+    State("start (first run)", visit("/start/")),
+]
+
+VISITOR_PAGES = [
+    State("log in", visit("/accounts/login/")),
+    State("invitation (no account yet)", accept_invitation),
 ]
 
 
@@ -223,12 +348,16 @@ RESEARCHER_PAGES = [
 
 
 @pytest.fixture
-def scene(monkeypatch, team, stack):
+def scene(monkeypatch, team, alice, stack):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop here
     study = import_yaml(A11Y_STUDY_YAML, team)
     plots_study = import_yaml(ladder_yaml([1.5, 3.0], questions=ALL_KINDS).replace("code: ladder", "code: plots"), team)
     call_command("simulate_participants", plots_study.code, participants=12, stdout=open("/dev/null", "w"))
-    return Scene(url=stack.url, study=study, plots_study=plots_study)
+    draft = build.create_study(team, alice, drafts.preset_comparison_document(
+        "Does 1,800 tokens/s feel faster than 59?", "built", "wafer_scale_8b", "gpu_cloud_70b_one_user"))
+    lifecycle.enroll_uncounted(draft, lifecycle.PILOT)
+    blank = build.create_study(team, alice, drafts.blank_document("A study started blank", "blank"))
+    return Scene(url=stack.url, study=study, plots_study=plots_study, draft=draft, blank=blank)
 
 
 def check(page, state, scene, found, reflow=False):
@@ -239,7 +368,8 @@ def check(page, state, scene, found, reflow=False):
         page.set_viewport_size({"width": 320, "height": 640})
         overflow = page_overflow(page)
         if overflow > 0:
-            found[state.name].append(f"reflow: the page scrolls {overflow} px sideways at 320 px")
+            found[state.name].append(f"reflow: the page scrolls {overflow} px sideways at 320 px, past the edge: "
+                                     + "; ".join(overflowing_elements(page)))
         page.set_viewport_size(size)
 
 
@@ -254,16 +384,21 @@ def test_it_finds_no_wcag_a_or_aa_violation_with_axe_on_any_page_state(scene, al
     for state in PARTICIPANT_PAGES:
         check(browser.new_page(), state, scene, found)
 
-    anonymous = browser.new_page()
-    check(anonymous, State("log in", visit("/accounts/login/")), scene, found, reflow=True)
     outsider = logged_in_page(browser, make_user("dora"), scene.url)
-    check(outsider, State("study list (empty)", visit("/studies/")), scene, found, reflow=True)
+    outsider.on("pageerror", lambda error: errors.append(str(error)))
+    for state in FIRST_RUN_PAGES:
+        check(outsider, state, scene, found, reflow=True)
     owner = logged_in_page(browser, alice, scene.url)
     owner.on("pageerror", lambda error: errors.append(str(error)))
     for state in RESEARCHER_PAGES:
         check(owner, state, scene, found, reflow=True)
+    anonymous = browser.new_page()
+    anonymous.on("pageerror", lambda error: errors.append(str(error)))
+    for state in VISITOR_PAGES:
+        check(anonymous, state, scene, found, reflow=True)
 
-    every = [s.name for s in PARTICIPANT_JOURNEY + PARTICIPANT_PAGES + RESEARCHER_PAGES]
+    every = [s.name for s in PARTICIPANT_JOURNEY + PARTICIPANT_PAGES + FIRST_RUN_PAGES + RESEARCHER_PAGES + VISITOR_PAGES]
+    assert len(every) == len(set(every))  # no two states share a name
     assert set(every) <= set(found)  # every state was reached and checked
     assert {name: problems for name, problems in found.items() if problems} == {}
     assert errors == []

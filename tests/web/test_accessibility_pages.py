@@ -170,3 +170,22 @@ def test_it_gives_every_plot_its_numbers_as_a_table_and_every_table_a_scroll_reg
     likert = next(f for f in figures if "Level 1" in f)
     assert re.search(r'<rect [^>]*fill="#b2182b"[^>]*>.*?</rect><text [^>]*>1</text>', likert)
     assert html.count("<table") == html.count('<div class="table-scroll" role="region"')
+
+
+def test_every_workspace_and_builder_table_scrolls_in_its_own_region(client, team, alice, study):
+    from uxlab.studies import drafts
+    from uxlab.studies.actions import builder as build
+    from uxlab.studies.actions import teams as team_actions
+    from uxlab.studies.models import Job
+
+    team_actions.invite_member(team, alice, "dana@example.org", "editor")
+    Job.objects.create(study=study, created_by=alice, kind=Job.Kind.EXPORT, status=Job.Status.DONE,
+                       params={"target": "table", "table": "ratings", "format": "csv"})
+    withdrawn = actions.give_consent(actions.enroll_participant(study))
+    actions.withdraw_participant(withdrawn, Participant.WithdrawnBy.PARTICIPANT)  # the study page's audit log
+    draft = build.create_study(team, alice, drafts.blank_document("Blank", "blank"))  # a builder audit entry
+    client.force_login(alice)
+    for path in (f"/teams/{team.slug}/", "/teams/", f"/studies/{study.code}/jobs/",
+                 f"/studies/{study.code}/prolific/", f"/studies/{study.code}/", f"/studies/{draft.code}/"):
+        html = client.get(path).content.decode()
+        assert html.count("<table") == html.count('<div class="table-scroll') > 0, path
