@@ -83,12 +83,7 @@ def test_it_matches_an_independent_davidson_likelihood():
     truth = {"a": 0.0, "b": 0.7, "c": -0.5}
     choices = make_choices(truth, participants=40, per_pair=3, tie_rate=0.25, seed=8)
     arms = list(truth)
-    wins = np.zeros((3, 3))
-    ties = np.zeros((3, 3))
-    for c in choices:
-        w, t = pairs._outcome_tensor([c], arms)
-        wins += w
-        ties += t
+    wins, ties = stats.choice_outcomes(choices, arms)
     strengths, nu, _theta = pairs.davidson_fit(wins, ties)
     ref_strengths, ref_nu = reference_davidson(wins, ties)
     assert strengths == pytest.approx(ref_strengths, abs=1e-4)

@@ -28,6 +28,7 @@ from uxlab.analysis.stats import (
     Choice,
     binomial_test,
     bradley_terry_fit,
+    choice_outcomes,
     choice_win_matrix,
     pair_key,
     strongly_connected,
@@ -104,23 +105,6 @@ def position_bias(choices: Sequence[Choice]):
 
 
 # --- Bradley–Terry -------------------------------------------------------------------------------
-
-
-def _outcome_tensor(group, arms):
-    """wins[i, j] (i preferred over j) and ties[i, j] (symmetric) of one participant's answers."""
-    index = {name: i for i, name in enumerate(arms)}
-    wins = np.zeros((len(arms), len(arms)))
-    ties = np.zeros((len(arms), len(arms)))
-    for choice in group:
-        a, b = index[choice.arm_a], index[choice.arm_b]
-        if choice.value == "A":
-            wins[a, b] += 1
-        elif choice.value == "B":
-            wins[b, a] += 1
-        elif choice.value in TIE_VALUES:
-            ties[a, b] += 1
-            ties[b, a] += 1
-    return wins, ties
 
 
 def davidson_fit(wins, ties, start=None):
@@ -214,7 +198,7 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
              "tie_parameter": None, "n_boot": n_boot, "interval_status": "ok", "interval_message": ""}
     if not by_participant or len(arms) < 2:
         return empty
-    tensors = [_outcome_tensor(group, arms) for group in by_participant.values()]
+    tensors = [choice_outcomes(group, arms) for group in by_participant.values()]
     wins = np.stack([w for w, _ in tensors])
     tie_counts = np.stack([t for _, t in tensors])
     if ties == "half":

@@ -133,11 +133,12 @@ def bradley_terry_fit(wins, tol=1e-10, max_iter=10_000):
     return log_strength - log_strength.mean(), regularized
 
 
-def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
-    """The win matrix of Bradley-Terry from answers: a chosen side wins; an answer preferring neither
-    pane ("no difference", preference's "both bad") is half a win each way."""
+def choice_outcomes(choices: Iterable[Choice], arms: Sequence[str]):
+    """wins[i, j] (arm i chosen over j) and ties[i, j] (symmetric: an answer preferring neither pane,
+    "no difference" or preference's "both bad") of answers between the arms."""
     index = {name: i for i, name in enumerate(arms)}
     wins = np.zeros((len(arms), len(arms)))
+    ties = np.zeros((len(arms), len(arms)))
     for choice in choices:
         a, b = index[choice.arm_a], index[choice.arm_b]
         if choice.value == "A":
@@ -145,9 +146,16 @@ def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
         elif choice.value == "B":
             wins[b, a] += 1
         elif choice.value in TIE_VALUES:
-            wins[a, b] += 0.5
-            wins[b, a] += 0.5
-    return wins
+            ties[a, b] += 1
+            ties[b, a] += 1
+    return wins, ties
+
+
+def choice_win_matrix(choices: Iterable[Choice], arms: Sequence[str]):
+    """The win matrix of Bradley-Terry from answers: a chosen side wins; an answer preferring neither
+    pane is half a win each way."""
+    wins, ties = choice_outcomes(choices, arms)
+    return wins + ties / 2
 
 
 # --- Logistic regression (the lapse-free reference) ------------------------------------------------
