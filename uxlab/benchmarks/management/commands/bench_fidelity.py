@@ -31,12 +31,23 @@ from uxlab.streaming import fidelity
 from uxlab.streaming.pacing import percentile
 
 
+def default_concurrency():
+    """A core for the server, worker and Postgres; one for each browser (up to 3)."""
+    return max(1, min(3, (os.cpu_count() or 1) - 1))
+
+
 class Command(BaseCommand):
     help = "Measure how controlled-mode trials are displayed in headless chromium (telemetry and an outside probe)."
 
     def add_arguments(self, parser):
         parser.add_argument("--participants", type=int, default=10)
-        parser.add_argument("--concurrency", type=int, default=3, help="browser contexts streaming at once")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=default_concurrency(),
+            help="participants streaming at once, each in a browser of its own (default: one per core "
+            "beyond the first, at most 3: the browsers share the cores with the server and worker)",
+        )
         parser.add_argument("--pairs", type=int, default=len(PROBE_PAIRS), help="run only the first N pairs (a quick check)")
         parser.add_argument("--chromium", default=os.environ.get("UXLAB_CHROMIUM", "/usr/bin/chromium"))
         parser.add_argument("--database", default="uxlab_bench_fidelity", help="throwaway database to create and drop")
@@ -85,7 +96,8 @@ class Command(BaseCommand):
         return sessions
 
     async def drive(self, chromium, base_url, sessions, concurrency):
-        """Each participant in a browser context of its own, ``concurrency`` at a time; returns
+        """Each participant in a browser of their own (its own compositor, as on their own machine),
+        ``concurrency`` at a time; returns
         {(participant token, trial index): the probe's record of that trial page}."""
         from playwright.async_api import TimeoutError as PlaywrightTimeout
         from playwright.async_api import async_playwright
@@ -94,10 +106,9 @@ class Command(BaseCommand):
         self.failed = 0
         limit = asyncio.Semaphore(concurrency)
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-
             async def take_part(tokens):
                 async with limit:
+                    browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                     context = await browser.new_context(viewport={"width": 1280, "height": 800})
                     page = await context.new_page()
                     await page.add_init_script(SCRIPT)
@@ -115,11 +126,11 @@ class Command(BaseCommand):
                         self.failed += 1
                         self.stderr.write(f"a participant did not finish: {error.message.splitlines()[0]}")
                     await context.close()
+                    await browser.close()
                     done[0] += 1
                     self.stderr.write(f"participant {done[0]}/{len(sessions)} done")
 
             await asyncio.gather(*(take_part(tokens) for tokens in sessions))
-            await browser.close()
         time.sleep(1)  # the worker confirms the last telemetry batch
         return probes
 
