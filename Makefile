@@ -67,9 +67,10 @@ bench: install-test proxy services
 test: install-test chromium proxy services
 	$(TEST_ENV) $(PY) -m pytest
 
-# The pure and database tests: no browser, no spawned processes (under 90 s).
+# The pure and database tests: no browser, no spawned processes (under 90 s), in two worker
+# processes, each with its own test database and Redis database (tests/settings.py).
 test-fast: install-test services
-	$(TEST_ENV) $(PY) -m pytest -m "not browser and not services"
+	$(TEST_ENV) $(PY) -m pytest -m "not browser and not services" -n 2 --dist worksteal
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
