@@ -5,6 +5,7 @@ start the web server, the Celery worker, beat and the reverse proxy with exactly
 and the proxy configuration in deploy/nginx/; a test checks the compose file against them.
 """
 
+import ipaddress
 import os
 import shutil
 from pathlib import Path
@@ -61,21 +62,38 @@ def find_nginx():
     return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
 
 
-def proxy_site_config(listen, upstreams):
+def trusted_proxy_placeholders(trusted_proxies):
+    """The template's two lists of the proxies in front of nginx whose X-Forwarded-For and
+    X-Forwarded-Proto it believes (addresses or networks): realip's and the geo block's entries.
+    deploy/nginx/uxlab-trusted-proxies.envsh writes the same for docker-compose."""
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ValueError(f"a trusted proxy must be an IP address or network, not {proxy!r}") from None
+    return {
+        "UXLAB_REAL_IP_FROM": " ".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
+        "UXLAB_TRUSTED_PROXY_GEO": " ".join(f"{proxy} 1;" for proxy in trusted_proxies),
+    }
+
+
+def proxy_site_config(listen, upstreams, trusted_proxies=()):
     """deploy/nginx/uxlab.conf.template filled in: listening on `listen` ("host:port"), spreading
-    requests over `upstreams` (["host:port", ...])."""
+    requests over `upstreams` (["host:port", ...]), believing the client address and scheme that
+    `trusted_proxies` (addresses or networks; none by default) forward."""
     return Template(PROXY_TEMPLATE.read_text()).safe_substitute(
         UXLAB_LISTEN=listen,
         UXLAB_UPSTREAM_SERVERS=" ".join(f"server {upstream};" for upstream in upstreams),
+        **trusted_proxy_placeholders(trusted_proxies),
     )
 
 
-def write_proxy_config(runtime_dir, listen, upstreams, worker_connections=8192):
+def write_proxy_config(runtime_dir, listen, upstreams, worker_connections=8192, trusted_proxies=()):
     """A main nginx.conf in `runtime_dir` (pid file, logs and temporary files there too) that runs
     the shipped site configuration; returns its path, for `proxy_command`."""
     runtime_dir = Path(runtime_dir).resolve()
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    (runtime_dir / "uxlab.conf").write_text(proxy_site_config(listen, upstreams))
+    (runtime_dir / "uxlab.conf").write_text(proxy_site_config(listen, upstreams, trusted_proxies))
     temp = {name: runtime_dir / f"{name}_temp" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
     main = runtime_dir / "nginx.conf"
     main.write_text(

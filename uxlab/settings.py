@@ -4,6 +4,7 @@ Unset DATABASE_URL / REDIS_URL selects the embedded default for a single-machine
 SQLite, the in-memory channel layer and Celery tasks executed in-process.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -252,9 +253,19 @@ UXLAB_RATING_BATCH_MAX = env_int("UXLAB_RATING_BATCH_MAX", 500)
 # (a keyed hash of its address, never stored or logged) per UXLAB_ENROL_WINDOW_S; 0 turns it off.
 UXLAB_ENROL_LIMIT = env_int("UXLAB_ENROL_LIMIT", 20)
 UXLAB_ENROL_WINDOW_S = env_int("UXLAB_ENROL_WINDOW_S", 600)
-# Behind a reverse proxy, the request header holding the client's address (e.g.
-# HTTP_X_FORWARDED_FOR, whose last entry the proxy appended); empty means the socket's address.
+# The request header holding the client's address, as uxlab's nginx sets it (its last entry is
+# used): docker-compose sets HTTP_X_REAL_IP. Empty means the connection's address, which uvicorn
+# takes from nginx's X-Forwarded-For on loopback (`manage.py serve`). Set it only where nothing
+# but that nginx reaches the web processes, or a client can name any address (docs/deployment.md).
 UXLAB_CLIENT_IP_HEADER = env_str("UXLAB_CLIENT_IP_HEADER", "")
+# The proxies in front of uxlab's nginx (a TLS-terminating one, a load balancer), as addresses or
+# networks: only their X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none.
+UXLAB_TRUSTED_PROXIES = env_list("UXLAB_TRUSTED_PROXIES", [])
+for _proxy in UXLAB_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"UXLAB_TRUSTED_PROXIES must list IP addresses or networks, not {_proxy!r}") from None
 # A participant who reserved cells (reached the trial page) but started no trial within this many
 # seconds has the cells released by the expiry task (and is reassigned on return).
 UXLAB_RELEASE_UNSTARTED_AFTER_S = env_int("UXLAB_RELEASE_UNSTARTED_AFTER_S", 300)
@@ -291,7 +302,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # Login and API throttling (uxlab/web/throttle.py); the counts live in CACHES below.
 AUTHENTICATION_BACKENDS = ["uxlab.web.throttle.ThrottledModelBackend"]
 UXLAB_LOGIN_MAX_FAILURES = env_int("UXLAB_LOGIN_MAX_FAILURES", 5)
+UXLAB_LOGIN_ACCOUNT_MAX_FAILURES = env_int("UXLAB_LOGIN_ACCOUNT_MAX_FAILURES", 20)
 UXLAB_LOGIN_LOCKOUT_S = env_int("UXLAB_LOGIN_LOCKOUT_S", 900)
+if min(UXLAB_LOGIN_MAX_FAILURES, UXLAB_LOGIN_ACCOUNT_MAX_FAILURES, UXLAB_LOGIN_LOCKOUT_S) < 1:
+    raise ImproperlyConfigured("UXLAB_LOGIN_MAX_FAILURES, UXLAB_LOGIN_ACCOUNT_MAX_FAILURES and UXLAB_LOGIN_LOCKOUT_S must be >= 1")
 UXLAB_API_MAX_FAILURES = env_int("UXLAB_API_MAX_FAILURES", 20)
 # New API tokens expire after this many days.
 UXLAB_API_TOKEN_DAYS = env_int("UXLAB_API_TOKEN_DAYS", 90)
@@ -355,7 +369,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-# "true" trusts the proxy's X-Forwarded-Proto: only behind a proxy that always sets (overwrites) it.
+# "true" trusts X-Forwarded-Proto: uxlab's nginx overwrites it, passing on only the value a proxy in
+# UXLAB_TRUSTED_PROXIES sent (uxlab/web/checks.py warns when that list is empty).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -69,7 +69,9 @@ def pids(log, name):
 @pytest.mark.services
 def test_it_serves_through_nginx_and_keeps_the_site_up_when_the_worker_is_killed(services_env, tmp_path, db):
     port = free_port()
-    env = services_env | {"CELERY_TASK_DEFAULT_QUEUE": f"serve-test-{port}", "LOG_LEVEL": "INFO"}
+    env = services_env | {
+        "CELERY_TASK_DEFAULT_QUEUE": f"serve-test-{port}", "LOG_LEVEL": "INFO", "UXLAB_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8",
+    }  # fmt: skip
     argv = [
         sys.executable, "manage.py", "serve", "--port", str(port), "--web-processes", "2",
         "--web-base-port", str(free_port_range(2)), "--runtime-dir", str(tmp_path / "serve"),
@@ -82,6 +84,9 @@ def test_it_serves_through_nginx_and_keeps_the_site_up_when_the_worker_is_killed
         assert len(web_pids) == 2 and len(pids(log, "proxy")) == 1
         login = f"http://127.0.0.1:{port}/accounts/login/"
         assert httpx.get(login).status_code == 200
+        # nginx believes the client address and scheme only from the proxies the settings trust.
+        site = (tmp_path / "serve" / "nginx" / "uxlab.conf").read_text()
+        assert "set_real_ip_from 127.0.0.1; set_real_ip_from 10.0.0.0/8;" in site
 
         (worker,) = pids(log, "worker")
         os.killpg(worker, signal.SIGKILL)
@@ -93,6 +98,17 @@ def test_it_serves_through_nginx_and_keeps_the_site_up_when_the_worker_is_killed
         assert pids(log, r"web-\d") == web_pids and serve.poll() is None
         for pid in web_pids:
             os.kill(pid, 0)  # still running
+
+
+def test_a_web_process_clients_reach_directly_believes_forwarded_headers_only_from_trusted_proxies(settings):
+    """Without nginx in front (one web process, or --proxy uvicorn), uvicorn itself decides whose
+    X-Forwarded-For to believe: UXLAB_TRUSTED_PROXIES, not its default of any local process."""
+    from uxlab.studies.management.commands.serve import exposed_web_env
+
+    settings.UXLAB_TRUSTED_PROXIES = []
+    assert exposed_web_env("web")["FORWARDED_ALLOW_IPS"] == ""
+    settings.UXLAB_TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/8"]
+    assert exposed_web_env("web")["FORWARDED_ALLOW_IPS"] == "127.0.0.1,10.0.0.0/8"
 
 
 def test_it_names_each_childs_database_connections_after_the_child(monkeypatch):

@@ -25,6 +25,7 @@ HTTPS_ENV = {
     "SESSION_COOKIE_SECURE": "true",
     "CSRF_COOKIE_SECURE": "true",
     "SECURE_PROXY_SSL_HEADER": "true",
+    "UXLAB_TRUSTED_PROXIES": "127.0.0.1",
 }
 
 
@@ -50,9 +51,20 @@ def test_it_fails_the_deploy_check_without_them():
 
 
 @pytest.mark.services
+def test_it_warns_when_the_proxy_in_front_is_not_trusted():
+    """Behind a TLS-terminating proxy that uxlab's nginx does not trust, https requests would look
+    like http (SECURE_SSL_REDIRECT's redirect loop) and every client would have the proxy's address."""
+    result = run_check(SECRET_KEY=secrets.token_urlsafe(50), **{**HTTPS_ENV, "UXLAB_TRUSTED_PROXIES": ""})
+    assert result.returncode != 0 and "uxlab.W001" in result.stderr and "UXLAB_TRUSTED_PROXIES" in result.stderr
+
+
+@pytest.mark.services
 def test_it_rejects_a_malformed_https_variable():
     result = run_check(SECRET_KEY=secrets.token_urlsafe(50), **{**HTTPS_ENV, "SECURE_HSTS_SECONDS": "a year"})
     assert result.returncode != 0 and "SECURE_HSTS_SECONDS must be an integer" in result.stderr
+    result = run_check(SECRET_KEY=secrets.token_urlsafe(50), **{**HTTPS_ENV, "UXLAB_TRUSTED_PROXIES": "proxy.example.org"})
+    assert result.returncode != 0
+    assert "UXLAB_TRUSTED_PROXIES must list IP addresses or networks, not 'proxy.example.org'" in result.stderr
 
 
 # A value for every URL parameter of uxlab.web.urls; a new parameter fails the test until it is here.

@@ -1,6 +1,8 @@
-"""Login and token hardening: lockout after wrong passwords (researcher and admin login), 429 after
-bad bearer tokens, token expiry and scope, and no caching of the page that shows a new token."""
+"""Login and token hardening: lockout after wrong passwords (researcher and admin login; per address
+and per user name, counted by the address a proxy names), 429 after bad bearer tokens, token expiry
+and scope, and no caching of the page that shows a new token."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -30,6 +32,60 @@ def test_it_locks_a_user_out_after_repeated_wrong_passwords(client, settings, ur
     # Another address is not locked out, and the counts expire.
     other = client.post(url, {"username": "dora", "password": "dora-password"}, REMOTE_ADDR="203.0.113.9")
     assert other.status_code == 302
+
+
+def test_it_locks_a_user_name_guessed_from_many_addresses(client, settings, team):
+    make_user("dora", team, "owner")
+    make_user("eve", team, "owner")
+    url = "/accounts/login/"
+    for attempt in range(settings.UXLAB_LOGIN_ACCOUNT_MAX_FAILURES):
+        # Never UXLAB_LOGIN_MAX_FAILURES from one address.
+        address = f"198.51.100.{attempt // (settings.UXLAB_LOGIN_MAX_FAILURES - 1)}"
+        assert client.post(url, {"username": "dora", "password": "nope"}, REMOTE_ADDR=address).status_code == 200
+    fresh = {"REMOTE_ADDR": "203.0.113.50"}
+    assert client.post(url, {"username": "dora", "password": "dora-password"}, **fresh).status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert client.post(url, {"username": "eve", "password": "eve-password"}, **fresh).status_code == 302
+
+
+def test_a_locked_user_name_can_log_in_again_after_the_cooldown(client, settings, team):
+    """Nobody can lock a user out for good: a count is forgotten UXLAB_LOGIN_LOCKOUT_S after it began."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # quick attempts
+    make_user("dora", team, "owner")
+    settings.UXLAB_LOGIN_ACCOUNT_MAX_FAILURES, settings.UXLAB_LOGIN_LOCKOUT_S = 3, 2
+    url = "/accounts/login/"
+    for attempt in range(3):
+        client.post(url, {"username": "dora", "password": "nope"}, REMOTE_ADDR=f"198.51.100.{attempt}")
+    right = {"username": "dora", "password": "dora-password"}
+    assert client.post(url, right, REMOTE_ADDR="203.0.113.50").status_code == 200
+    time.sleep(2.1)
+    assert client.post(url, right, REMOTE_ADDR="203.0.113.50").status_code == 302
+
+
+def test_behind_a_proxy_it_counts_by_the_address_the_proxy_names(client, settings, team):
+    """docker-compose: every request comes from the proxy's address, which names the client in X-Real-IP.
+    One client's wrong passwords must not lock the user out everywhere (nor count as another client's)."""
+    make_user("dora", team, "owner")
+    settings.UXLAB_CLIENT_IP_HEADER = "HTTP_X_REAL_IP"
+    proxy = {"REMOTE_ADDR": "172.18.0.5"}
+    for _ in range(settings.UXLAB_LOGIN_MAX_FAILURES):
+        attempt = client.post("/accounts/login/", {"username": "dora", "password": "nope"}, HTTP_X_REAL_IP="203.0.113.7", **proxy)
+        assert attempt.status_code == 200
+    locked = client.post("/accounts/login/", {"username": "dora", "password": "dora-password"}, HTTP_X_REAL_IP="203.0.113.7", **proxy)
+    assert locked.status_code == 200
+    other = client.post("/accounts/login/", {"username": "dora", "password": "dora-password"}, HTTP_X_REAL_IP="198.51.100.2", **proxy)
+    assert other.status_code == 302
+
+
+def test_behind_a_proxy_the_api_throttle_counts_by_the_address_the_proxy_names(client, settings, tokens):
+    settings.UXLAB_CLIENT_IP_HEADER = "HTTP_X_REAL_IP"
+    url = reverse("web:api_studies")
+    proxy = {"REMOTE_ADDR": "172.18.0.5"}
+    for _ in range(settings.UXLAB_API_MAX_FAILURES):
+        assert client.get(url, HTTP_AUTHORIZATION="Bearer uxl_guess", HTTP_X_REAL_IP="203.0.113.7", **proxy).status_code == 401
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['alice']}", **proxy}
+    assert client.get(url, HTTP_X_REAL_IP="203.0.113.7", **auth).status_code == 429
+    assert client.get(url, HTTP_X_REAL_IP="198.51.100.2", **auth).status_code == 200
 
 
 def test_a_successful_login_below_the_limit_clears_the_count(client, settings, team):

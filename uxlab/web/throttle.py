@@ -1,9 +1,12 @@
-"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/) and API bearer tokens.
+"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/) and API bearer tokens,
+and the client address every per-client limit counts by (the enrolment limit's too).
 
 Counts live in Django's cache, which is Redis whenever REDIS_URL is set, so every web process sees
-the same counts. After ``UXLAB_LOGIN_MAX_FAILURES`` wrong passwords for one user name from one
-address, that pair is locked for ``UXLAB_LOGIN_LOCKOUT_S`` (the right password is refused too);
-after ``UXLAB_API_MAX_FAILURES`` bad tokens from one address, the API answers 429 for as long.
+the same counts. A count starts with its first failure and is forgotten ``UXLAB_LOGIN_LOCKOUT_S``
+later. Logins are locked (the right password refused too) after ``UXLAB_LOGIN_MAX_FAILURES`` wrong
+passwords for one user name from one address, and after ``UXLAB_LOGIN_ACCOUNT_MAX_FAILURES`` for one
+user name from any addresses (guessing from many addresses); after ``UXLAB_API_MAX_FAILURES`` bad
+tokens from one address, the API answers 429.
 """
 
 import hashlib
@@ -17,8 +20,14 @@ GENERATION_KEY = "uxlab:throttle:generation"
 
 
 def client_address(request):
-    """The connecting address (the proxy's, behind one: then the lockout is per user name)."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The client's address: the last entry of the ``UXLAB_CLIENT_IP_HEADER`` header when that is
+    set (docker-compose: X-Real-IP, which uxlab's nginx overwrites), else the connection's, which
+    uvicorn takes from the X-Forwarded-For of uxlab's nginx on loopback (docs/deployment.md)."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.UXLAB_CLIENT_IP_HEADER:
+        forwarded = request.META.get(settings.UXLAB_CLIENT_IP_HEADER, "")
+        address = forwarded.split(",")[-1].strip() or address
+    return address or "unknown"
 
 
 def _key(kind, ident):
@@ -49,8 +58,18 @@ def reset_all():
     cache.incr(GENERATION_KEY)
 
 
+def account_ident(username):
+    return (username or "").strip().lower()
+
+
 def login_ident(request, username):
-    return f"{(username or '').strip().lower()}|{client_address(request)}"
+    return f"{account_ident(username)}|{client_address(request)}"
+
+
+def login_locked(request, username):
+    return is_locked("login", login_ident(request, username), settings.UXLAB_LOGIN_MAX_FAILURES) or is_locked(
+        "account", account_ident(username), settings.UXLAB_LOGIN_ACCOUNT_MAX_FAILURES
+    )
 
 
 class ThrottledModelBackend(ModelBackend):
@@ -62,15 +81,16 @@ class ThrottledModelBackend(ModelBackend):
             return super().authenticate(request, username=username, password=password, **kwargs)
         if username is None:
             username = kwargs.get(self._username_field(), "")
-        ident = login_ident(request, username)
-        if is_locked("login", ident, settings.UXLAB_LOGIN_MAX_FAILURES):
-            record_failure("login", ident)
+        if login_locked(request, username):
             raise PermissionDenied("too many failed logins")
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
-            record_failure("login", ident)
+            record_failure("login", login_ident(request, username))
+            record_failure("account", account_ident(username))
         else:
-            clear("login", ident)
+            # Only this address's count: the account's runs out with its window, so an attacker
+            # guessing from elsewhere gains nothing from the owner's logins.
+            clear("login", login_ident(request, username))
         return user
 
     @staticmethod

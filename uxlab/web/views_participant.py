@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from uxlab.studies import actions
 from uxlab.studies.assignment import StudyFull
 from uxlab.studies.models import Participant, Study
+from uxlab.web.throttle import client_address
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +116,7 @@ def resume_or_refuse(request, study, participant):
 
 def client_key(request):
     """A keyed hash of the client's address (the rate limit's key); the address is never kept."""
-    address = request.META.get("REMOTE_ADDR", "")
-    if settings.UXLAB_CLIENT_IP_HEADER:
-        forwarded = request.META.get(settings.UXLAB_CLIENT_IP_HEADER, "")
-        address = forwarded.split(",")[-1].strip() or address
+    address = client_address(request)
     return hmac.new(settings.SECRET_KEY.encode(), f"enrolment:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

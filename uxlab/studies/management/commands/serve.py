@@ -41,6 +41,13 @@ def child_env(name):
     return os.environ | {"PGAPPNAME": f"{os.environ.get('PGAPPNAME') or 'uxlab'}-{name}"}
 
 
+def exposed_web_env(name):
+    """A web process that clients reach without nginx believes X-Forwarded-For and -Proto only from
+    UXLAB_TRUSTED_PROXIES (uvicorn's FORWARDED_ALLOW_IPS; by default uvicorn trusts loopback, where
+    any local client could name an address). Behind nginx, web processes trust nginx on loopback."""
+    return child_env(name) | {"FORWARDED_ALLOW_IPS": ",".join(settings.UXLAB_TRUSTED_PROXIES)}
+
+
 class Command(BaseCommand):
     help = (
         "Start uxlab: one web process per core behind nginx (one with the embedded default), and the "
@@ -86,10 +93,11 @@ class Command(BaseCommand):
             if nginx is None:
                 self.stdout.write("nginx is not installed (`make proxy`): using uvicorn's own workers instead.")
         if count == 1:
-            supervisor.add("web", python(web_command(host, port)), env=child_env("web"), cwd=cwd, describe=f"on {host}:{port}")
+            supervisor.add("web", python(web_command(host, port)), env=exposed_web_env("web"), cwd=cwd, describe=f"on {host}:{port}")
         elif proxy == "uvicorn":
             supervisor.add(
-                "web", python(web_command(host, port, workers=count)), env=child_env("web"), cwd=cwd, describe=f"{count} workers on {host}:{port}"
+                "web", python(web_command(host, port, workers=count)), env=exposed_web_env("web"), cwd=cwd,
+                describe=f"{count} workers on {host}:{port}",
             )
         else:
             if nginx is None:
@@ -104,7 +112,9 @@ class Command(BaseCommand):
                     f"web-{index}", python(web_command("127.0.0.1", web_port)), env=child_env(f"web-{index}"), cwd=cwd,
                     describe=f"on 127.0.0.1:{web_port}",
                 )
-            config = write_proxy_config(runtime / "nginx", f"{host}:{port}", upstreams)
+            config = write_proxy_config(
+                runtime / "nginx", f"{host}:{port}", upstreams, trusted_proxies=settings.UXLAB_TRUSTED_PROXIES
+            )
             supervisor.add("proxy", [nginx, *proxy_command(config)[1:]], cwd=cwd, describe=f"nginx on {host}:{port}")
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("No broker configured: ratings are stored in-process (embedded default).")
