@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uxlab.studies import events
+from uxlab.studies.actions.audit import record_audit
 from uxlab.studies.models import AuditEntry, ExternalIdentity, FailedTask, Participant, Trial
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,11 @@ def withdraw_participant(participant, by, user=None):
             unconfirmed_reason="", assigned_at=None, assignment={}, assignment_seed="", outcome="",
             completion_code_shown="",
         )
-        AuditEntry.objects.create(
-            study_id=locked.study_id,
-            user=user,
-            action=AuditEntry.Action.PARTICIPANT_WITHDRAWN,
+        record_audit(
+            locked.study_id, user, AuditEntry.Action.PARTICIPANT_WITHDRAWN,
+            f"Participant {locked.pk} withdrawn; {answers} answer{'' if answers == 1 else 's'} deleted",
             participant_number=locked.pk,
-            detail={"by": by, "previous_status": previous, "answers_deleted": answers, "panel_id_erased": bool(had_panel_id)},
+            data={"by": by, "previous_status": previous, "answers_deleted": answers, "panel_id_erased": bool(had_panel_id)},
         )
         events.send_event_on_commit(locked.group_name, {"type": WITHDRAWN_EVENT})
     log.info("participant %s of study %s withdrawn by the %s", locked.pk, locked.study_id, by)
@@ -103,10 +103,10 @@ def erase_old_panel_ids(now=None, days=None):
         with transaction.atomic():
             count, _ = ExternalIdentity.objects.filter(participant_id__in=ids).delete()
             Participant.objects.filter(pk__in=ids).update(panel_id_erased_at=now)
-            AuditEntry.objects.create(
-                study_id=study_id,
-                action=AuditEntry.Action.PANEL_IDS_ERASED,
-                detail={"count": count, "retention_days": days, "ended_before": cutoff.isoformat()},
+            record_audit(
+                study_id, None, AuditEntry.Action.PANEL_IDS_ERASED,
+                f"{count} panel id{'' if count == 1 else 's'} erased (sessions ended over {days} days ago)",
+                data={"count": count, "retention_days": days, "ended_before": cutoff.isoformat()},
             )
         erased += count
     if erased:
