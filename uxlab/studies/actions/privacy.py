@@ -5,7 +5,9 @@ the study's team) keeps a tombstone row: its number, study, token (so their link
 withdrawn), when they started, consented and withdrew, and who asked. Their trials, answers,
 conflicting resends, browser telemetry, live responses, browser checks, dead letters and panel id
 are deleted, so quotas count only people whose data is kept and nothing of theirs reaches analysis
-or a download. Every withdrawal and every retention erasure writes an AuditEntry.
+or a download; stored export files of the study are deleted too (and exports running then are
+stopped), as are the files with panel ids when panel ids are erased. Every withdrawal, every
+retention erasure and every deletion of export files writes an AuditEntry.
 """
 
 import logging
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from uxlab.studies import events
 from uxlab.studies.actions.audit import record_audit
+from uxlab.studies.actions.jobs import discard_export_files
 from uxlab.studies.models import AuditEntry, ExternalIdentity, FailedTask, Participant, Trial
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ def withdraw_participant(participant, by, user=None):
             participant_number=locked.pk,
             data={"by": by, "previous_status": previous, "answers_deleted": answers, "panel_id_erased": bool(had_panel_id)},
         )
+        # Stored exports (background jobs' files) hold their rows too: deleted, or stopped while running.
+        discard_export_files(locked.study_id, AuditEntry.Action.PARTICIPANT_WITHDRAWN, participant_number=locked.pk)
         events.send_event_on_commit(locked.group_name, {"type": WITHDRAWN_EVENT})
     log.info("participant %s of study %s withdrawn by the %s", locked.pk, locked.study_id, by)
     participant.refresh_from_db()
@@ -108,6 +113,7 @@ def erase_old_panel_ids(now=None, days=None):
                 f"{count} panel id{'' if count == 1 else 's'} erased (sessions ended over {days} days ago)",
                 data={"count": count, "retention_days": days, "ended_before": cutoff.isoformat()},
             )
+            discard_export_files(study_id, AuditEntry.Action.PANEL_IDS_ERASED, panel_ids_only=True)
         erased += count
     if erased:
         log.info("erased %d panel ids of sessions that ended more than %d days ago", erased, days)
