@@ -14,6 +14,7 @@ name itself.
 """
 
 import asyncio
+import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -86,12 +87,17 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self.backend.sleep(seconds)
 
 
+@functools.cache
+def ssl_context():
+    """httpx's default TLS context (certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR), made once per
+    process: loading the roots for every request would add to every live trial's first token."""
+    return httpx.create_ssl_context()
+
+
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport whose connections are opened by a PinnedNetworkBackend."""
 
     def __init__(self, network_backend: PinnedNetworkBackend):
-        super().__init__(trust_env=False)
-        # The pool httpx would build, with the pinning network backend (httpcore's public API).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(), network_backend=network_backend
-        )
+        super().__init__(verify=ssl_context(), trust_env=False)
+        # The pool httpx builds, with the pinning network backend (httpcore's public API).
+        self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context(), network_backend=network_backend)
