@@ -9,6 +9,9 @@ import os
 # processes, and for this one when pytest was started without it (settings are already loaded).
 LOCAL_LIVE_HOSTS = "127.0.0.0/8,::1"
 os.environ.setdefault("UXLAB_LIVE_ALLOWED_HOSTS", LOCAL_LIVE_HOSTS)
+# The key variables the suite's live arms name, each bound to the host its tests send it to.
+TEST_KEY_HOSTS = "UXLAB_KEY_TEST=backend.test,UXLAB_KEY_TEST_BACKEND=127.0.0.1,UXLAB_KEY_EXAMPLE=api.example.org"
+os.environ.setdefault("UXLAB_KEY_HOSTS", TEST_KEY_HOSTS)
 # Child processes (servers, workers, commands) get their settings from the tests alone, never from a
 # developer's .env (uxlab/envfile.py); tests of .env itself set UXLAB_ENV_FILE or leave it out.
 os.environ.setdefault("UXLAB_ENV_FILE", "")
@@ -18,9 +21,10 @@ from django.conf import settings  # noqa: E402
 
 from uxlab.streaming.backends import egress  # noqa: E402
 
-if not settings.UXLAB_LIVE_ALLOWED_HOSTS:
-    settings.UXLAB_LIVE_ALLOWED_HOSTS = LOCAL_LIVE_HOSTS.split(",")
-    egress.configure(egress.EgressPolicy.from_lists(settings.UXLAB_LIVE_ALLOWED_HOSTS, settings.UXLAB_LIVE_KEY_NAMES))
+if not settings.UXLAB_LIVE_ALLOWED_HOSTS or not settings.UXLAB_KEY_HOSTS:
+    settings.UXLAB_LIVE_ALLOWED_HOSTS = settings.UXLAB_LIVE_ALLOWED_HOSTS or LOCAL_LIVE_HOSTS.split(",")
+    settings.UXLAB_KEY_HOSTS = settings.UXLAB_KEY_HOSTS or TEST_KEY_HOSTS.split(",")
+    egress.configure(egress.policy_from_settings(settings))
 
 from tests.stack import Stack  # noqa: E402
 from uxlab.benchmarks.processes import child_env  # noqa: E402
@@ -61,6 +65,19 @@ design:
   pairs: [[fast_arm, slow_arm]]
   seed: quick
 """
+
+
+@pytest.fixture
+def tokenizer_dir(tmp_path):
+    """An empty tokenizer directory (UXLAB_TOKENIZER_DIR) for the test, configured, then restored."""
+    from uxlab.streaming import tokenizer_files
+
+    before = tokenizer_files.current()
+    directory = tmp_path / "tokenizers"
+    directory.mkdir()
+    tokenizer_files.configure(tokenizer_files.TokenizerFiles(str(directory), before.max_bytes))
+    yield directory
+    tokenizer_files.configure(before)
 
 
 @pytest.fixture

@@ -384,9 +384,18 @@ UXLAB_CSP = env_str(
 )
 # Live arms (uxlab/streaming/backends/egress.py): base_url must resolve to public addresses unless
 # its host name, address or network is listed here (a local model server: localhost,127.0.0.0/8);
-# api_key_env may name only UXLAB_KEY_* variables or those listed in UXLAB_LIVE_KEY_NAMES.
+# api_key_env may name only UXLAB_KEY_* variables or those listed in UXLAB_LIVE_KEY_NAMES, and a
+# key is sent only to the hosts UXLAB_KEY_HOSTS binds it to (NAME=host or NAME=host:port entries;
+# a malformed one stops the process at start, studies/apps.py).
 UXLAB_LIVE_ALLOWED_HOSTS = env_list("UXLAB_LIVE_ALLOWED_HOSTS", [])
 UXLAB_LIVE_KEY_NAMES = env_list("UXLAB_LIVE_KEY_NAMES", [])
+UXLAB_KEY_HOSTS = env_list("UXLAB_KEY_HOSTS", [])
+# An arm's `tokenizer:` names a tokenizer.json in this directory (uxlab/streaming/tokenizer_files.py);
+# nothing outside it is read, and no file larger than UXLAB_TOKENIZER_MAX_BYTES.
+UXLAB_TOKENIZER_DIR = env_str("UXLAB_TOKENIZER_DIR", str(BASE_DIR / "var" / "tokenizers"))
+UXLAB_TOKENIZER_MAX_BYTES = env_int("UXLAB_TOKENIZER_MAX_BYTES", 64 * 1024 * 1024)
+if UXLAB_TOKENIZER_MAX_BYTES < 1:
+    raise ImproperlyConfigured("UXLAB_TOKENIZER_MAX_BYTES must be at least 1")
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,5 @@
-"""A real streaming HTTP server on 127.0.0.1 for end-to-end tests of the live backend.
+"""A real streaming HTTP server on 127.0.0.1 (or another loopback address) for end-to-end tests of
+the live backend.
 
 It runs an asyncio server in a background thread and answers every POST with a scripted
 response: a status, an optional delay before the headers, then body pieces each sent after its
@@ -37,14 +38,15 @@ class ReplayServer:
     # time.monotonic() when the last request was read, and when each of its pieces was written.
     received_at: float | None = None
     sent_at: list = field(default_factory=list)
+    host: str = "127.0.0.1"
 
-    def start(self):
+    def start(self, port=0):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
 
         async def listen():
-            return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            return await asyncio.start_server(self._handle, self.host, port)
 
         self._server = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -52,7 +54,7 @@ class ReplayServer:
 
     @property
     def base_url(self):
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def stop(self):
         async def shutdown():

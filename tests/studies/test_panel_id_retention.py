@@ -49,8 +49,9 @@ def test_the_task_erases_panel_ids_of_sessions_that_ended_long_ago(study, team, 
         participant.refresh_from_db()
         assert participant.panel_id_erased_at is None
     entries = {entry.study_id: entry for entry in AuditEntry.objects.all()}
-    assert entries[study.pk].action == "panel_ids_erased" and entries[study.pk].detail["count"] == 3
-    assert entries[other_study.pk].detail["count"] == 1 and entries[other_study.pk].user is None
+    assert entries[study.pk].action == "panel_ids_erased" and entries[study.pk].data["count"] == 3
+    assert entries[other_study.pk].data["count"] == 1 and entries[other_study.pk].user is None
+    assert entries[study.pk].detail == "3 panel ids erased (sessions ended over 30 days ago)"
     # The participants stay in the downloads, without a panel id.
     rows = list(export_tables(True)["participants"].rows(study, ExportOptions(include_external_ids=True)))
     by_number = {row[1]: row for row in rows}

@@ -169,10 +169,25 @@ def test_it_requires_a_recorded_arm_to_be_a_live_arm_of_the_study():
     ]
 
 
-def test_it_checks_that_a_tokenizer_file_loads(tmp_path):
-    path = tmp_path / "tokenizer.json"
+def test_it_checks_that_a_tokenizer_file_loads(tokenizer_dir):
+    path = tokenizer_dir / "tokenizer.json"
     path.write_text("{}")
 
     errors = errors_of(f"- name: fast\n  tokenizer: {path}\n- name: slow\n")
 
     assert len(errors) == 1 and errors[0].startswith(f"arms[0].tokenizer: {path}: not a loadable tokenizer.json")
+    errors = errors_of("- name: fast\n  tokenizer: tokenizer.json\n- name: slow\n")  # the same file, by its name
+    assert len(errors) == 1 and errors[0].startswith("arms[0].tokenizer: tokenizer.json: not a loadable tokenizer.json")
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "/etc/hostname", "../../../../etc/passwd"])
+def test_a_tokenizer_outside_the_operators_directory_is_refused_by_path_before_it_is_read(tokenizer_dir, name):
+    outside = f"{name} is outside the tokenizer directory (UXLAB_TOKENIZER_DIR): name a file in it, e.g. llama-3/tokenizer.json"
+    errors = errors_of(f"- name: fast\n  tokenizer: {name}\n- name: slow\n  kind: trace\n  builtin: h200_llama8b_batch1\n"
+                       f"  tokenizer: {name}\n")
+    assert errors == [f"arms[0].tokenizer: {outside}", f"arms[1].tokenizer: {outside}"]
+
+
+def test_a_tokenizer_that_is_not_a_regular_file_is_refused(tokenizer_dir):
+    (tokenizer_dir / "llama").mkdir()
+    assert errors_of("- name: fast\n  tokenizer: llama\n- name: slow\n") == ["arms[0].tokenizer: llama: not a regular file"]

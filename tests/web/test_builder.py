@@ -11,7 +11,7 @@ from django.urls import reverse
 from tests.conftest import make_user
 from uxlab.studies import drafts
 from uxlab.studies.actions import builder as build
-from uxlab.studies.models import Study, StudyAudit, StudyVersion
+from uxlab.studies.models import AuditEntry, Study, StudyVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_it_creates_a_valid_draft_from_two_presets(client, team, alice):
     assert [arm.preset for arm in study.arms.all()] == ["wafer_scale_8b", "loaded_gpu_cloud_70b"]
     assert study.arms.get(position=0).source.startswith("Cerebras")
     assert drafts.problems_of(study.draft.document) == (drafts.problems_of(study.draft.document)[0], [])
-    assert StudyAudit.objects.filter(study=study, action="create", user=alice).exists()
+    assert AuditEntry.objects.filter(study=study, action="create", user=alice).exists()
 
 
 def test_it_shows_the_schemas_problem_beside_the_field_and_saves_once_fixed(client, team, alice):
@@ -146,7 +146,7 @@ def test_launch_freezes_the_arms_and_later_edits_make_versions(client, team, ali
     from uxlab.studies import actions
 
     assert actions.enroll_participant(study).study_version == 2
-    actions_done = list(StudyAudit.objects.filter(study=study).order_by("created_at", "id").values_list("action", flat=True))
+    actions_done = list(AuditEntry.objects.filter(study=study).order_by("created_at", "id").values_list("action", flat=True))
     assert actions_done[0] == "create" and "launch" in actions_done and actions_done[-1] == "new_version"
 
     client.post(reverse("web:change_status", args=[study.code, "pause"]))
@@ -202,4 +202,5 @@ def test_the_study_list_and_a_study_page_lead_to_the_builder(client, team, alice
     assert 'href="/studies/new/"' in client.get(reverse("web:study_list")).content.decode()
     study = create_from_template(client, team)
     page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
-    assert f'href="/studies/{study.code}/build/"' in page and 'id="launch-button"' in page and 'id="audit"' in page
+    assert f'href="/studies/{study.code}/build/"' in page and 'id="launch-button"' in page
+    assert re.search(r'id="audit-log".*<td>create: template</td>\s*<td>alice</td><td>1</td>', page, re.S)  # the one audit log

@@ -83,3 +83,23 @@ def test_creating_needs_a_team_the_user_may_write_to(client, team, other_team, a
     response = client.post(reverse("web:study_create"), {"team": other_team.pk, "title": "x", "start": "blank",
                                                           "first_preset": "groq_8b", "second_preset": "groq_8b"})
     assert response.status_code == 400 and not Study.objects.exists()
+
+
+def test_the_builder_refuses_a_tokenizer_outside_the_directory_and_a_key_sent_elsewhere(client, draft, tokenizer_dir):
+    from tests.web.test_builder import field_error
+
+    form = {"name": "fast_arm", "label": "Fast", "source": "x", "ttft_s": "0.05", "tokens_per_second": "400",
+            "tokenizer": "/etc/passwd"}  # fmt: skip
+    response = client.post(reverse("web:builder_item", args=[draft.code, "arms", 0]), form)
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), "tokenizer").startswith(
+        "/etc/passwd is outside the tokenizer directory (UXLAB_TOKENIZER_DIR)")
+
+    live = {"kind": "live", "name": "gpt", "base_url": "https://collector.example.net/v1", "model": "m",
+            "api_key_env": "UXLAB_KEY_EXAMPLE"}  # fmt: skip
+    response = client.post(reverse("web:builder_item_new", args=[draft.code, "arms"]), live)
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), "api_key_env") == (
+        "UXLAB_KEY_EXAMPLE may be sent only to api.example.org (UXLAB_KEY_HOSTS), not to collector.example.net:443")
+    assert [arm.name for arm in Study.objects.get(pk=draft.pk).arms.all()] == ["fast_arm", "slow_arm"]
+    assert "tokenizer" not in Study.objects.get(pk=draft.pk).arms.get(name="fast_arm").profile

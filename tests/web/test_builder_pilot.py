@@ -8,7 +8,7 @@ from tests.web.conftest import run_participant
 from uxlab.analysis.results import study_results
 from uxlab.studies import actions
 from uxlab.studies.actions import lifecycle
-from uxlab.studies.models import Participant, Rating, Study, StudyAudit
+from uxlab.studies.models import AuditEntry, Participant, Rating, Study
 from uxlab.web.builder.views_run import pilot_key
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_a_preview_runs_a_draft_outside_quotas_and_counts(client, team, alice):
     assert participant.trials.filter(kind="trial").count() == 1
     assert actions.live_cell_counts(study) == {}  # fills no quota
     assert actions.study_counts(study)["participants"] == 0 and actions.study_counts(study)["preview"] == 1
-    assert StudyAudit.objects.filter(study=study, action="preview").exists()
+    assert AuditEntry.objects.filter(study=study, action="preview").exists()
 
 
 def test_a_preview_consents_in_a_draft_that_real_participants_cannot_enter(client, team, alice):
@@ -84,7 +84,7 @@ def test_pilot_data_is_left_out_of_analysis_by_default_and_deleted_in_one_click(
     client.post(reverse("web:delete_pilot_data", args=[study.code]), {"confirm": "yes"})
     assert not Participant.objects.filter(study=study).exclude(mode="").exists()
     assert Rating.objects.filter(participant__study=study).count() == 1  # the real participant's answer stays
-    assert StudyAudit.objects.filter(study=study, action="delete_pilot_data").exists()
+    assert AuditEntry.objects.filter(study=study, action="delete_pilot_data").exists()
 
 
 def test_the_pilot_link_enrols_pilot_participants_and_a_wrong_key_does_not(client, team):

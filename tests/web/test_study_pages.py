@@ -58,3 +58,24 @@ def test_it_shows_the_participant_link_as_an_absolute_url(client, study, alice):
     client.force_login(alice)
     page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
     assert f'<code class="link" id="participant-link">http://testserver/s/{study.code}/</code>' in page
+
+
+def test_it_shows_one_audit_log_of_changes_to_the_study_and_privacy_events(client, study, alice):
+    import re
+
+    from uxlab.studies import actions
+    from uxlab.studies.models import AuditEntry, Participant
+
+    actions.pause_study(study, alice)
+    gone = actions.give_consent(actions.enroll_participant(study))
+    actions.withdraw_participant(gone, Participant.WithdrawnBy.PARTICIPANT)
+    client.force_login(alice)
+    page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+
+    log = re.search(r'<section class="card" id="audit-log">(.*?)</section>', page, re.S)[1]
+    rows = [[cell.strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)[1:]]
+            for row in re.findall(r"<tr><td>.*?</tr>", log, re.S)]  # fmt: skip
+    assert rows == [[f"Participant {gone.pk} withdrawn; 0 answers deleted", "the participant", ""],
+                    ["pause: live → paused", "alice", "1"]]  # fmt: skip
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["participant_withdrawn", "pause"]
+    assert not hasattr(study, "privacy_audit_entries")

@@ -109,8 +109,10 @@ def test_a_participant_withdraws_after_confirming_and_their_data_is_deleted(clie
     entry = AuditEntry.objects.get()
     assert (entry.study, entry.user, entry.action, entry.participant_number) == (
         study, None, "participant_withdrawn", participant.pk)  # fmt: skip
-    assert entry.detail == {"by": "participant", "previous_status": "consented", "answers_deleted": 1,
-                            "panel_id_erased": True}
+    assert entry.data == {"by": "participant", "previous_status": "consented", "answers_deleted": 1,
+                          "panel_id_erased": True}
+    assert (entry.detail, entry.version, entry.actor) == (f"Participant {participant.pk} withdrawn; 1 answer deleted", None,
+                                                          "the participant")  # fmt: skip
     assert actions.study_counts(study)["withdrawn"] == 1
 
 
@@ -185,7 +187,7 @@ def test_owners_and_editors_withdraw_a_participant_of_their_team_with_an_audit_e
     assert f"Participant {participant.pk} is withdrawn and their data deleted." in page
     assert f"Participant {participant.pk} withdrawn" in page and "alice" in page  # the audit log
     entry = AuditEntry.objects.get()
-    assert (entry.user, entry.participant_number, entry.detail["by"]) == (alice, participant.pk, "researcher")
+    assert (entry.user, entry.participant_number, entry.data["by"]) == (alice, participant.pk, "researcher")
     assert client.post(url, {"participant": participant.pk}).status_code == 302  # again: said, not repeated
     assert AuditEntry.objects.count() == 1
     tombstone = Participant.objects.get(pk=participant.pk)

@@ -177,3 +177,91 @@ def test_workspace_export_runs_on_the_real_worker(client, stack, alice, rated_st
     assert status["status"] == "done", status
     download = client.get(status["download_url"])
     assert b"".join(download.streaming_content) == streamed(client, rated_study)
+
+
+# --- Stored exports follow withdrawals and erased panel ids ------------------------------------------
+
+
+def downloaded(client, job):
+    return b"".join(client.get(reverse("web:job_download", args=[job.key])).streaming_content).decode()
+
+
+def test_a_withdrawal_deletes_the_studys_stored_export_files(client, alice, rated_study, settings, tmp_path):
+    from uxlab.studies import actions
+    from uxlab.studies.models import AuditEntry, Participant
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    gone = rated_study.participants.order_by("pk").first()
+    jobs = [start(client, rated_study), start(client, rated_study, table="participants", external_ids="1")]
+    for job in jobs:
+        run_job(str(job.key))
+        job.refresh_from_db()
+        assert f"\nquick,{gone.pk}," in downloaded(client, job)
+    paths = [job.file.path for job in jobs]
+
+    actions.withdraw_participant(gone, Participant.WithdrawnBy.PARTICIPANT)
+
+    for job, path in zip(jobs, paths):
+        job.refresh_from_db()
+        assert not (tmp_path / path).exists() and not job.file and job.status == "done"
+        assert job.message == "The file was deleted because a participant withdrew; start the export again."
+        assert client.get(reverse("web:job_download", args=[job.key])).status_code == 404
+        assert client.get(reverse("web:job_status", args=[job.key])).json()["download_url"] is None
+    entry = AuditEntry.objects.get(action="export_files_deleted")
+    assert (entry.detail, entry.participant_number, entry.user, entry.data) == (
+        "2 export files deleted (a participant withdrew)", gone.pk, None,
+        {"files_deleted": 2, "exports_stopped": 0, "because": "participant_withdrawn"})  # fmt: skip
+    again = start(client, rated_study)
+    run_job(str(again.key))
+    again.refresh_from_db()
+    assert f"\nquick,{gone.pk}," not in downloaded(client, again)
+
+
+def test_an_export_running_when_a_participant_withdraws_keeps_no_file(alice, rated_study, settings, tmp_path):
+    from uxlab.analysis.export_jobs import build_export
+    from uxlab.studies import actions
+    from uxlab.studies.actions.jobs import claim_job, start_job
+    from uxlab.studies.models import AuditEntry, Participant
+
+    settings.MEDIA_ROOT = tmp_path
+    job = start_job(rated_study, alice, Job.Kind.EXPORT, {"target": "table", "table": "ratings", "format": "csv"})
+    running = claim_job(job.key)  # the worker has started reading
+
+    actions.withdraw_participant(rated_study.participants.first(), Participant.WithdrawnBy.RESEARCHER, alice)
+    build_export(running)  # and now writes what it read
+
+    job.refresh_from_db()
+    assert (job.status, job.file.name) == ("failed", "")
+    assert job.message == "Stopped because a participant withdrew while it ran; start the export again."
+    assert not list(tmp_path.rglob("*.csv"))
+    assert AuditEntry.objects.get(action="export_files_deleted").detail == "1 running export stopped (a participant withdrew)"
+
+
+def test_erasing_panel_ids_deletes_the_export_files_that_hold_them(client, alice, rated_study, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from uxlab.studies.actions.privacy import erase_old_panel_ids
+    from uxlab.studies.models import AuditEntry, ExternalIdentity
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(alice)
+    participant = rated_study.participants.first()
+    ExternalIdentity.objects.create(participant=participant, study=rated_study, external_id="PID-ERASED")
+    with_ids = start(client, rated_study, table="participants", external_ids="1")
+    without = start(client, rated_study, table="participants")
+    for job in (with_ids, without):
+        run_job(str(job.key))
+    with_ids.refresh_from_db()
+    assert "PID-ERASED" in downloaded(client, with_ids)
+
+    assert erase_old_panel_ids(now=timezone.now() + timedelta(days=100), days=90) == 1
+
+    with_ids.refresh_from_db()
+    without.refresh_from_db()
+    assert not with_ids.file and with_ids.message.startswith("The file was deleted because panel ids were erased")
+    assert without.file and f"\nquick,{participant.pk}," in downloaded(client, without)  # no panel ids in it: kept
+    entry = AuditEntry.objects.get(action="export_files_deleted")
+    assert (entry.detail, entry.participant_number) == ("1 export file deleted (panel ids were erased)", None)

@@ -63,7 +63,7 @@ def build_schedule(
     The first token (of any phase) is due at ``ttft_s``. Each later token follows a gap drawn for
     its own phase, plus ``stall_s`` with probability ``stall_probability``. Thinking text cycles
     through ``tokenize(reasoning)``, or is "" without reasoning. ``tokenize`` defaults to the built-in
-    approximation (``split_tokens``); ``tokens.load_tokenizer`` gives one from a tokenizer.json. With ``chunk_tokens > 1``,
+    approximation (``split_tokens``); ``tokenizer_files.open_tokenizer`` gives one from a tokenizer.json. With ``chunk_tokens > 1``,
     every token in a group of that many shares the due time of the group's last token, and the
     whole schedule is shifted so the first group still arrives at ``ttft_s``. Gaps and stalls use
     separate random streams, so changing the stall settings keeps the same jitter pattern.

@@ -11,6 +11,7 @@ behave like them, so ``split_tokens`` imitates their shape:
 
 On English prose this gives about 1.3 tokens per word (0.75 words per token), the usual rule of
 thumb for English with GPT/Llama tokenizers. The split is lossless: ``"".join(split_tokens(t)) == t``.
+A real tokenizer file can be used instead (tokenizer_files.py).
 """
 
 import functools
@@ -50,37 +51,3 @@ def _split(text: str) -> list[str]:
             tokens.append((space if i == 0 else "") + body[start:end])
             start = end
     return tokens
-
-
-# --- A researcher-supplied tokenizer ------------------------------------------------------------
-
-
-def load_tokenizer(path):
-    """A ``split`` function like ``split_tokens`` backed by a Hugging Face ``tokenizer.json`` file.
-
-    The file is read locally with the ``tokenizers`` package (nothing is downloaded). Token strings
-    are cut from the text by the tokenizer's character offsets, so joining them gives the text back
-    exactly: text the tokenizer skips or normalises (spaces, unknown characters) is attached to the
-    following token, and any trailing remainder to the last one.
-    """
-    from tokenizers import Tokenizer  # imported here: only researchers who supply a file need it
-
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for unreadable or malformed files
-        raise ValueError(f"{path}: not a loadable tokenizer.json file: {exc}") from None
-
-    def split(text: str) -> list[str]:
-        if not text:
-            return []
-        encoding = tokenizer.encode(text, add_special_tokens=False)
-        ends = sorted({end for _start, end in encoding.offsets if 0 < end <= len(text)})
-        if not ends or ends[-1] != len(text):
-            ends.append(len(text))
-        tokens, start = [], 0
-        for end in ends:
-            tokens.append(text[start:end])
-            start = end
-        return tokens
-
-    return split

@@ -124,9 +124,9 @@ class FailedTaskAdmin(admin.ModelAdmin):
 
 @admin.register(models.AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "study", "action", "participant_number", "user"]
+    list_display = ["created_at", "study", "action", "detail", "participant_number", "user", "version"]
     list_filter = ["action", "study"]
-    readonly_fields = ["study", "user", "action", "participant_number", "detail", "created_at"]
+    readonly_fields = ["study", "user", "action", "detail", "participant_number", "version", "data", "created_at"]
 
     def has_add_permission(self, request):
         return False

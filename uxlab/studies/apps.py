@@ -9,10 +9,16 @@ class StudiesConfig(AppConfig):
 
     def ready(self):
         from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
 
+        from uxlab.streaming import tokenizer_files
         from uxlab.streaming.backends import egress
 
-        egress.configure(egress.EgressPolicy.from_lists(settings.UXLAB_LIVE_ALLOWED_HOSTS, settings.UXLAB_LIVE_KEY_NAMES))
+        try:
+            egress.configure(egress.policy_from_settings(settings))
+        except ValueError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
+        tokenizer_files.configure(tokenizer_files.TokenizerFiles(settings.UXLAB_TOKENIZER_DIR, settings.UXLAB_TOKENIZER_MAX_BYTES))
 
 
 class OperatorAdminConfig(admin_apps.AdminConfig):

@@ -15,7 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from uxlab.studies import actions
 from uxlab.studies.access import can_write, get_study_for_user, is_study_owner
-from uxlab.studies.models import Participant, Rating, Study
+from uxlab.studies.models import AuditEntry, Participant, Rating, Study
+
+# The study page lists this many of the latest audit entries (operators see all in the admin).
+AUDIT_ENTRIES_SHOWN = 30
 
 
 def home(request):
@@ -58,7 +61,8 @@ def study_detail(request, code):
     context = {
         "study": study,
         "can_write": can_write(request.user, study),
-        "audit_entries": study.privacy_audit_entries.select_related("user")[:20],
+        "audit_entries": study.audit_entries.select_related("user")[:AUDIT_ENTRIES_SHOWN],
+        "privacy_actions": AuditEntry.Action.values,
         "counts": actions.study_counts(study),
         "arms": study.arms.all(),
         "prompts": study.prompts.all(),

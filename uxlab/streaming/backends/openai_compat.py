@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from uxlab.streaming.backends.egress import EgressPolicy, EgressRefused, check_key_name, check_url, check_url_now
+from uxlab.streaming.backends.egress import EgressPolicy, EgressRefused, check_key_host, check_key_name, check_url
+from uxlab.streaming.backends.pinned import PinnedNetworkBackend, PinnedTransport
 
 THINKING = "thinking"
 ANSWER = "answer"
@@ -35,7 +36,10 @@ ANSWER = "answer"
 # Stable error codes (BackendError.code); docs/study-format.md lists them for researchers.
 ERROR_CODES = {
     "missing_api_key": "the environment variable named by api_key_env is not set",
-    "key_not_allowed": "api_key_env names a variable outside the allowlist (UXLAB_KEY_* or UXLAB_LIVE_KEY_NAMES)",
+    "key_not_allowed": (
+        "api_key_env names a variable outside the allowlist (UXLAB_KEY_* or UXLAB_LIVE_KEY_NAMES), "
+        "or one not bound to base_url's host (UXLAB_KEY_HOSTS)"
+    ),
     "address_refused": "base_url's host resolves to a non-public address not in UXLAB_LIVE_ALLOWED_HOSTS",
     "redirected": "the server answered with a redirect (never followed)",
     "connect_failed": "the server could not be reached",
@@ -128,6 +132,7 @@ class LiveSettings:
         if self.api_key_env:
             try:
                 check_key_name(self.api_key_env, policy)
+                check_key_host(self.api_key_env, self.url, policy)
             except EgressRefused as exc:
                 raise BackendError("key_not_allowed", str(exc)) from None
             key = os.environ.get(self.api_key_env, "")
@@ -368,16 +373,16 @@ async def stream_chat(
 
     Raises BackendError (never an httpx exception) on any failure. ``transport`` is the test seam
     (with one, the host is checked but not resolved). ``policy``: the egress policy (egress.py),
-    by default the configured one; the host is resolved and checked before every request.
+    by default the configured one. Without a transport the connection resolves the host, checks
+    every address and connects to a checked one (pinned.py): DNS is asked once per connection.
     """
     headers = settings.headers(policy)
     try:
-        if transport is None:
-            await check_url_now(settings.url, policy)
-        else:
-            check_url(settings.url, policy, resolve=False)
+        check_url(settings.url, policy, resolve=False)
     except EgressRefused as exc:
         raise BackendError("address_refused", str(exc)) from None
+    if transport is None:
+        transport = PinnedTransport(PinnedNetworkBackend(policy))
     timeout = httpx.Timeout(
         connect=settings.connect_timeout_s, read=None, write=settings.connect_timeout_s, pool=settings.connect_timeout_s
     )
@@ -392,6 +397,8 @@ async def stream_chat(
             raise BackendError("connect_timeout", f"no connection within {settings.connect_timeout_s} s") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
             raise BackendError("connect_failed", f"cannot connect: {type(exc).__name__}") from None
+        except EgressRefused as exc:  # the connection's own check of the address it was about to use
+            raise BackendError("address_refused", str(exc)) from None
         except httpx.HTTPError as exc:
             raise BackendError("network_error", type(exc).__name__) from None
         try:

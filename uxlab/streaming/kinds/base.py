@@ -11,7 +11,6 @@ A pane's *spec* is a plain dict (studies.actions.trial_pane_specs builds it): ``
 ``stimulus`` adds for the prompt.
 """
 
-import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from uxlab.streaming.presets import PRESETS
 from uxlab.streaming.schedule import ANSWER, THINKING, Token
-from uxlab.streaming.tokens import load_tokenizer, split_tokens
+from uxlab.streaming import tokenizer_files
+from uxlab.streaming.tokens import split_tokens
 
 # What an adaptive design may vary (docs/adaptive.md): dimension -> whether a larger value is faster
 # (more tokens per second is faster; a longer time to first token or more thinking is slower).
@@ -149,15 +149,11 @@ class ArmKind:
         return f"<arm kind {self.name}>"
 
 
-@functools.lru_cache(maxsize=16)
-def _tokenizer(path):
-    return load_tokenizer(path)
-
-
 def tokenizer_for(profile: dict) -> Callable[[str], Any]:
-    """The split function an arm asks for: its ``tokenizer`` file, else the built-in approximation."""
-    path = profile.get("tokenizer")
-    return _tokenizer(path) if path else split_tokens
+    """The split function an arm asks for: its ``tokenizer`` file (in the operator's tokenizer
+    directory, tokenizer_files.py), else the built-in approximation."""
+    name = profile.get("tokenizer")
+    return tokenizer_files.cached_tokenizer(name, tokenizer_files.current()) if name else split_tokens
 
 
 def display_tokens(tokens: list[Token], display: str) -> list[Token]:

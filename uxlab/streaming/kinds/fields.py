@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConst
 from pydantic_core import PydanticCustomError
 
 from uxlab.streaming.presets import PRESETS
-from uxlab.streaming.tokens import load_tokenizer
+from uxlab.streaming.tokenizer_files import open_tokenizer
 
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Count = Annotated[int, Strict()]
@@ -112,13 +112,14 @@ def _env_name(value):
 EnvName = Annotated[optional_text(100), AfterValidator(_env_name)]
 
 
-def _loadable_tokenizer(path):
-    if path:
+def _loadable_tokenizer(name):
+    # Only a file in the operator's tokenizer directory, regular and not too large (tokenizer_files.py).
+    if name:
         try:
-            load_tokenizer(path)
+            open_tokenizer(name)
         except (ValueError, OSError) as exc:
             raise PydanticCustomError("tokenizer", "{error}", {"error": str(exc)}) from None
-    return path
+    return name
 
 
 TokenizerPath = Annotated[optional_text(500), AfterValidator(_loadable_tokenizer)]

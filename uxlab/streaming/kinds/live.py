@@ -4,7 +4,7 @@
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from uxlab.streaming.backends import egress
@@ -72,11 +72,17 @@ class LiveKind(ArmKind):
 
         @field_validator("api_key_env")
         @classmethod
-        def _allowed_key_name(cls, value):
+        def _allowed_key_name(cls, value, info: ValidationInfo):
             try:
                 egress.check_key_name(value)
             except egress.EgressRefused as exc:
                 raise PydanticCustomError("key_not_allowed", str(exc)) from None
+            base_url = info.data.get("base_url")  # absent when base_url itself was refused
+            if base_url:
+                try:
+                    egress.check_key_host(value, base_url)
+                except egress.EgressRefused as exc:
+                    raise PydanticCustomError("key_not_bound", str(exc)) from None
             return value
 
         @property

@@ -7,7 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from uxlab.studies import drafts
-from uxlab.studies.actions.lifecycle import PREVIEW, bump_version, record_audit
+from uxlab.studies.actions.audit import record_audit
+from uxlab.studies.actions.lifecycle import PREVIEW, bump_version
 from uxlab.studies.models import Study, StudyDraft
 from uxlab.studies.study_files import StudyFileError, import_study
 from uxlab.studies.study_files.importer import apply_study_texts

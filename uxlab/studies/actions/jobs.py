@@ -1,5 +1,6 @@
 """Long work for a study done by a worker (a large export, a trace recording): starting it,
-reporting progress, storing its file, failing it, and deleting old files.
+reporting progress, storing its file, failing it, and deleting old files, or the files a
+withdrawal or an erasure of panel ids has made out of date.
 
 A job is started in the request (a row, then a task by name after commit: studies/queue.py); the
 worker re-fetches it by its key and runs it (tasks.run_job). Progress is written at most every
@@ -17,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from uxlab.studies import queue
-from uxlab.studies.models import Job
+from uxlab.studies.actions.audit import record_audit
+from uxlab.studies.models import AuditEntry, Job
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +84,23 @@ def current_done(job):
 
 
 def finish_job(job, path, file_name, content_type):
-    """Store the written file (its temporary `path`) as the job's result and mark it done."""
+    """Store the written file (its temporary `path`) as the job's result and mark it done; unless the
+    job was stopped while it ran (discard_export_files), whose file is then deleted at once."""
     with open(path, "rb") as source:
         job.file.save(f"{job.key}/{file_name}", File(source), save=False)
-    job.file_name = file_name
-    job.content_type = content_type
-    job.size = job.file.size
-    job.status = Job.Status.DONE
-    job.finished_at = timezone.now()
-    job.done = max(job.done, job.total)
-    job.save(update_fields=["file", "file_name", "content_type", "size", "status", "finished_at", "done"])
+    with transaction.atomic():
+        status = Job.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
+        if status != Job.Status.RUNNING:
+            job.file.delete(save=False)
+            job.refresh_from_db()
+            return job
+        job.file_name = file_name
+        job.content_type = content_type
+        job.size = job.file.size
+        job.status = Job.Status.DONE
+        job.finished_at = timezone.now()
+        job.done = max(job.done, job.total)
+        job.save(update_fields=["file", "file_name", "content_type", "size", "status", "finished_at", "done"])
     return job
 
 
@@ -121,6 +130,42 @@ def delete_old_job_files():
         status__in=[Job.Status.QUEUED, Job.Status.RUNNING], created_at__lt=timezone.now() - STALE_AFTER
     ).update(status=Job.Status.FAILED, finished_at=timezone.now(), message="The worker running this job was lost.")
     return deleted, stale
+
+
+# Why stored export files were deleted (discard_export_files), in the job's message and the audit log.
+DISCARD_REASONS = {
+    AuditEntry.Action.PARTICIPANT_WITHDRAWN: "a participant withdrew",
+    AuditEntry.Action.PANEL_IDS_ERASED: "panel ids were erased",
+}
+
+
+def discard_export_files(study_id, because, *, participant_number=None, panel_ids_only=False):
+    """Delete the study's stored export files that hold data no longer kept, in the caller's
+    transaction: every export when a participant withdrew, those with panel ids when panel ids were
+    erased (``panel_ids_only``). A running export is stopped, since it may have read the rows before
+    they were deleted (finish_job then deletes its file). Each job says why and that the export can
+    be started again; one audit entry counts them. ``because`` is an AuditEntry.Action (the event).
+    Returns (files deleted, exports stopped)."""
+    reason = DISCARD_REASONS[because]
+    exports = Job.objects.select_for_update().filter(study_id=study_id, kind=Job.Kind.EXPORT)
+    if panel_ids_only:
+        exports = exports.filter(owners_only=True)
+    deleted = stopped = 0
+    for job in exports.filter(status=Job.Status.DONE).exclude(file=""):
+        job.file.delete(save=False)
+        Job.objects.filter(pk=job.pk).update(file="", size=0, message=f"The file was deleted because {reason}; start the export again.")
+        deleted += 1
+    stopped = exports.filter(status=Job.Status.RUNNING).update(
+        status=Job.Status.FAILED, finished_at=timezone.now(),
+        message=f"Stopped because {reason} while it ran; start the export again.",
+    )
+    if deleted or stopped:
+        words = [f"{deleted} export file{'' if deleted == 1 else 's'} deleted"] if deleted else []
+        words += [f"{stopped} running export{'' if stopped == 1 else 's'} stopped"] if stopped else []
+        record_audit(study_id, None, AuditEntry.Action.EXPORT_FILES_DELETED, f"{', '.join(words)} ({reason})",
+                     participant_number=participant_number,
+                     data={"files_deleted": deleted, "exports_stopped": stopped, "because": because})  # fmt: skip
+    return deleted, stopped
 
 
 def run_trace_job(job):

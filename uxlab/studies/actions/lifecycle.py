@@ -3,7 +3,8 @@ participants who do not count: researchers' previews and pilots (docs/builder.md
 
 from django.db import transaction
 
-from uxlab.studies.models import Participant, Study, StudyAudit, StudyVersion
+from uxlab.studies.actions.audit import record_audit
+from uxlab.studies.models import Participant, Study, StudyVersion
 
 Status = Study.Status
 
@@ -21,14 +22,6 @@ PILOT, PREVIEW = "pilot", "preview"
 
 class TransitionRefused(Exception):
     """This change of status is not allowed now; the message says why."""
-
-
-def record_audit(study, user, action, detail=""):
-    """One entry of the study's audit trail (every change the builder and the buttons make)."""
-    return StudyAudit.objects.create(
-        study=study, user=user if user is not None and user.is_authenticated else None,
-        action=action, detail=detail[:500], version=study.version,
-    )
 
 
 def available_transitions(study):

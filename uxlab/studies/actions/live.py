@@ -4,7 +4,7 @@ failure does (restart, or skip the trial once its restarts are used up; pause a 
 from django.db import transaction
 from django.utils import timezone
 
-from uxlab.studies.actions.lifecycle import record_audit
+from uxlab.studies.actions.audit import record_audit
 from uxlab.studies.actions.telemetry import lock_trial, refresh_fidelity
 from uxlab.studies.actions.trials import skip_trial
 from uxlab.studies.models import LiveResponse, Study, Trial

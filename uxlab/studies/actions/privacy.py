@@ -5,7 +5,9 @@ the study's team) keeps a tombstone row: its number, study, token (so their link
 withdrawn), when they started, consented and withdrew, and who asked. Their trials, answers,
 conflicting resends, browser telemetry, live responses, browser checks, dead letters and panel id
 are deleted, so quotas count only people whose data is kept and nothing of theirs reaches analysis
-or a download. Every withdrawal and every retention erasure writes an AuditEntry.
+or a download; stored export files of the study are deleted too (and exports running then are
+stopped), as are the files with panel ids when panel ids are erased. Every withdrawal, every
+retention erasure and every deletion of export files writes an AuditEntry.
 """
 
 import logging
@@ -18,6 +20,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uxlab.studies import events
+from uxlab.studies.actions.audit import record_audit
+from uxlab.studies.actions.jobs import discard_export_files
 from uxlab.studies.models import AuditEntry, ExternalIdentity, FailedTask, Participant, Trial
 
 log = logging.getLogger(__name__)
@@ -53,13 +57,14 @@ def withdraw_participant(participant, by, user=None):
             unconfirmed_reason="", assigned_at=None, assignment={}, assignment_seed="", outcome="",
             completion_code_shown="",
         )
-        AuditEntry.objects.create(
-            study_id=locked.study_id,
-            user=user,
-            action=AuditEntry.Action.PARTICIPANT_WITHDRAWN,
+        record_audit(
+            locked.study_id, user, AuditEntry.Action.PARTICIPANT_WITHDRAWN,
+            f"Participant {locked.pk} withdrawn; {answers} answer{'' if answers == 1 else 's'} deleted",
             participant_number=locked.pk,
-            detail={"by": by, "previous_status": previous, "answers_deleted": answers, "panel_id_erased": bool(had_panel_id)},
+            data={"by": by, "previous_status": previous, "answers_deleted": answers, "panel_id_erased": bool(had_panel_id)},
         )
+        # Stored exports (background jobs' files) hold their rows too: deleted, or stopped while running.
+        discard_export_files(locked.study_id, AuditEntry.Action.PARTICIPANT_WITHDRAWN, participant_number=locked.pk)
         events.send_event_on_commit(locked.group_name, {"type": WITHDRAWN_EVENT})
     log.info("participant %s of study %s withdrawn by the %s", locked.pk, locked.study_id, by)
     participant.refresh_from_db()
@@ -103,11 +108,12 @@ def erase_old_panel_ids(now=None, days=None):
         with transaction.atomic():
             count, _ = ExternalIdentity.objects.filter(participant_id__in=ids).delete()
             Participant.objects.filter(pk__in=ids).update(panel_id_erased_at=now)
-            AuditEntry.objects.create(
-                study_id=study_id,
-                action=AuditEntry.Action.PANEL_IDS_ERASED,
-                detail={"count": count, "retention_days": days, "ended_before": cutoff.isoformat()},
+            record_audit(
+                study_id, None, AuditEntry.Action.PANEL_IDS_ERASED,
+                f"{count} panel id{'' if count == 1 else 's'} erased (sessions ended over {days} days ago)",
+                data={"count": count, "retention_days": days, "ended_before": cutoff.isoformat()},
             )
+            discard_export_files(study_id, AuditEntry.Action.PANEL_IDS_ERASED, panel_ids_only=True)
         erased += count
     if erased:
         log.info("erased %d panel ids of sessions that ended more than %d days ago", erased, days)

@@ -94,7 +94,7 @@ class Study(models.Model):
     design = models.JSONField(default=dict)
     # Why the study paused itself (a live arm failing too often); cleared when it is resumed.
     paused_reason = models.CharField(max_length=300, blank=True)
-    # 1 until launch; each edit after launch makes a new version (StudyVersion, StudyAudit).
+    # 1 until launch; each edit after launch makes a new version (StudyVersion, AuditEntry).
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -536,7 +536,7 @@ class RecordedTrace(models.Model):
 
 # Operational records live in their own module; importing them here registers them with the app.
 from uxlab.studies.models.adaptive import AdaptiveRun, AdaptiveStep  # noqa: E402
-from uxlab.studies.models.builder import StudyAudit, StudyDraft, StudyVersion  # noqa: E402
+from uxlab.studies.models.builder import StudyDraft, StudyVersion  # noqa: E402
 from uxlab.studies.models.enrolment import EnrolmentThrottle, ExternalIdentity  # noqa: E402
 from uxlab.studies.models.operations import (  # noqa: E402
     ApiToken,
@@ -568,7 +568,6 @@ __all__ = [
     "RatingConflict",
     "RecordedTrace",
     "Study",
-    "StudyAudit",
     "StudyDraft",
     "StudyQuerySet",
     "StudyVersion",

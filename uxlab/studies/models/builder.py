@@ -1,4 +1,5 @@
-"""What the study builder keeps beside a study: its draft document, its audit trail and versions.
+"""What the study builder keeps beside a study: its draft document and its versions (its changes go
+to the study's audit log, operations.AuditEntry).
 
 The draft is the study file as a dict (docs/study-format.md), edited section by section in the web
 builder and validated by the same schema as an imported YAML file (studies/study_files); while it
@@ -22,25 +23,6 @@ class StudyDraft(models.Model):
 
     def __str__(self):
         return f"draft of {self.study_id}"
-
-
-class StudyAudit(models.Model):
-    """One change to a study (created, a section edited, launched, paused, pilot data deleted ...)."""
-
-    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="audit_entries")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    action = models.CharField(max_length=40)
-    detail = models.CharField(max_length=500, blank=True)
-    version = models.PositiveIntegerField(default=1, help_text="The study's version after the change.")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.action} on study {self.study_id}"
 
 
 class StudyVersion(models.Model):

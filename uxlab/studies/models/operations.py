@@ -1,5 +1,5 @@
 """What running a study leaves besides its data: dead letters, API tokens, export audits and the
-study's audit log (withdrawals, erased panel ids)."""
+study's audit log (changes to the study, withdrawals, erased panel ids, deleted export files)."""
 
 from django.conf import settings
 from django.db import models
@@ -82,19 +82,27 @@ class ExportAudit(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One entry of a study's audit log: a participant withdrawn (by themselves or by a researcher),
-    panel ids erased by the retention job. Names participants by uxlab's number, never a token or a
-    panel id; ``user`` is empty when the participant or the system did it."""
+    """One entry of a study's audit log, the one log of everything done to a study and its data:
+    changes to the study (created, imported, a section edited, launched, paused, a new version,
+    a preview, pilot data deleted) and privacy events (a participant withdrawn, panel ids erased,
+    stored export files deleted because of either). Names participants by uxlab's number, never a
+    token or a panel id; ``user`` is empty when a participant or uxlab itself did it."""
 
     class Action(models.TextChoices):
+        """The privacy events. Changes to the study are named by the step that made them (``create``,
+        ``import_yaml``, ``edit_<section>``, ``launch``, ``pause``, ``new_version``, ``preview`` ...)."""
+
         PARTICIPANT_WITHDRAWN = "participant_withdrawn"
         PANEL_IDS_ERASED = "panel_ids_erased"
+        EXPORT_FILES_DELETED = "export_files_deleted"
 
-    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="privacy_audit_entries")
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="audit_entries")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=40, choices=Action.choices)
+    action = models.CharField(max_length=40)
+    detail = models.CharField(max_length=500, blank=True, help_text="What happened, in words.")
     participant_number = models.PositiveBigIntegerField(null=True, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(null=True, blank=True, help_text="The study's version after a change to the study.")
+    data = models.JSONField(default=dict, blank=True, help_text="The facts for scripts: counts, who asked.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -103,3 +111,11 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.action} in study {self.study_id}"
+
+    @property
+    def actor(self):
+        """Who did it, as the study page says: the researcher, the participant, or uxlab itself."""
+        if self.user_id is not None:
+            return self.user.username
+        by = self.data.get("by") if isinstance(self.data, dict) else None
+        return {"participant": "the participant", "researcher": "a former team member"}.get(by, "uxlab (automatic)")

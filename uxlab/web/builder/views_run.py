@@ -14,6 +14,7 @@ from uxlab.studies import drafts
 from uxlab.studies.access import get_study_for_user
 from uxlab.studies.actions import builder as build
 from uxlab.studies.actions import lifecycle
+from uxlab.studies.actions.audit import record_audit
 from uxlab.studies.models import Study
 from uxlab.web.views_participant import closed_response, remember_owner
 
@@ -64,7 +65,7 @@ def preview(request, code):
         messages.error(request, "Preview needs a valid study that is not closed: " + "; ".join(problems or ["closed"]))
         return redirect("web:builder", code=study.code)
     participant = lifecycle.enroll_uncounted(study, lifecycle.PREVIEW)
-    lifecycle.record_audit(study, request.user, "preview", "started a preview")
+    record_audit(study, request.user, "preview", "started a preview")
     return remember_owner(redirect("web:participant_home", token=participant.token), request, study, participant)
 
 

@@ -1,4 +1,4 @@
-"""The study page's builder controls: status buttons, edit, preview, pilot, versions and audit trail."""
+"""The study page's builder controls: status buttons, edit, preview, pilot and the YAML download."""
 
 from django import template
 
@@ -25,6 +25,5 @@ def study_controls(context, study):
         "transitions": available_transitions(study) if writable else [],
         "valid": valid or study.status != study.Status.DRAFT,
         "applied": study.arms.exists(),
-        "audit": list(study.audit_entries.select_related("user")[:10]),
         "uncounted": uncounted_counts(study),
     }
