@@ -137,6 +137,9 @@ def adaptive_results(study, group_by=None, rules=None):
         for summary in person["tracks"].values():
             if summary.get("log10") is not None and not math.isfinite(summary["log10"]):
                 summary["log10"] = None
+            for end in ("low", "high"):  # the interval as values too, as the threshold is shown
+                if summary.get(f"{end}_log10") is not None:
+                    summary[f"{end}_value"] = 10 ** summary[f"{end}_log10"]
     return {
         "config": config,
         "tracks": tracks,
