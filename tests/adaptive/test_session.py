@@ -81,3 +81,27 @@ def test_quest_plus_finds_a_known_threshold_within_its_interval():
         covered += estimate["low_log10"] <= math.log10(truth) <= estimate["high_log10"]
     assert math.sqrt(sum(error**2 for error in errors) / len(errors)) < 0.15
     assert covered >= 9
+
+
+def test_a_posterior_width_rule_never_stops_a_track_before_its_first_answer():
+    """A prior already narrower than stop.posterior_sd: the session still shows a first trial."""
+    config = {"procedure": "quest_plus", "tracks": [{"name": "t", "range": [1.5, 15]}], "max_trials": 40,
+              "stop": {"posterior_sd": 0.05}, "quest_plus": {"prior": {"threshold": 5.0, "sd_log10": 0.01}}}
+    session, state, trials = run(config, observer(5.0, 4))
+    assert len(trials) >= 1 and state["finished"]
+
+
+def test_it_knows_when_a_trial_ends_the_session_whatever_the_answer():
+    config = {"procedure": "staircase", "tracks": [{"name": "t", "range": [1.5, 15]}], "max_trials": 3,
+              "stop": {"reversals": 1}}
+    session = AdaptiveSession(config, REFERENCE)
+    state = session.start("s")
+    first = session.next_trial(state)
+    assert not session.ends_after(state, first)
+    state = session.advanced(state, first, True)
+    second = session.next_trial(state)
+    # No move was made yet, so neither answer can be the first reversal.
+    assert not session.ends_after(state, second)
+    state = session.advanced(state, second, True)  # two right: harder
+    third = session.next_trial(state)
+    assert session.ends_after(state, third)  # the third of max_trials 3

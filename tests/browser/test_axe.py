@@ -236,6 +236,17 @@ def arm_with_inline_error(page, scene):
     page.locator("[data-field=tokens_per_second] .field-error").wait_for()
 
 
+def adaptive_with_inline_errors(page, scene):
+    """The adaptive design's form, ticked, saved with a bad share and a reversed range."""
+    visit("/studies/{draft}/build/adaptive/")(page, scene)
+    page.get_by_label("This study is adaptive").check()
+    page.get_by_label("Catch trials (share, 0–0.5)").fill("0.9")
+    page.get_by_label("Track 1: range from").fill("5000")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save adaptive design").click()
+    page.locator("[data-field=catch_trials] .field-error").wait_for()
+
+
 def preview_entry(page, scene):
     """Preview as participant from the builder: the preview's checks page, held on its result."""
     visit("/studies/{draft}/build/", ready="#valid-note")(page, scene)
@@ -308,6 +319,7 @@ RESEARCHER_PAGES = [
     State("builder: arm from a preset", visit("/studies/{draft}/build/arms/new/?from=preset")),
     State("builder: arm edit", visit("/studies/{draft}/build/arms/0/")),
     State("builder: arm with an inline error", arm_with_inline_error),
+    State("builder: adaptive design with inline errors", adaptive_with_inline_errors),
     State("builder: prompt edit", visit("/studies/{draft}/build/prompts/0/")),
     State("builder: question edit", visit("/studies/{draft}/build/questions/0/")),
     State("builder: preview entry", preview_entry),

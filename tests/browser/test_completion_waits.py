@@ -6,6 +6,7 @@ that process).
 """
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from uxlab.studies.models import Participant, Rating, Study, Trial
 from uxlab.studies.study_files import import_study, parse_study_yaml
 
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
+ADAPTIVE = DEMO.with_name("speed_threshold_adaptive.yaml")
 STORE_DELAY_S = 2.5
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -110,3 +112,50 @@ def test_it_shows_the_code_anyway_and_records_it_when_the_final_save_never_confi
     # Three answers and the trial's telemetry batch were still unconfirmed.
     assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count >= 3
     assert participant.completed_at is None and not last.ratings.exists()
+
+
+def test_an_adaptive_sessions_last_trial_gives_up_like_a_fixed_ones_and_ends_the_run(
+    monkeypatch, team, services_without_worker, browser
+):
+    """The give-up path on the trial that ends an adaptive run: the page shows the code after the
+    save timeout, the run ends, and the answer that arrives later makes no further trial."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.utils import timezone
+
+    from tests.browser.participant_flow import answer_trial
+    from uxlab.studies import actions
+
+    text = ADAPTIVE.read_text().replace("max_trials: 40", "max_trials: 2")
+    study = import_study(parse_study_yaml(text), team=team, status=Study.Status.LIVE)
+    Study.objects.filter(pk=study.pk).update(design={**study.design, "save_timeout_s": 2})
+    participant = actions.give_consent(actions.enroll_participant(Study.objects.get(pk=study.pk)))
+    Participant.objects.filter(pk=participant.pk).update(
+        checks={"passed": True}, checked_at=timezone.now(), instructions_seen_at=timezone.now(), layout="side_by_side"
+    )
+    question = study.questions.get(name="faster")
+    for index in (0, 1):  # the practice and the first adaptive trial: streamed, answered, stored
+        trial = participant.trials.get(index=index)
+        Trial.objects.filter(pk=trial.pk).update(
+            status=Trial.Status.FINISHED, started_at=timezone.now(), finished_at=timezone.now()
+        )
+        step = getattr(trial, "adaptive_step", None)
+        value = "A" if step is None else actions.faster_pane(step.value, step.run.reference_value, step.test_pane,
+                                                             "tokens_per_second")
+        actions.record_ratings([{
+            "key": str(uuid.uuid4()), "participant_id": participant.pk, "group_name": participant.group_name,
+            "trial_id": trial.pk, "question_id": question.pk, "value": value, "response_ms": 700,
+            "received_at": timezone.now().isoformat(),
+        }])
+    page = browser.new_page()
+    page.goto(f"{services_without_worker}/p/{participant.token}/")
+    assert page.locator("#progress-label").inner_text() == "Trial 2 of 2"
+    assert page.locator("#player").get_attribute("data-last-trial") == "true"
+
+    answer_trial(page)  # no worker stores it: the page gives up after the save timeout
+
+    page.wait_for_url(f"{services_without_worker}/p/{participant.token}/done/")
+    assert page.locator("#completion-code").inner_text() == study.completion_code
+    participant.refresh_from_db()
+    assert participant.completion_unconfirmed_at is not None and participant.outcome == "completed"
+    run = participant.adaptive_run
+    assert run.finished_at is not None and run.steps.count() == 2 and participant.trials.count() == 3

@@ -2,7 +2,9 @@
 however often it is delivered), from the reference arm with one pane changed; the state lives in
 the database, so any process carries on from it."""
 
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from tests.conftest import import_yaml, mark_trials_shown
 from uxlab.adaptive.session import AdaptiveSession
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
+from uxlab.studies.actions.sessions import expire_study_sessions
 from uxlab.studies.models import AdaptiveRun, AdaptiveStep
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +133,78 @@ practice:
     answer(participant, 3, "A")
     assert participant.trials.get(index=3).attention_passed is True
     assert actions.pending_trial(participant).index == 4
+
+
+# --- The last trial: the page's give-up, and runs that end with their session ------------------------
+
+
+def short_study(team, max_trials=3):
+    return import_yaml(EXAMPLE.read_text().replace("max_trials: 40", f"max_trials: {max_trials}"), team)
+
+
+def enrolled(study):
+    participant = actions.enroll_participant(study)
+    actions.record_checks(participant, {"simulated": True}, viewport_ok=True, stacked=False)
+    participant = actions.give_consent(participant)
+    actions.mark_instructions_seen(participant)
+    return participant
+
+
+def test_only_the_trial_that_ends_the_run_is_the_last_and_may_be_given_up(team):
+    participant = enrolled(short_study(team))
+    later = time.time() + 3600  # long past any save timeout
+    answer(participant, 0, "A")  # the practice trial
+    first = participant.trials.get(index=1)
+    assert not actions.is_last_trial(participant, first)
+    assert not actions.may_give_up(participant, now=later)  # the run goes on after it: no code
+    answer(participant, 1, right_answer(first))
+    answer(participant, 2, right_answer(participant.trials.get(index=2)))
+    final = actions.pending_trial(participant)
+    assert final.adaptive_step.number == 2 and actions.is_last_trial(participant, final)
+    mark_trials_shown(participant)
+    assert actions.may_give_up(participant, now=later)
+
+
+def test_giving_up_on_the_last_trial_ends_the_run_and_a_late_answer_makes_no_trial(team):
+    study = short_study(team)
+    participant = enrolled(study)
+    answer(participant, 0, "A")
+    for index in (1, 2):
+        answer(participant, index, right_answer(participant.trials.get(index=index)))
+    final = participant.trials.get(index=3)
+    mark_trials_shown(participant)
+    context = actions.load_participant_context(participant.token)
+    late = actions.check_rating(context, RatingSubmit(
+        type="rating.submit", key=uuid.uuid4(), trial=3, question="faster", value=right_answer(final),
+        response_ms=800), timezone.now())  # sent, but the worker stores it only after the page gave up
+
+    actions.record_unconfirmed_completion(participant, 1)
+    run = AdaptiveRun.objects.get(participant=participant)
+    assert run.finished_at is not None
+    assert participant.outcome == "completed" and participant.completion_code_shown == study.completion_code
+
+    assert list(actions.record_ratings([late]).values()) == ["stored"]
+    step = AdaptiveStep.objects.get(trial=final)
+    assert step.correct is True and step.answered_at is not None  # scored, as data
+    assert participant.trials.count() == 4 and run.steps.count() == 3  # and nothing follows it
+    assert actions.participant_step(participant) == "done" and actions.pending_trial(participant) is None
+
+
+def test_an_expired_session_ends_its_run_and_an_answer_stored_after_makes_no_trial(team):
+    study = short_study(team, max_trials=10)
+    participant = enrolled(study)
+    answer(participant, 0, "A")
+    first = participant.trials.get(index=1)
+    mark_trials_shown(participant)
+    context = actions.load_participant_context(participant.token)
+    queued = actions.check_rating(context, RatingSubmit(
+        type="rating.submit", key=uuid.uuid4(), trial=1, question="faster", value=right_answer(first),
+        response_ms=800), timezone.now())
+    now = timezone.now()
+    assert expire_study_sessions(study, now, over_limit=now - timedelta(hours=1), abandoned=now + timedelta(minutes=1))
+    assert AdaptiveRun.objects.get(participant=participant).finished_at is not None
+
+    actions.record_ratings([queued])
+    assert AdaptiveStep.objects.get(trial=first).answered_at is not None
+    assert participant.trials.count() == 2 and not actions.is_last_trial(participant, participant.trials.get(index=0))
+    assert actions.is_last_trial(participant, first)

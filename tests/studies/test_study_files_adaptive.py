@@ -66,6 +66,9 @@ def test_it_takes_a_range_as_one_track_and_fills_the_staircase_defaults():
         ({"design__adaptive__quest_plus__prior__threshold": 50},
          "design.adaptive.quest_plus.prior.threshold: must lie within a track's range"),
         ({"design__adaptive__quest_plus__lapses": [0.5]}, "design.adaptive.quest_plus.lapses[0]: must be <= 0.3"),
+        ({"design__adaptive__quest_plus__prior__sd_log10": 0.02},
+         "design.adaptive.stop.posterior_sd: the prior alone is this narrow on track 'slower' (SD 0.0201 log10"
+         " units); lower it or widen the prior"),
         ({"design__adaptive__staircase": {"rule": "1up3down"}},
          "design.adaptive: staircase: not used by procedure 'quest_plus'"),
         ({"design__pairs": [["reference", "other"]],

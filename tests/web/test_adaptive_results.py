@@ -11,14 +11,15 @@ from django.utils import timezone
 from tests.conftest import import_yaml, mark_trials_shown
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
+from uxlab.studies.models import AdaptiveStep
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "speed_threshold_adaptive.yaml"
 
 
-def run_participant(study, always_right):
-    participant = actions.give_consent(actions.enroll_participant(study))
+def run_participant(study, always_right, participant=None):
+    participant = actions.give_consent(participant or actions.enroll_participant(study))
     while (trial := actions.pending_trial(participant)) is not None:
         mark_trials_shown(participant)
         value = "A"
@@ -93,3 +94,39 @@ def test_its_participant_page_counts_the_sessions_most_trials(client, team):
     actions.record_ratings([actions.check_rating(context, message, timezone.now())])
     page = client.get(f"/p/{participant.token}/trial/").content.decode()
     assert "Trial 1 of 40" in page and 'data-trial="1"' in page
+
+
+def test_it_leaves_out_preview_participants_by_the_rules_in_force_and_says_so(client, alice, adaptive_study):
+    from uxlab.studies.actions import lifecycle
+
+    preview = run_participant(adaptive_study, True, lifecycle.enroll_uncounted(adaptive_study, lifecycle.PREVIEW))
+    client.force_login(alice)
+    page = client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
+    assert "2 participants: median threshold" in page and 'data-adaptive-excluded="1"' in page
+    assert "pilot: 1" in page and f"<details><summary>Participant {preview.pk} " not in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?rules=set").content.decode()
+    assert "3 participants: median threshold" in page and "data-adaptive-excluded" not in page
+
+    response = client.get(f"/studies/{adaptive_study.code}/data/adaptive_steps.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    flagged = {(row["participant"], row["excluded"], row["exclusion_reasons"]) for row in rows}
+    assert (str(preview.pk), "true", "pilot") in flagged
+    assert {row["excluded"] for row in rows if row["participant"] != str(preview.pk)} == {"false"}
+
+
+def test_its_trials_table_gives_each_pane_the_speed_it_showed(client, alice, adaptive_study):
+    client.force_login(alice)
+    response = client.get(f"/studies/{adaptive_study.code}/data/trials.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    steps = {(step.run.participant_id, step.trial.index): step
+             for step in AdaptiveStep.objects.filter(run__participant__study=adaptive_study)}
+    checked = 0
+    for row in rows:
+        step = steps.get((int(row["participant"]), int(row["trial_index"])))
+        if step is None:
+            continue
+        test, other = ("a", "b") if step.test_pane == "A" else ("b", "a")
+        assert float(row[f"arm_{test}_tokens_per_second"]) == pytest.approx(step.value)
+        assert float(row[f"arm_{other}_tokens_per_second"]) == 15
+        checked += 1
+    assert checked == len(steps) > 0

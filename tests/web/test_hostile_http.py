@@ -5,6 +5,7 @@ import json
 import logging
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +20,8 @@ from uxlab.studies.models import ExternalIdentity, Participant, Rating, Study, T
 from uxlab.studies.study_files import StudyFileError, parse_study_yaml
 
 pytestmark = pytest.mark.django_db
+
+EXAMPLE_STUDIES = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples"
 
 CHECKED_STUDY_YAML = QUICK_STUDY_YAML.replace("code: quick", "code: checked").replace(
     "design:",
@@ -200,6 +203,35 @@ def test_cheat_giving_up_is_recorded_with_its_reason_and_exported(client, study)
     row = participant_rows(study)[0]
     assert row["unconfirmed_reason"] == "save_timeout" and row["completion_unconfirmed_at"] is not None
     assert row["completion_code"] == "QUICK123" and row["outcome"] == "completed"
+
+
+def test_cheat_the_give_up_route_shows_no_code_before_the_adaptive_runs_last_trial(client, team):
+    """Every adaptive trial is the last one made so far; only the one whose answer ends the run
+    whatever it is may be given up (else a participant would leave with a code after one trial)."""
+    text = (EXAMPLE_STUDIES / "speed_threshold_adaptive.yaml").read_text().replace("max_trials: 40", "max_trials: 2")
+    study = import_yaml(text, team)
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    give_up = lambda: client.post(f"/p/{token}/unconfirmed/", '{"pending": 1}', content_type="application/json")  # noqa: E731
+    stream(participant, 0)
+    store_answer(participant, 0, "A")  # the practice trial: an answer is stored
+    assert 'data-last-trial="false"' in client.get(f"/p/{token}/trial/").content.decode()
+    stream(participant, 1)
+    waited_since_the_stream_ended(participant, 1, 3600)
+    assert give_up().status_code == 409  # the first adaptive trial, unanswered: no code
+    assert study.completion_code not in client.get(f"/p/{token}/done/", follow=True).content.decode()
+
+    step = participant.trials.get(index=1).adaptive_step
+    store_answer(participant, 1, actions.faster_pane(step.value, step.run.reference_value, step.test_pane,
+                                                     "tokens_per_second"))
+    assert 'data-last-trial="true"' in client.get(f"/p/{token}/trial/").content.decode()  # step 2 of 2
+    stream(participant, 2)
+    waited_since_the_stream_ended(participant, 2, 61)
+    assert give_up().status_code == 200
+    assert study.completion_code in client.get(f"/p/{token}/done/").content.decode()
+    participant.refresh_from_db()
+    assert participant.outcome == "completed" and participant.adaptive_run.finished_at is not None
+    assert participant.trials.count() == 3
 
 
 # --- 3. Quota squatting -------------------------------------------------------------------------------

@@ -183,8 +183,12 @@ class QuestPlusProcedure(Procedure):
         }
 
     def done(self, state):
+        # The posterior-width rule needs an answer: a prior narrower than the width alone never
+        # stops a track before its first trial.
         width = self.config["stop"].get("posterior_sd")
-        return super().done(state) or (width is not None and self.summary(state)["sd_log10"] <= width)
+        return super().done(state) or (
+            width is not None and state["trials"] > 0 and self.summary(state)["sd_log10"] <= width
+        )
 
 
 PROCEDURES = {procedure.name: procedure for procedure in (StaircaseProcedure, QuestPlusProcedure)}

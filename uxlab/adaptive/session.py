@@ -72,18 +72,28 @@ class AdaptiveSession:
             "test_pane": rng.choice("AB"),
         }
 
-    def record(self, state, trial, correct):
-        """The state after the answer to ``trial`` (as next_trial made it) and the track's summary."""
+    def advanced(self, state, trial, correct):
+        """The state after the answer to ``trial`` (as next_trial made it); a new dict."""
         state = copy.deepcopy(state)
         state["trials"] += 1
-        procedure = self.tracks[trial["track"]]
         if trial["catch"]:
             state["catch"]["trials"] += 1
             state["catch"]["correct"] += int(bool(correct))
         else:
+            procedure = self.tracks[trial["track"]]
             state["tracks"][trial["track"]] = procedure.update(state["tracks"][trial["track"]], trial["level"], correct)
         state["finished"] = self.is_finished(state)
-        return state, procedure.summary(state["tracks"][trial["track"]])
+        return state
+
+    def record(self, state, trial, correct):
+        """The state after the answer to ``trial`` and the track's summary."""
+        state = self.advanced(state, trial, correct)
+        return state, self.tracks[trial["track"]].summary(state["tracks"][trial["track"]])
+
+    def ends_after(self, state, trial):
+        """Whether the session finishes after the answer to ``trial`` whichever answer it is: the
+        trial is certainly the last (max_trials reached, or every track stopping either way)."""
+        return all(self.advanced(state, trial, correct)["finished"] for correct in (True, False))
 
     def estimates(self, state):
         """Each track's current summary (threshold in log10 units with its interval, when known)."""

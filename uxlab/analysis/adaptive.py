@@ -10,7 +10,7 @@ import numpy as np
 
 def distribution(values):
     """n, mean, SD, median and quartiles of a list of log10 thresholds (None when empty), and the
-    geometric mean as a value in the dimension's units."""
+    geometric mean, median and quartiles as values in the dimension's units."""
     values = [value for value in values if value is not None and math.isfinite(value)]
     if not values:
         return {"n": 0}
@@ -24,6 +24,9 @@ def distribution(values):
         "q1_log10": float(quartiles[0]),
         "q3_log10": float(quartiles[2]),
         "geometric_mean": 10**mean,
+        "median_value": 10 ** float(quartiles[1]),
+        "q1_value": 10 ** float(quartiles[0]),
+        "q3_value": 10 ** float(quartiles[2]),
     }
 
 

@@ -3,9 +3,10 @@ participant's thresholds for the results page (docs/adaptive.md, docs/data-dicti
 
 import math
 
-from uxlab.analysis import columns
+from uxlab.analysis import columns, stats
 from uxlab.analysis.adaptive import by_group, distribution
 from uxlab.analysis.columns import Column, Table
+from uxlab.analysis.context import StudyContext
 from uxlab.studies.models import AdaptiveStep, Rating
 
 CHUNK = 5000
@@ -33,11 +34,16 @@ ADAPTIVE_STEP_COLUMNS = (
     Column("reversals", "integer", "staircase: reversals so far on the track (empty for QUEST+)"),
     Column("summary", "json", "the procedure's whole summary after this answer (also slope and lapse modes for QUEST+)"),
     Column("answered_at", "datetime", "when the answer was stored and the next trial chosen (ISO 8601 UTC)"),
+    # Participant rules only: the procedure already used every step (docs/data-dictionary.md).
+    columns.EXCLUDED_COLUMN,
+    columns.EXCLUSION_REASONS_COLUMN,
 )
 
 
 def adaptive_step_rows(study, options=None):
     config = (study.design or {}).get("adaptive") or {}
+    context = StudyContext(study)
+    rules = stats.DEFAULT_RULES if options is None else options.exclusion_rules
     steps = (
         AdaptiveStep.objects.filter(run__participant__study=study)
         .order_by("run__participant_id", "number")
@@ -54,7 +60,13 @@ def adaptive_step_rows(study, options=None):
             config.get("dimension", ""), reference, value, level, pane, answer, correct, threshold,
             None if threshold is None else 10**threshold, summary.get("sd_log10"), summary.get("low_log10"),
             summary.get("high_log10"), summary.get("reversals"), summary or None, at,
+            *excluded(context, participant, rules),
         )
+
+
+def excluded(context, participant, rules):
+    reasons = context.participant_exclusion(participant, rules)
+    return bool(reasons), ";".join(reasons)
 
 
 def adaptive_steps_table():
@@ -75,13 +87,17 @@ def participant_groups(study, question):
     return groups
 
 
-def adaptive_results(study, group_by=None):
+def adaptive_results(study, group_by=None, rules=None):
     """Per participant and track: the final threshold with its interval, the track of every step,
     trials and catch accuracy; the distribution of thresholds per track; and, with ``group_by``
-    (a question name), thresholds by the participants' first answer to it."""
+    (a question name), thresholds by the participants' first answer to it. Participants whom the
+    enabled participant rules exclude (pilot, failed attention check, ...) are left out and counted."""
     config = (study.design or {}).get("adaptive")
     if not config:
         return None
+    rules = stats.DEFAULT_RULES if rules is None else rules
+    context = StudyContext(study)
+    left_out = {}
     steps = (
         AdaptiveStep.objects.filter(run__participant__study=study, answered_at__isnull=False)
         .order_by("run__participant_id", "number")
@@ -90,6 +106,10 @@ def adaptive_results(study, group_by=None):
     )
     participants = {}
     for step in steps:
+        reasons = context.participant_exclusion(step["run__participant_id"], rules)
+        if reasons:
+            left_out.setdefault(step["run__participant_id"], reasons)
+            continue
         person = participants.setdefault(step["run__participant_id"], {
             "participant": step["run__participant_id"], "reference_value": step["run__reference_value"],
             "steps": [], "tracks": {}, "catch_trials": 0, "catch_correct": 0,
@@ -117,10 +137,15 @@ def adaptive_results(study, group_by=None):
         for summary in person["tracks"].values():
             if summary.get("log10") is not None and not math.isfinite(summary["log10"]):
                 summary["log10"] = None
+            for end in ("low", "high"):  # the interval as values too, as the threshold is shown
+                if summary.get(f"{end}_log10") is not None:
+                    summary[f"{end}_value"] = 10 ** summary[f"{end}_log10"]
     return {
         "config": config,
         "tracks": tracks,
         "participants": list(participants.values()),
         "per_track": per_track,
         "group_by": group_by,
+        "excluded": {"participants": len(left_out), "by_rule": {
+            name: count for name in rules if (count := sum(name in reasons for reasons in left_out.values()))}},
     }

@@ -29,3 +29,5 @@ class Table:
 STUDY_COLUMN = Column("study", "string", "the study's public code")
 PARTICIPANT_COLUMN = Column("participant", "integer", "uxlab's participant number (never a panel id)")
 TRIAL_INDEX_COLUMN = Column("trial_index", "integer", "position of the trial in the participant's sequence, from 0")
+EXCLUDED_COLUMN = Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force")
+EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'")

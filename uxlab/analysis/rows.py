@@ -12,7 +12,16 @@ import orjson
 
 from uxlab.analysis import live_rows, stats
 from uxlab.analysis.adaptive_rows import adaptive_steps_table
-from uxlab.analysis.columns import PARTICIPANT_COLUMN, STUDY_COLUMN, TRIAL_INDEX_COLUMN, Column, Table
+from uxlab.analysis.columns import (
+    EXCLUDED_COLUMN,
+    EXCLUSION_REASONS_COLUMN,
+    PARTICIPANT_COLUMN,
+    STUDY_COLUMN,
+    TRIAL_INDEX_COLUMN,
+    Column,
+    Table,
+)
+from uxlab.analysis.context import StudyContext
 from uxlab.studies.models import Participant, Rating, RatingConflict, Trial
 
 CHUNK = 5000
@@ -20,8 +29,6 @@ CHUNK = 5000
 # --- Tables --------------------------------------------------------------------------------------
 
 
-EXCLUDED_COLUMN = Column("excluded", "boolean", "left out of the analysis by the exclusion rules in force")
-EXCLUSION_REASONS_COLUMN = Column("exclusion_reasons", "string", "the rules that exclude the row, separated by ';'")
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,10 @@ TRIAL_BASE_COLUMNS = (
     Column("status", "string", "assigned, streaming, finished, interrupted or skipped"),
     Column("started_at", "datetime", "when the stream started (ISO 8601 UTC)"),
     Column("finished_at", "datetime", "when both panes finished (ISO 8601 UTC)"),
-    Column("arm_a_ttft_s", "number", "target time to first answer token of arm A, seconds (live: as delivered)"),
-    Column("arm_a_tokens_per_second", "number", "target output speed of arm A (live: as delivered)"),
-    Column("arm_b_ttft_s", "number", "target time to first answer token of arm B, seconds (live: as delivered)"),
-    Column("arm_b_tokens_per_second", "number", "target output speed of arm B (live: as delivered)"),
+    Column("arm_a_ttft_s", "number", "target time to first answer token of arm A, seconds (live: as delivered; adaptive: the test value when pane A showed it)"),
+    Column("arm_a_tokens_per_second", "number", "target output speed of arm A (live: as delivered; adaptive: the test value when pane A showed it)"),
+    Column("arm_b_ttft_s", "number", "target time to first answer token of arm B, seconds (live: as delivered; adaptive: the test value when pane B showed it)"),
+    Column("arm_b_tokens_per_second", "number", "target output speed of arm B (live: as delivered; adaptive: the test value when pane B showed it)"),
 )
 LIVE_TRIAL_COLUMNS = live_rows.live_trial_columns()
 EXCLUSION_COLUMNS = (
@@ -69,59 +76,6 @@ EXCLUSION_COLUMNS = (
     EXCLUDED_COLUMN,
     EXCLUSION_REASONS_COLUMN,
 )
-
-
-class StudyContext:
-    """Per-study lookups the row generators share: arm order, arm profiles, failed participants."""
-
-    def __init__(self, study):
-        self.study = study
-        arms = list(study.arms.all())
-        self.arm_order = [arm.name for arm in arms]
-        self.profiles = {arm.name: arm.profile or {} for arm in arms}
-        # Pilot and preview participants (Participant.mode), left out by the "pilot" rule.
-        self.uncounted = set(study.participants.exclude(mode="").values_list("pk", flat=True))
-        self.failed_attention = set(
-            Trial.objects.filter(participant__study=study, attention_passed=False).values_list(
-                "participant_id", flat=True
-            )
-        )
-        # Participants who did not finish: not (yet) completed, or ended by a time-out, a backend
-        # failure or skipped trials (the `did_not_complete` exclusion rule).
-        from django.db.models import Q
-
-        from uxlab.studies.models import Participant
-
-        self.did_not_complete = set(
-            Participant.objects.filter(study=study)
-            .filter(~Q(status=Participant.Status.COMPLETED) | Q(outcome__in=stats.NOT_COMPLETED_OUTCOMES))
-            .values_list("pk", flat=True)
-        )
-        self.assistive = set(study.participants.filter(assistive_technology=True).values_list("pk", flat=True))
-
-    def participant_flags(self, participant):
-        """What the exclusion rules read about a trial's participant (see trial_record)."""
-        return {
-            "participant_failed_attention_check": participant in self.failed_attention,
-            "participant_assistive_technology": participant in self.assistive,
-            "pilot": participant in self.uncounted,
-            "participant_did_not_complete": participant in self.did_not_complete,
-        }
-
-    def pair(self, arm_a, arm_b):
-        return "|".join(stats.pair_key(arm_a, arm_b, self.arm_order))
-
-    def profile_value(self, arm, name):
-        return self.profiles.get(arm, {}).get(name)
-
-    def pane_values(self, arm, live):
-        """A pane's TTFT and speed (the arm's target; a live arm's as its backend delivered them)
-        and its live columns (empty for other arms)."""
-        if live is None:
-            return (self.profile_value(arm, "ttft_s"), self.profile_value(arm, "tokens_per_second")), (None,) * 4
-        return (live["ttft_s"], live["tokens_per_second"]), tuple(
-            live[name] for name in ("finish_reason", "failure", "in_flight", "queued_s")
-        )
 
 
 def trial_record(participant_id, status, extras):
@@ -154,17 +108,17 @@ def trial_rows(study, options):
         .order_by("participant_id", "index")
         .values_list(
             "pk", "participant_id", "index", "prompt__name", "arm_a__name", "arm_b__name", "seed", "status",
-            "started_at", "finished_at", *state_names,
+            "started_at", "finished_at", "stimulus", *state_names,
         )
     )
-    for pk, participant, index, prompt, arm_a, arm_b, seed, status, started, finished, *rest in queryset.iterator(
-        chunk_size=CHUNK
+    for pk, participant, index, prompt, arm_a, arm_b, seed, status, started, finished, stimulus, *rest in (
+        queryset.iterator(chunk_size=CHUNK)
     ):
         extras = dict(zip(state_names, rest, strict=True))
         extras.update(context.participant_flags(participant))
         record = trial_record(participant, status, extras)
-        timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")))
-        timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")))
+        timing_a, live_a = context.pane_values(arm_a, live.get((pk, "A")), (stimulus or {}).get("A"))
+        timing_b, live_b = context.pane_values(arm_b, live.get((pk, "B")), (stimulus or {}).get("B"))
         yield (
             study.code, participant, index, prompt, arm_a, arm_b, context.pair(arm_a, arm_b), seed, status,
             started, finished, *timing_a, *timing_b, *rest, *live_a, *live_b,

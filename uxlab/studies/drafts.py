@@ -52,12 +52,18 @@ SECTIONS = (
             help="Instructed-response trials: the response tells the participant which answer to give."),
     Section("design", "Design", tuple(f"design.{key}" for key in DESIGN_KEYS), True,
             help="Which pairs of arms each participant compares, in which order, and quotas."),
+    Section("adaptive", "Adaptive design", ("design.adaptive",), True,
+            help="Instead of pairs: each participant's threshold, the next trial chosen after every answer."),
     Section("session", "Session", tuple(f"design.{key}" for key in SESSION_KEYS), False,
             help="Layout, answering, time limits and panel ids."),
     Section("completion", "Completion", ("completion",), False,
             help="The completion code and link participants get, per outcome."),
 )
 SECTIONS_BY_NAME = {section.name: section for section in SECTIONS}
+# Parts of the design section an adaptive design refuses or does not use (docs/study-format.md).
+PAIRS_ONLY_KEYS = ("pairs", "order", "trials_per_participant", "quota_per_cell")
+# The sections that edit part of the design mapping.
+DESIGN_PARTS = ("design", "session", "adaptive")
 LIST_SECTIONS = {section.name for section in SECTIONS if section.is_list}
 
 DEFAULT_CONSENT = (
@@ -98,7 +104,7 @@ def section_of_path(path):
     head = path.split(".")[0].split("[")[0]
     if head == "design":
         rest = path[len("design."):].split("[")[0].split(".")[0]
-        return "session" if rest in SESSION_KEYS else "design"
+        return "session" if rest in SESSION_KEYS else "adaptive" if rest == "adaptive" else "design"
     for section in SECTIONS:
         if head in section.keys:
             return section.name
@@ -120,11 +126,17 @@ def section_data(document, name):
     section = SECTIONS_BY_NAME[name]
     if section.is_list:
         return {"items": copy.deepcopy(document.get(name) or [])}
-    if name in ("design", "session"):
+    if name in DESIGN_PARTS:
         design = document.get("design") or {}
         return {key.split(".", 1)[1]: copy.deepcopy(design[key.split(".", 1)[1]])
                 for key in section.keys if key.split(".", 1)[1] in design}
     return {key: copy.deepcopy(document[key]) for key in section.keys if key in document}
+
+
+def is_adaptive(document):
+    """Whether the document's design is adaptive (design.adaptive given) rather than pairs."""
+    design = document.get("design") if isinstance(document, dict) else None
+    return isinstance(design, dict) and design.get("adaptive") is not None
 
 
 def with_section(document, name, data):
@@ -137,10 +149,15 @@ def with_section(document, name, data):
         else:
             updated.pop(name, None)
         return updated
-    if name in ("design", "session"):
+    if name in DESIGN_PARTS:
         design = updated.setdefault("design", {})
+        if not isinstance(design, dict):
+            design = updated["design"] = {}
         for key in section.keys:
             design.pop(key.split(".", 1)[1], None)
+        if name == "adaptive" and data.get("adaptive") is not None:
+            for key in PAIRS_ONLY_KEYS:  # an adaptive design replaces the pairs and what goes with them
+                design.pop(key, None)
         design.update(copy.deepcopy(data))
         return updated
     for key in section.keys:

@@ -12,6 +12,7 @@ from uxlab.web import (
     views_workspace,
 )
 from uxlab.web.builder import views as builder
+from uxlab.web.builder import views_adaptive as builder_adaptive
 from uxlab.web.builder import views_run as builder_run
 
 app_name = "web"
@@ -75,6 +76,8 @@ urlpatterns = [
     # Researchers: the study builder, preview, pilot and lifecycle (web/builder/, docs/builder.md)
     path("studies/<slug:code>/build/", builder.overview, name="builder"),
     path("studies/<slug:code>/build/study.yaml", builder.download_yaml, name="builder_yaml"),
+    # The adaptive design's own form; reversing builder_section for "adaptive" gives this same URL.
+    path("studies/<slug:code>/build/adaptive/", builder_adaptive.adaptive_section, name="builder_adaptive"),
     path("studies/<slug:code>/build/<slug:name>/", builder.section, name="builder_section"),
     path("studies/<slug:code>/build/<slug:name>/new/", builder.item, name="builder_item_new"),
     path("studies/<slug:code>/build/<slug:name>/<int:index>/", builder.item, name="builder_item"),

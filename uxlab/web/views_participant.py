@@ -398,7 +398,7 @@ def trial(request, token):
         "is_practice": current.kind == "practice",
         "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
         "trial_count": trial_count,
-        "is_last": current.index == participant.trials.order_by("-index").values_list("index", flat=True).first(),
+        "is_last": actions.is_last_trial(participant, current),
         "questions": study.questions.all(),
         "session": session,
         "stacked": participant.layout == "stacked",

@@ -70,12 +70,13 @@ def add_plots(summary):
     return summary
 
 
-def adaptive_section(study, group_by):
+def adaptive_section(study, group_by, rules):
     """The adaptive design's thresholds with their plots, or None for a fixed design. ``group_by``
-    names a question (anything else is ignored, and the page says so)."""
+    names a question (anything else is ignored, and the page says so); the participant rules among
+    ``rules`` leave participants out."""
     questions = list(study.questions.values_list("name", flat=True))
     known = group_by if group_by in questions else None
-    section = adaptive_results(study, known)
+    section = adaptive_results(study, known, rules)
     if section is None:
         return None
     section["questions"] = questions
@@ -118,7 +119,7 @@ def results(request, code):
         "tables": list(export_tables().values()),
         "formats": list(FORMATS),
         "is_owner": is_study_owner(request.user, study),
-        "adaptive": adaptive_section(study, request.GET.get("group_by", "")[:60]),
+        "adaptive": adaptive_section(study, request.GET.get("group_by", "")[:60], rules),
     }
     return render(request, "results/results.html", context)
 

@@ -130,6 +130,36 @@ def advance_runs(run_ids):
                 break
 
 
+def shown_trial(run, step):
+    """The step as AdaptiveSession.next_trial made it."""
+    return {"track": step.track, "level": step.level, "value": step.value, "catch": step.catch,
+            "test_pane": step.test_pane, "reference_value": run.reference_value}
+
+
+def ends_its_run(trial):
+    """Whether nothing can follow this adaptive trial: its run has ended, or its answer ends the
+    run whichever answer it is (the last of max_trials, or every track stopping either way). Only
+    such a trial is the session's last (the page's give-up, completion.may_give_up)."""
+    step = AdaptiveStep.objects.filter(trial_id=trial.pk).select_related("run__participant__study").first()
+    if step is None:
+        return False  # practice or attention check: an adaptive trial always follows it
+    run = step.run
+    if run.finished_at is not None:
+        return True
+    if step.answered_at is not None:
+        return False  # answered and the run goes on: its next trial exists
+    return session_of(run, adaptive_config(run.participant.study)).ends_after(run.state, shown_trial(run, step))
+
+
+def end_runs(participant_ids, now=None):
+    """End the adaptive runs of these participants (their sessions ended: expired, or shown the
+    code without the last answer confirmed). An answer stored later is still scored, but an ended
+    run makes no more trials."""
+    AdaptiveRun.objects.filter(participant_id__in=list(participant_ids), finished_at__isnull=True).update(
+        finished_at=now or timezone.now()
+    )
+
+
 def score_step(run, step):
     """Record the step's answer and make what comes next; False while its answer is not stored."""
     participant = run.participant
@@ -142,14 +172,13 @@ def score_step(run, step):
         return False
     session = session_of(run, config)
     correct = answer == faster_pane(step.value, run.reference_value, step.test_pane, config["dimension"])
-    shown = {"track": step.track, "level": step.level, "value": step.value, "catch": step.catch,
-             "test_pane": step.test_pane, "reference_value": run.reference_value}
-    run.state, summary = session.record(run.state, shown, correct)
+    run.state, summary = session.record(run.state, shown_trial(run, step), correct)
     step.answer, step.correct, step.summary, step.answered_at = answer, correct, summary, timezone.now()
     step.save(update_fields=["answer", "correct", "summary", "answered_at"])
-    chosen = session.next_trial(run.state)
+    # A run ended with its session (end_runs) keeps the late answer but makes no trial.
+    chosen = session.next_trial(run.state) if run.finished_at is None else None
     if chosen is None:
-        run.finished_at = timezone.now()
+        run.finished_at = run.finished_at or timezone.now()
     else:
         arm = reference_arm(participant.study)
         index = (participant.trials.order_by("-index").values_list("index", flat=True).first() or 0) + 1

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from uxlab.studies.actions.adaptive import end_runs
 from uxlab.studies.actions.attention import score_attention_checks
-from uxlab.studies.actions.participants import missing_telemetry, pending_trial
+from uxlab.studies.actions.participants import is_last_trial, missing_telemetry, pending_trial
 from uxlab.studies.actions.sessions import announce_session_closed
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Participant, Rating, Trial
@@ -74,6 +75,7 @@ def complete_participant(participant):
             completion_code_shown=code,
         )
         if completed:
+            end_runs([participant.pk])  # a run whose last trial was skipped
             announce_session_closed([participant.pk], "completed")
     participant.refresh_from_db()
     return True
@@ -96,15 +98,16 @@ def may_give_up(participant, now=None):
     """Whether the last trial page may show the code without its final answers confirmed: every
     trial was streamed, only the last one's answers may be missing, some answer is stored, and the
     page has waited the study's save timeout since the last stream could have ended (the page
-    starts waiting when the answers are sent, never before the stream is over)."""
+    starts waiting when the answers are sent, never before the stream is over). In an adaptive
+    session the last trial is one whose answer ends the run whichever it is (is_last_trial)."""
     if not participant.has_consented or participant.is_expired or participant.is_withdrawn or not participant.assignment:
         return False
     trials = list(participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index"))
     if not trials or any(trial.started_at is None for trial in trials):
         return False
     pending = pending_trial(participant)
-    if pending is not None and pending.index != trials[-1].index:
-        return False
+    if pending is not None and (pending.index != trials[-1].index or not is_last_trial(participant, pending)):
+        return False  # an earlier trial unanswered, or an adaptive trial that a next one may follow
     over = stream_over_at(trials[-1])
     now = time.time() if now is None else now
     if over is None or now < over + participant.study.session.save_timeout_s - GIVE_UP_SLACK_S:
@@ -114,8 +117,10 @@ def may_give_up(participant, now=None):
 
 def record_unconfirmed_completion(participant, pending_count, reason="save_timeout"):
     """The page gave up waiting for the final save and shows the code anyway: keep that fact, why,
-    and the outcome and code it showed."""
+    and the outcome and code it showed. An adaptive run ends here: an answer stored later is
+    scored but makes no trial."""
     with transaction.atomic():
+        end_runs([participant.pk])
         score_attention_checks(participant)
         outcome = completion_outcome(participant)
         code, _url = participant.study.completion_for(outcome)

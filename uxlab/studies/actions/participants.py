@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials
+from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials, ends_its_run
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
 from uxlab.studies.models import Participant, Study, Trial
 
@@ -222,6 +222,15 @@ def pending_trial(participant):
         if trial.started_at is None or not required <= {rating.question_id for rating in trial.ratings.all()}:
             return trial
     return None
+
+
+def is_last_trial(participant, trial):
+    """Whether no trial follows this one: the participant's last in a fixed design; in an adaptive
+    one (whose trials are made as answers are stored), a trial whose answer ends the run whichever
+    answer it is."""
+    if (participant.assignment or {}).get("design") == "adaptive":
+        return ends_its_run(trial)
+    return trial.index == participant.trials.order_by("-index").values_list("index", flat=True).first()
 
 
 def missing_telemetry(participant):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from uxlab.studies.actions.adaptive import end_runs
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
 from uxlab.studies.events import send_events_on_commit
 from uxlab.studies.models import Participant, Rating, Study, Trial
@@ -84,6 +85,7 @@ def expire_study_sessions(study, now, *, over_limit, abandoned):
             pk__in=ids, status=Participant.Status.CONSENTED, completed_at__isnull=True
         ).update(status=Participant.Status.EXPIRED, expired_at=now)
         announce_session_closed(ids, "expired")
+        end_runs(ids, now)
         Participant.objects.filter(pk__in=ids, status=Participant.Status.EXPIRED, outcome="").update(
             outcome=Participant.Outcome.TIMED_OUT
         )

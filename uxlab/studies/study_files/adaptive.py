@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from uxlab.adaptive.procedures import DEFAULTS, PROCEDURES
+from uxlab.adaptive.session import AdaptiveSession
 from uxlab.streaming import kinds
 from uxlab.streaming.kinds.fields import Count, Number, Slug
 from uxlab.studies.study_files.errors import tidy_number
@@ -166,4 +167,21 @@ def adaptive_errors(definition):
         far = max((abs(math.log10(value / reference)) for t in spec.tracks for value in t.range), default=0)
         if far > 3:
             errors.append(f"{path}.tracks: a range reaches more than 1000 times the reference value")
+        elif not errors:
+            errors += _prior_width_errors(spec, reference, path)
     return errors
+
+
+def _prior_width_errors(spec, reference, path):
+    """stop.posterior_sd already met by the prior alone: the rule would stop a track after its first
+    answer whatever it was (a track needs one answer before the rule applies, procedures.py)."""
+    width = spec.stop.posterior_sd
+    if spec.procedure != "quest_plus" or width is None:
+        return []
+    session = AdaptiveSession(spec.config, reference)
+    for name, procedure in session.tracks.items():
+        prior_sd = procedure.summary(procedure.start())["sd_log10"]
+        if prior_sd <= width:
+            return [f"{path}.stop.posterior_sd: the prior alone is this narrow on track '{name}' (SD"
+                    f" {prior_sd:.3g} log10 units); lower it or widen the prior"]
+    return []

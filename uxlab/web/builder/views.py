@@ -179,10 +179,16 @@ def section(request, code, name):
         context["arm_kinds"] = kinds.names()
         return render(request, "builder/list.html", context)
     specs = forms.SECTION_FIELDS[name]()
+    # An adaptive design has no pairs: its Design page keeps the settings that still apply.
+    adaptive = name == "design" and drafts.is_adaptive(context["document"])
+    if adaptive:
+        specs = [spec for spec in specs if spec.name not in drafts.PAIRS_ONLY_KEYS]
     data = drafts.section_data(context["document"], name)
     problems = context["grouped"].get(name, [])
     if request.method == "POST":
         data = _posted_section(name, specs, request.POST)
+        if adaptive:
+            data.pop("pairs", None)
         result = build.save_section(study, request.user, name, data)
         if result.saved:
             return _saved(request, study, result, reverse("web:builder_section", args=[study.code, name]))
@@ -191,7 +197,8 @@ def section(request, code, name):
     context.update({
         "fields": specs, "other_errors": forms.attach_errors(specs, problems, _prefix(name)),
         "practice_enabled": bool(data.get("practice")) if name == "practice" else None,
-        "pairs": _pair_choices(context["document"], data.get("pairs")) if name == "design" else None,
+        "pairs": _pair_choices(context["document"], data.get("pairs")) if name == "design" and not adaptive else None,
+        "adaptive_design": adaptive,
         "pair_errors": [message for field in specs if field.name == "pairs" for message in field.errors],
     })
     if name == "design":

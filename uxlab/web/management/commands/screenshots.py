@@ -42,7 +42,13 @@ def _pages(code, blank):
         ("18-study-page", f"/studies/{code}/", None),
         ("19-pilot", f"/studies/{code}/pilot/", None),
         ("20-delete-pilot-data", f"/studies/{code}/pilot/delete/", None),
+        ("21-adaptive-design", f"{build}/adaptive/", _adaptive_ticked),
     ]
+
+
+def _adaptive_ticked(page):
+    """Tick "This study is adaptive", so the shot shows the adaptive design's settings."""
+    page.get_by_label("This study is adaptive").check()
 
 
 def _invalid_speed(page):
