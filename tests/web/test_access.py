@@ -40,7 +40,7 @@ API_ENDPOINTS = [
 BUILDER_PAGES = [
     ("web:builder", {}), ("web:builder_yaml", {}), ("web:builder_section", {"name": "arms"}),
     ("web:builder_item_new", {"name": "prompts"}), ("web:builder_item", {"name": "prompts", "index": 0}),
-    ("web:pilot", {}), ("web:delete_pilot_data", {}),
+    ("web:pilot", {}), ("web:delete_pilot_data", {}), ("web:builder_adaptive", {}),
 ]
 BUILDER_ACTIONS = [
     ("web:builder_item_change", {"name": "questions", "index": 0, "change": "down"}), ("web:preview", {}),
