@@ -36,6 +36,14 @@ def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page
     page.locator('[data-state="welcome"] .value', has_text="1").wait_for(timeout=5_000)
     assert page.locator("#monitor-announcer").inner_text() == "Live updates connected."
 
+    # A pilot participant is counted apart, not among the participants above.
+    from uxlab.studies.actions.lifecycle import enroll_uncounted
+
+    enroll_uncounted(study, "pilot")
+    page.locator('#uncounted [data-mode="pilot"]', has_text="pilot: 1 (1 welcome)").wait_for(timeout=5_000)
+    assert page.locator('[data-state="welcome"] .value').inner_text() == "1"
+    assert page.locator('#uncounted [data-mode="preview"]').inner_text() == "preview: 0"
+
     # A change of status pushed by the socket (here a pause made elsewhere) is announced, once.
     actions.pause_study(study)
     page.locator("#monitor-announcer", has_text="The study is now paused.").wait_for(timeout=5_000)
