@@ -1,9 +1,12 @@
-"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/) and API bearer tokens.
+"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/), API bearer tokens and
+team invitation links.
 
 Counts live in Django's cache, which is Redis whenever REDIS_URL is set, so every web process sees
 the same counts. After ``UXLAB_LOGIN_MAX_FAILURES`` wrong passwords for one user name from one
 address, that pair is locked for ``UXLAB_LOGIN_LOCKOUT_S`` (the right password is refused too);
-after ``UXLAB_API_MAX_FAILURES`` bad tokens from one address, the API answers 429 for as long.
+after ``UXLAB_API_MAX_FAILURES`` bad tokens from one address, the API answers 429 for as long;
+after ``UXLAB_INVITE_MAX_ATTEMPTS`` attempts on invitation links from one address (every join or
+sign-up posted, every unknown link opened), those links answer 429 for as long.
 """
 
 import hashlib
@@ -86,3 +89,11 @@ def api_locked(request):
 
 def record_api_failure(request):
     record_failure("api", client_address(request))
+
+
+def invite_locked(request):
+    return is_locked("invite", client_address(request), settings.UXLAB_INVITE_MAX_ATTEMPTS)
+
+
+def record_invite_attempt(request):
+    record_failure("invite", client_address(request))
