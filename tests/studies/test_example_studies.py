@@ -82,6 +82,6 @@ def test_it_lists_every_example_for_the_builder_demo_first():
     assert [example.file_name for example in examples][0] == "demo.yaml"
     assert {example.file_name for example in examples} == {path.name for path in EXAMPLES.glob("*.yaml")}
     for example in examples:
-        assert example.title and example.summary and example_document(example.name)["code"] == example.code
+        assert example.title and example.description and example_document(example.name)["code"] == example.code
     with pytest.raises(KeyError):
         example_document("../../settings")

@@ -15,27 +15,16 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 @dataclass(frozen=True)
 class ExampleStudy:
-    """One shipped example: its file's name (without .yaml), the study's code, title and description,
-    and the first line of the file's header comment (what it is an example of)."""
+    """One shipped example: its file's name (without .yaml), the study's code, title and description."""
 
     name: str
     code: str
     title: str
     description: str
-    summary: str
 
     @property
     def file_name(self):
         return f"{self.name}.yaml"
-
-
-def _summary(text):
-    for line in text.splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-        if line.strip():
-            break
-    return ""
 
 
 @functools.cache
@@ -43,11 +32,10 @@ def example_studies():
     """The examples, the demo first, then by file name."""
     examples = []
     for path in sorted(EXAMPLES_DIR.glob("*.yaml"), key=lambda path: (path.stem != "demo", path.stem)):
-        text = path.read_text(encoding="utf-8")
-        document = yaml.safe_load(text)
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
         examples.append(ExampleStudy(
             name=path.stem, code=str(document.get("code", "")), title=str(document.get("title", "")),
-            description=" ".join(str(document.get("description", "")).split()), summary=_summary(text),
+            description=" ".join(str(document.get("description", "")).split()),
         ))
     return tuple(examples)
 

@@ -42,7 +42,15 @@ def _pages(code, blank):
         ("18-study-page", f"/studies/{code}/", None),
         ("19-pilot", f"/studies/{code}/pilot/", None),
         ("20-delete-pilot-data", f"/studies/{code}/pilot/delete/", None),
+        ("21-create-from-an-example", "/studies/new/", _choose_an_example),
+        ("22-arm-refilled-from-a-preset", f"{build}/arms/0/?preset=loaded_gpu_cloud_70b", None),
     ]
+
+
+def _choose_an_example(page):
+    page.get_by_label("An example study").check()
+    page.locator("#examples summary").click()
+    page.locator("#examples").scroll_into_view_if_needed()
 
 
 def _invalid_speed(page):
