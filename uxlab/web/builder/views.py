@@ -23,7 +23,7 @@ from uxlab.studies.example_studies import example_choices, example_studies
 from uxlab.studies.actions import builder as build
 from uxlab.studies.actions.lifecycle import available_transitions
 from uxlab.studies.models import Membership, Team
-from uxlab.studies.study_files import StudyFileError, parse_study_yaml
+from uxlab.studies.study_files import StudyFileError, export_study, parse_study_yaml
 from uxlab.web.builder import forms
 from uxlab.web.builder.examples import example_start
 from uxlab.web.builder.presets import preset_card, preset_cards, refill_context, refilled_arm
@@ -159,9 +159,14 @@ def overview(request, code):
 
 @login_required
 def download_yaml(request, code):
-    """The draft as a study file, valid or not; once valid it is exactly the study's export."""
+    """The draft as a study file, valid or not; once valid and applied it is exactly the study's export."""
     study = get_study_for_user(request.user, code, write=True)
-    response = HttpResponse(drafts.document_yaml(build.draft_of(study).document), content_type="application/yaml; charset=utf-8")
+    document = build.draft_of(study).document
+    if drafts.problems_of(document)[0] is not None and not build.unapplied(study, document):
+        text = export_study(study)
+    else:
+        text = drafts.document_yaml(document)
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.code}.yaml"'
     return response
 
