@@ -60,6 +60,22 @@ def test_importing_into_a_team_you_are_not_in_or_only_view_is_refused(client, al
     assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 302
 
 
+def test_a_downloaded_study_imports_again_under_another_code(client, alice, team):
+    client.force_login(alice)
+    assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 302
+    taken = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug})
+    assert taken.status_code == 400
+    assert "a study with code &#x27;demo&#x27; already exists (give another code below)" in taken.content.decode()
+    assert 'id="import-code"' in taken.content.decode()
+    bad = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug, "code": "Not A Code"})
+    assert bad.status_code == 400 and b"code:" in bad.content and Study.objects.count() == 1
+    copied = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug, "code": "demo-copy"})
+    assert copied.status_code == 302 and copied["Location"] == reverse("web:study_detail", args=["demo-copy"])
+    original, copy = Study.objects.get(code="demo"), Study.objects.get(code="demo-copy")
+    assert [arm.profile for arm in copy.arms.all()] == [arm.profile for arm in original.arms.all()]
+    assert copy.title == original.title and copy.status == "draft"
+
+
 def test_a_broken_file_lists_every_error_with_its_path(client, alice, team):
     client.force_login(alice)
     broken = DEMO_YAML.replace("tokens_per_second: 15.3", "tokens_per_second: 0")
