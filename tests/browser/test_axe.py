@@ -314,7 +314,7 @@ RESEARCHER_PAGES = [
     State("study page with plots' study", visit("/studies/{plots}/")),
     State("results with plots", visit("/studies/{plots}/results/", ready="svg.plot")),
     State("results without answers", visit("/studies/{study}/results/")),
-    State("monitor", visit("/studies/{study}/monitor/", ready='#connection:text("live")')),
+    State("monitor", visit("/studies/{study}/monitor/", ready='#connection:text("connected")')),
     State("fidelity", visit("/studies/{study}/fidelity/", ready="#clock-sync")),
     State("fidelity without measured trials", visit("/studies/{plots}/fidelity/")),
     State("API tokens", visit("/account/tokens/")),

@@ -28,7 +28,7 @@ def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{stack.url}/studies/{study.code}/monitor/")
-    page.locator("#connection", has_text="live").wait_for(timeout=10_000)
+    page.locator("#connection", has_text="connected").wait_for(timeout=10_000)
     page.locator('[data-state="welcome"] .value', has_text="0").wait_for()
     assert page.locator("#quota tr").first.inner_text().split("\t")[:2] == ["fast_arm vs slow_arm", "greeting"]
 

@@ -58,3 +58,21 @@ def test_it_shows_the_participant_link_as_an_absolute_url(client, study, alice):
     client.force_login(alice)
     page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
     assert f'<code class="link" id="participant-link">http://testserver/s/{study.code}/</code>' in page
+
+
+def test_pilot_and_preview_sessions_are_counted_apart_on_the_study_page(client, study, alice):
+    from uxlab.studies import actions
+    from uxlab.studies.actions import lifecycle
+    from uxlab.studies.models import Trial
+
+    client.force_login(alice)
+    assert 'id="uncounted-note"' not in client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    pilot = actions.give_consent(lifecycle.enroll_uncounted(study, "pilot"))
+    Trial.objects.filter(participant=pilot).update(attention_passed=False)  # a pilot failing a check
+    lifecycle.enroll_uncounted(study, "preview")
+    lifecycle.enroll_uncounted(study, "preview")
+    counts = actions.study_counts(study)
+    assert (counts["participants"], counts["failed_attention"], counts["pilot"], counts["preview"]) == (0, 0, 1, 2)
+    page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    assert "Not counted above: 1 pilot session and 2 previews" in page
+    assert reverse("web:pilot", args=[study.code]) in page.split('id="uncounted-note"')[1].split("</p>")[0]

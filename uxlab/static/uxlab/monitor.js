@@ -108,7 +108,7 @@ const connection = new Connection(root.dataset.socketPath, {
     announce("connection", text, `Live updates: ${text}`);
   },
   onOpen: () => {
-    $("connection").textContent = "live";
+    $("connection").textContent = "connected";
     announce("connection", "live", "Live updates connected.");
   },
   onMessage: (message) => {
