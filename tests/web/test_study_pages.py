@@ -75,4 +75,6 @@ def test_pilot_and_preview_sessions_are_counted_apart_on_the_study_page(client, 
     assert (counts["participants"], counts["failed_attention"], counts["pilot"], counts["preview"]) == (0, 0, 1, 2)
     page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
     assert "Not counted above: 1 pilot session and 2 previews" in page
+    listed = client.get(reverse("web:study_list")).content.decode()
+    assert 'data-count="participants">0<' in listed  # the list counts as the study page does
     assert reverse("web:pilot", args=[study.code]) in page.split('id="uncounted-note"')[1].split("</p>")[0]
