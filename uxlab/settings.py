@@ -307,6 +307,9 @@ UXLAB_LOGIN_LOCKOUT_S = env_int("UXLAB_LOGIN_LOCKOUT_S", 900)
 if min(UXLAB_LOGIN_MAX_FAILURES, UXLAB_LOGIN_ACCOUNT_MAX_FAILURES, UXLAB_LOGIN_LOCKOUT_S) < 1:
     raise ImproperlyConfigured("UXLAB_LOGIN_MAX_FAILURES, UXLAB_LOGIN_ACCOUNT_MAX_FAILURES and UXLAB_LOGIN_LOCKOUT_S must be >= 1")
 UXLAB_API_MAX_FAILURES = env_int("UXLAB_API_MAX_FAILURES", 20)
+# Attempts on team invitation links from one address (joins and sign-ups posted, unknown links
+# opened) before they answer 429 for UXLAB_LOGIN_LOCKOUT_S.
+UXLAB_INVITE_MAX_ATTEMPTS = env_int("UXLAB_INVITE_MAX_ATTEMPTS", 10)
 # New API tokens expire after this many days.
 UXLAB_API_TOKEN_DAYS = env_int("UXLAB_API_TOKEN_DAYS", 90)
 if REDIS_URL:

@@ -279,6 +279,25 @@ def finished_job(page, scene):
     page.locator("#job-download").wait_for(state="visible", timeout=30_000)
 
 
+def create_from_an_example(page, scene):
+    visit("/studies/new/")(page, scene)
+    page.get_by_label("An example study").check()
+    page.locator("#examples summary").click()
+    page.locator("#examples li").first.wait_for()
+
+
+def cancelled_job(page, scene):
+    """A queued export (never handed to the worker) cancelled from its page."""
+    from uxlab.studies.models import Job
+
+    job = Job.objects.create(study=scene.plots_study, kind="export", created_by=scene.study.team.memberships.first().user,
+                             params={"target": "table", "table": "ratings", "format": "csv", "rules": []})
+    page.goto(f"{scene.url}/jobs/{job.key}/")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Cancel this job").click()
+    page.locator("#job-state", has_text="cancelled").wait_for()
+
+
 def import_with_problems(page, scene):
     visit("/import/")(page, scene)
     page.get_by_label("…or paste its YAML").fill("version: 1\ncode: Not A Code\n")
@@ -306,13 +325,14 @@ RESEARCHER_PAGES = [
     State("study page with plots' study", visit("/studies/{plots}/")),
     State("results with plots", visit("/studies/{plots}/results/", ready="svg.plot")),
     State("results without answers", visit("/studies/{study}/results/")),
-    State("monitor", visit("/studies/{study}/monitor/", ready='#connection:text("live")')),
+    State("monitor", visit("/studies/{study}/monitor/", ready='#connection:text("connected")')),
     State("fidelity", visit("/studies/{study}/fidelity/", ready="#clock-sync")),
     State("fidelity without measured trials", visit("/studies/{plots}/fidelity/")),
     State("API tokens", visit("/account/tokens/")),
     State("API tokens, one created", new_token),
     # The study builder and running a draft.
     State("builder: create", visit("/studies/new/")),
+    State("builder: create from an example", create_from_an_example),
     State("builder: overview", visit("/studies/{draft}/build/", ready="#valid-note")),
     State("builder: overview with problems", visit("/studies/{blank}/build/")),
     *[builder_section(section.name) for section in drafts.SECTIONS],
@@ -320,6 +340,8 @@ RESEARCHER_PAGES = [
     State("builder: arm edit", visit("/studies/{draft}/build/arms/0/")),
     State("builder: arm with an inline error", arm_with_inline_error),
     State("builder: adaptive design with inline errors", adaptive_with_inline_errors),
+    State("builder: arm refilled from another preset",
+          visit("/studies/{draft}/build/arms/0/?preset=loaded_gpu_cloud_70b", ready="#refilled")),
     State("builder: prompt edit", visit("/studies/{draft}/build/prompts/0/")),
     State("builder: question edit", visit("/studies/{draft}/build/questions/0/")),
     State("builder: preview entry", preview_entry),
@@ -333,6 +355,7 @@ RESEARCHER_PAGES = [
     State("jobs (none yet)", visit("/studies/{plots}/jobs/")),
     State("job finished", finished_job),
     State("jobs with a finished job", visit("/studies/{plots}/jobs/")),
+    State("job cancelled", cancelled_job),
     State("import", visit("/import/")),
     State("import with problems", import_with_problems),
     State("researcher withdraw", visit("/studies/{plots}/withdraw/")),

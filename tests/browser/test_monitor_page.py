@@ -28,13 +28,21 @@ def test_it_shows_live_counts_and_pauses_and_resumes_from_the_buttons(owner_page
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{stack.url}/studies/{study.code}/monitor/")
-    page.locator("#connection", has_text="live").wait_for(timeout=10_000)
+    page.locator("#connection", has_text="connected").wait_for(timeout=10_000)
     page.locator('[data-state="welcome"] .value', has_text="0").wait_for()
     assert page.locator("#quota tr").first.inner_text().split("\t")[:2] == ["fast_arm vs slow_arm", "greeting"]
 
     actions.enroll_participant(study)
     page.locator('[data-state="welcome"] .value', has_text="1").wait_for(timeout=5_000)
     assert page.locator("#monitor-announcer").inner_text() == "Live updates connected."
+
+    # A pilot participant is counted apart, not among the participants above.
+    from uxlab.studies.actions.lifecycle import enroll_uncounted
+
+    enroll_uncounted(study, "pilot")
+    page.locator('#uncounted [data-mode="pilot"]', has_text="pilot: 1 (1 welcome)").wait_for(timeout=5_000)
+    assert page.locator('[data-state="welcome"] .value').inner_text() == "1"
+    assert page.locator('#uncounted [data-mode="preview"]').inner_text() == "preview: 0"
 
     # A change of status pushed by the socket (here a pause made elsewhere) is announced, once.
     actions.pause_study(study)

@@ -88,7 +88,7 @@ def test_workspace_sharing_page_shows_and_copies_the_prolific_link(alice, study,
     page.get_by_role("heading", name="Set up on Prolific").wait_for()
     expected = f"{stack.url}/s/{study.code}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}"
     assert page.locator("#prolific-url").inner_text() == expected
-    assert page.locator('#completion-codes tr[data-outcome="completed"]').inner_text().count("QUICK123") == 1
+    assert page.locator('#completion-codes tr[data-outcome="completed"] #code-completed').inner_text() == "QUICK123"
 
     page.get_by_role("button", name="Copy URL").click()
     page.get_by_role("button", name="Copied").wait_for()
@@ -123,4 +123,25 @@ def test_workspace_export_progress_completes_and_downloads(alice, study, stack, 
     with open(download.path(), "rb") as handle:
         assert handle.read().count(b"\n") == 4  # the header and three ratings
     assert Job.objects.get().status == "done"
+    assert page.errors == []
+
+
+def test_workspace_job_cancel_button_shows_cancelled(alice, study, stack, browser):
+    """A queued job (never handed to the worker here) cancelled from its page: the page says
+    cancelled, the button goes, and the worker would leave it alone."""
+    from uxlab.studies.tasks import run_job
+
+    job = Job.objects.create(study=study, created_by=alice, kind="export",
+                             params={"target": "table", "table": "ratings", "format": "csv", "rules": []})
+    page = page_as(alice, stack, browser)
+    page.goto(f"{stack.url}/jobs/{job.key}/")
+    assert page.locator("#job-state").inner_text() == "queued"
+    with page.expect_navigation():
+        page.get_by_role("button", name="Cancel this job").click()
+    assert page.locator("#job-state").inner_text() == "cancelled"
+    assert "cancelled" in page.locator(".flash").inner_text()
+    assert page.get_by_role("button", name="Cancel this job").count() == 0
+    assert page.locator("#job-download").is_hidden()
+    job.refresh_from_db()
+    assert job.status == "cancelled" and run_job(str(job.key)) is None
     assert page.errors == []

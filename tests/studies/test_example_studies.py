@@ -73,3 +73,15 @@ def test_it_simulates_the_adaptive_example_to_each_participants_threshold(team):
     results = adaptive_results(study)
     assert len(results["participants"]) == 3
     assert all(person["trials"] > 5 and person["tracks"]["slower"]["log10"] for person in results["participants"])
+
+
+def test_it_lists_every_example_for_the_builder_demo_first():
+    from uxlab.studies.example_studies import example_document, example_studies
+
+    examples = example_studies()
+    assert [example.file_name for example in examples][0] == "demo.yaml"
+    assert {example.file_name for example in examples} == {path.name for path in EXAMPLES.glob("*.yaml")}
+    for example in examples:
+        assert example.title and example.description and example_document(example.name)["code"] == example.code
+    with pytest.raises(KeyError):
+        example_document("../../settings")

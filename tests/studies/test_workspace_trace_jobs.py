@@ -43,3 +43,18 @@ def test_a_failing_backend_fails_the_job_with_its_reason(client, alice, team, mo
     run_job(str(job.key))
     job.refresh_from_db()
     assert job.status == "failed" and job.message.startswith("The backend failed (")
+
+
+def test_a_recording_cancelled_while_it_runs_stores_no_trace(client, alice, team, server):  # noqa: F811
+    from uxlab.studies.actions import jobs
+
+    study = make_study(team, server)
+    client.force_login(alice)
+    client.post(reverse("web:start_recording", args=[study.code]), {"arm": "reasoner", "prompt": ""})
+    job = jobs.claim_job(Job.objects.get().key)  # the worker took it, then the researcher cancelled
+    assert client.post(reverse("web:job_cancel", args=[job.key])).status_code == 302
+    with pytest.raises(jobs.JobCancelled):
+        jobs.run_trace_job(job)  # stops after the first prompt's capture, before storing anything
+    job.refresh_from_db()
+    assert (job.status, job.message) == ("cancelled", "Cancelled by alice.")
+    assert not RecordedTrace.objects.exists()

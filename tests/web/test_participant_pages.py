@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from uxlab.studies import actions, tasks
@@ -143,3 +144,21 @@ def test_it_expires_sessions_past_the_time_limit_and_shows_that_on_return(client
 
 def test_it_schedules_the_expiry_task_on_beat(settings):
     assert settings.CELERY_BEAT_SCHEDULE["expire-sessions"]["task"] == "uxlab.studies.tasks.expire_sessions"
+
+
+@pytest.mark.parametrize("url, shown", [("", "copy-code-note"), ("https://app.prolific.com/submissions/complete?cc=QUICK123", "completion-link")])
+def test_the_done_page_says_where_the_code_goes(client, team, url, shown):
+    """Without a URL back to the panel, the participant is told to enter the code there, not just
+    to close the page; with one, the page sends them back."""
+    from tests.conftest import QUICK_STUDY_YAML, import_yaml
+    from uxlab.studies.models import Participant
+
+    text = QUICK_STUDY_YAML.replace("  code: QUICK123", f"  code: QUICK123\n  url: {url}") if url else QUICK_STUDY_YAML
+    study = import_yaml(text, team)
+    participant = actions.give_consent(actions.enroll_participant(study))
+    Participant.objects.filter(pk=participant.pk).update(completion_unconfirmed_at=study.created_at,
+                                                         checks={"passed": True}, checked_at=study.created_at,
+                                                         instructions_seen_at=study.created_at)
+    html = client.get(reverse("web:done", args=[participant.token])).content.decode()
+    assert 'id="completion-code">QUICK123<' in html and f'id="{shown}"' in html
+    assert "<p>You can close this page.</p>" not in html

@@ -79,3 +79,23 @@ def test_it_shows_one_audit_log_of_changes_to_the_study_and_privacy_events(clien
                     ["pause: live → paused", "alice", "1"]]  # fmt: skip
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["participant_withdrawn", "pause"]
     assert not hasattr(study, "privacy_audit_entries")
+
+
+def test_pilot_and_preview_sessions_are_counted_apart_on_the_study_page(client, study, alice):
+    from uxlab.studies import actions
+    from uxlab.studies.actions import lifecycle
+    from uxlab.studies.models import Trial
+
+    client.force_login(alice)
+    assert 'id="uncounted-note"' not in client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    pilot = actions.give_consent(lifecycle.enroll_uncounted(study, "pilot"))
+    Trial.objects.filter(participant=pilot).update(attention_passed=False)  # a pilot failing a check
+    lifecycle.enroll_uncounted(study, "preview")
+    lifecycle.enroll_uncounted(study, "preview")
+    counts = actions.study_counts(study)
+    assert (counts["participants"], counts["failed_attention"], counts["pilot"], counts["preview"]) == (0, 0, 1, 2)
+    page = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
+    assert "Not counted above: 1 pilot session and 2 previews" in page
+    listed = client.get(reverse("web:study_list")).content.decode()
+    assert 'data-count="participants">0<' in listed  # the list counts as the study page does
+    assert reverse("web:pilot", args=[study.code]) in page.split('id="uncounted-note"')[1].split("</p>")[0]

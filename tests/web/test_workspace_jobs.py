@@ -265,3 +265,32 @@ def test_erasing_panel_ids_deletes_the_export_files_that_hold_them(client, alice
     assert without.file and f"\nquick,{participant.pk}," in downloaded(client, without)  # no panel ids in it: kept
     entry = AuditEntry.objects.get(action="export_files_deleted")
     assert (entry.detail, entry.participant_number) == ("1 export file deleted (panel ids were erased)", None)
+
+
+def test_the_job_page_cancels_for_its_starter_and_the_studys_editors(client, alice, bob, charlie, rated_study):
+    client.force_login(bob)  # a viewer may start an export ...
+    own = start(client, rated_study)
+    page = client.get(reverse("web:job", args=[own.key])).content.decode()
+    assert 'id="job-cancel"' in page
+    client.force_login(alice)
+    other = start(client, rated_study)
+    client.force_login(bob)  # ... and cancel it, but not an export someone else started
+    assert 'id="job-cancel"' not in client.get(reverse("web:job", args=[other.key])).content.decode()
+    assert client.post(reverse("web:job_cancel", args=[other.key])).status_code == 403
+    client.force_login(charlie)
+    assert client.post(reverse("web:job_cancel", args=[own.key])).status_code == 404
+    assert Job.objects.filter(status="cancelled").count() == 0
+
+    client.force_login(bob)
+    response = client.post(reverse("web:job_cancel", args=[own.key]))
+    assert response.status_code == 302 and response["Location"] == reverse("web:job", args=[own.key])
+    status = client.get(reverse("web:job_status", args=[own.key])).json()
+    assert (status["status"], status["message"], status["download_url"]) == ("cancelled", "Cancelled by bob.", None)
+    page = client.get(reverse("web:job", args=[own.key])).content.decode()
+    assert "The job is cancelled." in page and 'id="job-cancel"' not in page and "status-job-cancelled" in page
+    client.force_login(alice)  # an editor (here the owner) cancels anyone's
+    assert client.post(reverse("web:job_cancel", args=[other.key])).status_code == 302
+    assert client.get(reverse("web:job_cancel", args=[other.key])).status_code == 405
+    again = client.post(reverse("web:job_cancel", args=[other.key]), follow=True).content.decode()
+    assert "already ended (cancelled)" in again
+    assert client.get(reverse("web:study_jobs", args=[rated_study.code])).content.decode().count("status-job-cancelled") == 2

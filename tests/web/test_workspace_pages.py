@@ -1,6 +1,7 @@
 """The workspace pages: first run after login, importing a study file from the browser (team rules
 and errors), and the Prolific setup page with the participant links and codes per outcome."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,22 @@ def test_importing_into_a_team_you_are_not_in_or_only_view_is_refused(client, al
     assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 302
 
 
+def test_a_downloaded_study_imports_again_under_another_code(client, alice, team):
+    client.force_login(alice)
+    assert client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug}).status_code == 302
+    taken = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug})
+    assert taken.status_code == 400
+    assert "a study with code &#x27;demo&#x27; already exists (give another code below)" in taken.content.decode()
+    assert 'id="import-code"' in taken.content.decode()
+    bad = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug, "code": "Not A Code"})
+    assert bad.status_code == 400 and b"code:" in bad.content and Study.objects.count() == 1
+    copied = client.post(reverse("web:import_study"), {"text": DEMO_YAML, "team": team.slug, "code": "demo-copy"})
+    assert copied.status_code == 302 and copied["Location"] == reverse("web:study_detail", args=["demo-copy"])
+    original, copy = Study.objects.get(code="demo"), Study.objects.get(code="demo-copy")
+    assert [arm.profile for arm in copy.arms.all()] == [arm.profile for arm in original.arms.all()]
+    assert copy.title == original.title and copy.status == "draft"
+
+
 def test_a_broken_file_lists_every_error_with_its_path(client, alice, team):
     client.force_login(alice)
     broken = DEMO_YAML.replace("tokens_per_second: 15.3", "tokens_per_second: 0")
@@ -86,6 +103,32 @@ def test_the_prolific_page_shows_the_url_to_paste_and_a_code_per_outcome(client,
     detail = client.get(reverse("web:study_detail", args=[study.code])).content.decode()
     assert 'data-copy="#participant-link"' in detail and 'data-copy="#prolific-link"' in detail
     assert reverse("web:prolific", args=[study.code]) in detail
+
+
+def test_the_prolific_page_checks_each_codes_return_url_against_prolifics(client, alice, team):
+    from tests.conftest import import_yaml
+
+    completion = (
+        "  code: QUICK123\n  url: https://app.prolific.com/submissions/complete?cc=QUICK123\n"
+        "  failed_attention: {code: FAILED9, url: 'https://app.prolific.com/submissions/complete?cc=QUICK123'}\n"
+        "  backend_failure: {code: NOBACK1, url: 'https://example.org/thanks'}\n"
+        "  timed_out: {code: LATE1}\n  incomplete: {code: SKIPPED1}\n"
+    )
+    study = import_yaml(QUICK_STUDY_YAML.replace("  code: QUICK123\n", completion), team)
+    client.force_login(alice)
+    page = client.get(reverse("web:prolific", args=[study.code])).content.decode()
+    rows = dict(re.findall(r'<tr data-outcome="([a-z_]+)">(.*?)</tr>', page, re.S))
+    assert set(rows) == {"completed", "failed_attention", "backend_failure", "timed_out", "incomplete"}
+    assert "data-problem" not in rows["completed"]
+    assert "its cc is &#x27;QUICK123&#x27;, not the code &#x27;FAILED9&#x27;" in rows["failed_attention"]
+    assert "not Prolific&#x27;s completion URL" in rows["backend_failure"]
+    assert "https://app.prolific.com/submissions/complete?cc=LATE1" in rows["timed_out"]  # what it would be
+    assert 'id="code-incomplete">SKIPPED1<' in rows["incomplete"]
+    # The plain link to give Prolific, and a warning that anyone with it can take part.
+    assert 'id="plain-url">http://testserver/s/quick/<' in page and 'id="no-id-required"' in page
+    required = import_yaml(QUICK_STUDY_YAML.replace("code: quick", "code: quick2").replace(
+        "  seed: quick", "  seed: quick\n  require_participant_id: true"), team)
+    assert 'id="no-id-required"' not in client.get(reverse("web:prolific", args=[required.code])).content.decode()
 
 
 def test_the_prolific_page_is_for_the_team_only(client, study, charlie):

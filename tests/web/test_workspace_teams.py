@@ -95,7 +95,7 @@ def test_expired_revoked_and_unknown_links_are_refused(client, alice, team):
     assert client.post(reverse("web:team_invite_revoke", args=[team.slug, key])).status_code == 302
     client.logout()
 
-    assert b"has been expired" in client.get(expired).content
+    assert b"has expired" in client.get(expired).content
     assert b"has been revoked" in client.get(revoked).content
     for path in (expired, revoked):
         response = client.post(path, {"action": "signup", "username": "late", "password": "a-long-enough-passphrase"})
@@ -148,3 +148,31 @@ def test_the_teams_page_has_an_empty_state(client, db):
     user = get_user_model().objects.create_user("newcomer", password="x")
     client.force_login(user)
     assert b'id="no-teams"' in client.get(reverse("web:teams")).content
+
+
+def test_many_attempts_on_invitation_links_get_a_clear_429(client, alice, team, settings):
+    """Guessing links or hammering the sign-up form from one address: 429 with Retry-After, never a 500."""
+    settings.UXLAB_INVITE_MAX_ATTEMPTS = 5
+    client.force_login(alice)
+    path = invite(client, team, "dana@example.org").split("testserver", 1)[1]
+    client.logout()
+    assert client.get(path).status_code == 200  # opening a real link is not an attempt
+    statuses = [client.get(reverse("web:invite", args=[f"guess-{n}"])).status_code for n in range(2)]
+    hostile = [{"action": "signup", "username": "dana", "password": "short"},
+               {"action": "signup", "username": "d" * 10_000, "password": "x"},
+               {"action": "join"}]
+    statuses += [client.post(path, form).status_code for form in hostile]
+    assert statuses == [404, 404, 400, 400, 302]  # join without an account: to the login page
+    # A NUL is refused before the view (400), uncounted; the fifth counted attempt is refused.
+    assert client.post(path, {"action": "signup", "username": "\x00", "password": "x"}).status_code == 400
+    blocked = client.post(path, {"action": "signup", "username": "dana", "password": "a-long-enough-passphrase"})
+    assert blocked.status_code == 429 and blocked["Retry-After"] == str(settings.UXLAB_LOGIN_LOCKOUT_S)
+    assert 'id="too-many"' in blocked.content.decode()
+    assert client.get(path).status_code == 429 and client.get(reverse("web:invite", args=["x"])).status_code == 429
+    assert not get_user_model().objects.filter(email="dana@example.org").exists()
+    assert TeamInvite.objects.get().state == "pending"  # the invitation itself is untouched
+
+    # Another address is not blocked, and joins.
+    joined = client.post(path, {"action": "signup", "username": "dana", "password": "a-long-enough-passphrase"},
+                         REMOTE_ADDR="10.0.0.7")
+    assert joined.status_code == 302 and Membership.objects.filter(team=team, user__username="dana").exists()

@@ -58,19 +58,33 @@ def live_arm_failures(study):
     return sorted(arms.values(), key=lambda row: row["arm"])
 
 
-def monitor_snapshot(study):
-    """Everything the live monitor shows, as JSON-ready data."""
-    study.refresh_from_db(fields=["status", "paused_reason"])
-    context = StudyContext(study)
+UNCOUNTED_MODES = ("pilot", "preview")  # Participant.mode of those who fill no quota (studies/actions/lifecycle.py)
+
+
+def participants_by_state(study):
+    """({state: count} of real participants, {mode: {state: count}} of pilot and preview ones)."""
     states = Counter({state: 0 for state in PARTICIPANT_STATES})
+    uncounted = {mode: Counter() for mode in UNCOUNTED_MODES}
     participants = study.participants.annotate(
         started=Count("trials", filter=Q(trials__started_at__isnull=False))
-    ).values_list("status", "consented_at", "started")
-    for status, consented_at, started in participants:
-        states[participant_state(status, consented_at is not None, started)] += 1
+    ).values_list("mode", "status", "consented_at", "started")
+    for mode, status, consented_at, started in participants:
+        state = participant_state(status, consented_at is not None, started)
+        (uncounted.setdefault(mode, Counter()) if mode else states)[state] += 1
+    return dict(states), {mode: dict(counts) for mode, counts in uncounted.items()}
+
+
+def monitor_snapshot(study):
+    """Everything the live monitor shows, as JSON-ready data. Counts, cells, ratings, attention
+    failures and conflicts are real participants' only; pilot and preview participants are counted
+    apart (``uncounted``), and their trials are marked in the recent list (``mode``)."""
+    study.refresh_from_db(fields=["status", "paused_reason"])
+    context = StudyContext(study)
+    states, uncounted = participants_by_state(study)
 
     cells = Counter()
-    finished = Trial.objects.filter(participant__study=study, status=Trial.Status.FINISHED, kind="trial")
+    finished = Trial.objects.filter(participant__study=study, participant__mode="", status=Trial.Status.FINISHED,
+                                    kind="trial")
     for arm_a, arm_b, prompt, count in (
         finished.values_list("arm_a__name", "arm_b__name", "prompt__name").annotate(n=Count("id")).order_by()
     ):
@@ -86,7 +100,8 @@ def monitor_snapshot(study):
         for pair, prompt in design_cells
     ]
 
-    fields = ["participant_id", "index", "arm_a__name", "arm_b__name", "status", "started_at", "finished_at"]
+    fields = ["participant_id", "participant__mode", "index", "arm_a__name", "arm_b__name", "status", "started_at",
+              "finished_at"]
     extra = ["fidelity", "hidden_during_stream"]
     recent = (
         Trial.objects.filter(participant__study=study, started_at__isnull=False)
@@ -94,11 +109,12 @@ def monitor_snapshot(study):
         .values_list(*fields, *extra)[:RECENT_TRIALS]
     )
     recent_rows = []
-    for participant, index, arm_a, arm_b, status, started, done, *rest in recent:
+    for participant, mode, index, arm_a, arm_b, status, started, done, *rest in recent:
         values = dict(zip(extra, rest, strict=True))
         recent_rows.append(
             {
                 "participant": participant,
+                "mode": mode,
                 "trial_index": index,
                 "arm_a": arm_a,
                 "arm_b": arm_b,
@@ -118,13 +134,15 @@ def monitor_snapshot(study):
         "status": study.status,
         "paused_reason": study.paused_reason,
         "live_arms": live_arm_failures(study),
-        "participants": dict(states),
-        "ratings": Rating.objects.filter(participant__study=study).count(),
+        "participants": states,
+        "uncounted": uncounted,
+        "ratings": Rating.objects.filter(participant__study=study, participant__mode="").count(),
+        "uncounted_ratings": Rating.objects.filter(participant__study=study).exclude(participant__mode="").count(),
         "quota": quota_rows,
         "recent_trials": recent_rows,
-        "attention_check_failures": len(context.failed_attention),
+        "attention_check_failures": len(context.failed_attention - context.uncounted),
         "dead_letters": dead_letters,
-        "conflicts": RatingConflict.objects.filter(participant__study=study).count(),
+        "conflicts": RatingConflict.objects.filter(participant__study=study, participant__mode="").count(),
     }
 
 

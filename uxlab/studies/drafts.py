@@ -57,7 +57,9 @@ SECTIONS = (
     Section("session", "Session", tuple(f"design.{key}" for key in SESSION_KEYS), False,
             help="Layout, answering, time limits and panel ids."),
     Section("completion", "Completion", ("completion",), False,
-            help="The completion code and link participants get, per outcome."),
+            help="The completion code and link participants get, per outcome. For Prolific the link is "
+                 "https://app.prolific.com/submissions/complete?cc= followed by the code (the study's "
+                 "Prolific page checks each one)."),
 )
 SECTIONS_BY_NAME = {section.name: section for section in SECTIONS}
 # Parts of the design section an adaptive design refuses or does not use (docs/study-format.md).
@@ -194,10 +196,31 @@ def study_document(study):
 
 
 def document_yaml(document):
-    """The document as a study file (the exporter's layout), valid or not, for download."""
+    """The document as a study file, valid or not, for download: the file's sections in the order
+    of a study file, each item's name first. (Drafts are stored as Postgres jsonb, which keeps a
+    mapping's keys sorted by length, not in the order they were written.)"""
     from uxlab.studies.study_files.exporter import dump_study_data
 
-    return dump_study_data(document)
+    return dump_study_data(_readable(document))
+
+
+_FIRST_KEYS = ("version", "name", "code", "kind", "label", "source", "preset", "text")
+
+
+def _readable(document):
+    document = _in_file_order(document)
+    for key, value in document.items():
+        if isinstance(value, list):
+            document[key] = [_named_first(item) for item in value]
+        elif isinstance(value, dict) and key != "design":
+            document[key] = _named_first(value)
+    return document
+
+
+def _named_first(item):
+    if not isinstance(item, dict):
+        return item
+    return {**{key: item[key] for key in _FIRST_KEYS if key in item}, **item}
 
 
 def blank_document(title, code):

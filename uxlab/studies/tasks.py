@@ -125,8 +125,9 @@ def record_trace(self, study_code, arm_name, prompt_name=None, concurrency=1):
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_job(job_key):
     """A researcher's long work (studies/actions/jobs.py): a large export or a trace recording.
-    Idempotent: a job already finished is left alone; a redelivered one starts again from nothing."""
-    from uxlab.studies.actions.jobs import claim_job, fail_job, run_trace_job
+    Idempotent: a job already finished (or cancelled) is left alone; a redelivered one starts again
+    from nothing. A job cancelled while it runs stops at its next progress check."""
+    from uxlab.studies.actions.jobs import JobCancelled, claim_job, fail_job, run_trace_job
     from uxlab.studies.models import Job
 
     job = claim_job(job_key)
@@ -139,6 +140,8 @@ def run_job(job_key):
             build_export(job)
         else:
             run_trace_job(job)
+    except JobCancelled:
+        log.info("job %s stopped: it was cancelled", job_key)
     except Exception as error:
         log.exception("job %s failed", job_key)
         fail_job(job, f"The job failed unexpectedly ({type(error).__name__}); try again or see the worker's log.")

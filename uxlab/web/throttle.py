@@ -1,12 +1,15 @@
-"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/) and API bearer tokens,
-and the client address every per-client limit counts by (the enrolment limit's too).
+"""Failed-attempt throttling for logins (/accounts/login/, /admin/login/), API bearer tokens and
+team invitation links, and the client address every per-client limit counts by (the enrolment
+limit's too).
 
 Counts live in Django's cache, which is Redis whenever REDIS_URL is set, so every web process sees
 the same counts. A count starts with its first failure and is forgotten ``UXLAB_LOGIN_LOCKOUT_S``
 later. Logins are locked (the right password refused too) after ``UXLAB_LOGIN_MAX_FAILURES`` wrong
 passwords for one user name from one address, and after ``UXLAB_LOGIN_ACCOUNT_MAX_FAILURES`` for one
 user name from any addresses (guessing from many addresses); after ``UXLAB_API_MAX_FAILURES`` bad
-tokens from one address, the API answers 429.
+tokens from one address, the API answers 429; after ``UXLAB_INVITE_MAX_ATTEMPTS`` attempts on
+invitation links from one address (every join or sign-up posted, every unknown link opened), those
+links answer 429.
 """
 
 import hashlib
@@ -106,3 +109,11 @@ def api_locked(request):
 
 def record_api_failure(request):
     record_failure("api", client_address(request))
+
+
+def invite_locked(request):
+    return is_locked("invite", client_address(request), settings.UXLAB_INVITE_MAX_ATTEMPTS)
+
+
+def record_invite_attempt(request):
+    record_failure("invite", client_address(request))

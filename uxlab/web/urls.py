@@ -73,6 +73,7 @@ urlpatterns = [
     path("jobs/<uuid:key>/", views_jobs.job_page, name="job"),
     path("jobs/<uuid:key>/status.json", views_jobs.job_status_json, name="job_status"),
     path("jobs/<uuid:key>/download", views_jobs.job_download, name="job_download"),
+    path("jobs/<uuid:key>/cancel/", views_jobs.cancel, name="job_cancel"),
     # Researchers: the study builder, preview, pilot and lifecycle (web/builder/, docs/builder.md)
     path("studies/<slug:code>/build/", builder.overview, name="builder"),
     path("studies/<slug:code>/build/study.yaml", builder.download_yaml, name="builder_yaml"),

@@ -1,5 +1,6 @@
 """Long work with progress: a study's background jobs (large exports, trace recordings), a job's
-page with its progress bar (jobs.js polls the JSON status), and the download once it is ready.
+page with its progress bar (jobs.js polls the JSON status) and its Cancel button, and the download
+once it is ready.
 
 Jobs are reached through their study's team (`get_study_for_user`); a job whose file holds panel
 ids is its team owners' only. Anything else gets the same 404 as a job that does not exist.
@@ -8,7 +9,9 @@ ids is its team owners' only. Anything else gets the same 404 as a job that does
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +23,7 @@ from uxlab.analysis.rows import export_tables
 from uxlab.streaming import kinds
 from uxlab.studies.access import can_write, get_study_for_user, is_study_owner
 from uxlab.studies.actions import record_external_id_export
-from uxlab.studies.actions.jobs import current_done, start_job
+from uxlab.studies.actions.jobs import cancel_job, current_done, start_job
 from uxlab.studies.models import Job, Rating, Study
 from uxlab.web.downloads import rules_from
 
@@ -125,11 +128,31 @@ def job_status(job):
     }
 
 
+def may_cancel(user, job):
+    """Who may cancel a job: whoever started it, and the study's owners and editors."""
+    return job.created_by_id == user.pk or can_write(user, job.study)
+
+
 @login_required
 @require_GET
 def job_page(request, key):
     job = get_job_for_user(request.user, key)
-    return render(request, "jobs/job.html", {"job": job, "study": job.study, "status": job_status(job)})
+    context = {"job": job, "study": job.study, "status": job_status(job), "may_cancel": may_cancel(request.user, job)}
+    return render(request, "jobs/job.html", context)
+
+
+@login_required
+@require_POST
+def cancel(request, key):
+    """The job page's Cancel button: a queued job never starts, a running one stops at its next step."""
+    job = get_job_for_user(request.user, key)
+    if not may_cancel(request.user, job):
+        raise PermissionDenied("Only whoever started this job, or the study's owners and editors, can cancel it.")
+    if cancel_job(job, request.user):
+        messages.success(request, "The job is cancelled.")
+    else:
+        messages.info(request, f"The job had already ended ({job.status}).")
+    return redirect("web:job", key=job.key)
 
 
 @never_cache

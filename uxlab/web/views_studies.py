@@ -35,16 +35,17 @@ class SubqueryCount(Subquery):
 
 
 def studies_with_counts(user):
-    """The studies this user sees, newest first, each with its participant, completion and rating counts
-    (one query however many studies there are)."""
-    participants = Participant.objects.filter(study=OuterRef("pk")).values("pk")
+    """The studies this user sees, newest first, each with its real participants', completions' and
+    ratings' counts, as on the study page (pilots and previews apart; one query however many studies)."""
+    participants = Participant.objects.filter(study=OuterRef("pk"), mode="").values("pk")
     return (
         Study.objects.visible_to(user)
         .select_related("team")
         .annotate(
             participant_count=SubqueryCount(participants),
             completed_count=SubqueryCount(participants.filter(completed_at__isnull=False)),
-            rating_count=SubqueryCount(Rating.objects.filter(participant__study=OuterRef("pk")).values("pk")),
+            rating_count=SubqueryCount(Rating.objects.filter(participant__study=OuterRef("pk"), participant__mode="")
+                                       .values("pk")),
         )
         .order_by("-created_at")
     )

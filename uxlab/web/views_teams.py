@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from uxlab.studies.access import get_team_for_user
 from uxlab.studies.actions import teams as team_actions
 from uxlab.studies.models import Membership, Team, TeamInvite
+from uxlab.web import throttle
 
 REFUSAL_STATUS = {"not_owner": 403}
 
@@ -151,8 +152,14 @@ def leave(request, slug):
 def accept_invite(request, secret):
     """The emailed link. Opening it changes nothing (link previews must not use it up); joining is a
     POST: logged in with the invited address, or by creating an account with that address here."""
+    if throttle.invite_locked(request):
+        return too_many_attempts(request)
+    if request.method == "POST":
+        throttle.record_invite_attempt(request)
     found = team_actions.find_invite(secret)
     if found is None:
+        if request.method == "GET":
+            throttle.record_invite_attempt(request)  # guessing links
         return render(request, "teams/invite.html", {"invalid": True}, status=404)
     context = {"invite": found, "team": found.team, "secret": secret, "errors": []}
     status = 200
@@ -181,6 +188,14 @@ def accept_invite(request, secret):
     else:
         context["has_account"] = get_user_model().objects.filter(email__iexact=found.email).exists()
     return render(request, "teams/invite.html", context, status=status)
+
+
+def too_many_attempts(request):
+    """429 for an address past UXLAB_INVITE_MAX_ATTEMPTS (web/throttle.py), with Retry-After."""
+    minutes = -(-settings.UXLAB_LOGIN_LOCKOUT_S // 60)
+    response = render(request, "teams/invite.html", {"too_many": True, "retry_minutes": minutes}, status=429)
+    response["Retry-After"] = str(settings.UXLAB_LOGIN_LOCKOUT_S)
+    return response
 
 
 def team_choices(user):

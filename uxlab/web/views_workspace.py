@@ -1,6 +1,7 @@
 """The researcher's way in: the first-run page after login (no studies yet: create, import or open
 the demo) and importing a study file from the browser into one of your teams or a new one."""
 
+import yaml
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import redirect, render
@@ -9,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from uxlab.studies.actions import teams as team_actions
 from uxlab.studies.models import Study
-from uxlab.studies.study_files import StudyFileError, import_study, parse_study_yaml
+from uxlab.studies.study_files import StudyFileError, import_study, parse_study_yaml, validate_study_data
 from uxlab.web.views_teams import team_choices
 
 MAX_STUDY_FILE_BYTES = 1024 * 1024
@@ -62,14 +63,16 @@ def study_file_text(request):
 @require_http_methods(["GET", "POST"])
 def import_study_page(request):
     """Upload (or paste) a study YAML into a team you own or edit, or a new team you will own;
-    it becomes a draft. Every problem in the file is listed with its path."""
+    it becomes a draft, under the file's code or the one given. Every problem in the file is
+    listed with its path."""
     teams = list(team_choices(request.user))
-    context = {"teams": teams, "errors": [], "selected": request.GET.get("team", ""), "text": "", "new_team": ""}
+    context = {"teams": teams, "errors": [], "selected": request.GET.get("team", ""), "text": "", "new_team": "", "code": ""}
     if request.method == "GET":
         return render(request, "workspace/import.html", context)
     selected = request.POST.get("team", "")
     new_team = request.POST.get("new_team", "").strip()
-    context.update(selected=selected, new_team=new_team, text=request.POST.get("text", ""))
+    code = request.POST.get("code", "").strip()
+    context.update(selected=selected, new_team=new_team, text=request.POST.get("text", ""), code=code)
     text, errors = study_file_text(request)
     if not errors and selected == "" and not new_team:
         errors = ["Choose one of your teams or name a new one."]
@@ -79,7 +82,9 @@ def import_study_page(request):
         return render(request, "workspace/import.html", context, status=403)
     if not errors:
         try:
-            definition = parse_study_yaml(text)
+            definition = parse_study_yaml(text)  # every problem of the file as it is, with its path
+            if code:
+                definition = validate_study_data({**yaml.safe_load(text), "code": code})
             with transaction.atomic():
                 if selected:
                     team = team_actions.team_for_import(request.user, selected)
@@ -87,7 +92,8 @@ def import_study_page(request):
                     team = team_actions.create_team(request.user, new_team)
                 study = import_study(definition, team=team)
         except StudyFileError as invalid:
-            errors = invalid.errors
+            errors = [f"{error} (give another code below)" if error.startswith("code: a study with code") else error
+                      for error in invalid.errors]
         except team_actions.TeamActionRefused as refused:
             context["errors"] = [refused.message]
             return render(request, "workspace/import.html", context, status=403 if refused.code != "bad_name" else 400)

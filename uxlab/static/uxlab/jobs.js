@@ -1,5 +1,6 @@
 // A background job's page: polls its JSON status (web/views_jobs.py) and moves the progress bar
-// until the job is done (then shows the download link) or failed (then its message).
+// until the job is done (then shows the download link), failed or cancelled (then its message).
+// The Cancel button is a plain form; it goes once the job has ended.
 
 const root = document.getElementById("job");
 const bar = document.getElementById("job-progress");
@@ -7,6 +8,8 @@ const label = document.getElementById("job-progress-label");
 const state = document.getElementById("job-state");
 const message = document.getElementById("job-message");
 const download = document.getElementById("job-download");
+const cancel = document.getElementById("job-cancel");
+const ENDED = new Set(["done", "failed", "cancelled"]);
 
 const POLL_MS = 700;
 
@@ -21,6 +24,7 @@ function render(status) {
   state.textContent = status.status;
   state.className = `status status-job-${status.status}`;
   message.textContent = status.message || "";
+  if (cancel && ENDED.has(status.status)) cancel.hidden = true;
   if (status.download_url) {
     download.href = status.download_url;
     download.textContent = `Download ${status.file_name} (${(status.size / 1024).toFixed(1)} KiB)`;
@@ -34,7 +38,7 @@ async function poll() {
     if (response.ok) {
       const status = await response.json();
       render(status);
-      if (status.status === "done" || status.status === "failed") return;
+      if (ENDED.has(status.status)) return;
     }
   } catch {
     // A dropped request: try again on the next tick.
@@ -42,4 +46,4 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
-if (root && root.dataset.status !== "done" && root.dataset.status !== "failed") poll();
+if (root && !ENDED.has(root.dataset.status)) poll();

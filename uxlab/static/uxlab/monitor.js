@@ -69,6 +69,17 @@ function render(snapshot) {
       return div;
     }),
   );
+  $("uncounted").replaceChildren(
+    ...Object.entries(snapshot.uncounted || {}).map(([mode, states]) => {
+      const li = document.createElement("li");
+      const total = Object.values(states).reduce((sum, count) => sum + count, 0);
+      const parts = Object.entries(states).filter(([, count]) => count).map(([state, count]) => `${count} ${state.replace("_", " ")}`);
+      li.dataset.mode = mode;
+      li.textContent = `${mode}: ${total}${parts.length ? ` (${parts.join(", ")})` : ""}`;
+      return li;
+    }),
+  );
+  $("uncounted-ratings").textContent = snapshot.uncounted_ratings ?? "–";
   $("attention").textContent = snapshot.attention_check_failures;
   $("dead").textContent = snapshot.dead_letters ?? "–";
   $("conflicts").textContent = snapshot.conflicts;
@@ -80,6 +91,7 @@ function render(snapshot) {
     ...snapshot.recent_trials.map((t) =>
       row(
         t.participant,
+        t.mode || "real",
         t.trial_index,
         `${t.arm_a} / ${t.arm_b}`,
         t.status,
@@ -96,7 +108,7 @@ const connection = new Connection(root.dataset.socketPath, {
     announce("connection", text, `Live updates: ${text}`);
   },
   onOpen: () => {
-    $("connection").textContent = "live";
+    $("connection").textContent = "connected";
     announce("connection", "live", "Live updates connected.");
   },
   onMessage: (message) => {

@@ -1,10 +1,11 @@
 """Long work for a study done by a worker (a large export, a trace recording): starting it,
-reporting progress, storing its file, failing it, and deleting old files, or the files a
-withdrawal or an erasure of panel ids has made out of date.
+reporting progress, storing its file, failing or cancelling it, and deleting old files, or the
+files a withdrawal or an erasure of panel ids has made out of date.
 
 A job is started in the request (a row, then a task by name after commit: studies/queue.py); the
 worker re-fetches it by its key and runs it (tasks.run_job). Progress is written at most every
-PROGRESS_EVERY_S, so a large export costs a handful of updates, not one per row.
+PROGRESS_EVERY_S, so a large export costs a handful of updates, not one per row; at the same
+moments the worker checks whether the job was cancelled, and stops between two steps if it was.
 """
 
 import logging
@@ -53,6 +54,35 @@ def progress_key(job_key):
     return f"uxlab-job-progress:{job_key}"
 
 
+def cancel_key(job_key):
+    return f"uxlab-job-cancelled:{job_key}"
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran: raised by Progress between two steps."""
+
+
+def cancel_job(job, user):
+    """Cancel a queued or running job; False when it had already ended.
+
+    The row says "cancelled" at once (a queued job is then never started: claim_job skips it); a
+    running job's worker sees the flag at its next progress check (the cache, like the progress:
+    an export's connection may be busy streaming a COPY) and stops, keeping no file.
+    """
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.finished:
+            return False
+        who = f" by {user.get_username()}" if user is not None and user.is_authenticated else ""
+        locked.status = Job.Status.CANCELLED
+        locked.finished_at = timezone.now()
+        locked.message = f"Cancelled{who}."
+        locked.save(update_fields=["status", "finished_at", "message"])
+    cache.set(cancel_key(job.key), 1, timeout=int(STALE_AFTER.total_seconds()))
+    job.refresh_from_db()
+    return True
+
+
 class Progress:
     """`progress.step(n)` as work is done. The count goes to the cache (Redis when configured), not
     the database: an export counts rows while its connection is busy streaming a COPY."""
@@ -68,12 +98,18 @@ class Progress:
         Job.objects.filter(pk=self.job.pk).update(total=total)
 
     def step(self, count=1):
+        """Count work done; every ``every_s`` write the count and stop if the job was cancelled."""
         self.done += count
+        self.job.done = self.done
         now = time.monotonic()
         if now - self.written_at >= self.every_s:
             self.written_at = now
             cache.set(progress_key(self.job.key), self.done, timeout=int(STALE_AFTER.total_seconds()))
-        self.job.done = self.done
+            self.stop_if_cancelled()
+
+    def stop_if_cancelled(self):
+        if cache.get(cancel_key(self.job.key)):
+            raise JobCancelled(str(self.job.key))
 
 
 def current_done(job):
@@ -84,36 +120,34 @@ def current_done(job):
 
 
 def finish_job(job, path, file_name, content_type):
-    """Store the written file (its temporary `path`) as the job's result and mark it done; unless the
-    job was stopped while it ran (discard_export_files), whose file is then deleted at once."""
+    """Store the written file (its temporary `path`) as the job's result and mark it done, unless
+    it was cancelled, or stopped by a withdrawal or erasure (discard_export_files), while it ran: then
+    the file is deleted at once."""
     with open(path, "rb") as source:
         job.file.save(f"{job.key}/{file_name}", File(source), save=False)
-    with transaction.atomic():
-        status = Job.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
-        if status != Job.Status.RUNNING:
-            job.file.delete(save=False)
-            job.refresh_from_db()
-            return job
-        job.file_name = file_name
-        job.content_type = content_type
-        job.size = job.file.size
-        job.status = Job.Status.DONE
-        job.finished_at = timezone.now()
-        job.done = max(job.done, job.total)
-        job.save(update_fields=["file", "file_name", "content_type", "size", "status", "finished_at", "done"])
+    done = max(job.done, job.total)
+    finished = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        file=job.file.name, file_name=file_name, content_type=content_type, size=job.file.size,
+        status=Job.Status.DONE, finished_at=timezone.now(), done=done,
+    )
+    if not finished:
+        job.file.delete(save=False)
+    job.refresh_from_db()
     return job
 
 
 def complete_job(job, message=""):
-    """Mark a job without a file (a trace recording) done."""
-    Job.objects.filter(pk=job.pk).update(
+    """Mark a job without a file (a trace recording) done, unless it was cancelled meanwhile."""
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         status=Job.Status.DONE, finished_at=timezone.now(), message=message[:300], done=job.total
     )
 
 
 def fail_job(job, message):
     log.warning("job %s (%s) failed: %s", job.key, job.kind, message)
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, finished_at=timezone.now(), message=message[:300])
+    Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
+        status=Job.Status.FAILED, finished_at=timezone.now(), message=message[:300]
+    )
 
 
 def delete_old_job_files():

@@ -25,7 +25,7 @@ def study_counts(study):
         "failed_tasks": FailedTask.objects.filter(study=study).count(),
         # Panel ids opened from a browser other than the one they started in (refused).
         "other_device_attempts": study.external_identities.aggregate(total=Sum("other_device_attempts"))["total"] or 0,
-        "failed_attention": study.participants.filter(trials__attention_passed=False).distinct().count(),
+        "failed_attention": participants.filter(trials__attention_passed=False).distinct().count(),
     }
 
 

@@ -163,9 +163,11 @@ def accept_invite(secret, user):
 
 
 @transaction.atomic
+@transaction.atomic
 def create_account_from_invite(secret, username, password):
     """A new account with the invited address (the link proves it), joined to the team. The password
-    is checked by the configured validators; raises TeamActionRefused or ValidationError."""
+    is checked by the configured validators; raises TeamActionRefused or ValidationError. One
+    transaction: an account is never left without the membership it was made for."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.password_validation import validate_password
 

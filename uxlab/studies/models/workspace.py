@@ -73,6 +73,7 @@ class Job(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="jobs")
@@ -110,4 +111,4 @@ class Job(models.Model):
 
     @property
     def finished(self):
-        return self.status in {self.Status.DONE, self.Status.FAILED}
+        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED}

@@ -50,3 +50,22 @@ def preset_cards():
 
 def preset_card(name):
     return next((card for card in preset_cards() if card["name"] == name), None)
+
+
+def refilled_arm(arm, preset_name):
+    """An existing arm with its latency settings re-filled from another preset: its name kept; its
+    label, source, preset and every profile value the preset's (values the preset leaves out go
+    back to their defaults). Shown in the arm form to check; saved only by Save."""
+    from uxlab.studies.drafts import preset_arm
+
+    return preset_arm(preset_name, arm.get("name"))
+
+
+def refill_context(request, specs, index, frozen):
+    """The arm form's "fill from a preset" choice: for a saved arm of a kind with presets, while its
+    section can change. None otherwise."""
+    if index is None or frozen or not any(spec.name == "preset" for spec in specs):
+        return None
+    filled = request.GET.get("preset", "") if request.method == "GET" else ""
+    return {"choices": [(card["name"], card["label"]) for card in preset_cards()],
+            "filled": filled if any(card["name"] == filled for card in preset_cards()) else ""}

@@ -19,15 +19,20 @@ from uxlab.streaming import kinds
 from uxlab.streaming.presets import PRESETS, preset_choices
 from uxlab.studies import drafts
 from uxlab.studies.access import get_study_for_user
+from uxlab.studies.example_studies import example_choices, example_studies
 from uxlab.studies.actions import builder as build
 from uxlab.studies.actions.lifecycle import available_transitions
 from uxlab.studies.models import Membership, Team
-from uxlab.studies.study_files import StudyFileError, parse_study_yaml
+from uxlab.studies.study_files import StudyFileError, export_study, parse_study_yaml
 from uxlab.web.builder import forms
-from uxlab.web.builder.presets import preset_card, preset_cards
+from uxlab.web.builder.examples import example_start
+from uxlab.web.builder.presets import preset_card, preset_cards, refill_context, refilled_arm
 
 MAX_UPLOAD_BYTES = 2_000_000
-START_CHOICES = [("template", "Compare two presets (a template)"), ("blank", "Blank study"), ("upload", "Upload a YAML study file")]
+START_CHOICES = [
+    ("template", "Compare two presets (a template)"), ("example", "An example study (a shipped study file)"),
+    ("blank", "Blank study"), ("upload", "Upload a YAML study file"),
+]
 
 
 def writable_teams(user):
@@ -38,11 +43,12 @@ def writable_teams(user):
 
 class CreateForm(django_forms.Form):
     team = django_forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
-    title = django_forms.CharField(max_length=200, required=False, help_text="Not needed for an upload.")
+    title = django_forms.CharField(max_length=200, required=False, help_text="Not needed for an example or an upload.")
     code = django_forms.SlugField(max_length=40, required=False, help_text="Used in the participant link; left empty, one is made up.")
     start = django_forms.ChoiceField(choices=START_CHOICES, initial="template", widget=django_forms.RadioSelect)
-    first_preset = django_forms.ChoiceField(choices=preset_choices, initial="wafer_scale_8b")
-    second_preset = django_forms.ChoiceField(choices=preset_choices, initial="loaded_gpu_cloud_70b")
+    first_preset = django_forms.ChoiceField(choices=preset_choices, initial="wafer_scale_8b", required=False)
+    second_preset = django_forms.ChoiceField(choices=preset_choices, initial="loaded_gpu_cloud_70b", required=False)
+    example = django_forms.ChoiceField(choices=example_choices, required=False, initial="demo")
     file = django_forms.FileField(required=False)
 
     def __init__(self, *args, user, **kwargs):
@@ -60,6 +66,11 @@ class CreateForm(django_forms.Form):
             self.add_error("title", "Give the study a title.")
         if data.get("start") == "upload" and not data.get("file"):
             self.add_error("file", "Choose a YAML study file.")
+        for name in ("first_preset", "second_preset"):
+            if data.get("start") == "template" and not data.get(name) and name not in self.errors:
+                self.add_error(name, "Choose a preset.")
+        if data.get("start") == "example" and not data.get("example"):
+            self.add_error("example", "Choose an example study.")
         return data
 
 
@@ -79,13 +90,15 @@ def create(request):
             document = None
         if document is not None:
             try:
-                study = build.create_study(data["team"], request.user, document, action=action, detail=data["start"])
+                detail = f"example {data['example']}" if data["start"] == "example" else data["start"]
+                study = build.create_study(data["team"], request.user, document, action=action, detail=detail)
             except StudyFileError as exc:
                 form.add_error("code", exc.errors[0].partition(": ")[2] + " — give another code")
             else:
                 messages.success(request, "Study created as a draft.")
                 return redirect("web:builder", code=study.code)
-    context = {"form": form, "presets": preset_cards(), "has_team": form.fields["team"].queryset.exists()}
+    context = {"form": form, "presets": preset_cards(), "examples": example_studies(),
+               "has_team": form.fields["team"].queryset.exists()}
     return render(request, "builder/create.html", context, status=400 if form.errors else 200)
 
 
@@ -107,6 +120,8 @@ def _starting_document(data, code):
         if data.get("title"):
             document["title"] = data["title"]
         return document, "import_yaml"
+    if data["start"] == "example":
+        return example_start(data["example"], code, data.get("title")), "create"
     if data["start"] == "blank":
         return drafts.blank_document(data["title"], code), "create"
     return drafts.preset_comparison_document(data["title"], code, data["first_preset"], data["second_preset"]), "create"
@@ -144,9 +159,14 @@ def overview(request, code):
 
 @login_required
 def download_yaml(request, code):
-    """The draft as a study file, valid or not; once valid it is exactly the study's export."""
+    """The draft as a study file, valid or not; once valid and applied it is exactly the study's export."""
     study = get_study_for_user(request.user, code, write=True)
-    response = HttpResponse(drafts.document_yaml(build.draft_of(study).document), content_type="application/yaml; charset=utf-8")
+    document = build.draft_of(study).document
+    if drafts.problems_of(document)[0] is not None and not build.unapplied(study, document):
+        text = export_study(study)
+    else:
+        text = drafts.document_yaml(document)
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.code}.yaml"'
     return response
 
@@ -280,6 +300,8 @@ def item(request, code, name, index=None):
         position = len(items)
     else:
         data, position = dict(items[index]), index
+        if name == "arms" and request.method == "GET" and request.GET.get("preset") in PRESETS and not context["frozen"]:
+            data = refilled_arm(data, request.GET["preset"])  # shown to check, saved only by Save
     specs = forms.item_fields(name, data)
     item_path = f"{name}[{position}]"
     problems = [(path, message) for path, message in context["grouped"].get(name, [])
@@ -307,6 +329,7 @@ def item(request, code, name, index=None):
         "kind": data.get("kind", kinds.DEFAULT_KIND) if name == "arms" else "",
         "preset": preset_card(data.get("preset")) if name == "arms" and data.get("preset") else None,
         "presets": preset_cards() if name == "arms" else None,
+        "refill": refill_context(request, specs, index, context["frozen"]) if name == "arms" else None,
     })
     return render(request, "builder/item.html", context, status=400 if request.method == "POST" else 200)
 

@@ -43,12 +43,20 @@ def _pages(code, blank):
         ("19-pilot", f"/studies/{code}/pilot/", None),
         ("20-delete-pilot-data", f"/studies/{code}/pilot/delete/", None),
         ("21-adaptive-design", f"{build}/adaptive/", _adaptive_ticked),
+        ("22-create-from-an-example", "/studies/new/", _choose_an_example),
+        ("23-arm-refilled-from-a-preset", f"{build}/arms/0/?preset=loaded_gpu_cloud_70b", None),
     ]
 
 
 def _adaptive_ticked(page):
     """Tick "This study is adaptive", so the shot shows the adaptive design's settings."""
     page.get_by_label("This study is adaptive").check()
+
+
+def _choose_an_example(page):
+    page.get_by_label("An example study").check()
+    page.locator("#examples summary").click()
+    page.locator("#examples").scroll_into_view_if_needed()
 
 
 def _invalid_speed(page):
