@@ -93,7 +93,6 @@ from uxlab.studies.actions.studies import (
 )
 from uxlab.studies.actions.telemetry import (
     check_telemetry,
-    enqueue_telemetry,
     record_telemetry,
     refresh_fidelity,
     stored_telemetry_bytes,
@@ -153,7 +152,6 @@ __all__ = [
     "cut_off",
     "decline_consent",
     "enqueue_ratings",
-    "enqueue_telemetry",
     "enroll_participant",
     "erase_old_panel_ids",
     "expire_sessions",

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from uxlab.streaming import delivery, fidelity
 from uxlab.streaming.trial import trial_frames
-from uxlab.studies import events, queue
+from uxlab.studies import events
 from uxlab.studies.actions.answers import RatingRejected, TrialNotShown, check_session, withdrawn_participants
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Trial, TrialTelemetry
@@ -44,10 +44,6 @@ def check_telemetry(context, message, received_at, size=0):
         "telemetry": telemetry,
         "received_at": received_at.isoformat(),
     }
-
-
-def enqueue_telemetry(payload):
-    queue.enqueue(queue.STORE_TELEMETRY, payload)
 
 
 def trial_targets(trial):
