@@ -2,14 +2,19 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 from uxlab.envfile import load_or_exit
 
 # uvicorn reads .env as manage.py does (exported variables win; uxlab/envfile.py).
 load_or_exit()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uxlab.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from uxlab.web.handler import OneTripASGIHandler  # noqa: E402
+
+# Django's handler, with a request's synchronous work in one trip to a thread (uxlab/web/handler.py).
+django_asgi_app = OneTripASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -165,6 +165,13 @@ UXLAB_SOCKET_DB_THREADS = env_int(
 )
 if UXLAB_SOCKET_DB_THREADS < 1:
     raise ImproperlyConfigured("UXLAB_SOCKET_DB_THREADS must be at least 1")
+# Threads a web process runs its page requests in (uxlab/web/handler.py): by default the rest of the
+# pool, so page requests and socket calls together never wait for a connection.
+UXLAB_HTTP_THREADS = env_int(
+    "UXLAB_HTTP_THREADS", max(2, DB_POOL_MAX_SIZE - UXLAB_SOCKET_DB_THREADS) if DATABASE_URL and DB_POOL_MAX_SIZE else 4
+)
+if UXLAB_HTTP_THREADS < 1:
+    raise ImproperlyConfigured("UXLAB_HTTP_THREADS must be at least 1")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set, otherwise in-process memory (one web process only).

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from uxlab.live.rating_batches import RatingBatcher
+from uxlab.live.rating_batches import TELEMETRY_BATCH_BYTES, RatingBatcher
 
 
 class Broker:
@@ -16,15 +16,17 @@ class Broker:
 
     def __init__(self):
         self.batches = []
+        self.telemetry = []  # the telemetry of each batch
         self.error = None
         self.release = threading.Event()
         self.release.set()
 
-    def publish(self, payloads):
+    def publish(self, payloads, telemetry):
         self.release.wait(10)
         if self.error is not None:
             raise self.error
         self.batches.append(payloads)
+        self.telemetry.append(telemetry)
 
 
 def make_batcher(broker, max_wait_s=0.01, max_size=100):
@@ -39,6 +41,18 @@ async def test_it_publishes_answers_that_arrive_together_as_one_batch():
     batcher = make_batcher(broker)
     await asyncio.gather(*(batcher.submit({"key": n}) for n in range(5)))
     assert broker.batches == [[{"key": n} for n in range(5)]]
+
+
+@pytest.mark.asyncio
+async def test_it_publishes_telemetry_with_the_answers_that_came_with_it_and_sends_big_telemetry_at_once():
+    broker = Broker()
+    batcher = make_batcher(broker, max_wait_s=30)
+    together = [batcher.submit({"key": "a1"}), batcher.submit({"key": "t1"}, telemetry=True, size=2_000),
+                batcher.submit({"key": "a2"})]  # fmt: skip
+    big = batcher.submit({"key": "t2"}, telemetry=True, size=TELEMETRY_BATCH_BYTES)  # fills the batch: out at once
+    await asyncio.wait_for(asyncio.gather(*together, big), timeout=5)
+    assert broker.batches == [[{"key": "a1"}, {"key": "a2"}]]
+    assert broker.telemetry == [[{"key": "t1"}, {"key": "t2"}]]
 
 
 @pytest.mark.asyncio

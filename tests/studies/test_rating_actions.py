@@ -282,3 +282,36 @@ def test_telemetry_queued_before_a_withdrawal_is_dropped_and_a_lost_trial_is_sti
     assert actions.record_telemetry(payload) is None  # dropped: nothing to store it with, nothing to retry
     with pytest.raises(Exception, match="does not exist"):
         actions.record_telemetry(lost)  # not withdrawn: retried, then a dead letter, as before
+
+
+def telemetry_payload(participant, index=0):
+    trial = participant.trials.get(index=index)
+    return {"key": str(uuid.uuid4()), "participant_id": participant.pk, "group_name": participant.group_name,
+            "trial_id": trial.pk, "telemetry": {"frames": []}, "received_at": timezone.now().isoformat()}  # fmt: skip
+
+
+def test_it_stores_the_telemetry_published_with_answers_after_them(participant):
+    from uxlab.studies import tasks
+    from uxlab.studies.models import TrialTelemetry
+
+    answer, telemetry = payload_for(participant), telemetry_payload(participant)
+    assert tasks.store_ratings.apply(args=[[answer], [telemetry]]).get() == {"stored": 1}
+    assert list(Rating.objects.values_list("key", flat=True)) == [uuid.UUID(answer["key"])]
+    assert list(TrialTelemetry.objects.values_list("key", flat=True)) == [uuid.UUID(telemetry["key"])]
+    # Redelivered (a worker killed after the commits): nothing is stored twice.
+    assert tasks.store_ratings.apply(args=[[answer], [telemetry]]).get() == {"duplicate": 1}
+    assert Rating.objects.count() == 1 and TrialTelemetry.objects.count() == 1
+
+
+def test_it_hands_telemetry_it_cannot_store_to_its_own_task_and_still_stores_the_answers(participant, monkeypatch):
+    from uxlab.studies import tasks
+    from uxlab.studies.models import TrialTelemetry
+
+    queued = []
+    monkeypatch.setattr(tasks.store_telemetry, "delay", queued.append)
+    answer, good = payload_for(participant), telemetry_payload(participant)
+    lost = {**telemetry_payload(participant), "trial_id": 999_999_999}  # its trial is gone: an error to retry
+    assert tasks.store_ratings.apply(args=[[answer], [lost, good]]).get() == {"stored": 1}
+    assert queued == [lost]
+    assert list(TrialTelemetry.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
+    assert Rating.objects.count() == 1

@@ -24,9 +24,10 @@ import sys
 import time
 import uuid
 
-import httpx
 import orjson
 from websockets.asyncio.client import connect
+
+from uxlab.benchmarks.http_client import HttpClient
 
 OUTBOX_RESEND_S = 15.0
 TRIAL_TIMEOUT_S = 120.0
@@ -93,13 +94,13 @@ class Participant:
 
     async def get(self, path):
         self.results.http_requests += 1
-        response = await self.client.get(path, headers=self.headers, follow_redirects=True)
+        response = await self.client.get(path, headers=self.headers)
         response.raise_for_status()
         return response
 
     async def post(self, path, headers=None, **kwargs):
         self.results.http_requests += 1
-        response = await self.client.post(path, headers=headers or self.headers, follow_redirects=True, **kwargs)
+        response = await self.client.post(path, headers=headers or self.headers, **kwargs)
         response.raise_for_status()
         return response
 
@@ -308,8 +309,8 @@ def concurrency(streams, start, end, step=0.1):
 
 async def main(spec):
     results = Results()
-    limits = httpx.Limits(max_connections=spec.get("http_connections", 200), max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=spec["base_url"], limits=limits, timeout=120) as client:
+    client = HttpClient(spec["base_url"], max_connections=spec.get("http_connections", 200), timeout=120)
+    try:
         gc.collect()
         gc.freeze()
         begin = time.time() + 1.0
@@ -324,6 +325,8 @@ async def main(spec):
         )
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         finished = time.time()
+    finally:
+        await client.aclose()
     # The measured window: from the last participant's first stream to the first participant's
     # last stream end (everybody was there); with sessions back to back, the whole run after the ramp.
     starts_by_first = sorted(began for began, _ in results.streams if began)

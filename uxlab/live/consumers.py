@@ -390,10 +390,11 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         await self.submit(message, actions.check_rating, rating_batches.submit, "rating")
 
     async def submit_telemetry(self, message, size):
+        # In the same batches as the answers (the page sends both at once): one task for both.
         await self.submit(
             message,
             lambda context, message, now: actions.check_telemetry(context, message, now, size),
-            lambda payload: rating_batches.publish_one(actions.enqueue_telemetry, payload),
+            lambda payload: rating_batches.submit_telemetry(payload, size),
             "telemetry",
         )
 

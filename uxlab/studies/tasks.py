@@ -21,10 +21,33 @@ def retry_countdown(attempt, base=0.5, cap=30.0):
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def store_ratings(self, payloads):
+def store_ratings(self, payloads, telemetry=()):
     """Store a batch of answers exactly once each and confirm them to the participants' browsers;
-    retry what could not be stored, with backoff, and dead-letter it after the last attempt."""
-    return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining])
+    retry what could not be stored, with backoff, and dead-letter it after the last attempt.
+
+    The telemetry batches published with them are stored after the answers (whose confirmations
+    do not wait for them), each in its own transaction as store_telemetry stores it; one that
+    cannot be stored is handed to store_telemetry, which retries it. A retry of the answers carries
+    no telemetry: it was dealt with here."""
+    try:
+        return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining]) if payloads else {}
+    finally:
+        for payload in telemetry:
+            store_telemetry_with_answers(payload)
+
+
+def store_telemetry_with_answers(payload):
+    """Store a telemetry batch that came with answers; if that fails, leave it to store_telemetry
+    (and if even that cannot be queued, to the browser's outbox, which resends it). Never raises:
+    the answers' own outcome must not be lost to it."""
+    try:
+        with_reconnect(actions.record_telemetry, payload)
+    except Exception as error:
+        log.warning("could not store telemetry %s with its answers (%r); queueing it on its own", payload.get("key"), error)
+        try:
+            store_telemetry.delay(payload)
+        except Exception:
+            log.exception("could not queue telemetry %s; the browser will resend it", payload.get("key"))
 
 
 def store_and_confirm(task, payloads, retry_args):

@@ -371,9 +371,10 @@ def extend(request, token):
 
 def trial(request, token):
     participant = get_participant(token)
-    elsewhere = at_step(participant, "trial")
-    if elsewhere is not None:
-        return elsewhere
+    questions = list(participant.study.questions.all())
+    step, current = actions.participant_position(participant, questions)
+    if step != "trial":
+        return redirect("web:participant_home", token=participant.token)
     if not participant.assignment:
         # Reaching the first trial is what reserves the participant's cells (consent let them in,
         # so a study paused since may still be finished).
@@ -381,11 +382,12 @@ def trial(request, token):
             participant = actions.reserve_trials(participant)
         except StudyFull:
             return closed_response(request, participant.study, "full")
+        current = actions.pending_trial(participant, questions)
     actions.touch_participant(participant)
-    current = actions.pending_trial(participant)
     study = participant.study
     session = study.session
-    counted = list(participant.trials.exclude(kind="practice").values_list("index", flat=True))
+    indexes = list(participant.trials.values_list("index", "kind"))
+    counted = sorted(index for index, kind in indexes if kind != "practice")
     trial_count = len(counted)
     if participant.assignment.get("design") == "adaptive":
         # An adaptive session makes each trial as the last is answered and may stop early: the
@@ -399,7 +401,7 @@ def trial(request, token):
         "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
         "trial_count": trial_count,
         "is_last": actions.is_last_trial(participant, current),
-        "questions": study.questions.all(),
+        "questions": questions,
         "session": session,
         "stacked": participant.layout == "stacked",
         "min_exposure_ms": round(session.min_exposure_s * 1000),

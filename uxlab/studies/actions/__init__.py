@@ -54,6 +54,7 @@ from uxlab.studies.actions.participants import (
     live_cell_counts,
     mark_instructions_seen,
     missing_telemetry,
+    participant_position,
     participant_step,
     pending_trial,
     record_checks,
@@ -93,7 +94,6 @@ from uxlab.studies.actions.studies import (
 )
 from uxlab.studies.actions.telemetry import (
     check_telemetry,
-    enqueue_telemetry,
     record_telemetry,
     refresh_fidelity,
     stored_telemetry_bytes,
@@ -153,7 +153,6 @@ __all__ = [
     "cut_off",
     "decline_consent",
     "enqueue_ratings",
-    "enqueue_telemetry",
     "enroll_participant",
     "erase_old_panel_ids",
     "expire_sessions",
@@ -174,6 +173,7 @@ __all__ = [
     "may_give_up",
     "missing_telemetry",
     "notify_ratings_stored",
+    "participant_position",
     "participant_step",
     "pause_if_failing",
     "pause_study",

@@ -3,7 +3,7 @@
 import hashlib
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials, ends_its_run
@@ -162,21 +162,29 @@ def participant_step(participant):
 
     ``trial`` includes a participant whose trials are not reserved yet (the trial page reserves them).
     """
+    return participant_position(participant)[0]
+
+
+def participant_position(participant, questions=None):
+    """(step, pending trial): participant_step, and the trial pending_trial finds when the step
+    depended on it (else None), so a page that needs both reads the trials once. `questions`: the
+    study's questions, when the caller has read them."""
     if participant.is_withdrawn:
-        return "withdrawn"
+        return "withdrawn", None
     if participant.is_expired:
-        return "expired"
+        return "expired", None
     if participant.checked_at is None or not participant.checks.get("passed"):
-        return "checks"
+        return "checks", None
     if not participant.has_consented:
-        return "consent"
+        return "consent", None
     if participant.instructions_seen_at is None:
-        return "instructions"
+        return "instructions", None
     if participant.completed_at is not None:
-        return "done"
-    if not participant.assignment or pending_trial(participant) is not None:
-        return "trial"
-    return "done"
+        return "done", None
+    if not participant.assignment:
+        return "trial", None
+    pending = pending_trial(participant, questions)
+    return ("trial" if pending is not None else "done"), pending
 
 
 def record_checks(participant, results, *, viewport_ok, stacked):
@@ -212,16 +220,24 @@ def touch_participant(participant):
 # --- Where the participant is --------------------------------------------------------------------
 
 
-def pending_trial(participant):
-    """The first trial not yet streamed or with a required question unanswered; None when every
-    trial was streamed and answered (or none is reserved yet). A skipped trial (it could not be
-    shown) is passed by: the participant goes on without it."""
-    required = {question.pk for question in participant.study.questions.all() if question.required}
-    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).order_by("index").prefetch_related("ratings")
-    for trial in trials:
-        if trial.started_at is None or not required <= {rating.question_id for rating in trial.ratings.all()}:
-            return trial
-    return None
+def pending_trial(participant, questions=None):
+    """The first trial not yet streamed or with a required question unanswered (its prompt read
+    with it); None when every trial was streamed and answered (or none is reserved yet). A skipped
+    trial (it could not be shown) is passed by: the participant goes on without it. `questions`:
+    the study's questions, when the caller has read them.
+
+    One query for the trials: each trial's answered required questions are counted in it, so no
+    trial or rating is read that is not pending."""
+    if questions is None:
+        questions = participant.study.questions.all()
+    required = [question.pk for question in questions if question.required]
+    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).select_related("prompt").order_by("index")
+    pending = Q(started_at__isnull=True)
+    if required:
+        answered = Count("ratings__question", filter=Q(ratings__question__in=required), distinct=True)
+        trials = trials.annotate(required_answered=answered)
+        pending |= Q(required_answered__lt=len(required))
+    return trials.filter(pending).first()
 
 
 def is_last_trial(participant, trial):

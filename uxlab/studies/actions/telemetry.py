@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from uxlab.streaming import delivery, fidelity
 from uxlab.streaming.trial import trial_frames
-from uxlab.studies import events, queue
+from uxlab.studies import events
 from uxlab.studies.actions.answers import RatingRejected, TrialNotShown, check_session, withdrawn_participants
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Trial, TrialTelemetry
@@ -44,10 +44,6 @@ def check_telemetry(context, message, received_at, size=0):
         "telemetry": telemetry,
         "received_at": received_at.isoformat(),
     }
-
-
-def enqueue_telemetry(payload):
-    queue.enqueue(queue.STORE_TELEMETRY, payload)
 
 
 def trial_targets(trial):
@@ -95,10 +91,11 @@ def record_telemetry(payload):
             if stored and stored + len(orjson.dumps(telemetry)) > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
                 log.warning("trial %s has %d bytes of telemetry; batch %s is not kept", trial.pk, stored, key)
             else:
-                TrialTelemetry.objects.create(
+                batch = TrialTelemetry.objects.create(
                     key=key, trial=trial, payload=telemetry, received_at=parse_datetime(payload["received_at"])
                 )
-                refresh_fidelity(trial)
+                # The trial's first batch (the usual case) is its latest: no need to read it back.
+                refresh_fidelity(trial, latest=None if stored else batch)
         events.send_event_on_commit(payload["group_name"], {"type": "telemetry.stored", "key": str(key)})
 
 
@@ -116,11 +113,12 @@ def timing_is_stored(trial):
     return trial.delivery != delivery.LIVE or "relayed" in (trial.server_timing or {})
 
 
-def refresh_fidelity(trial):
-    """(Re)compute the trial's fidelity summary from its latest telemetry batch and the server's
-    timing. Called, with the trial's row locked, whenever either half arrives, in either order: a
-    live trial's telemetry may be stored before its relayed timing, and is summarised once it is."""
-    batch = trial.telemetry.order_by("-received_at", "-pk").first()
+def refresh_fidelity(trial, latest=None):
+    """(Re)compute the trial's fidelity summary from its latest telemetry batch (`latest`, when the
+    caller knows it) and the server's timing. Called, with the trial's row locked, whenever either
+    half arrives, in either order: a live trial's telemetry may be stored before its relayed
+    timing, and is summarised once it is."""
+    batch = latest or trial.telemetry.order_by("-received_at", "-pk").first()
     if batch is None or not timing_is_stored(trial):
         return
     telemetry = batch.payload

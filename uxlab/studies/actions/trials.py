@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uxlab.streaming import delivery, kinds
@@ -474,13 +476,13 @@ def interrupt_trial(participant_id, index, reason):
 
 
 def finish_trial(participant_id, index, server_timing=None):
-    """The whole stream was sent: mark the trial finished and keep the server's send timing."""
-    trial = Trial.objects.filter(participant_id=participant_id, index=index).first()
-    if trial is None:
-        return
+    """The whole stream was sent: mark the trial finished (once: a second finish keeps the first's
+    time and status) and keep the server's send timing. One UPDATE, no read first."""
+    unfinished = Q(finished_at__isnull=True)
+    changes = {
+        "finished_at": Coalesce(F("finished_at"), Value(timezone.now())),
+        "status": Case(When(unfinished, then=Value(Trial.Status.FINISHED)), default=F("status")),
+    }
     if server_timing is not None:
-        trial.server_timing = server_timing
-    if trial.finished_at is None:
-        trial.finished_at = timezone.now()
-        trial.status = Trial.Status.FINISHED
-    trial.save(update_fields=["server_timing", "finished_at", "status"])
+        changes["server_timing"] = server_timing
+    Trial.objects.filter(participant_id=participant_id, index=index).update(**changes)
