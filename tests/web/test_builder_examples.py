@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from uxlab.studies import drafts
 from uxlab.studies.example_studies import example_document, example_studies
-from uxlab.studies.models import Study, StudyAudit
+from uxlab.studies.models import AuditEntry, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_it_starts_a_valid_draft_from_each_example(client, team, alice, name):
     example = example_document(name)
     assert [arm["name"] for arm in document["arms"]] == [arm["name"] for arm in example["arms"]]
     assert document["title"] == example["title"] and document["prompts"][0]["text"] == example["prompts"][0]["text"]
-    assert StudyAudit.objects.get(study=study, action="create").detail == f"example {name}"
+    assert AuditEntry.objects.get(study=study, action="create").detail == f"example {name}"
 
 
 def test_it_keeps_the_examples_code_while_it_is_free_and_the_researchers_title(client, team, alice):
