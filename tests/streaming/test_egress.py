@@ -24,6 +24,15 @@ def test_it_refuses_non_public_addresses_at_write_time(url):
         egress.check_url(url, STRICT)
 
 
+@pytest.mark.parametrize("url", [
+    "https://user:secret@api.example.org/v1", "https://evil.example.com\\@api.example.org/v1",
+    "http://127.0.0.1\\@api.example.org/v1", "https://api.example.org@127.0.0.1/v1",
+])  # fmt: skip
+def test_it_refuses_userinfo_and_backslashes_where_parsers_disagree_on_the_host(url):
+    with pytest.raises(egress.EgressRefused, match="user name, password or backslash"):
+        egress.check_url(url, STRICT)
+
+
 def test_it_accepts_public_addresses_and_allowed_hosts():
     egress.check_url("https://93.184.215.14/v1", STRICT)
     egress.check_url("https://api.example.org/v1", STRICT)  # does not resolve here: checked again at request time

@@ -194,7 +194,12 @@ def check_url(url: str, policy: EgressPolicy | None = None, *, resolve: bool = T
     """Refuse a URL whose host is not public. ``resolve``: also look the name up (a name that does
     not resolve passes here; the connection, which resolves and checks again, refuses it)."""
     policy = policy or _policy
-    hostname = urlsplit(url).hostname or ""
+    parts = urlsplit(url)
+    # A user name or password in the URL, or a backslash, is where URL parsers disagree on the host
+    # (`https://evil.example\\@api.example.org/`): refused, so the host checked is the host reached.
+    if "@" in parts.netloc or "\\" in url:
+        raise EgressRefused(f"{url}: a live arm's URL may not hold a user name, password or backslash")
+    hostname = parts.hostname or ""
     if policy.host_allowed(hostname):
         return
     literal = literal_address(hostname)
