@@ -57,9 +57,9 @@ SECTIONS = (
     Section("session", "Session", tuple(f"design.{key}" for key in SESSION_KEYS), False,
             help="Layout, answering, time limits and panel ids."),
     Section("completion", "Completion", ("completion",), False,
-            help="The completion code and link participants get, per outcome. For Prolific the link is "
-                 "https://app.prolific.com/submissions/complete?cc= followed by the code (the study's "
-                 "Prolific page checks each one)."),
+            help="The completion code and link participants get, per outcome. For Prolific, the link is "
+                 "Prolific's completion URL ending in cc= and the code (the study's Prolific page shows "
+                 "and checks each one)."),
 )
 SECTIONS_BY_NAME = {section.name: section for section in SECTIONS}
 # Parts of the design section an adaptive design refuses or does not use (docs/study-format.md).
