@@ -8,7 +8,7 @@ import time
 
 import pytest
 from django.core import signals
-from django.db import connection
+from django.db import connection, connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
@@ -38,7 +38,9 @@ def queried(request):
     note("view")
     with connection.cursor() as cursor:
         cursor.execute("select 1")
-    seen.append(("connection", connection))
+    # The request thread's own connection wrapper: `connection` is a proxy that, read later from the
+    # test's thread, would look up that thread's connection instead.
+    seen.append(("connection", connections["default"]))
     return HttpResponse("queried")
 
 
