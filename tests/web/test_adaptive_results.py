@@ -130,3 +130,12 @@ def test_its_trials_table_gives_each_pane_the_speed_it_showed(client, alice, ada
         assert float(row[f"arm_{other}_tokens_per_second"]) == 15
         checked += 1
     assert checked == len(steps) > 0
+
+
+def test_it_says_which_thresholds_come_from_runs_stopped_early(client, alice, adaptive_study):
+    client.force_login(alice)
+    page = client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
+    assert 'data-adaptive-not-completed="2"' in page and page.count("(not completed)") == 2
+    page = client.get(f"/studies/{adaptive_study.code}/results/?rules=set&rule=did_not_complete").content.decode()
+    assert 'data-adaptive-excluded="2"' in page and "did_not_complete: 2" in page
+    assert "Every participant with adaptive answers is left out" in page

@@ -134,6 +134,7 @@ def adaptive_results(study, group_by=None, rules=None):
         person["trials"] = len(person["steps"])
         person["catch_accuracy"] = (person["catch_correct"] / person["catch_trials"]) if person["catch_trials"] else None
         person["group"] = groups.get(person["participant"]) if group_by else None
+        person["completed"] = person["participant"] not in context.did_not_complete
         for summary in person["tracks"].values():
             if summary.get("log10") is not None and not math.isfinite(summary["log10"]):
                 summary["log10"] = None
@@ -146,6 +147,8 @@ def adaptive_results(study, group_by=None, rules=None):
         "participants": list(participants.values()),
         "per_track": per_track,
         "group_by": group_by,
+        # Kept although their runs stopped before the procedure's end: estimates leaning on the prior.
+        "not_completed": sum(not person["completed"] for person in participants.values()),
         "excluded": {"participants": len(left_out), "by_rule": {
             name: count for name in rules if (count := sum(name in reasons for reasons in left_out.values()))}},
     }
