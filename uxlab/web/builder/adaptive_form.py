@@ -14,7 +14,7 @@ from uxlab.adaptive.procedures import DEFAULTS, PROCEDURES
 from uxlab.adaptive.staircase import RULES
 from uxlab.streaming import kinds
 from uxlab.studies.study_files.adaptive import MAX_TRACKS, AdaptiveSpec, PriorSpec, QuestPlusSpec, StaircaseSpec, StopSpec
-from uxlab.web.builder.forms import FieldSpec, display, fields_of
+from uxlab.web.builder.forms import FieldSpec, display, fields_of, value_at
 from uxlab.web.builder.forms import _number as as_number
 
 ENABLED = "adaptive_enabled"
@@ -143,7 +143,7 @@ def form_for(document, block, enabled):
     block = block if isinstance(block, dict) else {}
     specs = setting_fields(document)
     for spec in specs:
-        value = _get(block, spec.name)
+        value = value_at(block, spec.name)
         if spec.name in LIST_FIELDS and isinstance(value, list):
             spec.value = ", ".join(display(item) for item in value)
         else:
@@ -182,14 +182,6 @@ def starting_block(document):
 
 def display_number(value):
     return float(f"{value:.4g}")
-
-
-def _get(data, path):
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
 
 
 def _set(data, path, value):

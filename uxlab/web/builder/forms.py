@@ -114,7 +114,8 @@ def display(value):
     return str(tidy_number(value))
 
 
-def _get(data, path):
+def value_at(data, path):
+    """The value at a dotted `path` of nested mappings (None where a part is missing)."""
     for part in path.split("."):
         if not isinstance(data, dict) or part not in data:
             return None
@@ -132,7 +133,7 @@ def _set(data, path, value):
 def bind(specs, data):
     """Fill each field's shown value from the section's data."""
     for spec in specs:
-        value = _get(data, spec.name)
+        value = value_at(data, spec.name)
         spec.value = display(value) if not isinstance(value, (dict, list)) else ""
         spec.checked = value is True
     return specs
