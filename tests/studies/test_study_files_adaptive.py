@@ -75,6 +75,10 @@ def test_it_takes_a_range_as_one_track_and_fills_the_staircase_defaults():
           "arms": [{"name": "reference", "tokens_per_second": 15}, {"name": "other", "tokens_per_second": 30}]},
          "design: give pairs (a fixed design) or adaptive (an adaptive one), not both or neither"),
         ({"design__adaptive": None}, "design: give pairs (a fixed design) or adaptive (an adaptive one), not both or neither"),
+        ({"design__adaptive__range": [1.5, 15]}, "design.adaptive: give range (one track) or tracks, not both"),
+        ({"design__adaptive__tracks": None}, "design.adaptive: give range (one track) or tracks"),
+        ({"design__adaptive__tracks__0__range": [0.01, 15]},
+         "design.adaptive.tracks: a range reaches more than 1000 times the reference value"),
     ],
 )
 def test_it_reports_each_problem_by_path(changes, error):
@@ -103,3 +107,10 @@ def test_it_round_trips_through_import_and_export(team):
     study.delete()
     again = study_files.import_study(parse_study_yaml(exported), team=team)
     assert again.design["adaptive"] == parse_study_yaml(EXAMPLE.read_text()).design.adaptive.config
+
+
+def test_the_format_docs_state_the_range_rules_the_schema_checks():
+    """range and tracks are exclusive and no end may be 1,000 times the reference (docs/study-format.md)."""
+    text = (EXAMPLE.parents[3] / "docs" / "study-format.md").read_text()
+    assert "0 < low < high ≤ 100,000; not with `tracks`" in text
+    assert "no end further than 1,000 times (or a thousandth of) the reference value" in text

@@ -103,6 +103,8 @@ class AdaptiveSpec(_Spec):
     def _check_procedure_settings(self):
         if self.tracks is None:
             raise PydanticCustomError("adaptive_tracks", "give range (one track) or tracks")
+        if self.range is not None:  # both given: the shorthand left it (_range_as_one_track)
+            raise PydanticCustomError("adaptive_tracks", "give range (one track) or tracks, not both")
         names = [track.name for track in self.tracks]
         if len(set(names)) != len(names):
             raise PydanticCustomError("adaptive_tracks", "track names must differ")
