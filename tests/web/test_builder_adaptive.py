@@ -161,3 +161,13 @@ def test_a_viewer_gets_a_404_and_a_launched_study_a_frozen_section(client, fixed
     client.force_login(bob)
     assert client.get(url(fixed)).status_code == 404
     assert client.post(url(fixed), VALID).status_code == 404
+
+
+def test_docs_name_every_section_page_at_its_url():
+    """docs/builder.md gives the section pages' URL and every section's name, the adaptive one's too."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "builder.md").read_text()
+    assert "`/studies/<code>/build/<section>/`" in text
+    listed = re.search(r"with `<section>` one of (.+?)\.\n", text, re.S)[1]
+    assert re.findall(r"`([a-z_]+)`", listed) == [section.name for section in drafts.SECTIONS]
+    assert reverse("web:builder_section", args=["x", "adaptive"]) == "/studies/x/build/adaptive/"
+    assert reverse("web:builder_adaptive", args=["x"]) == "/studies/x/build/adaptive/"
