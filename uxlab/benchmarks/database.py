@@ -49,6 +49,7 @@ class ThrowawayDatabase:
         self.keep = keep
         self.tables = tables
         self.original_name = settings.DATABASES["default"]["NAME"]
+        self.claim = None  # the admin connection holding this name's advisory lock
 
     def url(self):
         return database_url(self.name)
@@ -60,36 +61,55 @@ class ThrowawayDatabase:
         return env
 
     def __enter__(self):
-        with admin_connection() as admin:
-            row = admin.execute(
-                "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [self.name]
-            ).fetchone()
-            if row is not None and row[0] != MARK and row[0] not in OLD_MARKS:
-                raise CommandError(f"database {self.name!r} exists and is not a benchmark database")
-            quoted = sql.Identifier(self.name)
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(quoted))
-            admin.execute(sql.SQL("create database {}").format(quoted))
-            admin.execute(sql.SQL("comment on database {} is {}").format(quoted, sql.Literal(MARK)))
-        if self.tables == "migrations":
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=settings.BASE_DIR,
-                env=self.env(),
-                check=True,
+        # Two runs on one name would drop each other's database mid-run: the name is claimed with a
+        # session advisory lock on a connection held for the run (released however the run ends).
+        self.claim = admin_connection()
+        claimed = self.claim.execute(
+            "select pg_try_advisory_lock(hashtext(%s))", [f"uxlab-benchmark:{self.name}"]
+        ).fetchone()[0]
+        if not claimed:
+            self.claim.close()
+            raise CommandError(
+                f"another benchmark is using the database {self.name!r}: wait for it to finish, "
+                "or give this one another with --database NAME"
             )
-            self.switch(self.name)
-        elif self.tables == "models":
-            self.switch(self.name)
-            with connection.schema_editor() as editor:
-                for model in apps.get_models():
-                    editor.create_model(model)
+        try:
+            with admin_connection() as admin:
+                row = admin.execute(
+                    "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", [self.name]
+                ).fetchone()
+                if row is not None and row[0] != MARK and row[0] not in OLD_MARKS:
+                    raise CommandError(f"database {self.name!r} exists and is not a benchmark database")
+                quoted = sql.Identifier(self.name)
+                admin.execute(sql.SQL("drop database if exists {} with (force)").format(quoted))
+                admin.execute(sql.SQL("create database {}").format(quoted))
+                admin.execute(sql.SQL("comment on database {} is {}").format(quoted, sql.Literal(MARK)))
+            if self.tables == "migrations":
+                subprocess.run(
+                    [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                    cwd=settings.BASE_DIR,
+                    env=self.env(),
+                    check=True,
+                )
+                self.switch(self.name)
+            elif self.tables == "models":
+                self.switch(self.name)
+                with connection.schema_editor() as editor:
+                    for model in apps.get_models():
+                        editor.create_model(model)
+        except BaseException:
+            self.claim.close()
+            raise
         return self
 
     def __exit__(self, *exc):
-        self.switch(self.original_name)
-        if not self.keep:
-            with admin_connection() as admin:
-                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.name)))
+        try:
+            self.switch(self.original_name)
+            if not self.keep:
+                with admin_connection() as admin:
+                    admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.name)))
+        finally:
+            self.claim.close()
 
     @staticmethod
     def release_connections():

@@ -150,6 +150,9 @@ class Observer:
         return faster if right else ("B" if faster == "A" else "A"), right, e
 
 
+CONNECT_ATTEMPTS = 5
+
+
 class PageBrowser:
     """One participant as the page behaves: open the participant's link, which leads to the trial
     the server has ready; a socket per trial page; stream it to the end, answer, wait until the
@@ -174,7 +177,20 @@ class PageBrowser:
                     self.result["errors"].append({"code": "no_trial_page", "status": page.status_code})
                     return self.result
                 index = int(found[1])
-                async with connect(ws_url, origin=self.base_url, max_queue=None, compression=None) as socket:
+                # A page that cannot open its socket tries again, as the participant page does; a
+                # loaded machine can keep a handshake waiting past websockets' 10 s default.
+                for attempt in range(CONNECT_ATTEMPTS):
+                    try:
+                        socket = await connect(
+                            ws_url, origin=self.base_url, max_queue=None, compression=None, open_timeout=self.timeout
+                        )
+                        break
+                    except (OSError, TimeoutError) as error:
+                        if attempt == CONNECT_ATTEMPTS - 1:
+                            self.result["errors"].append({"code": "connect_failed", "error": repr(error)[:200]})
+                            return self.result
+                        await asyncio.sleep(0.5 * (attempt + 1))
+                async with socket:
                     await self.trial(socket, index)
 
     async def trial(self, socket, index):
