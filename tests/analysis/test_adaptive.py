@@ -75,3 +75,8 @@ def test_the_data_dictionary_tells_the_unsigned_level_from_signed_log10_values()
     assert "signed log10" in summary and "next_level_log10" in summary
     assert "| `threshold_interval_clipped` |" in text
 
+
+def test_the_adaptive_docs_say_what_blinding_cannot_hide_and_what_clipping_means():
+    text = (DOCS / "adaptive.md").read_text()
+    assert "`due_ms`" in text and "implausibly good participant" in text
+    assert "A\n  clipped interval is **not** a 95 % interval" in text
