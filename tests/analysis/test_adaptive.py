@@ -35,3 +35,48 @@ def test_it_gives_each_groups_difference_with_welchs_interval():
 def test_a_group_of_one_has_no_interval():
     result = by_group([("a", 1.0), ("a", 1.1), ("b", 1.3)])
     assert result["differences"] == [{"group": "b", "versus": "a", "difference_log10": None}]
+
+
+def test_it_clips_a_staircase_interval_to_the_tracks_range_and_says_so():
+    from uxlab.analysis.adaptive import clip_interval
+
+    summary = {"log10": -0.3, "low_log10": -3.0, "high_log10": 2.24, "reversals": 2}
+    clipped = clip_interval(summary, (-0.7, 0.0), 6)
+    assert (clipped["low_log10"], clipped["high_log10"]) == (-0.7, 0.0)
+    assert clipped["interval_clipped"] is True and clipped["reversals_used"] == 2 and clipped["log10"] == -0.3
+    inside = clip_interval({"log10": -0.3, "low_log10": -0.4, "high_log10": -0.2, "reversals": 9}, (-0.7, 0.0), 6)
+    assert inside["interval_clipped"] is False and inside["reversals_used"] == 6 and inside["low_log10"] == -0.4
+    assert clip_interval({"reversals": 1}, (-0.7, 0.0), 6) == {"reversals": 1}
+
+
+def test_a_track_plot_draws_every_tracks_threshold_in_its_own_colour():
+    from uxlab.analysis.plots import adaptive_track_svg
+
+    steps = [{"value": 10, "track": "slower", "correct": True}, {"value": 20, "track": "faster", "correct": False}]
+    estimates = {"slower": {"log10": 1.0, "low_log10": 0.9, "high_log10": 1.1},
+                 "faster": {"log10": 1.3, "low_log10": 1.2, "high_log10": 1.4}}
+    svg = adaptive_track_svg(steps, 15, "t", estimates)
+    colours = set()
+    for track in estimates:
+        for line in ("log10", "low_log10", "high_log10"):
+            tag = svg.split(f'data-track="{track}" data-line="{line}"')[1].split("/>")[0]
+            colours.add((track, tag.split("stroke:")[1].split(";")[0]))
+    assert len({colour for _track, colour in colours}) == 2
+
+
+DOCS = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_data_dictionary_tells_the_unsigned_level_from_signed_log10_values():
+    text = (DOCS / "data-dictionary.md").read_text()
+    level = next(line for line in text.splitlines() if line.startswith("| `level_log10` |"))
+    assert "unsigned distance" in level and "next_level_log10" in level
+    summary = next(line for line in text.splitlines() if line.startswith("| `summary` | json |"))
+    assert "signed log10" in summary and "next_level_log10" in summary
+    assert "| `threshold_interval_clipped` |" in text
+
+
+def test_the_adaptive_docs_say_what_blinding_cannot_hide_and_what_clipping_means():
+    text = (DOCS / "adaptive.md").read_text()
+    assert "`due_ms`" in text and "implausibly good participant" in text
+    assert "A\n  clipped interval is **not** a 95 % interval" in text

@@ -139,3 +139,105 @@ def test_it_says_which_thresholds_come_from_runs_stopped_early(client, alice, ad
     page = client.get(f"/studies/{adaptive_study.code}/results/?rules=set&rule=did_not_complete").content.decode()
     assert 'data-adaptive-excluded="2"' in page and "did_not_complete: 2" in page
     assert "Every participant with adaptive answers is left out" in page
+
+
+STAIRCASE_TWO_TRACKS = """    procedure: staircase
+    tracks:
+      - name: slower
+        range: [1.5, 15]
+      - name: faster
+        range: [15, 150]
+    catch_trials: 0.1
+    max_trials: 24
+"""
+
+
+@pytest.fixture
+def staircase_study(team):
+    text = EXAMPLE.read_text()
+    start = text.index("    procedure: quest_plus")
+    end = text.index("\n", text.index("sd_log10: 0.3")) + 1
+    study = import_yaml(text[:start] + STAIRCASE_TWO_TRACKS + text[end:], team)
+    run_participant(study, True)
+    run_participant(study, False)
+    return study
+
+
+def test_summary_json_and_the_api_hold_the_adaptive_thresholds_the_page_shows(client, alice, adaptive_study):
+    from uxlab.studies.api_tokens import create_api_token
+
+    client.force_login(alice)
+    summary = client.get(f"/studies/{adaptive_study.code}/data/summary.json?group_by=faster").json()
+    adaptive = summary["adaptive"]
+    assert adaptive["procedure"] == "quest_plus" and adaptive["tracks"] == ["slower"]
+    assert adaptive["group_by"] == "faster" and adaptive["per_track"]["slower"]["by_group"]["groups"]
+    assert adaptive["per_track"]["slower"]["distribution"]["n"] == 2
+    people = adaptive["participants"]
+    assert len(people) == 2 and all(person["excluded"] is False and person["trials"] > 0 for person in people)
+    for person in people:
+        track = person["tracks"]["slower"]
+        assert track["procedure"] == "quest_plus" and track["low_log10"] <= track["log10"] <= track["high_log10"]
+        assert track["value"] == pytest.approx(10 ** track["log10"]) and "catch_correct" in person
+        assert f"{track['value']:.3f}" in client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
+    secret = create_api_token(alice, "t")[1]
+    client.logout()
+    api = client.get(f"/api/v1/studies/{adaptive_study.code}/results?group_by=faster",
+                     HTTP_AUTHORIZATION=f"Bearer {secret}").json()
+    assert api["adaptive"] == adaptive
+    assert client.get(f"/api/v1/studies/{adaptive_study.code}/results?group_by=nope",
+                      HTTP_AUTHORIZATION=f"Bearer {secret}").json()["adaptive"]["unknown_group_by"] == "nope"
+
+
+def test_summary_json_has_a_null_adaptive_section_for_a_fixed_design(client, alice, study):
+    client.force_login(alice)
+    summary = client.get(f"/studies/{study.code}/data/summary.json").json()
+    assert "adaptive" in summary and summary["adaptive"] is None
+
+
+def test_the_summary_link_keeps_the_pages_grouping(client, alice, adaptive_study):
+    client.force_login(alice)
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
+    assert "summary.json?rules=set" in page and "group_by=faster" in page.split("summary.json?", 1)[1].split('"')[0]
+
+
+def test_a_staircase_interval_outside_the_track_is_clipped_and_flagged(client, alice, staircase_study):
+    import math
+
+    step = (AdaptiveStep.objects.filter(run__participant__study=staircase_study, track="slower", catch=False)
+            .order_by("-run__participant_id", "-number").first())
+    step.summary = {"log10": math.log10(5), "value": 5.0, "sd_log10": 0.9, "low_log10": -3.0, "high_log10": 2.5,
+                    "reversals": 2, "next_level_log10": math.log10(5)}
+    step.save(update_fields=["summary"])
+    client.force_login(alice)
+    page = client.get(f"/studies/{staircase_study.code}/results/").content.decode()
+    assert "data-interval-clipped" in page and "fewer than use_reversals" in page
+    adaptive = client.get(f"/studies/{staircase_study.code}/data/summary.json").json()["adaptive"]
+    track = next(person["tracks"]["slower"] for person in adaptive["participants"]
+                 if person["participant"] == step.run.participant_id)
+    assert track["interval_clipped"] is True and track["reversals_used"] == 2
+    assert (track["low_log10"], track["high_log10"]) == pytest.approx((math.log10(1.5), math.log10(15)))
+    response = client.get(f"/studies/{staircase_study.code}/data/adaptive_steps.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    row = next(row for row in rows if row["participant"] == str(step.run.participant_id)
+               and row["step"] == str(step.number))
+    assert row["threshold_interval_clipped"] == "true"
+    assert float(row["threshold_low_log10"]) == pytest.approx(math.log10(1.5))
+    assert float(row["threshold_high_log10"]) == pytest.approx(math.log10(15))
+
+
+def test_a_two_track_plot_draws_each_tracks_threshold_and_interval(client, alice, staircase_study):
+    import math
+
+    participant = staircase_study.participants.order_by("pk").first()
+    for track, value in (("slower", 5.0), ("faster", 40.0)):
+        step = (AdaptiveStep.objects.filter(run__participant=participant, track=track, catch=False)
+                .order_by("-number").first())
+        step.summary = {"log10": math.log10(value), "value": value, "sd_log10": 0.05, "reversals": 6,
+                        "low_log10": math.log10(value) - 0.05, "high_log10": math.log10(value) + 0.05}
+        step.save(update_fields=["summary"])
+    client.force_login(alice)
+    page = client.get(f"/studies/{staircase_study.code}/results/").content.decode()
+    plot = page.split(f"<summary>Participant {participant.pk} ")[1].split("</svg>")[0]
+    for track in ("slower", "faster"):
+        for line in ("log10", "low_log10", "high_log10"):
+            assert f'data-track="{track}" data-line="{line}"' in plot

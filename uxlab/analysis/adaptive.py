@@ -57,3 +57,30 @@ def by_group(rows):
         differences.append({"group": other, "versus": base, "difference_log10": diff,
                             "low_log10": diff - half, "high_log10": diff + half})
     return {"groups": result, "differences": differences}
+
+
+def track_ranges(config):
+    """{track name: (log10 low, log10 high)} of an adaptive design's tracks' ranges."""
+    ranges = {}
+    for spec in config.get("tracks") or []:
+        low, high = sorted(spec["range"])
+        ranges[spec["name"]] = (math.log10(low), math.log10(high))
+    return ranges
+
+
+def clip_interval(summary, bounds, use_reversals):
+    """A staircase summary (log10 values) with its t interval clipped to the track's range
+    ``bounds`` (log10 low, high): with few reversals the t interval can reach far outside the range
+    the staircase could ever visit (t(0.975, 1) = 12.7). Adds ``interval_clipped`` (whether either
+    end was moved) and ``reversals_used`` (at most ``use_reversals``); the SD is left as it was.
+    A clipped interval is no longer a 95 % interval: it only says the threshold lies in the range."""
+    if not summary or summary.get("low_log10") is None or summary.get("high_log10") is None:
+        return summary
+    low, high = bounds
+    clipped = summary["low_log10"] < low - 1e-9 or summary["high_log10"] > high + 1e-9
+    result = dict(summary, interval_clipped=clipped,
+                  low_log10=min(max(summary["low_log10"], low), high),
+                  high_log10=max(min(summary["high_log10"], high), low))
+    if summary.get("reversals") is not None:
+        result["reversals_used"] = min(summary["reversals"], use_reversals)
+    return result

@@ -3,8 +3,9 @@ participant's thresholds for the results page (docs/adaptive.md, docs/data-dicti
 
 import math
 
+from uxlab.adaptive.session import with_defaults
 from uxlab.analysis import columns, stats
-from uxlab.analysis.adaptive import by_group, distribution
+from uxlab.analysis.adaptive import by_group, clip_interval, distribution, track_ranges
 from uxlab.analysis.columns import Column, Table
 from uxlab.analysis.context import StudyContext
 from uxlab.studies.models import AdaptiveStep, Rating
@@ -22,7 +23,8 @@ ADAPTIVE_STEP_COLUMNS = (
     Column("dimension", "string", "what the test pane varied: tokens_per_second, ttft_s or thinking_tokens"),
     Column("reference_value", "number", "the reference arm's value of the dimension (the other pane)"),
     Column("value", "number", "the test pane's value of the dimension on this trial"),
-    Column("level_log10", "number", "the difficulty: |log10(value) - log10(reference_value)|"),
+    Column("level_log10", "number", "the difficulty, an unsigned distance from the reference in log10 units: "
+           "|log10(value) - log10(reference_value)| (not a log10 value; summary.next_level_log10 is one)"),
     Column("test_pane", "string", "A or B: the pane that showed the test value"),
     Column("answer", "string", "the participant's answer to the adaptive question (A or B); empty until stored"),
     Column("correct", "boolean", "whether the answer named the pane that really was faster"),
@@ -30,9 +32,12 @@ ADAPTIVE_STEP_COLUMNS = (
     Column("threshold", "number", "the same estimate in the dimension's units (10^threshold_log10)"),
     Column("threshold_sd_log10", "number", "QUEST+: posterior SD of the threshold; staircase: SD of the reversal levels used"),
     Column("threshold_low_log10", "number", "lower end of the 95% interval (QUEST+ credible, staircase t interval)"),
-    Column("threshold_high_log10", "number", "upper end of the 95% interval"),
+    Column("threshold_high_log10", "number", "upper end of the 95% interval (staircase: both ends clipped to the track's range)"),
+    Column("threshold_interval_clipped", "boolean", "staircase: the t interval reached outside the track's range and was clipped to it (no longer a 95% interval); false for QUEST+, empty without an estimate"),
     Column("reversals", "integer", "staircase: reversals so far on the track (empty for QUEST+)"),
-    Column("summary", "json", "the procedure's whole summary after this answer (also slope and lapse modes for QUEST+)"),
+    Column("summary", "json", "the procedure's whole summary after this answer, as stored (interval not clipped; "
+           "also slope and lapse modes for QUEST+); its *_log10 keys but sd_log10 are signed log10 values, "
+           "next_level_log10 included"),
     Column("answered_at", "datetime", "when the answer was stored and the next trial chosen (ISO 8601 UTC)"),
     # Participant rules only: the procedure already used every step (docs/data-dictionary.md).
     columns.EXCLUDED_COLUMN,
@@ -40,8 +45,28 @@ ADAPTIVE_STEP_COLUMNS = (
 )
 
 
+def clipped(config):
+    """A function that clips a stored summary's interval to its track's range (staircases only;
+    analysis/adaptive.py, docs/adaptive.md) and marks it; QUEST+ summaries get ``interval_clipped`` false."""
+    if not config:
+        return lambda track, summary: summary
+    filled = with_defaults(config)
+    ranges = track_ranges(filled)
+    use_reversals = filled["staircase"]["use_reversals"]
+
+    def clip(track, summary):
+        if not summary or summary.get("low_log10") is None:
+            return summary
+        if filled["procedure"] != "staircase" or track not in ranges:
+            return dict(summary, interval_clipped=False)
+        return clip_interval(summary, ranges[track], use_reversals)
+
+    return clip
+
+
 def adaptive_step_rows(study, options=None):
     config = (study.design or {}).get("adaptive") or {}
+    clip = clipped(config)
     context = StudyContext(study)
     rules = stats.DEFAULT_RULES if options is None else options.exclusion_rules
     steps = (
@@ -54,12 +79,13 @@ def adaptive_step_rows(study, options=None):
         steps.iterator(chunk_size=CHUNK)
     ):
         summary = summary or {}
+        shown = clip(track, summary)
         threshold = summary.get("log10")
         yield (
             study.code, participant, index, number, track, catch, config.get("procedure", ""),
             config.get("dimension", ""), reference, value, level, pane, answer, correct, threshold,
-            None if threshold is None else 10**threshold, summary.get("sd_log10"), summary.get("low_log10"),
-            summary.get("high_log10"), summary.get("reversals"), summary or None, at,
+            None if threshold is None else 10**threshold, summary.get("sd_log10"), shown.get("low_log10"),
+            shown.get("high_log10"), shown.get("interval_clipped"), summary.get("reversals"), summary or None, at,
             *excluded(context, participant, rules),
         )
 
@@ -97,6 +123,7 @@ def adaptive_results(study, group_by=None, rules=None):
         return None
     rules = stats.DEFAULT_RULES if rules is None else rules
     context = StudyContext(study)
+    clip = clipped(config)
     left_out = {}
     steps = (
         AdaptiveStep.objects.filter(run__participant__study=study, answered_at__isnull=False)
@@ -120,7 +147,7 @@ def adaptive_results(study, group_by=None, rules=None):
             person["catch_trials"] += 1
             person["catch_correct"] += int(bool(step["correct"]))
         else:
-            person["tracks"][step["track"]] = step["summary"]
+            person["tracks"][step["track"]] = clip(step["track"], step["summary"])
     groups = participant_groups(study, group_by) if group_by else {}
     tracks = [track["name"] for track in config["tracks"]]
     per_track = {}
@@ -149,6 +176,52 @@ def adaptive_results(study, group_by=None, rules=None):
         "group_by": group_by,
         # Kept although their runs stopped before the procedure's end: estimates leaning on the prior.
         "not_completed": sum(not person["completed"] for person in participants.values()),
-        "excluded": {"participants": len(left_out), "by_rule": {
+        "excluded": {"participants": len(left_out), "participant_ids": sorted(left_out), "by_rule": {
             name: count for name in rules if (count := sum(name in reasons for reasons in left_out.values()))}},
     }
+
+
+def adaptive_for(study, group_by, rules=None):
+    """``adaptive_results`` for the results page, the summary download and the API alike:
+    ``group_by`` must name one of the study's questions (anything else is ignored and echoed as
+    ``unknown_group_by``, so the page and the JSON can say so). None for a fixed design."""
+    questions = list(study.questions.values_list("name", flat=True))
+    known = group_by if group_by in questions else None
+    section = adaptive_results(study, known, rules)
+    if section is None:
+        return None
+    section["questions"] = questions
+    section["unknown_group_by"] = group_by if group_by and known is None else ""
+    return section
+
+
+def adaptive_json(section):
+    """The results page's "Adaptive thresholds" section as JSON (summary.json and the API's
+    results, key ``adaptive``; docs/api.md): the same numbers, without the per-step tracks (the
+    adaptive_steps table has every step) and without the page's plots. None for a fixed design."""
+    if section is None:
+        return None
+    from uxlab.analysis.results import _clean
+
+    config = section["config"]
+    participants = []
+    for person in section["participants"]:
+        tracks = {}
+        for name in section["tracks"]:
+            summary = person["tracks"].get(name)
+            if summary is None:
+                continue
+            tracks[name] = {"procedure": config["procedure"], **summary}
+        participants.append({
+            "participant": person["participant"], "excluded": False, "completed": person["completed"],
+            "group": person["group"], "trials": person["trials"], "catch_trials": person["catch_trials"],
+            "catch_correct": person["catch_correct"], "catch_accuracy": person["catch_accuracy"],
+            "reference_value": person["reference_value"], "tracks": tracks,
+        })
+    return _clean({
+        "procedure": config["procedure"], "dimension": config["dimension"], "reference": config.get("reference"),
+        "config": config, "tracks": section["tracks"], "group_by": section["group_by"],
+        "unknown_group_by": section["unknown_group_by"], "participants": participants,
+        "per_track": section["per_track"], "not_completed": section["not_completed"],
+        "excluded": section["excluded"],
+    })

@@ -189,37 +189,58 @@ def likert_svg(likert_question, title):
     return _frame(title, "".join(parts), height=height)
 
 
-def adaptive_track_svg(steps, reference, title, estimate=None):
+TRACK_COLOURS = ("#1f6feb", "#2f9e44", "#ae3ec9", "#e8590c")
+TRACK_DASHES = ("", "8 3", "2 2", "6 2 2 2")
+
+
+def adaptive_track_svg(steps, reference, title, estimates=None):
     """One participant's trial-by-trial track: each step's stimulus value (log10 axis) against the
     trial number, filled when answered right, hollow when wrong, catch trials as squares; the
-    reference and the final threshold with its interval as lines."""
+    reference as a dashed grey line; and ``estimates`` ({track: summary}, in the order given) as
+    each track's final threshold (solid) and interval ends (thin, dotted) in the track's own colour
+    and dash pattern, labelled with the track's name. With several tracks each step's marker is
+    outlined in its track's colour."""
     values = [math.log10(step["value"]) for step in steps]
     if not values:
         return _frame(title, '<text x="20" y="30">No answered trials yet.</text>')
+    estimates = {name: summary for name, summary in (estimates or {}).items()
+                 if summary and summary.get("log10") is not None}
+    names = list(dict.fromkeys([*estimates, *(step.get("track") for step in steps if step.get("track"))]))
+    colour = {name: TRACK_COLOURS[i % len(TRACK_COLOURS)] for i, name in enumerate(names)}
+    dash = {name: TRACK_DASHES[i % len(TRACK_DASHES)] for i, name in enumerate(names)}
     lows = values + [math.log10(reference)]
-    if estimate and estimate.get("low_log10") is not None:
-        lows += [estimate["low_log10"], estimate["high_log10"]]
+    for summary in estimates.values():
+        lows += [summary[key] for key in ("log10", "low_log10", "high_log10") if summary.get(key) is not None]
     y_low, y_high = min(lows) - 0.05, max(lows) + 0.05
-    sx, sy, axes = _axes(0, max(1, len(steps) - 1), y_low, y_high, "trial", "stimulus (log10 scale)",
+    last = max(1, len(steps) - 1)
+    sx, sy, axes = _axes(0, last, y_low, y_high, "trial", "stimulus (log10 scale)",
                          y_format=lambda tick: f"{10 ** tick:.3g}")
     parts = [axes]
     ref_y = sy(math.log10(reference))
-    parts.append(f'<line class="ref" x1="{_fmt(sx(0))}" x2="{_fmt(sx(max(1, len(steps) - 1)))}" '
+    parts.append(f'<line class="ref" x1="{_fmt(sx(0))}" x2="{_fmt(sx(last))}" '
                  f'y1="{_fmt(ref_y)}" y2="{_fmt(ref_y)}"/>')
-    if estimate and estimate.get("log10") is not None:
-        for key, cls in (("log10", "curve"), ("low_log10", "grid"), ("high_log10", "grid")):
-            y = sy(estimate[key])
-            parts.append(f'<line class="{cls}" x1="{_fmt(sx(0))}" x2="{_fmt(sx(max(1, len(steps) - 1)))}" '
-                         f'y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+    for name, summary in estimates.items():
+        pattern = f";stroke-dasharray:{dash[name]}" if dash[name] else ""
+        for key, width, extra in (("log10", 2, pattern), ("low_log10", 1, ";stroke-dasharray:1 3"),
+                                  ("high_log10", 1, ";stroke-dasharray:1 3")):
+            if summary.get(key) is None:
+                continue
+            y = sy(summary[key])
+            parts.append(f'<line class="threshold" data-track="{escape(name)}" data-line="{key}" '
+                         f'x1="{_fmt(sx(0))}" x2="{_fmt(sx(last))}" y1="{_fmt(y)}" y2="{_fmt(y)}" '
+                         f'style="stroke:{colour[name]};stroke-width:{width}{extra}"/>')
+        parts.append(f'<text x="{_fmt(sx(last) - 2)}" y="{_fmt(sy(summary["log10"]) - 3)}" text-anchor="end" '
+                     f'style="fill:{colour[name]}">{escape(name)}</text>')
     points = " ".join(f"{_fmt(sx(i))},{_fmt(sy(v))}" for i, v in enumerate(values))
     parts.append(f'<polyline points="{points}" style="fill:none;stroke:#999"/>')
     for i, (step, value) in enumerate(zip(steps, values)):
-        fill = "#d9480f" if step.get("correct") else "#fff"
+        stroke = colour.get(step.get("track"), "#d9480f") if len(names) > 1 else "#d9480f"
+        fill = stroke if step.get("correct") else "#fff"
         if step.get("catch"):
             parts.append(f'<rect x="{_fmt(sx(i) - 4)}" y="{_fmt(sy(value) - 4)}" width="8" height="8" '
-                         f'style="fill:{fill};stroke:#d9480f"/>')
+                         f'style="fill:{fill};stroke:{stroke}"/>')
         else:
-            parts.append(f'<circle cx="{_fmt(sx(i))}" cy="{_fmt(sy(value))}" r="4" style="fill:{fill};stroke:#d9480f"/>')
+            parts.append(f'<circle cx="{_fmt(sx(i))}" cy="{_fmt(sy(value))}" r="4" style="fill:{fill};stroke:{stroke}"/>')
     return _frame(title, "".join(parts))
 
 

@@ -10,7 +10,6 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis.export import FORMATS
-from uxlab.analysis.results import options_from, study_results
 from uxlab.analysis.rows import TABLE_NAMES, export_tables
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.streaming import kinds
@@ -19,7 +18,7 @@ from uxlab.studies.access import get_study_for_user
 from uxlab.studies.api_tokens import token_for_secret
 from uxlab.studies.models import Study
 from uxlab.web import throttle
-from uxlab.web.downloads import psychds_response, rules_from, table_response
+from uxlab.web.downloads import psychds_response, results_summary, table_response
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
@@ -111,7 +110,7 @@ def study(request, code):
 @token_required
 def results(request, code):
     found = scoped_study(request, code)
-    return JsonResponse(study_results(found, rules_from(request.GET), options_from(request.GET)))
+    return JsonResponse(results_summary(found, request.GET))
 
 
 @token_required
@@ -127,6 +126,44 @@ def psychds(request, code):
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------
+
+NUMBER = {"type": "number", "nullable": True}
+THRESHOLD_SCHEMA = {  # one participant's final estimate on one track (docs/api.md, docs/adaptive.md)
+    "type": "object", "required": ["procedure"],
+    "properties": {"procedure": {"type": "string", "enum": ["staircase", "quest_plus"]},
+                   "log10": NUMBER, "value": NUMBER, "sd_log10": NUMBER, "low_log10": NUMBER, "high_log10": NUMBER,
+                   "low_value": NUMBER, "high_value": NUMBER,
+                   "reversals": {"type": "integer", "nullable": True},
+                   "reversals_used": {"type": "integer", "nullable": True},
+                   "interval_clipped": {"type": "boolean", "nullable": True}}}
+ADAPTIVE_SCHEMA = {
+    "type": "object", "nullable": True,
+    "description": "The results page's \"Adaptive thresholds\" section; null for a fixed design.",
+    "required": ["procedure", "dimension", "tracks", "group_by", "participants", "per_track", "excluded"],
+    "properties": {
+        "procedure": {"type": "string", "enum": ["staircase", "quest_plus"]},
+        "dimension": {"type": "string"},
+        "reference": {"type": "string", "nullable": True},
+        "config": {"type": "object"},
+        "tracks": {"type": "array", "items": {"type": "string"}},
+        "group_by": {"type": "string", "nullable": True},
+        "unknown_group_by": {"type": "string"},
+        "participants": {"type": "array", "items": {
+            "type": "object", "required": ["participant", "excluded", "completed", "trials", "tracks"],
+            "properties": {"participant": {"type": "integer"}, "excluded": {"type": "boolean"},
+                           "completed": {"type": "boolean"}, "group": {"description": "their first answer to group_by (null without group_by)"},
+                           "trials": {"type": "integer"}, "catch_trials": {"type": "integer"},
+                           "catch_correct": {"type": "integer"}, "catch_accuracy": NUMBER,
+                           "reference_value": NUMBER,
+                           "tracks": {"type": "object", "additionalProperties": THRESHOLD_SCHEMA}}}},
+        "per_track": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["distribution"],
+            "properties": {"distribution": {"type": "object", "required": ["n"]},
+                           "by_group": {"type": "object", "nullable": True}}}},
+        "not_completed": {"type": "integer"},
+        "excluded": {"type": "object", "required": ["participants"]},
+    },
+}
 
 
 def _error_response(description):
@@ -158,6 +195,10 @@ def openapi_document():
          "schema": {"type": "number", "minimum": 0.5, "exclusiveMinimum": True, "maximum": 1,
                     "exclusiveMaximum": True, "default": 0.75}},
     ]
+    group_parameter = {"name": "group_by", "in": "query", "required": False,
+                       "description": "Adaptive designs: group thresholds by each participant's first answer to "
+                                      "this question (an unknown name is ignored and echoed as unknown_group_by).",
+                       "schema": {"type": "string", "maxLength": 60}}
     ids_parameter = {"name": "external_ids", "in": "query", "required": False,
                      "description": "Owners only (logged): include panel ids such as PROLIFIC_PID.",
                      "schema": {"type": "string", "enum": ["0", "1"]}}
@@ -187,7 +228,7 @@ def openapi_document():
             "/api/v1/studies/{code}/results": {"get": {
                 "operationId": "getResults",
                 "summary": "Analysis summary: one summary per question, by its kind (docs/analysis.md)",
-                "parameters": [code_parameter, *rule_parameters, *option_parameters],
+                "parameters": [code_parameter, *rule_parameters, *option_parameters, group_parameter],
                 "responses": {"200": {"description": "The results.", "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Results"}}}}, **common}}},
             "/api/v1/studies/{code}/exports/{table}": {"get": {
@@ -229,7 +270,7 @@ def openapi_document():
                                    "questions": {"type": "array", "items": {"type": "object", "required": ["name", "kind"]}},
                                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}}]},
                 "Results": {"type": "object",
-                            "required": ["study", "arms", "options", "exclusions", "answers_kept", "questions"],
+                            "required": ["study", "arms", "options", "exclusions", "answers_kept", "questions", "adaptive"],
                             "properties": {"study": {"type": "string"}, "arms": {"type": "array", "items": {"type": "string"}},
                                            "options": {"type": "object", "required": ["ties", "speeds", "level", "n_boot"]},
                                            "exclusions": {"type": "object", "required": ["total", "excluded", "kept", "rules"]},
@@ -237,7 +278,9 @@ def openapi_document():
                                            "questions": {"type": "array", "items": {"type": "object",
                                                "required": ["summary", "question", "kind", "text"],
                                                "properties": {"summary": {"type": "string", "enum": [
-                                                   "choice", "likert", "slider", "wait_estimate", "free_text"]}}}}}},
+                                                   "choice", "likert", "slider", "wait_estimate", "free_text"]}}}},
+                                           "adaptive": {"$ref": "#/components/schemas/Adaptive"}}},
+                "Adaptive": ADAPTIVE_SCHEMA,
             },
         },
     }

@@ -7,7 +7,8 @@ panel-id option come from the query string, panel ids go to owners only and are 
 from django.http import Http404, StreamingHttpResponse
 
 from uxlab.analysis.export import FORMATS, iter_psychds_zip
-from uxlab.analysis.results import default_rules, parse_rules
+from uxlab.analysis.adaptive_rows import adaptive_for, adaptive_json
+from uxlab.analysis.results import default_rules, options_from, parse_rules, study_results
 from uxlab.analysis.rows import ExportOptions, export_tables, table_chunks
 from uxlab.studies import actions
 from uxlab.studies.access import is_study_owner
@@ -54,3 +55,13 @@ def psychds_response(request, study):
     response = StreamingHttpResponse(chunks, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="study-{study.code}_psychds.zip"'
     return response
+
+
+def results_summary(study, params):
+    """The results page as JSON (summary.json and the API's results): every question's summary and,
+    key ``adaptive``, the adaptive thresholds (null for a fixed design), with the same rules,
+    options and ``group_by`` as the page."""
+    rules = rules_from(params)
+    summary = study_results(study, rules, options_from(params))
+    summary["adaptive"] = adaptive_json(adaptive_for(study, params.get("group_by", "")[:60], rules))
+    return summary

@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis import plots
-from uxlab.analysis.adaptive_rows import adaptive_results
+from uxlab.analysis.adaptive_rows import adaptive_for
 from uxlab.analysis.export import FORMATS, iter_csv
 from uxlab.analysis.fidelity import arm_fidelity, clock_fidelity, trial_fidelity_rows
 from uxlab.analysis.live_rows import recent_live_responses
@@ -20,7 +20,7 @@ from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.studies.access import get_study_for_user, is_study_owner
 from uxlab.web import views_jobs
-from uxlab.web.downloads import psychds_response, rules_from, table_response
+from uxlab.web.downloads import psychds_response, results_summary, rules_from, table_response
 
 SUMMARY_TEMPLATES = {
     "choice": "results/_choice.html",
@@ -74,19 +74,15 @@ def adaptive_section(study, group_by, rules):
     """The adaptive design's thresholds with their plots, or None for a fixed design. ``group_by``
     names a question (anything else is ignored, and the page says so); the participant rules among
     ``rules`` leave participants out."""
-    questions = list(study.questions.values_list("name", flat=True))
-    known = group_by if group_by in questions else None
-    section = adaptive_results(study, known, rules)
+    section = adaptive_for(study, group_by, rules)
     if section is None:
         return None
-    section["questions"] = questions
-    section["unknown_group_by"] = group_by if group_by and known is None else ""
     dimension = section["config"]["dimension"]
     for person in section["participants"]:
-        estimate = next(iter(person["tracks"].values()), None) if len(person["tracks"]) == 1 else None
+        estimates = {track: person["tracks"][track] for track in section["tracks"] if track in person["tracks"]}
         person["plot"] = mark_safe(plots.adaptive_track_svg(
             person["steps"], person["reference_value"], f"participant {person['participant']}: track of {dimension}",
-            estimate))
+            estimates))
     section["threshold_plots"] = {
         track: mark_safe(plots.thresholds_svg(
             [{"label": f"participant {person['participant']}", **person["tracks"].get(track, {})}
@@ -97,10 +93,11 @@ def adaptive_section(study, group_by, rules):
     return section
 
 
-def analysis_query(rules, options):
+def analysis_query(rules, options, group_by=""):
     """The query string that reproduces the page's rules and options (for downloads and links)."""
     return urlencode([("rules", "set"), *(("rule", name) for name in rules), ("ties", options.ties),
-                      ("speeds", options.speeds), ("level", options.level)])
+                      ("speeds", options.speeds), ("level", options.level),
+                      *((("group_by", group_by),) if group_by else ())])
 
 
 @login_required
@@ -109,17 +106,18 @@ def results(request, code):
     study = get_study_for_user(request.user, code)
     rules = rules_from(request.GET)
     options = options_from(request.GET)
+    group_by = request.GET.get("group_by", "")[:60]
     summary = add_plots(study_results(study, rules, options))
     context = {
         "study": study,
         "results": summary,
         "options": options,
         "rules": [(rule, rule.name in rules) for rule in EXCLUSION_RULES],
-        "rule_query": analysis_query(rules, options),
+        "rule_query": analysis_query(rules, options, group_by),
         "tables": list(export_tables().values()),
         "formats": list(FORMATS),
         "is_owner": is_study_owner(request.user, study),
-        "adaptive": adaptive_section(study, request.GET.get("group_by", "")[:60], rules),
+        "adaptive": adaptive_section(study, group_by, rules),
     }
     return render(request, "results/results.html", context)
 
@@ -129,7 +127,7 @@ def results(request, code):
 def download_summary(request, code):
     """The page's summary as JSON (the API's results), with the same rules, options and bootstrap."""
     study = get_study_for_user(request.user, code)
-    summary = study_results(study, rules_from(request.GET), options_from(request.GET))
+    summary = results_summary(study, request.GET)
     response = JsonResponse(summary, json_dumps_params={"indent": 1})
     response["Content-Disposition"] = f'attachment; filename="{study.code}-summary.json"'
     return response
