@@ -241,3 +241,29 @@ def test_a_two_track_plot_draws_each_tracks_threshold_and_interval(client, alice
     for track in ("slower", "faster"):
         for line in ("log10", "low_log10", "high_log10"):
             assert f'data-track="{track}" data-line="{line}"' in plot
+
+
+def test_the_apis_adaptive_results_match_its_openapi_schema(client, alice, adaptive_study):
+    """The schemathesis run (test_api_schema.py) meets a fixed design only: check an adaptive
+    study's results, grouped and not, against the same OpenAPI document."""
+    import datetime
+
+    import httpx
+    import schemathesis
+
+    from uxlab.studies.api_tokens import create_api_token
+    from uxlab.web.api import openapi_document
+
+    operation = schemathesis.openapi.from_dict(openapi_document())["/api/v1/studies/{code}/results"]["GET"]
+    secret = create_api_token(alice, "schema")[1]
+    for query in ("", "?group_by=faster", "?group_by=nope"):
+        url = f"/api/v1/studies/{adaptive_study.code}/results{query}"
+        response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert response.status_code == 200 and response.json()["adaptive"] is not None
+        as_httpx = httpx.Response(
+            response.status_code, headers={"content-type": response["Content-Type"]}, content=response.content,
+            request=httpx.Request("GET", f"http://testserver{url}"),
+        )  # fmt: skip
+        as_httpx.read()
+        as_httpx.elapsed = datetime.timedelta(0)
+        operation.validate_response(as_httpx)  # raises on any mismatch
