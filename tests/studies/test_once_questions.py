@@ -1,0 +1,93 @@
+"""A question asked once (`ask: once`, a screener): asked, taken and required on the participant's
+first trial only (docs/study-format.md, "Questions")."""
+
+import uuid
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from tests.conftest import QUICK_STUDY_YAML, import_yaml, mark_trials_shown
+from uxlab.live.protocol import RatingSubmit
+from uxlab.studies import actions
+from uxlab.studies.models import Rating
+
+pytestmark = pytest.mark.django_db
+
+SCREENER_YAML = QUICK_STUDY_YAML.replace(
+    "questions:\n",
+    """  - name: weather
+    text: Is it going to rain?
+    response: Perhaps later today; the clouds are building up in the west and the wind has turned.
+questions:
+  - name: ai_use
+    kind: likert
+    ask: once
+    scale: 3
+    low_label: Never
+    high_label: Daily
+    text: How often do you use AI chat assistants?
+""",
+).replace("code: quick", "code: screener")
+
+
+@pytest.fixture
+def screener_study(team):
+    return import_yaml(SCREENER_YAML, team)
+
+
+@pytest.fixture
+def shown(screener_study):
+    participant = actions.give_consent(actions.enroll_participant(screener_study))
+    assert participant.trials.count() == 2
+    return mark_trials_shown(participant)
+
+
+def submit(participant, trial, question, value):
+    context = actions.load_participant_context(participant.token)
+    message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=trial, question=question, value=value,
+                           response_ms=700)
+    return actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+
+
+def test_it_takes_the_answer_on_the_first_trial_and_refuses_it_on_a_later_one(shown):
+    assert set(submit(shown, 0, "ai_use", "2").values()) == {"stored"}
+    with pytest.raises(actions.RatingRejected) as rejected:
+        submit(shown, 1, "ai_use", "3")
+    assert rejected.value.code == "question_not_asked" and "first trial" in rejected.value.message
+    assert list(Rating.objects.filter(question__name="ai_use").values_list("trial__index", "value")) == [(0, "2")]
+
+
+def test_it_completes_only_with_the_answer_on_the_first_trial_and_not_without(shown):
+    from uxlab.studies.models import TrialTelemetry
+
+    for trial in shown.trials.all():
+        TrialTelemetry.objects.create(key=uuid.uuid4(), trial=trial, payload={}, received_at=timezone.now())
+    submit(shown, 0, "faster", "A")
+    submit(shown, 1, "faster", "B")
+    assert actions.pending_trial(shown).index == 0  # the question asked once is still missing
+    assert not actions.complete_participant(shown)
+    submit(shown, 0, "ai_use", "1")
+    assert actions.pending_trial(shown) is None  # the later trial needs only the every-trial questions
+    assert actions.complete_participant(shown) and shown.outcome == "completed"
+
+
+def test_the_trial_page_shows_the_question_on_the_first_trial_only(client, screener_study):
+    participant = actions.enroll_participant(screener_study)
+    actions.record_checks(participant, {"simulated": True}, viewport_ok=True, stacked=False)
+    participant = actions.give_consent(participant)
+    actions.mark_instructions_seen(participant)
+    page = client.get(f"/p/{participant.token}/trial/").content.decode()
+    assert 'data-trial="0"' in page and 'data-question="ai_use"' in page and 'data-question="faster"' in page
+    mark_trials_shown(participant)
+    submit(participant, 0, "faster", "A")
+    submit(participant, 0, "ai_use", "3")
+    page = client.get(f"/p/{participant.token}/trial/").content.decode()
+    assert 'data-trial="1"' in page and 'data-question="faster"' in page
+    assert 'data-question="ai_use"' not in page and "AI chat assistants" not in page
+
+
+def test_simulated_participants_answer_it_once(screener_study):
+    call_command("simulate_participants", screener_study.code, "--participants", "3", "--dropout", "0")
+    answers = Rating.objects.filter(question__name="ai_use")
+    assert answers.count() == 3 and set(answers.values_list("trial__index", flat=True)) == {0}
