@@ -91,3 +91,22 @@ def test_simulated_participants_answer_it_once(screener_study):
     call_command("simulate_participants", screener_study.code, "--participants", "3", "--dropout", "0")
     answers = Rating.objects.filter(question__name="ai_use")
     assert answers.count() == 3 and set(answers.values_list("trial__index", flat=True)) == {0}
+
+
+def test_the_ratings_export_says_which_answers_were_asked_once_by_rows_and_by_copy(shown):
+    import csv
+    import io
+
+    from uxlab.analysis import export
+    from uxlab.analysis.rows import ExportOptions, export_tables, iter_ratings_csv_copy
+
+    submit(shown, 0, "ai_use", "2")
+    submit(shown, 0, "faster", "A")
+    submit(shown, 1, "faster", "B")
+    table, options = export_tables()["ratings"], ExportOptions()
+    rows = table.rows(shown.study, options)
+    by_rows = list(csv.DictReader(io.StringIO(b"".join(export.iter_csv(table.columns, rows)).decode())))
+    by_copy = list(csv.DictReader(io.StringIO(b"".join(iter_ratings_csv_copy(shown.study, options)).decode())))
+    assert by_rows == by_copy
+    assert [(row["trial_index"], row["question"], row["question_asked"]) for row in by_rows] == [
+        ("0", "ai_use", "once"), ("0", "faster", "every_trial"), ("1", "faster", "every_trial")]
