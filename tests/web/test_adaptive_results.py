@@ -31,6 +31,10 @@ def run_participant(study, always_right, participant=None):
         message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=trial.index, question="faster",
                                value=value, response_ms=600)
         actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+        if trial.index == 0:  # the screener, asked once: daily users are the ones always right
+            screener = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="ai_use",
+                                    value="3" if always_right else "1", response_ms=900)
+            actions.record_ratings([actions.check_rating(context, screener, timezone.now())])
     return participant
 
 
@@ -52,12 +56,35 @@ def test_it_shows_each_threshold_with_its_track_and_the_distribution(client, ali
     assert "2 participants: median threshold" in page
 
 
-def test_it_groups_thresholds_by_an_answer_and_says_when_the_question_is_unknown(client, alice, adaptive_study):
+def test_it_groups_thresholds_by_the_screener_and_refuses_the_adaptive_question(client, alice, adaptive_study):
+    from uxlab.analysis.adaptive_rows import adaptive_results, group_questions, participant_groups
+
     client.force_login(alice)
-    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
-    assert "data-by-group" in page and "Group (faster)" in page
-    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=nope").content.decode()
-    assert "There is no question named “nope”" in page and "data-by-group" not in page
+    assert group_questions(adaptive_study) == ["ai_use"]  # not `faster`: its answers are the data
+    page = client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
+    assert '<option value="ai_use">' in page and '<option value="faster"' not in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=ai_use").content.decode()
+    assert "data-by-group" in page and "Group (ai_use)" in page
+    groups = participant_groups(adaptive_study, "ai_use")
+    assert sorted(groups.values()) == ["1", "3"]
+    results = adaptive_results(adaptive_study, "ai_use")
+    assert set(results["per_track"]["slower"]["by_group"]["groups"]) == {"1", "3"}
+    assert {person["group"] for person in results["participants"]} == {"1", "3"}
+    for refused in ("faster", "nope"):
+        page = client.get(f"/studies/{adaptive_study.code}/results/?group_by={refused}").content.decode()
+        assert f"There is no question named “{refused}” to group by" in page and "data-by-group" not in page
+
+
+def test_it_offers_the_questions_asked_once_first(team):
+    from uxlab.analysis.adaptive_rows import group_questions
+
+    text = EXAMPLE.read_text().replace("  - name: ai_use\n", """  - name: comfort
+    kind: likert
+    per_pane: false
+    text: How comfortable was the reading speed?
+  - name: ai_use
+""")
+    assert group_questions(import_yaml(text, team)) == ["ai_use", "comfort"]
 
 
 def test_it_exports_every_step(client, alice, adaptive_study):
@@ -89,9 +116,10 @@ def test_its_participant_page_counts_the_sessions_most_trials(client, team):
     actions.mark_instructions_seen(participant)
     mark_trials_shown(participant)
     context = actions.load_participant_context(participant.token)
-    message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="faster", value="A",
-                           response_ms=600)
-    actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+    for question, value in (("faster", "A"), ("ai_use", "2")):
+        message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question=question, value=value,
+                               response_ms=600)
+        actions.record_ratings([actions.check_rating(context, message, timezone.now())])
     page = client.get(f"/p/{participant.token}/trial/").content.decode()
     assert "Trial 1 of 40" in page and 'data-trial="1"' in page
 

@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from uxlab.analysis import plots
-from uxlab.analysis.adaptive_rows import adaptive_results
+from uxlab.analysis.adaptive_rows import adaptive_results, group_questions
 from uxlab.analysis.export import FORMATS, iter_csv
 from uxlab.analysis.fidelity import arm_fidelity, clock_fidelity, trial_fidelity_rows
 from uxlab.analysis.live_rows import recent_live_responses
@@ -72,9 +72,9 @@ def add_plots(summary):
 
 def adaptive_section(study, group_by, rules):
     """The adaptive design's thresholds with their plots, or None for a fixed design. ``group_by``
-    names a question (anything else is ignored, and the page says so); the participant rules among
-    ``rules`` leave participants out."""
-    questions = list(study.questions.values_list("name", flat=True))
+    names a question to group by (group_questions; anything else is ignored, and the page says so);
+    the participant rules among ``rules`` leave participants out."""
+    questions = group_questions(study)
     known = group_by if group_by in questions else None
     section = adaptive_results(study, known, rules)
     if section is None:
