@@ -119,9 +119,14 @@ class Command(BaseCommand):
                 if not question.asked_on(trial.index):
                     continue  # ask: once, on the first trial only
                 expected = check["expected"] if check and check["question"] == question.name else None
-                value = simulated_answer(model, rng, person, question.kind, question.resolved_options, timing,
-                                         pane=question.pane or None, expected=expected,
-                                         arms=(trial.arm_a.name, trial.arm_b.name))
+                if question.asked_once and question.choices:
+                    # A screener is about the participant, not the trial: drawn uniformly, unrelated
+                    # to their simulated threshold.
+                    value = rng.choice([choice for choice, _label in question.choices])
+                else:
+                    value = simulated_answer(model, rng, person, question.kind, question.resolved_options, timing,
+                                             pane=question.pane or None, expected=expected,
+                                             arms=(trial.arm_a.name, trial.arm_b.name))
                 if not value:
                     continue
                 payloads.append(
