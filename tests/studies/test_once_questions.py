@@ -110,3 +110,17 @@ def test_the_ratings_export_says_which_answers_were_asked_once_by_rows_and_by_co
     assert by_rows == by_copy
     assert [(row["trial_index"], row["question"], row["question_asked"]) for row in by_rows] == [
         ("0", "ai_use", "once"), ("0", "faster", "every_trial"), ("1", "faster", "every_trial")]
+
+
+def test_the_study_page_and_the_api_say_which_question_is_asked_once(client, alice, screener_study):
+    from django.urls import reverse
+
+    from uxlab.studies.api_tokens import create_api_token
+
+    client.force_login(alice)
+    page = client.get(f"/studies/{screener_study.code}/").content.decode()
+    assert "<code>ai_use</code> (likert, asked once: after the first trial only)" in page
+    token = create_api_token(alice, "tests")[1]
+    study = client.get(reverse("web:api_study", args=[screener_study.code]),
+                       HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert {q["name"]: q["ask"] for q in study["questions"]} == {"ai_use": "once", "faster": "every_trial"}
