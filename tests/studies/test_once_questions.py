@@ -91,6 +91,10 @@ def test_simulated_participants_answer_it_once(screener_study):
     call_command("simulate_participants", screener_study.code, "--participants", "3", "--dropout", "0")
     answers = Rating.objects.filter(question__name="ai_use")
     assert answers.count() == 3 and set(answers.values_list("trial__index", flat=True)) == {0}
+    from uxlab.analysis.results import study_results
+
+    summaries = {summary["question"]: summary for summary in study_results(screener_study)["questions"]}
+    assert set(summaries) == {"ai_use", "faster"}
 
 
 def test_the_ratings_export_says_which_answers_were_asked_once_by_rows_and_by_copy(shown):
