@@ -97,6 +97,20 @@ def test_simulated_participants_answer_it_once(screener_study):
     assert set(summaries) == {"ai_use", "faster"}
 
 
+def test_the_results_summary_keeps_a_screener_stored_with_the_practice_trial(team):
+    """In the adaptive example the screener is answered with the practice trial, which the trial
+    rule `practice` leaves out; only the participant rules apply to a question asked once."""
+    from pathlib import Path
+
+    from uxlab.analysis.results import study_results
+
+    example = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "speed_threshold_adaptive.yaml"
+    study = import_yaml(example.read_text().replace("max_trials: 40", "max_trials: 3"), team)
+    call_command("simulate_participants", study.code, "--participants", "3", "--dropout", "0", "--inattentive", "0")
+    summaries = {summary["question"]: summary for summary in study_results(study)["questions"]}
+    assert summaries["ai_use"]["overall"]["n"] == 3
+
+
 def test_the_ratings_export_says_which_answers_were_asked_once_by_rows_and_by_copy(shown):
     import csv
     import io
