@@ -141,11 +141,14 @@ def test_an_adaptive_sessions_last_trial_gives_up_like_a_fixed_ones_and_ends_the
         step = getattr(trial, "adaptive_step", None)
         value = "A" if step is None else actions.faster_pane(step.value, step.run.reference_value, step.test_pane,
                                                              "tokens_per_second")
+        answers = [(question, value)]
+        if index == 0:  # the screener, asked once, on the first trial
+            answers.append((study.questions.get(name="ai_use"), "2"))
         actions.record_ratings([{
             "key": str(uuid.uuid4()), "participant_id": participant.pk, "group_name": participant.group_name,
-            "trial_id": trial.pk, "question_id": question.pk, "value": value, "response_ms": 700,
+            "trial_id": trial.pk, "question_id": asked.pk, "value": given, "response_ms": 700,
             "received_at": timezone.now().isoformat(),
-        }])
+        } for asked, given in answers])
     page = browser.new_page()
     page.goto(f"{services_without_worker}/p/{participant.token}/")
     assert page.locator("#progress-label").inner_text() == "Trial 2 of 2"

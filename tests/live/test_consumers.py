@@ -138,3 +138,25 @@ async def test_it_finishes_a_trial_whose_socket_closes_as_the_last_pane_ends(par
 
     trial = await Trial.objects.aget(participant=participant, index=0)
     assert trial.status == Trial.Status.FINISHED and trial.finished_at is not None
+
+
+async def test_it_refuses_an_answer_to_a_question_asked_once_on_a_later_trial(team):
+    from asgiref.sync import sync_to_async
+
+    from tests.conftest import import_yaml
+    from tests.studies.test_once_questions import SCREENER_YAML
+    from uxlab.studies import actions
+
+    def enrolled():
+        study = import_yaml(SCREENER_YAML, team)
+        return actions.give_consent(actions.enroll_participant(study))
+
+    participant = await sync_to_async(enrolled)()
+    communicator = await connect(participant.token)
+    key = str(uuid.uuid4())
+    await communicator.send_json_to({"type": "rating.submit", "key": key, "trial": 1, "question": "ai_use",
+                                     "value": "2", "response_ms": 5})
+    error = await communicator.receive_json_from()
+    await communicator.disconnect()
+    assert error == {"type": "error", "code": "question_not_asked", "message": error["message"], "ref": key}
+    assert "first trial" in error["message"] and not await Rating.objects.filter(key=key).aexists()

@@ -37,9 +37,14 @@ def participant(study):
 
 
 def answer(participant, index, value, key=None):
-    """Store an answer the way the worker does (checked against the session first)."""
+    """Store an answer the way the worker does (checked against the session first); on the first
+    (practice) trial the example's screener question, asked once, is answered first."""
     mark_trials_shown(participant)
     context = actions.load_participant_context(participant.token)
+    if index == 0:
+        screener = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="ai_use", value="2",
+                                response_ms=700)
+        actions.record_ratings([actions.check_rating(context, screener, timezone.now())])
     message = RatingSubmit(type="rating.submit", key=key or uuid.uuid4(), trial=index, question="faster",
                            value=value, response_ms=700)
     payload = actions.check_rating(context, message, timezone.now())

@@ -73,6 +73,14 @@ def test_it_simulates_the_adaptive_example_to_each_participants_threshold(team):
     results = adaptive_results(study)
     assert len(results["participants"]) == 3
     assert all(person["trials"] > 5 and person["tracks"]["slower"]["log10"] for person in results["participants"])
+    # The screener on AI-assistant use, asked once (with the practice trial), groups the thresholds.
+    from uxlab.studies.models import Rating
+
+    screener = Rating.objects.filter(participant__study=study, question__name="ai_use")
+    assert screener.count() == 3 and set(screener.values_list("trial__index", flat=True)) == {0}
+    grouped = adaptive_results(study, "ai_use")
+    assert sum(group["n"] for group in grouped["per_track"]["slower"]["by_group"]["groups"].values()) == 3
+    assert all(person["group"] in ("1", "2", "3") for person in grouped["participants"])
 
 
 def test_it_lists_every_example_for_the_builder_demo_first():

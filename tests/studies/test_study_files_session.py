@@ -90,3 +90,48 @@ def test_it_takes_every_design_default_from_the_session_design():
         name: getattr(defaults, name) for name in session_settings
     }
     assert SessionDesign.of(spec.model_dump()) == SessionDesign(pairs=(("fast", "slow"),))
+
+
+SCREENER = SESSION.replace(
+    "questions:\n",
+    """questions:
+  - name: ai_use
+    kind: likert
+    ask: once
+    scale: 3
+    low_label: Never
+    high_label: Daily
+    text: How often do you use AI chat assistants?
+""",
+)
+
+
+def test_it_round_trips_a_question_asked_once_which_is_not_per_pane(team):
+    definition = parse_study_yaml(SCREENER)
+    assert definition.questions[0].ask == "once" and not definition.questions[0].is_per_pane
+    study = import_study(definition, team=team)
+    stored = study.questions.get(name="ai_use")
+    assert stored.pane == "" and stored.asked_once and stored.asked_on(0) and not stored.asked_on(1)
+    assert not study.questions.get(name="speed_A").asked_once and study.questions.get(name="speed_A").asked_on(3)
+    exported = export_study(study)
+    assert "ask: once" in exported and exported.count("ask:") == 1
+    assert parse_study_yaml(exported).questions == definition.questions
+
+
+@pytest.mark.parametrize(
+    ("replace", "error"),
+    [
+        (("ask: once\n", "ask: sometimes\n"), "questions[0].ask: must be one of: every_trial, once"),
+        (("ask: once\n", "ask: once\n    per_pane: true\n"),
+         "questions[0]: ask: once cannot be per_pane (a question asked once is about the participant, not about a pane)"),
+        (("kind: likert\n    ask: once\n    scale: 3\n    low_label: Never\n    high_label: Daily\n",
+          "kind: forced_choice\n    ask: once\n"), "questions[0]: ask: not used by kind 'forced_choice'"),
+        (("question: speed_B", "question: ai_use"),
+         "attention_checks[0].question: must be asked after every trial, not once (ask: once)"),
+    ],
+)
+def test_it_refuses_a_question_asked_once_where_it_cannot_be(replace, error):
+    with pytest.raises(StudyFileError) as caught:
+        parse_study_yaml(SCREENER.replace(*replace).replace("expected: 3", "expected: 2") if "ai_use" in replace[1]
+                         else SCREENER.replace(*replace))
+    assert error in caught.value.errors

@@ -31,6 +31,10 @@ def run_participant(study, always_right, participant=None):
         message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=trial.index, question="faster",
                                value=value, response_ms=600)
         actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+        if trial.index == 0:  # the screener, asked once: daily users are the ones always right
+            screener = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="ai_use",
+                                    value="3" if always_right else "1", response_ms=900)
+            actions.record_ratings([actions.check_rating(context, screener, timezone.now())])
     return participant
 
 
@@ -52,12 +56,35 @@ def test_it_shows_each_threshold_with_its_track_and_the_distribution(client, ali
     assert "2 participants: median threshold" in page
 
 
-def test_it_groups_thresholds_by_an_answer_and_says_when_the_question_is_unknown(client, alice, adaptive_study):
+def test_it_groups_thresholds_by_the_screener_and_refuses_the_adaptive_question(client, alice, adaptive_study):
+    from uxlab.analysis.adaptive_rows import adaptive_results, group_questions, participant_groups
+
     client.force_login(alice)
-    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
-    assert "data-by-group" in page and "Group (faster)" in page
-    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=nope").content.decode()
-    assert "There is no question named “nope”" in page and "data-by-group" not in page
+    assert group_questions(adaptive_study) == ["ai_use"]  # not `faster`: its answers are the data
+    page = client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
+    assert '<option value="ai_use">' in page and '<option value="faster"' not in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=ai_use").content.decode()
+    assert "data-by-group" in page and "Group (ai_use)" in page
+    groups = participant_groups(adaptive_study, "ai_use")
+    assert sorted(groups.values()) == ["1", "3"]
+    results = adaptive_results(adaptive_study, "ai_use")
+    assert set(results["per_track"]["slower"]["by_group"]["groups"]) == {"1", "3"}
+    assert {person["group"] for person in results["participants"]} == {"1", "3"}
+    for refused in ("faster", "nope"):
+        page = client.get(f"/studies/{adaptive_study.code}/results/?group_by={refused}").content.decode()
+        assert f"There is no question named “{refused}” to group by" in page and "data-by-group" not in page
+
+
+def test_it_offers_the_questions_asked_once_first(team):
+    from uxlab.analysis.adaptive_rows import group_questions
+
+    text = EXAMPLE.read_text().replace("  - name: ai_use\n", """  - name: comfort
+    kind: likert
+    per_pane: false
+    text: How comfortable was the reading speed?
+  - name: ai_use
+""")
+    assert group_questions(import_yaml(text, team)) == ["ai_use", "comfort"]
 
 
 def test_it_exports_every_step(client, alice, adaptive_study):
@@ -89,9 +116,10 @@ def test_its_participant_page_counts_the_sessions_most_trials(client, team):
     actions.mark_instructions_seen(participant)
     mark_trials_shown(participant)
     context = actions.load_participant_context(participant.token)
-    message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question="faster", value="A",
-                           response_ms=600)
-    actions.record_ratings([actions.check_rating(context, message, timezone.now())])
+    for question, value in (("faster", "A"), ("ai_use", "2")):
+        message = RatingSubmit(type="rating.submit", key=uuid.uuid4(), trial=0, question=question, value=value,
+                               response_ms=600)
+        actions.record_ratings([actions.check_rating(context, message, timezone.now())])
     page = client.get(f"/p/{participant.token}/trial/").content.decode()
     assert "Trial 1 of 40" in page and 'data-trial="1"' in page
 
@@ -167,10 +195,10 @@ def test_summary_json_and_the_api_hold_the_adaptive_thresholds_the_page_shows(cl
     from uxlab.studies.api_tokens import create_api_token
 
     client.force_login(alice)
-    summary = client.get(f"/studies/{adaptive_study.code}/data/summary.json?group_by=faster").json()
+    summary = client.get(f"/studies/{adaptive_study.code}/data/summary.json?group_by=ai_use").json()
     adaptive = summary["adaptive"]
     assert adaptive["procedure"] == "quest_plus" and adaptive["tracks"] == ["slower"]
-    assert adaptive["group_by"] == "faster" and adaptive["per_track"]["slower"]["by_group"]["groups"]
+    assert adaptive["group_by"] == "ai_use" and adaptive["per_track"]["slower"]["by_group"]["groups"]
     assert adaptive["per_track"]["slower"]["distribution"]["n"] == 2
     people = adaptive["participants"]
     assert len(people) == 2 and all(person["excluded"] is False and person["trials"] > 0 for person in people)
@@ -181,7 +209,7 @@ def test_summary_json_and_the_api_hold_the_adaptive_thresholds_the_page_shows(cl
         assert f"{track['value']:.3f}" in client.get(f"/studies/{adaptive_study.code}/results/").content.decode()
     secret = create_api_token(alice, "t")[1]
     client.logout()
-    api = client.get(f"/api/v1/studies/{adaptive_study.code}/results?group_by=faster",
+    api = client.get(f"/api/v1/studies/{adaptive_study.code}/results?group_by=ai_use",
                      HTTP_AUTHORIZATION=f"Bearer {secret}").json()
     assert api["adaptive"] == adaptive
     assert client.get(f"/api/v1/studies/{adaptive_study.code}/results?group_by=nope",
@@ -196,8 +224,8 @@ def test_summary_json_has_a_null_adaptive_section_for_a_fixed_design(client, ali
 
 def test_the_summary_link_keeps_the_pages_grouping(client, alice, adaptive_study):
     client.force_login(alice)
-    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
-    assert "summary.json?rules=set" in page and "group_by=faster" in page.split("summary.json?", 1)[1].split('"')[0]
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=ai_use").content.decode()
+    assert "summary.json?rules=set" in page and "group_by=ai_use" in page.split("summary.json?", 1)[1].split('"')[0]
 
 
 def test_a_staircase_interval_outside_the_track_is_clipped_and_flagged(client, alice, staircase_study):
@@ -256,7 +284,7 @@ def test_the_apis_adaptive_results_match_its_openapi_schema(client, alice, adapt
 
     operation = schemathesis.openapi.from_dict(openapi_document())["/api/v1/studies/{code}/results"]["GET"]
     secret = create_api_token(alice, "schema")[1]
-    for query in ("", "?group_by=faster", "?group_by=nope"):
+    for query in ("", "?group_by=ai_use", "?group_by=nope"):
         url = f"/api/v1/studies/{adaptive_study.code}/results{query}"
         response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {secret}")
         assert response.status_code == 200 and response.json()["adaptive"] is not None

@@ -94,6 +94,24 @@ def test_it_round_trips_builder_yaml_import_builder(client, team, alice):
     assert yaml.safe_load(text)["code"] == study.code
 
 
+def test_its_question_form_offers_asking_once_to_the_kinds_that_take_it(client, team, alice):
+    client.force_login(alice)
+    study = create_from_template(client, team)
+    page = client.get(reverse("web:builder_item_new", args=[study.code, "questions"])).content.decode()
+    field = re.search(r'<div class="field[^"]*" data-field="ask" data-kinds="([^"]*)">', page)
+    assert field and field.group(1).split() == ["likert", "slider", "wait_estimate", "free_text"]
+    assert '<option value="once"' in page and '<option value="every_trial"' in page
+    response = client.post(reverse("web:builder_item_new", args=[study.code, "questions"]),
+                           {"name": "ai_use", "kind": "likert", "ask": "once", "scale": "3",
+                            "text": "How often do you use AI chat assistants?"})
+    assert response.status_code == 302
+    question = Study.objects.get(pk=study.pk).draft.document["questions"][1]
+    assert question["ask"] == "once" and "per_pane" not in question
+    response = client.post(reverse("web:builder_item_new", args=[study.code, "questions"]),
+                           {"name": "again", "kind": "likert", "ask": "once", "per_pane": "true", "text": "Again?"})
+    assert response.status_code == 400 and "ask: once cannot be per_pane" in response.content.decode()
+
+
 def test_it_refuses_an_invalid_upload_with_every_problem(client, team, alice):
     client.force_login(alice)
     response = client.post(reverse("web:study_create"), {

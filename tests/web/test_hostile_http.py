@@ -215,6 +215,7 @@ def test_cheat_the_give_up_route_shows_no_code_before_the_adaptive_runs_last_tri
     give_up = lambda: client.post(f"/p/{token}/unconfirmed/", '{"pending": 1}', content_type="application/json")  # noqa: E731
     stream(participant, 0)
     store_answer(participant, 0, "A")  # the practice trial: an answer is stored
+    store_answer(participant, 0, "2", question="ai_use")  # with the screener, asked once
     assert 'data-last-trial="false"' in client.get(f"/p/{token}/trial/").content.decode()
     stream(participant, 1)
     waited_since_the_stream_ended(participant, 1, 3600)

@@ -100,8 +100,18 @@ def adaptive_steps_table():
                  "the track's estimate after it.", ADAPTIVE_STEP_COLUMNS, adaptive_step_rows)
 
 
+def group_questions(study):
+    """The names of the questions an adaptive study's thresholds can be grouped by: every question
+    but the adaptive one (its answers are the data, not a group), those asked once (``ask: once``,
+    screeners about the participant) first."""
+    adaptive = ((study.design or {}).get("adaptive") or {}).get("question")
+    questions = [question for question in study.questions.all() if question.name != adaptive]
+    return [question.name for question in sorted(questions, key=lambda question: not question.asked_once)]
+
+
 def participant_groups(study, question):
-    """{participant id: their first stored answer to ``question``} (the group of a screener question)."""
+    """{participant id: their answer to ``question``}: the one answer of a question asked once (a
+    screener), or else the participant's first stored answer (on their earliest trial)."""
     rows = (
         Rating.objects.filter(participant__study=study, question__name=question)
         .order_by("participant_id", "trial__index")
@@ -183,9 +193,10 @@ def adaptive_results(study, group_by=None, rules=None):
 
 def adaptive_for(study, group_by, rules=None):
     """``adaptive_results`` for the results page, the summary download and the API alike:
-    ``group_by`` must name one of the study's questions (anything else is ignored and echoed as
-    ``unknown_group_by``, so the page and the JSON can say so). None for a fixed design."""
-    questions = list(study.questions.values_list("name", flat=True))
+    ``group_by`` must name one of the questions thresholds can be grouped by (group_questions;
+    anything else is ignored and echoed as ``unknown_group_by``, so the page and the JSON can say
+    so). None for a fixed design."""
+    questions = group_questions(study)
     known = group_by if group_by in questions else None
     section = adaptive_results(study, known, rules)
     if section is None:

@@ -110,7 +110,10 @@ def study_results(study, rules=None, options=None):
         trial_records[trial_id] = record
         answering.add(participant)
         question = by_name[name]
-        if stats.exclusion_reasons(record, rules):
+        # A question asked once describes the participant, not the (first) trial it is stored with:
+        # only the rules about participants leave it out (not `practice`, `hidden_tab`, ...).
+        if (context.participant_exclusion(participant, rules) if question.asked_once
+                else stats.exclusion_reasons(record, rules)):
             continue
         declared = declared_timing(context.profiles.get(arm_a, {}), context.profiles.get(arm_b, {}))
         kept.setdefault(question.base_name, []).append(

@@ -150,6 +150,8 @@ RATING_TABLE_COLUMNS = (
     Column("stored_at", "datetime", "when a worker committed it (ISO 8601 UTC)"),
     Column("rating_key", "string", "the browser-generated idempotency key (UUID)"),
     Column("question_kind", "string", "the question's kind, e.g. forced_choice_tie"),
+    Column("question_asked", "string", "every_trial, or once: a question asked only on the participant's first trial "
+           "(a screener about the participant; its one answer is on trial_index 0, whatever that trial's kind)"),
     Column("trial_status", "string", "status of the trial the answer belongs to"),
     EXCLUDED_COLUMN,
     EXCLUSION_REASONS_COLUMN,
@@ -165,23 +167,24 @@ def rating_table_rows(study, options):
         .values_list(
             "participant_id", "trial__index", "trial__prompt__name", "trial__arm_a__name", "trial__arm_b__name",
             "question__name", "value", "response_ms", "received_at", "stored_at", "key", "question__kind",
-            "trial_id", "trial__status", *(f"trial__{name}" for name in trial_fields),
+            "question__options", "trial_id", "trial__status", *(f"trial__{name}" for name in trial_fields),
         )
     )
     code = study.code
     last_trial, last_flags = None, None
     for row in queryset.iterator(chunk_size=CHUNK):
         participant, index, prompt, arm_a, arm_b, question, value, response_ms, received, stored, key, kind = row[:12]
-        trial_id, status = row[12], row[13]
+        asked = (row[12] or {}).get("ask") or "every_trial"
+        trial_id, status = row[13], row[14]
         if trial_id != last_trial:  # answers come grouped by trial: decide each trial's exclusion once
-            extras = dict(zip(trial_fields, row[14:], strict=True))
+            extras = dict(zip(trial_fields, row[15:], strict=True))
             extras.update(context.participant_flags(participant))
             _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), options.exclusion_rules)
             last_trial, last_flags = trial_id, (excluded, reasons)
         yield (
             code, participant, index, prompt, arm_a, arm_b, question, value,
             arm_a if value == "A" else arm_b if value == "B" else "",
-            response_ms, received, stored, str(key), kind, status, *last_flags,
+            response_ms, received, stored, str(key), kind, asked, status, *last_flags,
         )
 
 
@@ -434,7 +437,7 @@ def ratings_csv_copy_sql(study, options, context, times=_iso_sql, text=_csv_text
             {text('aa.name')}, {text('ab.name')}, {text('q.name')}, {text('r.value')},
             {text("CASE r.value WHEN 'A' THEN aa.name WHEN 'B' THEN ab.name ELSE '' END")}, r.response_ms,
             {times('r.received_at')}, {times('r.stored_at')}, r.key::text, {text('q.kind')},
-            {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
+            {text("COALESCE(q.options->>'ask', 'every_trial')")}, {text('t.status')}, CASE WHEN reasons <> '' THEN 'true' ELSE 'false' END, {text('reasons')}
         FROM studies_rating r
         JOIN studies_participant p ON p.id = r.participant_id
         JOIN studies_trial t ON t.id = r.trial_id

@@ -101,7 +101,10 @@ def study(request, code):
                 for arm in found.arms.all()
             ],
             "prompts": [prompt.name for prompt in found.prompts.all()],
-            "questions": [{"name": q.name, "kind": q.kind, "text": q.text} for q in found.questions.all()],
+            "questions": [
+                {"name": q.name, "kind": q.kind, "text": q.text, "ask": "once" if q.asked_once else "every_trial"}
+                for q in found.questions.all()
+            ],
             "counts": actions.study_counts(found),
         }
     )

@@ -401,7 +401,8 @@ def trial(request, token):
         "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
         "trial_count": trial_count,
         "is_last": actions.is_last_trial(participant, current),
-        "questions": questions,
+        # A question asked once (ask: once) is on the first trial's page only.
+        "questions": [question for question in questions if question.asked_on(current.index)],
         "session": session,
         "stacked": participant.layout == "stacked",
         "min_exposure_ms": round(session.min_exposure_s * 1000),

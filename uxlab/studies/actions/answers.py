@@ -57,6 +57,8 @@ def check_rating(context, message, received_at):
     if question is None:
         raise RatingRejected("unknown_question", "There is no such question in this study.")
     question_id, question = question
+    if not question.asked_on(message.trial):
+        raise RatingRejected("question_not_asked", "This question is asked only after the first trial.")
     try:
         value = question.clean_value(message.value)
     except ValueError as error:

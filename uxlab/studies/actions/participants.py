@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials, ends_its_run
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
-from uxlab.studies.models import Participant, Study, Trial
+from uxlab.studies.models import Participant, Question, Study, Trial
 
 
 def record_consent(participant):
@@ -224,19 +224,26 @@ def pending_trial(participant, questions=None):
     """The first trial not yet streamed or with a required question unanswered (its prompt read
     with it); None when every trial was streamed and answered (or none is reserved yet). A skipped
     trial (it could not be shown) is passed by: the participant goes on without it. `questions`:
-    the study's questions, when the caller has read them.
+    the study's questions, when the caller has read them. A question asked once (``ask: once``) is
+    required on the first trial only (Question.FIRST_TRIAL_INDEX).
 
     One query for the trials: each trial's answered required questions are counted in it, so no
     trial or rating is read that is not pending."""
     if questions is None:
         questions = participant.study.questions.all()
-    required = [question.pk for question in questions if question.required]
+    required = [question for question in questions if question.required]
+    every = [question.pk for question in required if not question.asked_once]
+    once = [question.pk for question in required if question.asked_once]
     trials = participant.trials.exclude(status=Trial.Status.SKIPPED).select_related("prompt").order_by("index")
     pending = Q(started_at__isnull=True)
-    if required:
-        answered = Count("ratings__question", filter=Q(ratings__question__in=required), distinct=True)
+    if every:
+        answered = Count("ratings__question", filter=Q(ratings__question__in=every), distinct=True)
         trials = trials.annotate(required_answered=answered)
-        pending |= Q(required_answered__lt=len(required))
+        pending |= Q(required_answered__lt=len(every))
+    if once:
+        answered_once = Count("ratings__question", filter=Q(ratings__question__in=once), distinct=True)
+        trials = trials.annotate(once_answered=answered_once)
+        pending |= Q(index=Question.FIRST_TRIAL_INDEX, once_answered__lt=len(once))
     return trials.filter(pending).first()
 
 

@@ -180,7 +180,8 @@ class Prompt(models.Model):
 
 
 class Question(models.Model):
-    """A question asked after every trial. Kinds and their value encodings: docs/study-format.md.
+    """A question asked after every trial, or (option ``ask: once``) only after the participant's
+    first trial, the one with index 0. Kinds and their value encodings: docs/study-format.md.
 
     A per-pane question (``pane`` "A" or "B") is one of the two rows a study file's per-pane
     question becomes: ``speed`` with ``per_pane: true`` is stored as ``speed_A`` and ``speed_B``,
@@ -201,6 +202,9 @@ class Question(models.Model):
         Kind.FORCED_CHOICE_TIE: [("A", "A"), ("B", "B"), ("tie", "No difference")],
         Kind.PREFERENCE: [("A", "A"), ("B", "B"), ("tie", "Both equally good"), ("both_bad", "Both bad")],
     }
+    # Option `ask`: after every trial (the default), or once, after the participant's first trial.
+    ASK_CHOICES = ("every_trial", "once")
+    FIRST_TRIAL_INDEX = 0
     # Defaults of the kind-specific options (Question.options); study_files validates them.
     DEFAULT_OPTIONS = {
         Kind.LIKERT: {"scale": 7, "low_label": "", "high_label": ""},
@@ -244,6 +248,15 @@ class Question(models.Model):
     @property
     def required(self):
         return bool(self.option("required")) if self.kind == self.Kind.FREE_TEXT else True
+
+    @property
+    def asked_once(self):
+        """Asked only after the participant's first trial (index 0), not after every trial."""
+        return (self.options or {}).get("ask") == "once"
+
+    def asked_on(self, trial_index):
+        """Whether this question is asked after the trial with this index."""
+        return not self.asked_once or trial_index == self.FIRST_TRIAL_INDEX
 
     @property
     def base_name(self):

@@ -129,12 +129,14 @@ QUESTION_OPTIONS = {
     "forced_choice": (),
     "forced_choice_tie": (),
     "preference": (),
-    "likert": ("per_pane", "scale", "low_label", "high_label"),
-    "slider": ("per_pane", "min", "max", "step", "low_label", "high_label"),
-    "wait_estimate": ("per_pane", "max_seconds"),
-    "free_text": ("max_length", "required"),
+    # `ask` only where an answer need not name a pane: a question asked once is about the participant.
+    "likert": ("ask", "per_pane", "scale", "low_label", "high_label"),
+    "slider": ("ask", "per_pane", "min", "max", "step", "low_label", "high_label"),
+    "wait_estimate": ("ask", "per_pane", "max_seconds"),
+    "free_text": ("ask", "max_length", "required"),
 }
 PER_PANE_BY_DEFAULT = ("likert", "wait_estimate")
+ASK_CHOICES = tuple(Question.ASK_CHOICES)
 
 
 class QuestionSpec(_Spec):
@@ -143,6 +145,7 @@ class QuestionSpec(_Spec):
     name: Annotated[QuestionName, StringConstraints(max_length=58)]
     kind: Literal[tuple(Question.Kind.values)] = Question.Kind.FORCED_CHOICE_TIE.value
     text: required_text(500)
+    ask: Literal[ASK_CHOICES] | None = None
     per_pane: Annotated[bool, Strict()] | None = None
     scale: Annotated[Count, Field(ge=2, le=11)] | None = None
     low_label: optional_text(60) | None = None
@@ -166,7 +169,14 @@ class QuestionSpec(_Spec):
             )
         if self.kind == "slider" and self.slider_range[0] >= self.slider_range[1]:
             raise PydanticCustomError("slider_range", "min must be less than max")
+        if self.asked_once and self.per_pane:
+            raise PydanticCustomError("once_per_pane", "ask: once cannot be per_pane (a question asked once is "
+                                      "about the participant, not about a pane)")
         return self
+
+    @property
+    def asked_once(self):
+        return self.ask == "once"
 
     def options_set(self):
         """The options written in the file (the model fills in the rest from its defaults)."""
@@ -186,7 +196,9 @@ class QuestionSpec(_Spec):
 
     @property
     def is_per_pane(self):
-        return self.per_pane if self.per_pane is not None else self.kind in PER_PANE_BY_DEFAULT
+        if self.per_pane is not None:
+            return self.per_pane
+        return self.kind in PER_PANE_BY_DEFAULT and not self.asked_once
 
     def stored_questions(self):
         """The Question rows this spec becomes: one, or one per pane (``name_A``, ``name_B``)."""
@@ -510,6 +522,9 @@ def _session_errors(definition):
             continue
         if not question.required:
             errors.append(f"{path}.question: must be a question that has to be answered")
+            continue
+        if question.asked_once:
+            errors.append(f"{path}.question: must be asked after every trial, not once (ask: once)")
             continue
         try:
             question.clean_value(check.expected)

@@ -116,10 +116,17 @@ class Command(BaseCommand):
             timing = declared_timing(actions.pane_profile(trial, "A") or {}, actions.pane_profile(trial, "B") or {})
             check = checks.get(trial.prompt.name)
             for question in questions:
+                if not question.asked_on(trial.index):
+                    continue  # ask: once, on the first trial only
                 expected = check["expected"] if check and check["question"] == question.name else None
-                value = simulated_answer(model, rng, person, question.kind, question.resolved_options, timing,
-                                         pane=question.pane or None, expected=expected,
-                                         arms=(trial.arm_a.name, trial.arm_b.name))
+                if question.asked_once and question.choices:
+                    # A screener is about the participant, not the trial: drawn uniformly, unrelated
+                    # to their simulated threshold.
+                    value = rng.choice([choice for choice, _label in question.choices])
+                else:
+                    value = simulated_answer(model, rng, person, question.kind, question.resolved_options, timing,
+                                             pane=question.pane or None, expected=expected,
+                                             arms=(trial.arm_a.name, trial.arm_b.name))
                 if not value:
                     continue
                 payloads.append(
