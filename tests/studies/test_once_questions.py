@@ -134,7 +134,9 @@ def test_the_study_page_and_the_api_say_which_question_is_asked_once(client, ali
     from django.urls import reverse
 
     from uxlab.studies.api_tokens import create_api_token
+    from uxlab.web import throttle
 
+    throttle.reset_all()  # the API's request counts live in Redis: earlier tests' must not count here
     client.force_login(alice)
     page = client.get(f"/studies/{screener_study.code}/").content.decode()
     assert "<code>ai_use</code> (likert, asked once: after the first trial only)" in page

@@ -212,7 +212,6 @@ def adaptive_json(section):
     adaptive_steps table has every step) and without the page's plots. None for a fixed design."""
     if section is None:
         return None
-    from uxlab.analysis.results import _clean
 
     config = section["config"]
     participants = []
@@ -229,7 +228,7 @@ def adaptive_json(section):
             "catch_correct": person["catch_correct"], "catch_accuracy": person["catch_accuracy"],
             "reference_value": person["reference_value"], "tracks": tracks,
         })
-    return _clean({
+    return stats.json_safe({
         "procedure": config["procedure"], "dimension": config["dimension"], "reference": config.get("reference"),
         "config": config, "tracks": section["tracks"], "group_by": section["group_by"],
         "unknown_group_by": section["unknown_group_by"], "participants": participants,

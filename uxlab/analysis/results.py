@@ -131,7 +131,7 @@ def study_results(study, rules=None, options=None):
         summary = summarise(info, kept.get(question.base_name, []), summary_context)
         if summary is not None:
             summaries.append(summary)
-    return _clean({
+    return stats.json_safe({
         "study": study.code,
         "arms": context.arm_order,
         "options": {"ties": options.ties, "speeds": options.speeds, "level": options.level,
@@ -179,19 +179,6 @@ def free_text_rows(study, name, rules=None):
         _low, excluded, reasons = trial_exclusion(trial_record(participant, status, extras), rules)
         rows.append((participant, index, arm_a, arm_b, value, excluded, reasons))
     return rows
-
-
-def _clean(value):
-    """Make a result JSON-safe: NaN and infinities become null, tuples lists, keys strings."""
-    if isinstance(value, dict):
-        return {str(key): _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item())
-    return value
 
 
 def question_kinds():

@@ -16,6 +16,20 @@ Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 LOGIT_75 = math.log(3.0)  # logit(0.75): the 75% point of a logistic psychometric function
 
 
+def json_safe(value):
+    """A result made JSON-safe: NaN and infinities become null, tuples lists, keys strings, numpy
+    scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return json_safe(value.item())
+    return value
+
+
 # --- Proportions ---------------------------------------------------------------------------------
 
 
