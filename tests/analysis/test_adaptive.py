@@ -80,3 +80,19 @@ def test_the_adaptive_docs_say_what_blinding_cannot_hide_and_what_clipping_means
     text = (DOCS / "adaptive.md").read_text()
     assert "`due_ms`" in text and "implausibly good participant" in text
     assert "A\n  clipped interval is **not** a 95 % interval" in text
+
+
+def test_the_try_it_commands_run_as_printed_without_a_env_file():
+    """The demo runs with DEBUG=true; without it (and without .env) manage.py stops for SECRET_KEY."""
+    text = (DOCS / "adaptive.md").read_text()
+    block = text.split("## Try it")[1].split("```sh")[1].split("```")[0]
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert commands and all(line.startswith("DEBUG=true .venv/bin/python manage.py ") for line in commands)
+
+
+def test_the_docs_say_where_group_by_is_echoed_and_which_kinds_take_ask():
+    api = (DOCS / "api.md").read_text()
+    assert "echoed in\n`adaptive.group_by`, not in `options`" in api
+    assert "`group`, `versus` (the first group), `difference_log10`" in api
+    ask = next(line for line in (DOCS / "study-format.md").read_text().splitlines() if line.startswith("| `ask` |"))
+    assert "other kinds refuse the field, even `every_trial`" in ask
