@@ -93,6 +93,19 @@ def test_the_try_it_commands_run_as_printed_without_a_env_file():
 def test_the_docs_say_where_group_by_is_echoed_and_which_kinds_take_ask():
     api = (DOCS / "api.md").read_text()
     assert "echoed in\n`adaptive.group_by`, not in `options`" in api
-    assert "`group`, `versus` (the first group), `difference_log10`" in api
+    assert "`group`, `versus` (the first answered group), `difference_log10`" in api
     ask = next(line for line in (DOCS / "study-format.md").read_text().splitlines() if line.startswith("| `ask` |"))
-    assert "other kinds refuse the field, even `every_trial`" in ask
+    assert "other kinds refuse it" in ask and "`every_trial`, the default, may be written on any kind" in ask
+
+
+def test_by_group_lists_participants_without_an_answer_last_and_never_compares_them():
+    """"(no answer)" sorts before "1" by its characters; as the first group it was the base of every
+    difference, so one participant still in their first trial emptied the comparison."""
+    from uxlab.analysis.adaptive import NO_ANSWER, by_group
+
+    rows = [(NO_ANSWER, 1.2)] + [("1", value) for value in (1.0, 1.1, 1.2)] + [("2", value) for value in (1.3, 1.4, 1.5)]
+    result = by_group(rows)
+    assert list(result["groups"]) == ["1", "2", NO_ANSWER] and result["groups"][NO_ANSWER]["n"] == 1
+    assert [(d["group"], d["versus"]) for d in result["differences"]] == [("2", "1")]
+    assert result["differences"][0]["difference_log10"] == pytest.approx(0.3)
+    assert by_group([(NO_ANSWER, 1.0), ("1", 1.1), ("1", 1.2)])["differences"] == []

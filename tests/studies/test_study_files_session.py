@@ -125,7 +125,9 @@ def test_it_round_trips_a_question_asked_once_which_is_not_per_pane(team):
         (("ask: once\n", "ask: once\n    per_pane: true\n"),
          "questions[0]: ask: once cannot be per_pane (a question asked once is about the participant, not about a pane)"),
         (("kind: likert\n    ask: once\n    scale: 3\n    low_label: Never\n    high_label: Daily\n",
-          "kind: forced_choice\n    ask: once\n"), "questions[0]: ask: not used by kind 'forced_choice'"),
+          "kind: forced_choice\n    ask: once\n"),
+         "questions[0]: ask: once is for questions of kind likert, slider, wait_estimate, free_text; "
+         "a 'forced_choice' answer names a pane, so it is asked after every trial"),
         (("question: speed_B", "question: ai_use"),
          "attention_checks[0].question: must be asked after every trial, not once (ask: once)"),
     ],
@@ -135,3 +137,11 @@ def test_it_refuses_a_question_asked_once_where_it_cannot_be(replace, error):
         parse_study_yaml(SCREENER.replace(*replace).replace("expected: 3", "expected: 2") if "ai_use" in replace[1]
                          else SCREENER.replace(*replace))
     assert error in caught.value.errors
+
+
+def test_it_takes_the_default_ask_every_trial_written_out_on_any_kind():
+    text = SCREENER.replace("kind: likert\n    ask: once\n    scale: 3\n    low_label: Never\n    high_label: Daily\n",
+                            "kind: forced_choice\n    ask: every_trial\n")
+    assert "ask: every_trial" in text
+    question = parse_study_yaml(text).questions[0]
+    assert question.kind == "forced_choice" and not question.asked_once

@@ -70,9 +70,14 @@ def test_it_groups_thresholds_by_the_screener_and_refuses_the_adaptive_question(
     results = adaptive_results(adaptive_study, "ai_use")
     assert set(results["per_track"]["slower"]["by_group"]["groups"]) == {"1", "3"}
     assert {person["group"] for person in results["participants"]} == {"1", "3"}
-    for refused in ("faster", "nope"):
-        page = client.get(f"/studies/{adaptive_study.code}/results/?group_by={refused}").content.decode()
-        assert f"There is no question named “{refused}” to group by" in page and "data-by-group" not in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=faster").content.decode()
+    assert "“faster” is the adaptive question: its answers are the data" in page and "data-by-group" not in page
+    assert "There is no question named" not in page
+    page = client.get(f"/studies/{adaptive_study.code}/results/?group_by=nope").content.decode()
+    assert "There is no question named “nope” to group by" in page and "data-by-group" not in page
+    for refused, reason in (("faster", "adaptive_question"), ("nope", "no_such_question"), ("ai_use", "")):
+        summary = client.get(f"/studies/{adaptive_study.code}/data/summary.json?group_by={refused}").json()
+        assert summary["adaptive"]["unknown_group_by_reason"] == reason
 
 
 def test_it_offers_the_questions_asked_once_first(team):

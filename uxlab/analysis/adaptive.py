@@ -30,14 +30,21 @@ def distribution(values):
     }
 
 
+# The group of participants with no answer to the grouping question (e.g. still in their first
+# trial): listed last, and never compared, since it is not a group the question defines.
+NO_ANSWER = "(no answer)"
+
+
 def by_group(rows):
-    """{group: distribution} of rows ``(group, log10 threshold)``, groups in sorted order, and the
-    difference of each group's mean from the first group's with a Welch 95 % interval."""
+    """{group: distribution} of rows ``(group, log10 threshold)``, groups in sorted order (NO_ANSWER
+    last), and the difference of each answered group's mean from the first answered group's with a
+    Welch 95 % interval."""
     groups = {}
     for group, value in rows:
         groups.setdefault(group, []).append(value)
-    result = {group: distribution(values) for group, values in sorted(groups.items())}
-    names = list(result)
+    order = sorted(groups, key=lambda group: (group == NO_ANSWER, group))
+    result = {group: distribution(groups[group]) for group in order}
+    names = [group for group in order if group != NO_ANSWER]
     if len(names) < 2:
         return {"groups": result, "differences": []}
     base = names[0]

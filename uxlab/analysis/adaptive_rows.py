@@ -5,7 +5,7 @@ import math
 
 from uxlab.adaptive.session import with_defaults
 from uxlab.analysis import columns, stats
-from uxlab.analysis.adaptive import by_group, clip_interval, distribution, track_ranges
+from uxlab.analysis.adaptive import NO_ANSWER, by_group, clip_interval, distribution, track_ranges
 from uxlab.analysis.columns import Column, Table
 from uxlab.analysis.context import StudyContext
 from uxlab.studies.models import AdaptiveStep, Rating
@@ -100,11 +100,16 @@ def adaptive_steps_table():
                  "the track's estimate after it.", ADAPTIVE_STEP_COLUMNS, adaptive_step_rows)
 
 
+def adaptive_question(study):
+    """The name of the question whose answers drive an adaptive design (None for a fixed one)."""
+    return ((study.design or {}).get("adaptive") or {}).get("question")
+
+
 def group_questions(study):
     """The names of the questions an adaptive study's thresholds can be grouped by: every question
     but the adaptive one (its answers are the data, not a group), those asked once (``ask: once``,
     screeners about the participant) first."""
-    adaptive = ((study.design or {}).get("adaptive") or {}).get("question")
+    adaptive = adaptive_question(study)
     questions = [question for question in study.questions.all() if question.name != adaptive]
     return [question.name for question in sorted(questions, key=lambda question: not question.asked_once)]
 
@@ -163,7 +168,7 @@ def adaptive_results(study, group_by=None, rules=None):
     per_track = {}
     for name in tracks:
         estimates = [person["tracks"].get(name, {}).get("log10") for person in participants.values()]
-        grouped = [(groups.get(pk, "(no answer)"), person["tracks"][name]["log10"])
+        grouped = [(groups.get(pk, NO_ANSWER), person["tracks"][name]["log10"])
                    for pk, person in participants.items()
                    if person["tracks"].get(name, {}).get("log10") is not None]
         per_track[name] = {"distribution": distribution(estimates), "by_group": by_group(grouped) if group_by else None}
@@ -203,6 +208,11 @@ def adaptive_for(study, group_by, rules=None):
         return None
     section["questions"] = questions
     section["unknown_group_by"] = group_by if group_by and known is None else ""
+    # Why it is not grouped: the adaptive question's own answers are the data, not a group.
+    section["unknown_group_by_reason"] = (
+        ("adaptive_question" if group_by == adaptive_question(study) else "no_such_question")
+        if section["unknown_group_by"] else ""
+    )
     return section
 
 
@@ -231,7 +241,8 @@ def adaptive_json(section):
     return stats.json_safe({
         "procedure": config["procedure"], "dimension": config["dimension"], "reference": config.get("reference"),
         "config": config, "tracks": section["tracks"], "group_by": section["group_by"],
-        "unknown_group_by": section["unknown_group_by"], "participants": participants,
+        "unknown_group_by": section["unknown_group_by"],
+        "unknown_group_by_reason": section["unknown_group_by_reason"], "participants": participants,
         "per_track": section["per_track"], "not_completed": section["not_completed"],
         "excluded": section["excluded"],
     })

@@ -151,6 +151,7 @@ ADAPTIVE_SCHEMA = {
         "tracks": {"type": "array", "items": {"type": "string"}},
         "group_by": {"type": "string", "nullable": True},
         "unknown_group_by": {"type": "string"},
+        "unknown_group_by_reason": {"type": "string", "enum": ["", "adaptive_question", "no_such_question"]},
         "participants": {"type": "array", "items": {
             "type": "object", "required": ["participant", "excluded", "completed", "trials", "tracks"],
             "properties": {"participant": {"type": "integer"}, "excluded": {"type": "boolean"},

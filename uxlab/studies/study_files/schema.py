@@ -160,7 +160,15 @@ class QuestionSpec(_Spec):
     @model_validator(mode="after")
     def _check_options_fit_the_kind(self):
         allowed = QUESTION_OPTIONS[self.kind]
-        unused = [name for name in self.options_set() if name not in allowed]
+        if self.ask == "once" and "ask" not in allowed:
+            kinds = ", ".join(kind for kind, options in QUESTION_OPTIONS.items() if "ask" in options)
+            raise PydanticCustomError(
+                "once_not_for_kind",
+                "ask: once is for questions of kind {kinds}; a '{kind}' answer names a pane, so it is asked after every trial",
+                {"kinds": kinds, "kind": self.kind},
+            )
+        # `ask: every_trial` is every kind's default, so writing it out is never wrong.
+        unused = [name for name in self.options_set() if name not in allowed and not (name == "ask" and self.ask == "every_trial")]
         if unused:
             raise PydanticCustomError(
                 "option_not_used",
