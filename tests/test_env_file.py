@@ -132,3 +132,15 @@ def test_a_malformed_env_file_stops_manage_py_with_its_line(tmp_path):
     assert result.returncode != 0
     assert "broken.env, line 2: expected NAME=value" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_setting_stops_manage_py_with_one_line_not_a_traceback():
+    env = clean_env(UXLAB_ENV_FILE="")  # no .env, nothing exported: no SECRET_KEY, DEBUG off
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "uxlab: SECRET_KEY is required unless DEBUG=true (docs/deployment.md lists the settings; .env.example is a starting point)"
+    ]
