@@ -109,6 +109,9 @@ async def test_it_refuses_an_unknown_participant_token(db):
     communicator = WebsocketCommunicator(application, "/ws/p/not-a-token/", headers=[(b"origin", b"http://127.0.0.1")])
     connected, code = await communicator.connect()
     assert not connected and code == 4404
+    # As a server does after a refused handshake: the consumer ends now, not when the test's event
+    # loop cancels whatever is left (a full run once hung there, in the loop's teardown).
+    await communicator.disconnect()
 
 
 async def test_it_stores_the_trial_as_finished_before_the_browser_sees_the_end(participant):
