@@ -271,3 +271,15 @@ def _close_stray_test_database_sessions(django_db_setup, django_db_blocker):
                 )
             if connection.pool is not None:  # its idle connections were just ended too
                 connection.close_pool()
+
+
+# A screener (`ask: once`) to add to a study file's questions (tests/studies/test_once_questions.py,
+# test_study_files_session.py).
+SCREENER_QUESTION_YAML = """  - name: ai_use
+    kind: likert
+    ask: once
+    scale: 3
+    low_label: Never
+    high_label: Daily
+    text: How often do you use AI chat assistants?
+"""

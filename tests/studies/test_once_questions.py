@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from tests.conftest import QUICK_STUDY_YAML, import_yaml, mark_trials_shown
+from tests.conftest import QUICK_STUDY_YAML, SCREENER_QUESTION_YAML, import_yaml, mark_trials_shown
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
 from uxlab.studies.models import Rating
@@ -20,14 +20,8 @@ SCREENER_YAML = QUICK_STUDY_YAML.replace(
     text: Is it going to rain?
     response: Perhaps later today; the clouds are building up in the west and the wind has turned.
 questions:
-  - name: ai_use
-    kind: likert
-    ask: once
-    scale: 3
-    low_label: Never
-    high_label: Daily
-    text: How often do you use AI chat assistants?
-""",
+"""
+    + SCREENER_QUESTION_YAML,
 ).replace("code: quick", "code: screener")
 
 

@@ -4,6 +4,7 @@ import textwrap
 
 import pytest
 
+from tests.conftest import SCREENER_QUESTION_YAML
 from tests.studies.test_study_files import MINIMAL
 from uxlab.studies.study_files import StudyFileError, export_study, import_study, parse_study_yaml
 
@@ -94,15 +95,7 @@ def test_it_takes_every_design_default_from_the_session_design():
 
 SCREENER = SESSION.replace(
     "questions:\n",
-    """questions:
-  - name: ai_use
-    kind: likert
-    ask: once
-    scale: 3
-    low_label: Never
-    high_label: Daily
-    text: How often do you use AI chat assistants?
-""",
+    "questions:\n" + SCREENER_QUESTION_YAML,
 )
 
 
