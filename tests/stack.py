@@ -13,11 +13,14 @@ from uxlab.benchmarks.processes import celery_worker, web_server
 class Stack:
     """A web process and (unless worker=False) a worker, started together; logs in `log_dir`.
 
-    `worker_module` runs the worker through a wrapper instead of `celery` (tests/faulty_worker.py).
+    `worker_module` runs the worker through a wrapper instead of `celery` (tests/faulty_worker.py);
+    `worker_concurrency` its pool processes (serve runs one per core).
     """
 
-    def __init__(self, log_dir, env, worker=True, web_env=None, worker_env=None, worker_module="celery"):
+    def __init__(self, log_dir, env, worker=True, web_env=None, worker_env=None, worker_module="celery",
+                 worker_concurrency=1):
         self.log_dir = log_dir
+        self.worker_concurrency = worker_concurrency
         self.env = env
         self.worker_env = worker_env or {}
         self.worker_module = worker_module
@@ -41,7 +44,8 @@ class Stack:
 
     def worker_process(self, **extra_env):
         env = self.env | self.worker_env | extra_env
-        return celery_worker(env, self.next_log("worker"), module=self.worker_module)
+        return celery_worker(env, self.next_log("worker"), module=self.worker_module,
+                             concurrency=self.worker_concurrency)
 
     def start_worker(self, **extra_env):
         """Another worker (after `kill_worker`, say), started and ready."""

@@ -21,15 +21,18 @@ from uxlab.studies.study_files import import_study, parse_study_yaml
 DEMO = Path(__file__).resolve().parents[2] / "uxlab" / "studies" / "examples" / "demo.yaml"
 ADAPTIVE = DEMO.with_name("speed_threshold_adaptive.yaml")
 STORE_DELAY_S = 2.5
+TELEMETRY_DELAY_S = 5.0
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def own_stack(services_env, tmp_path, store_delay_s=None):
-    """A web server on a queue of its own, with a worker waiting store_delay_s (None: no worker)."""
+def own_stack(services_env, tmp_path, store_delay_s=None, telemetry_delay_s=0, concurrency=1):
+    """A web server on a queue of its own, with a worker waiting store_delay_s before each batch of
+    answers and telemetry_delay_s before each trial's telemetry (store_delay_s None: no worker)."""
     env = {**services_env, "CELERY_TASK_DEFAULT_QUEUE": f"own-{free_port()}"}
-    worker_env = {"UXLAB_TEST_STORE_DELAY_S": str(store_delay_s)}
-    stack = Stack(tmp_path, env, worker=store_delay_s is not None, worker_env=worker_env, worker_module="tests.faulty_worker")
+    worker_env = {"UXLAB_TEST_STORE_DELAY_S": str(store_delay_s), "UXLAB_TEST_TELEMETRY_DELAY_S": str(telemetry_delay_s)}
+    stack = Stack(tmp_path, env, worker=store_delay_s is not None, worker_env=worker_env,
+                  worker_module="tests.faulty_worker", worker_concurrency=concurrency)
     try:
         yield stack.url
     finally:
@@ -39,6 +42,13 @@ def own_stack(services_env, tmp_path, store_delay_s=None):
 @pytest.fixture
 def slow_services(services_env, tmp_path):
     yield from own_stack(services_env, tmp_path, STORE_DELAY_S)
+
+
+@pytest.fixture
+def slow_telemetry_services(services_env, tmp_path):
+    # Two worker processes, as `serve` runs on two cores: one may be storing telemetry while the
+    # other stores the answers that came after it.
+    yield from own_stack(services_env, tmp_path, 0, TELEMETRY_DELAY_S, concurrency=2)
 
 
 @pytest.fixture
@@ -70,6 +80,40 @@ def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monke
     # The worker really was slow, and the code reached the browser only after the last store.
     assert last_stored - last_received >= STORE_DELAY_S * 0.9
     assert code_seen_at and min(code_seen_at) > last_stored
+    assert participant.completion_unconfirmed_at is None
+
+
+def test_a_trial_moves_on_before_its_telemetry_is_stored_and_the_last_waits_for_all_of_it(
+    monkeypatch, team, slow_telemetry_services, browser
+):
+    """Telemetry is stored after every waiting answer, slowly here: a trial with another to come
+    leaves once its answers are stored (its telemetry goes from the next page's outbox), and the
+    completion code appears only once every trial's telemetry is stored."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from uxlab.studies.models import TrialTelemetry
+
+    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
+    code_seen_at = []
+    page = browser.new_page()
+
+    def on_response(response):
+        try:
+            if study.completion_code in response.text():
+                code_seen_at.append(time.time())
+        except Exception:  # redirects have no body
+            pass
+
+    page.on("response", on_response)
+    code = complete_session(page, slow_telemetry_services, study.code, attention_keys={"faster": "3"})
+
+    participant = Participant.objects.get()
+    trials = list(participant.trials.order_by("index"))
+    telemetry = {t.trial_id: t.stored_at for t in TrialTelemetry.objects.filter(trial__participant=participant)}
+    assert code == study.completion_code and set(telemetry) == {trial.pk for trial in trials}
+    # Each trial but the last: the next one started before this one's telemetry was stored.
+    timings = [(t.index, t.started_at.timestamp(), telemetry[t.pk].timestamp()) for t in trials]
+    assert all(after.started_at < telemetry[before.pk] for before, after in zip(trials, trials[1:])), timings
+    assert code_seen_at and min(code_seen_at) > max(telemetry.values()).timestamp()
     assert participant.completion_unconfirmed_at is None
 
 

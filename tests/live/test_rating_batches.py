@@ -18,20 +18,27 @@ class Broker:
         self.batches = []
         self.telemetry = []  # the telemetry of each batch
         self.error = None
+        self.telemetry_error = None
         self.release = threading.Event()
         self.release.set()
 
-    def publish(self, payloads, telemetry):
+    def publish(self, payloads):
         self.release.wait(10)
         if self.error is not None:
             raise self.error
         self.batches.append(payloads)
-        self.telemetry.append(telemetry)
+
+    def publish_telemetry(self, payloads):
+        self.release.wait(10)
+        if self.telemetry_error is not None:
+            raise self.telemetry_error
+        self.telemetry.append(payloads)
 
 
 def make_batcher(broker, max_wait_s=0.01, max_size=100):
     return RatingBatcher(
-        broker.publish, max_wait_s=max_wait_s, max_size=max_size, executor=ThreadPoolExecutor(max_workers=2)
+        broker.publish, broker.publish_telemetry, max_wait_s=max_wait_s, max_size=max_size,
+        executor=ThreadPoolExecutor(max_workers=2),
     )
 
 
@@ -44,7 +51,7 @@ async def test_it_publishes_answers_that_arrive_together_as_one_batch():
 
 
 @pytest.mark.asyncio
-async def test_it_publishes_telemetry_with_the_answers_that_came_with_it_and_sends_big_telemetry_at_once():
+async def test_it_publishes_telemetry_in_a_message_of_its_own_and_sends_big_telemetry_at_once():
     broker = Broker()
     batcher = make_batcher(broker, max_wait_s=30)
     together = [batcher.submit({"key": "a1"}), batcher.submit({"key": "t1"}, telemetry=True, size=2_000),
@@ -53,6 +60,33 @@ async def test_it_publishes_telemetry_with_the_answers_that_came_with_it_and_sen
     await asyncio.wait_for(asyncio.gather(*together, big), timeout=5)
     assert broker.batches == [[{"key": "a1"}, {"key": "a2"}]]
     assert broker.telemetry == [[{"key": "t1"}, {"key": "t2"}]]
+
+
+@pytest.mark.asyncio
+async def test_telemetry_the_broker_refused_fails_only_its_own_callers():
+    broker = Broker()
+    broker.telemetry_error = ConnectionError("broker down")
+    batcher = make_batcher(broker)
+    results = await asyncio.gather(batcher.submit({"key": "a"}), batcher.submit({"key": "t"}, telemetry=True, size=10),
+                                   return_exceptions=True)  # fmt: skip
+    assert [type(result) for result in results] == [type(None), ConnectionError]
+    assert broker.batches == [[{"key": "a"}]]
+
+
+@pytest.mark.asyncio
+async def test_it_does_not_publish_telemetry_it_published_lately_again(monkeypatch):
+    """The next trial's page resends the telemetry of the one before: published once, not twice,
+    until REPUBLISH_AFTER_S has passed (then a lost message goes out again)."""
+    from uxlab.live import rating_batches
+
+    broker = Broker()
+    batcher = make_batcher(broker)
+    await batcher.submit({"key": "t"}, telemetry=True, size=10)
+    await asyncio.wait_for(batcher.submit({"key": "t"}, telemetry=True, size=10), timeout=1)
+    assert broker.telemetry == [[{"key": "t"}]]
+    monkeypatch.setattr(rating_batches, "REPUBLISH_AFTER_S", 0.0)
+    await batcher.submit({"key": "t"}, telemetry=True, size=10)
+    assert broker.telemetry == [[{"key": "t"}], [{"key": "t"}]]
 
 
 @pytest.mark.asyncio

@@ -304,14 +304,31 @@ def test_it_stores_the_telemetry_published_with_answers_after_them(participant):
 
 
 def test_it_hands_telemetry_it_cannot_store_to_its_own_task_and_still_stores_the_answers(participant, monkeypatch):
-    from uxlab.studies import tasks
+    from uxlab.studies import queue, tasks
     from uxlab.studies.models import TrialTelemetry
 
     queued = []
-    monkeypatch.setattr(tasks.store_telemetry, "delay", queued.append)
+    monkeypatch.setattr(queue, "enqueue", lambda name, *args, priority=None: queued.append((name, args, priority)))
     answer, good = payload_for(participant), telemetry_payload(participant)
     lost = {**telemetry_payload(participant), "trial_id": 999_999_999}  # its trial is gone: an error to retry
     assert tasks.store_ratings.apply(args=[[answer], [lost, good]]).get() == {"stored": 1}
-    assert queued == [lost]
+    assert queued == [(queue.STORE_TELEMETRY, (lost,), queue.LOW_PRIORITY)]
     assert list(TrialTelemetry.objects.values_list("key", flat=True)) == [uuid.UUID(good["key"])]
     assert Rating.objects.count() == 1
+
+
+def test_it_stores_a_batch_of_telemetry_sent_on_its_own_once_each(participant, monkeypatch):
+    from uxlab.studies import queue, tasks
+    from uxlab.studies.models import TrialTelemetry
+
+    queued = []
+    monkeypatch.setattr(queue, "enqueue", lambda name, *args, priority=None: queued.append((name, args, priority)))
+    first, second = telemetry_payload(participant), telemetry_payload(participant)  # two batches of one trial
+    lost = {**telemetry_payload(participant), "trial_id": 999_999_999}
+    assert tasks.store_telemetry_batch.apply(args=[[first, lost, second]]).get() == {"telemetry": 3}
+    assert queued == [(queue.STORE_TELEMETRY, (lost,), queue.LOW_PRIORITY)]
+    # Redelivered: nothing is stored twice.
+    tasks.store_telemetry_batch.apply(args=[[first, second]]).get()
+    assert sorted(TrialTelemetry.objects.values_list("key", flat=True)) == sorted(
+        uuid.UUID(p["key"]) for p in (first, second)
+    )

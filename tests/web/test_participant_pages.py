@@ -31,7 +31,7 @@ def test_it_allocates_nobody_until_start_and_then_walks_the_steps_in_order(clien
     token = participant.token
     assert response.url == f"/p/{token}/"
     assert client.get(f"/p/{token}/").url == f"/p/{token}/checks/"
-    assert client.get(f"/p/{token}/trial/").url == f"/p/{token}/"  # not yet
+    assert client.get(f"/p/{token}/trial/").url == f"/p/{token}/checks/"  # not yet: sent to the step they are on
 
     assert post_checks(client, token).json() == {"passed": True, "next_url": f"/p/{token}/"}
     participant.refresh_from_db()

@@ -220,11 +220,11 @@ def web_server(env, log_path, app=None):
     return server
 
 
-def celery_worker(env, log_path, pool="prefork", module="celery"):
-    """One Celery worker (concurrency 1). `module` replaces the `celery` entry point, for a test's
-    wrapper that installs fault hooks first (tests/faulty_worker.py)."""
+def celery_worker(env, log_path, pool="prefork", module="celery", concurrency=1):
+    """One Celery worker (concurrency 1 unless asked). `module` replaces the `celery` entry point,
+    for a test's wrapper that installs fault hooks first (tests/faulty_worker.py)."""
     _celery, *arguments = worker_command()
-    argv = python(module, *arguments, "--concurrency", "1", "--pool", pool)
+    argv = python(module, *arguments, "--concurrency", str(concurrency), "--pool", pool)
     return Process(argv, env, log_path, ready="ready.")
 
 

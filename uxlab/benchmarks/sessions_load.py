@@ -5,7 +5,9 @@ A session: the study link (welcome page, POST), the checks (POST JSON), consent 
 instructions (POST), then per trial the trial page and a websocket: `trial.start`, both panes to
 `stream.end`, a moment's thought, the answers (`rating.submit`, kept in an outbox until
 `rating.stored` and resent after a reconnect or 15 s unconfirmed, as the page's outbox does) and
-the telemetry (`telemetry.submit`), then on to the next step, until the done page shows the
+the telemetry (`telemetry.submit`), then on to the next step once the answers are stored (a trial
+whose page says `data-telemetry-follows` leaves its telemetry in the outbox, sent again when the
+next trial's socket opens; the last trial waits for all of it), until the done page shows the
 completion code. A socket that closes mid-trial is reopened and the trial resumed after the last
 `seq` seen (`after_seq`), as the page does.
 
@@ -33,6 +35,7 @@ OUTBOX_RESEND_S = 15.0
 TRIAL_TIMEOUT_S = 120.0
 TOKEN_URL = re.compile(r"/p/([^/]+)/")
 PLAYER = re.compile(r'id="player"[^>]*data-trial="(\d+)"')
+TELEMETRY_FOLLOWS = re.compile(r'data-telemetry-follows="true"')
 QUESTION = re.compile(r'data-question="([^"]+)" data-kind="([^"]+)"')
 COMPLETION_CODE = re.compile(r'id="completion-code">([^<]+)<')
 
@@ -89,7 +92,7 @@ class Participant:
         csrf = secrets.token_hex(16)
         self.headers = {"Cookie": f"csrftoken={csrf}", "X-CSRFToken": csrf}
         self.csrf = csrf
-        self.outbox = {}  # key -> (frame, first sent at, last sent at)
+        self.outbox = {}  # key -> (frame, first sent at, last sent at, type, trial)
         self.websocket = None
 
     async def get(self, path):
@@ -126,8 +129,8 @@ class Participant:
                 return
             trial = int(PLAYER.search(page).group(1))
             questions = QUESTION.findall(page)
-            await self.run_trial(trial, questions)
-            response = await self.get(f"/p/{self.token}/")
+            await self.run_trial(trial, questions, TELEMETRY_FOLLOWS.search(page) is not None)
+            response = await self.get(f"/p/{self.token}/trial/")  # the page's data-continue-url
 
     # --- one trial page ----------------------------------------------------------------------
 
@@ -140,9 +143,11 @@ class Participant:
         hello = orjson.loads(await self.websocket.recv())
         assert hello["type"] == "hello", hello
 
-    async def run_trial(self, trial, questions):
+    async def run_trial(self, trial, questions, telemetry_follows):
         results = self.results
         await self.open_socket()
+        for frame, *_rest in list(self.outbox.values()):  # an earlier trial's telemetry, as the page sends it
+            await self.websocket.send(frame)
         frames, last_seq, reconnects = [], 0, 0
         t0 = lookahead = None
         sent_at = time.time()
@@ -214,13 +219,13 @@ class Participant:
         }  # fmt: skip
         for item in [*answers, telemetry]:
             await self.send_outbox(item)
-        await self.wait_outbox_empty(trial)
+        await self.wait_outbox_empty(trial, telemetry_follows)
         await self.websocket.close()
 
     async def send_outbox(self, item):
         frame = orjson.dumps(item).decode()
         now = time.monotonic()
-        self.outbox[item["key"]] = (frame, now, now, item["type"])
+        self.outbox[item["key"]] = (frame, now, now, item["type"], item["trial"])
         if item["type"] == "rating.submit":
             self.results.submitted.add(item["key"])
         await self.websocket.send(frame)
@@ -235,13 +240,22 @@ class Participant:
         elif kind == "rating.retry":
             entry = self.outbox.get(message["key"])
             if entry is not None:
-                self.outbox[message["key"]] = (entry[0], entry[1], 0.0, entry[3])  # resend at the next tick
+                self.outbox[message["key"]] = (*entry[:2], 0.0, *entry[3:])  # resend at the next tick
 
-    async def wait_outbox_empty(self, trial):
+    def must_be_stored_first(self, trial, telemetry_follows):
+        """What the page waits for before it moves on (web/static/uxlab/player.js: mustBeStoredFirst)."""
+        return [
+            key for key, (_frame, _first, _last, kind, of_trial) in self.outbox.items()
+            if (not telemetry_follows if kind == "telemetry.submit" else of_trial == trial)
+        ]  # fmt: skip
+
+    async def wait_outbox_empty(self, trial, telemetry_follows=False):
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
-        while self.outbox:
+        while pending := self.must_be_stored_first(trial, telemetry_follows):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"trial {trial}: {len(self.outbox)} answers never confirmed")
+                kinds = [self.outbox[key][3] for key in pending]
+                raise RuntimeError(f"trial {trial}: never confirmed in {TRIAL_TIMEOUT_S:.0f} s: "
+                                   f"{kinds.count('rating.submit')} answers, {kinds.count('telemetry.submit')} telemetry")
             try:
                 raw = await asyncio.wait_for(self.websocket.recv(), 1.0)
                 message = orjson.loads(raw)
@@ -256,11 +270,11 @@ class Participant:
                 await asyncio.sleep(0.2)
                 await self.reopen()
                 for key, entry in list(self.outbox.items()):
-                    self.outbox[key] = (entry[0], entry[1], 0.0, entry[3])
+                    self.outbox[key] = (*entry[:2], 0.0, *entry[3:])
             now = time.monotonic()
-            for key, (frame, first, last, kind) in list(self.outbox.items()):
+            for key, (frame, first, last, *rest) in list(self.outbox.items()):
                 if now - last >= OUTBOX_RESEND_S or last == 0.0:
-                    self.outbox[key] = (frame, first, now, kind)
+                    self.outbox[key] = (frame, first, now, *rest)
                     try:
                         await self.websocket.send(frame)
                     except Exception:

@@ -9,16 +9,24 @@ from uxlab.celery import app
 
 STORE_RATINGS = "uxlab.studies.tasks.store_ratings"
 STORE_TELEMETRY = "uxlab.studies.tasks.store_telemetry"
+STORE_TELEMETRY_BATCH = "uxlab.studies.tasks.store_telemetry_batch"
 RECORD_TRACE = "uxlab.studies.tasks.record_trace"
 RUN_JOB = "uxlab.studies.tasks.run_job"
 
 
-def enqueue(task_name, *args):
+# Work no participant waits for (a trial's telemetry) goes out at this priority: on the Redis broker
+# a worker takes every message of the default priority (answers, 0) before one of these, so answers
+# never queue behind telemetry (Redis keeps one list per priority step and reads them in order,
+# 0 first; kombu's `priority_steps`). A broker without priorities ignores it.
+LOW_PRIORITY = 9
+
+
+def enqueue(task_name, *args, priority=None):
     """Publish one task message (retrying a flaky broker briefly, as CELERY_TASK_PUBLISH_RETRY_POLICY
     says); raises when the broker does not take it, so the caller can tell the browser to retry."""
     if app.conf.task_always_eager:
         return registered_task(task_name).apply_async(args=list(args))
-    return app.send_task(task_name, args=list(args), retry=True)
+    return app.send_task(task_name, args=list(args), retry=True, priority=priority)
 
 
 def registered_task(task_name):

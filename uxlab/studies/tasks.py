@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from uxlab.studies import actions
+from uxlab.studies import actions, queue
 
 log = logging.getLogger(__name__)
 
@@ -25,27 +25,36 @@ def store_ratings(self, payloads, telemetry=()):
     """Store a batch of answers exactly once each and confirm them to the participants' browsers;
     retry what could not be stored, with backoff, and dead-letter it after the last attempt.
 
-    The telemetry batches published with them are stored after the answers (whose confirmations
-    do not wait for them), each in its own transaction as store_telemetry stores it; one that
-    cannot be stored is handed to store_telemetry, which retries it. A retry of the answers carries
-    no telemetry: it was dealt with here."""
+    Web processes send telemetry on its own (store_telemetry_batch, at low priority); `telemetry`
+    is still taken from a message an older web process published with its answers, and stored
+    after them. A retry of the answers carries no telemetry: it was dealt with here."""
     try:
         return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining]) if payloads else {}
     finally:
         for payload in telemetry:
-            store_telemetry_with_answers(payload)
+            store_telemetry_or_queue_it(payload)
 
 
-def store_telemetry_with_answers(payload):
-    """Store a telemetry batch that came with answers; if that fails, leave it to store_telemetry
-    (and if even that cannot be queued, to the browser's outbox, which resends it). Never raises:
-    the answers' own outcome must not be lost to it."""
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def store_telemetry_batch(payloads):
+    """Store the telemetry of several trials (published together by one web process, at low
+    priority), each batch in its own transaction as store_telemetry stores it; one that cannot be
+    stored is handed to store_telemetry, which retries it on its own."""
+    for payload in payloads:
+        store_telemetry_or_queue_it(payload)
+    return {"telemetry": len(payloads)}
+
+
+def store_telemetry_or_queue_it(payload):
+    """Store a telemetry batch; if that fails, leave it to store_telemetry (and if even that cannot
+    be queued, to the browser's outbox, which resends it). Never raises: the other batches of the
+    message, or the answers it came with, must not be lost to it."""
     try:
         with_reconnect(actions.record_telemetry, payload)
     except Exception as error:
-        log.warning("could not store telemetry %s with its answers (%r); queueing it on its own", payload.get("key"), error)
+        log.warning("could not store telemetry %s (%r); queueing it on its own", payload.get("key"), error)
         try:
-            store_telemetry.delay(payload)
+            queue.enqueue(queue.STORE_TELEMETRY, payload, priority=queue.LOW_PRIORITY)
         except Exception:
             log.exception("could not queue telemetry %s; the browser will resend it", payload.get("key"))
 

@@ -374,6 +374,10 @@ def trial(request, token):
     questions = list(participant.study.questions.all())
     step, current = actions.participant_position(participant, questions)
     if step != "trial":
+        # A finished trial's page comes here for the next one: straight on to the step it is
+        # (the done page after the last), through the participant's page only when it has more to say.
+        if step in STEP_URLS:
+            return redirect(STEP_URLS[step], token=participant.token)
         return redirect("web:participant_home", token=participant.token)
     if not participant.assignment:
         # Reaching the first trial is what reserves the participant's cells (consent let them in,
@@ -389,10 +393,13 @@ def trial(request, token):
     indexes = list(participant.trials.values_list("index", "kind"))
     counted = sorted(index for index, kind in indexes if kind != "practice")
     trial_count = len(counted)
-    if participant.assignment.get("design") == "adaptive":
+    adaptive = participant.assignment.get("design") == "adaptive"
+    if adaptive:
         # An adaptive session makes each trial as the last is answered and may stop early: the
         # count shown is its most (nothing about the stimuli).
         trial_count = actions.adaptive_trial_limit(study)
+    # A fixed design's last trial is its highest index (the trials are read above already).
+    is_last = actions.is_last_trial(participant, current) if adaptive else current.index == max(i for i, _ in indexes)
     context = {
         "participant": participant,
         "study": study,
@@ -400,7 +407,11 @@ def trial(request, token):
         "is_practice": current.kind == "practice",
         "trial_number": counted.index(current.index) + 1 if current.index in counted else 0,
         "trial_count": trial_count,
-        "is_last": actions.is_last_trial(participant, current),
+        "is_last": is_last,
+        # A trial with another to come leaves once its answers are stored; its telemetry follows
+        # from the next trial's page. The last one, and any adaptive one (the run may end at its
+        # answer), waits for all telemetry: the done page cannot send it.
+        "telemetry_follows": not is_last and not adaptive,
         # A question asked once (ask: once) is on the first trial's page only.
         "questions": [question for question in questions if question.asked_on(current.index)],
         "session": session,

@@ -16,7 +16,8 @@ const RESYNC_ROUNDS = 6;
 const root = document.getElementById("player");
 const token = root.dataset.token;
 const trialIndex = Number(root.dataset.trial);
-const nextUrl = root.dataset.nextUrl;
+const nextUrl = root.dataset.nextUrl; // the participant's page: where a closed session is explained
+const continueUrl = root.dataset.continueUrl; // the next trial (or, after the last, the done page)
 const statusLine = document.getElementById("status");
 const outbox = new Outbox(token);
 const panes = new Panes(root);
@@ -57,13 +58,25 @@ const presenter = new Presenter(panes, telemetry, {
   },
 });
 
+// What must be stored before the page moves on. A trial with another to come waits for its answers
+// only: its telemetry stays in the outbox, which the next trial's page sends as its socket opens
+// (workers store telemetry after every waiting answer, docs/reliability.md). A trial the server
+// does not mark so (the last, or one whose answer may end the session) waits for every trial's
+// telemetry too: the done page cannot send it.
+const telemetryFollows = root.dataset.telemetryFollows === "true";
+
+function mustBeStoredFirst(message) {
+  if (message.type === "telemetry.submit") return !telemetryFollows;
+  return message.trial === trialIndex;
+}
+
 function maybeLeave() {
-  const pending = outbox.messages().filter((message) => message.trial === trialIndex);
+  const pending = outbox.messages().filter(mustBeStoredFirst);
   if (form.complete && streamDone && pending.length === 0 && !leaving) {
     leaving = true;
     setStatus("Saved.");
     connection.close();
-    location.assign(nextUrl);
+    location.assign(continueUrl);
   }
 }
 
@@ -92,7 +105,7 @@ function moveOn() {
   leaving = true;
   setStatus("This trial cannot be shown. Moving on to the next one…");
   connection.close();
-  setTimeout(() => location.assign(nextUrl), 2000);
+  setTimeout(() => location.assign(continueUrl), 2000);
 }
 
 function startTrial() {

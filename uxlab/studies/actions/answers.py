@@ -77,14 +77,17 @@ def check_rating(context, message, received_at):
     }
 
 
-def enqueue_ratings(payloads, telemetry=()):
-    """Hand a batch of answers, and the telemetry batches that came with them, to a worker in one
-    broker message (on the embedded default, store them right here). Raises when the broker does
-    not take it; the caller tells browsers to retry."""
-    if telemetry:
-        queue.enqueue(queue.STORE_RATINGS, list(payloads), list(telemetry))
-    else:
-        queue.enqueue(queue.STORE_RATINGS, list(payloads))
+def enqueue_ratings(payloads):
+    """Hand a batch of answers to a worker in one broker message (on the embedded default, store
+    them right here). Raises when the broker does not take it; the caller tells browsers to retry."""
+    queue.enqueue(queue.STORE_RATINGS, list(payloads))
+
+
+def enqueue_telemetry(payloads):
+    """Hand a batch of trials' telemetry to a worker in one broker message, at low priority: no
+    answer waits behind it in the queue (a trial's telemetry costs a worker several times what its
+    answers do). Raises when the broker does not take it."""
+    queue.enqueue(queue.STORE_TELEMETRY_BATCH, list(payloads), priority=queue.LOW_PRIORITY)
 
 
 def without_nul(value):
