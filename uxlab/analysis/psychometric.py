@@ -169,13 +169,8 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
         x = x[:, None]
     counts = np.asarray(counts, dtype=float)
     k = x.shape[1]
-    bounds_slope = []
-    for column in x.T:
-        nonzero = np.abs(column[column != 0])
-        bounds_slope.append(SLOPE_STEP_AT_SMALLEST / nonzero.min() if len(nonzero) else 1.0)
-    bounds = [(-10.0, 10.0)] + [(-b, b) for b in bounds_slope] + [(0.0, lapse_max)]
-    if ties == "davidson":
-        bounds.append((-12.0, 6.0))
+    bounds_slope = _slope_bounds(x)
+    bounds = _bounds(bounds_slope, ties, lapse_max)
     def objective(theta):
         return _negative_log_likelihood(theta, x, counts, ties)
 
@@ -205,6 +200,23 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
         log_likelihood=-float(best.fun), converged=converged, separated=separated,
         separated_dims=separated_dims,
     )
+
+
+def _slope_bounds(x):
+    """Per dimension, the slope at which the curve is a step over its smallest non-zero |x|."""
+    bounds = []
+    for column in x.T:
+        nonzero = np.abs(column[column != 0])
+        bounds.append(SLOPE_STEP_AT_SMALLEST / nonzero.min() if len(nonzero) else 1.0)
+    return bounds
+
+
+def _bounds(bounds_slope, ties, lapse_max=LAPSE_MAX):
+    """(low, high) per parameter: bias, slopes, lapse[, log ν]."""
+    bounds = [(-10.0, 10.0)] + [(-b, b) for b in bounds_slope] + [(0.0, lapse_max)]
+    if ties == "davidson":
+        bounds.append((-12.0, 6.0))
+    return bounds
 
 
 GRADIENT_TOLERANCE = 1e-3  # |∂NLL/∂θ| below this at a stop L-BFGS-B called a failure: the optimum
