@@ -314,3 +314,8 @@ def check_the_fallback(judged, ties, fit, participants, fallbacks):
         assert batched[key] == pytest.approx(capped[key], abs=1e-4)
     assert batched["slopes"][0] == pytest.approx(capped["slopes"][0], abs=1e-3)
     assert batched["failed"] == capped["failed"] == 0
+    fallbacks.clear()
+    mixed = psychometric._bootstrap(judged, (0,), ties, fit, 0.75, 40, 3, participants, max_iterations=5)
+    assert 0 < len(fallbacks) < 40  # some resamples from the batch, the others refitted, each in its place
+    assert mixed["threshold"][0] == pytest.approx(batched["threshold"][0], abs=1e-4)
+    assert mixed["slopes"][0] == pytest.approx(batched["slopes"][0], abs=1e-3)
