@@ -152,7 +152,7 @@ def test_a_resample_it_cannot_bring_to_convergence_is_reported_as_not_converged(
     assert not converged.all()
 
 
-def test_a_resample_with_its_lapse_at_a_bound_keeps_the_better_of_two_maxima():
+def test_a_resample_keeps_the_better_of_two_maxima():
     """Here the likelihood has two maxima with the lapse at its upper bound: from the full-data
     optimum Newton finds the shallow one, from the second, steeper start the higher one."""
     model = ResponseModel(lapse=0.1, position_bias=0.55, tie_tendency=0.5)

@@ -20,8 +20,7 @@ MAX_ITERATIONS = 50  # Newton steps; from the full-data optimum most resamples n
 LINE_SEARCH_HALVINGS = 40
 ARMIJO = 1e-4  # sufficient decrease: NLL(new) ≤ NLL + ARMIJO · ∇NLL·(new − old)
 NEWTON_DECREMENT = 1e-9  # at convergence the Newton step would lower the NLL by less than this
-SECOND_START_LAPSE = 0.75  # × the lapse's upper bound: the second start of a resample whose lapse
-#   ended at a bound,
+SECOND_START_LAPSE = 0.75  # × the lapse's upper bound: the second start of every resample,
 SECOND_START_STEEPER = 2.0  # with slopes this many times as steep as the first start's
 MAX_STEP = 0.1  # of a parameter's range, per Newton step
 AT_BOUND = 1e-9  # as `_projected_gradient_small`: a parameter this close to its bound is at it
@@ -183,13 +182,13 @@ def fit_batch(x, counts, ties, start, lower, upper, max_iterations=MAX_ITERATION
 
 
 def fit_resamples(x, counts, ties, start, lower, upper, lapse_index, max_iterations=MAX_ITERATIONS):
-    """`fit_batch` from `start`, and again from a steeper start with many lapses for each resample
-    that ended with its lapse at a bound: there the lapse model's likelihood often has a second
-    maximum (a shallow slope without lapses against a steep one with many), and a resample keeps
-    the better of the two it finds."""
+    """`fit_batch` from `start`, and again from a steeper start with many lapses: the lapse model's
+    likelihood can have more than one maximum (a shallow slope with few lapses against a steep one
+    with many), and each resample keeps the better of the two it reaches. A resample the first
+    start does not bring to convergence is reported unconverged whatever the second gives, so that
+    the caller refits it from `start` as before."""
     theta, value, converged = fit_batch(x, counts, ties, start, lower, upper, max_iterations)
-    lapse = theta[:, lapse_index]
-    second = np.flatnonzero(converged & ((lapse <= lower[:, lapse_index]) | (lapse >= upper[:, lapse_index])))
+    second = np.flatnonzero(converged)
     if len(second):
         other = np.broadcast_to(start, lower.shape)[second].copy()
         other[:, lapse_index] = SECOND_START_LAPSE * upper[second, lapse_index]
