@@ -85,8 +85,8 @@ def test_it_keeps_benchmark_commands_in_their_own_app():
 
 
 def test_it_keeps_streaming_and_stats_free_of_django():
-    pure_analysis = ("stats", "clustered", "psychometric", "pairs", "summaries", "simulation", "planning", "plots",
-                     "adaptive")
+    pure_analysis = ("stats", "clustered", "psychometric", "batched_fit", "pairs", "summaries", "simulation",
+                     "planning", "plots", "adaptive")
     framework_free = [*(PACKAGE / "streaming").rglob("*.py"), *(PACKAGE / "adaptive").rglob("*.py"),
                       *(PACKAGE / "analysis" / f"{name}.py" for name in pure_analysis)]
     known = uxlab_modules()

@@ -263,3 +263,59 @@ def test_ties_can_be_dropped_with_a_lapse_rate_and_match_an_independent_likeliho
     assert dropped.lapse > 0
     assert dropped.log_likelihood == pytest.approx(log_likelihood, abs=1e-5)
     assert (dropped.bias, dropped.slopes[0], dropped.lapse) == pytest.approx((bias, slope, lapse), abs=2e-3)
+
+
+def per_resample_bootstrap(judged, dims, ties, fit, n_boot, seed):
+    """The bootstrap's fits as they were before the batched solver: one `fit_lapse_model` per
+    resample, on its own table, from the full-data optimum."""
+    participants = list(dict.fromkeys(j.participant for j in judged))
+    weights = psychometric.bootstrap_weights(len(participants), n_boot, seed)
+    start = np.r_[fit.bias, fit.slopes, fit.lapse, [math.log(fit.tie_parameter)] if fit.tie_parameter else []]
+    fits = []
+    for w in weights:
+        rows = [(tuple(j.x[d] for d in dims), j.outcome) for j in judged
+                for _ in range(int(w[participants.index(j.participant)]))]
+        x, counts = psychometric._table(sorted(rows))
+        fits.append(fit_lapse_model(x, counts, ties, start=start))
+    return fits
+
+
+@pytest.mark.parametrize("ties", ["half", "davidson"])
+def test_resamples_the_batched_solver_leaves_unconverged_are_refitted_one_by_one(ties, monkeypatch):
+    """Capped at 0 iterations the batch converges nothing, and every resample gets the fit it got
+    before the batch existed; uncapped, none needs the fallback here and the results agree."""
+    model = ResponseModel(lapse=0.05, position_bias=0.55, tie_tendency=0.3)
+    judged = judgements(simulated_choices(model, ladder(12), seed=41))
+    x, counts = psychometric._table([((j.x[0],), j.outcome) for j in judged])
+    fit = fit_lapse_model(x, counts, ties)
+    participants = list(dict.fromkeys(j.participant for j in judged))
+    fallbacks = []
+
+    def counted(*args, **kwargs):
+        fallbacks.append(args)
+        return fit_lapse_model(*args, **kwargs)
+
+    monkeypatch.setattr(psychometric, "fit_lapse_model", counted)
+    with psychometric.one_blas_thread():
+        check_the_fallback(judged, ties, fit, participants, fallbacks)
+
+
+def check_the_fallback(judged, ties, fit, participants, fallbacks):
+    capped = psychometric._bootstrap(judged, (0,), ties, fit, 0.75, 40, 3, participants, max_iterations=0)
+    assert len(fallbacks) == 40
+    reference = per_resample_bootstrap(judged, (0,), ties, fit, 40, 3)
+    assert capped["threshold"][0] == pytest.approx([r.thresholds(0.75)[0] for r in reference], rel=1e-9)
+    assert capped["lapse"] == pytest.approx(psychometric.percentile_interval([r.lapse for r in reference]), rel=1e-9)
+    fallbacks.clear()
+    batched = psychometric._bootstrap(judged, (0,), ties, fit, 0.75, 40, 3, participants)
+    assert fallbacks == []
+    assert batched["threshold"][0] == pytest.approx(capped["threshold"][0], abs=1e-4)
+    for key in ("bias", "lapse"):
+        assert batched[key] == pytest.approx(capped[key], abs=1e-4)
+    assert batched["slopes"][0] == pytest.approx(capped["slopes"][0], abs=1e-3)
+    assert batched["failed"] == capped["failed"] == 0
+    fallbacks.clear()
+    mixed = psychometric._bootstrap(judged, (0,), ties, fit, 0.75, 40, 3, participants, max_iterations=5)
+    assert 0 < len(fallbacks) < 40  # some resamples from the batch, the others refitted, each in its place
+    assert mixed["threshold"][0] == pytest.approx(batched["threshold"][0], abs=1e-4)
+    assert mixed["slopes"][0] == pytest.approx(batched["slopes"][0], abs=1e-3)

@@ -129,3 +129,11 @@ def test_it_holds_a_live_trial_to_the_live_standard_not_the_first_frame():
     live_ok = {"standard": "live", "panes": {"A": {"fraction_in_first_frame": 0.0, "fraction_within_budget": 0.95}}}
     live_late = {"standard": "live", "panes": {"A": {"fraction_in_first_frame": 1.0, "fraction_within_budget": 0.5}}}
     assert is_low_fidelity(controlled) and not is_low_fidelity(live_ok) and is_low_fidelity(live_late)
+
+
+def test_student_t_quantiles_are_memoised():
+    """An analysis asks for the same (q, df) hundreds of times; each costs 200 incomplete betas."""
+    stats.student_t_quantile.cache_clear()
+    first = stats.student_t_quantile(0.975, 11)
+    assert stats.student_t_quantile(0.975, 11) == first
+    assert stats.student_t_quantile.cache_info().hits == 1

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from uxlab.analysis import batched_fit
 from uxlab.analysis.clustered import (
     MIN_PARTICIPANTS,
     N_BOOT,
@@ -169,13 +170,8 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
         x = x[:, None]
     counts = np.asarray(counts, dtype=float)
     k = x.shape[1]
-    bounds_slope = []
-    for column in x.T:
-        nonzero = np.abs(column[column != 0])
-        bounds_slope.append(SLOPE_STEP_AT_SMALLEST / nonzero.min() if len(nonzero) else 1.0)
-    bounds = [(-10.0, 10.0)] + [(-b, b) for b in bounds_slope] + [(0.0, lapse_max)]
-    if ties == "davidson":
-        bounds.append((-12.0, 6.0))
+    bounds_slope = _slope_bounds(x)
+    bounds = _bounds(bounds_slope, ties, lapse_max)
     def objective(theta):
         return _negative_log_likelihood(theta, x, counts, ties)
 
@@ -205,6 +201,23 @@ def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=Non
         log_likelihood=-float(best.fun), converged=converged, separated=separated,
         separated_dims=separated_dims,
     )
+
+
+def _slope_bounds(x):
+    """Per dimension, the slope at which the curve is a step over its smallest non-zero |x|."""
+    bounds = []
+    for column in x.T:
+        nonzero = np.abs(column[column != 0])
+        bounds.append(SLOPE_STEP_AT_SMALLEST / nonzero.min() if len(nonzero) else 1.0)
+    return bounds
+
+
+def _bounds(bounds_slope, ties, lapse_max=LAPSE_MAX):
+    """(low, high) per parameter: bias, slopes, lapse[, log ν]."""
+    bounds = [(-10.0, 10.0)] + [(-b, b) for b in bounds_slope] + [(0.0, lapse_max)]
+    if ties == "davidson":
+        bounds.append((-12.0, 6.0))
+    return bounds
 
 
 GRADIENT_TOLERANCE = 1e-3  # |∂NLL/∂θ| below this at a stop L-BFGS-B called a failure: the optimum
@@ -425,7 +438,8 @@ def _separated(judgements, dims, fit, levels, ties, level, n_boot, seed, stimulu
     return results
 
 
-def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
+def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants,
+               max_iterations=batched_fit.MAX_ITERATIONS):
     """Refit on participant resamples: per dimension, threshold samples (log units), slope samples,
     and the lapse and bias intervals."""
     rows = [(tuple(j.x[d] for d in dims), j.outcome) for j in judgements]
@@ -446,16 +460,8 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
     thresholds_75 = [[] for _ in range(k)]
     slopes = [[] for _ in range(k)]
     lapses, biases, failed = [], [], 0
-    for w in weights:
-        counts = np.zeros((len(x), 3))
-        np.add.at(counts, (where, what), w[who])
-        keep = counts.sum(axis=1) > 0
-        try:
-            boot = fit_lapse_model(x[keep], counts[keep], ties, start=start)
-        except (ValueError, FloatingPointError):
-            failed += 1
-            continue
-        if not boot.converged and not boot.separated:
+    for boot in _resample_fits(x, (who, where, what), weights, ties, start, max_iterations):
+        if boot is None or (not boot.converged and not boot.separated):
             failed += 1
             continue
         lapses.append(boot.lapse)
@@ -472,3 +478,47 @@ def _bootstrap(judgements, dims, ties, fit, level, n_boot, seed, participants):
         "slopes": [percentile_interval(s) for s in slopes],
         "lapse": percentile_interval(lapses), "bias": percentile_interval(biases), "failed": failed,
     }
+
+
+BATCH_CELLS = 200_000  # resamples × stimulus rows per batch: bounds the batch's memory for large tables
+
+
+def _resample_fits(x, answers, weights, ties, start, max_iterations):
+    """The fit of each resample (None where it raised), in order: all of them at once by the
+    batched Newton solver from the full-data optimum, and any it leaves unconverged by
+    `fit_lapse_model` from the same start, as each resample was fitted before the batch existed."""
+    who, where, what = answers
+    cells = where * 3 + what
+    rows, k = x.shape
+    nonzero = np.where(x != 0, np.abs(x), np.inf)
+    per_batch = max(1, BATCH_CELLS // rows)
+    for first in range(0, len(weights), per_batch):
+        w = weights[first : first + per_batch]
+        batch = len(w)
+        flat = (np.arange(batch)[:, None] * (rows * 3) + cells).ravel()
+        counts = np.bincount(flat, weights=w[:, who].ravel(), minlength=batch * rows * 3).reshape(batch, rows, 3)
+        keep = counts.sum(axis=2) > 0
+        # As `fit_lapse_model` on the resample's own table (its rows with answers): slope bounds
+        # from the smallest non-zero |x| among them.
+        smallest = np.where(keep[:, :, None], nonzero, np.inf).min(axis=1)
+        bounds_slope = np.where(np.isfinite(smallest), SLOPE_STEP_AT_SMALLEST / smallest, 1.0)
+        low_high = np.asarray(_bounds([0.0] * k, ties))
+        lower = np.tile(low_high[:, 0], (batch, 1))
+        upper = np.tile(low_high[:, 1], (batch, 1))
+        lower[:, 1 : 1 + k], upper[:, 1 : 1 + k] = -bounds_slope, bounds_slope
+        theta, value, converged = batched_fit.fit_resamples(x, counts, ties, start, lower, upper, 1 + k,
+                                                           max_iterations)
+        for b in range(batch):
+            if converged[b]:
+                separated_dims = tuple(bool(s >= 0.95 * bound) for s, bound in zip(theta[b, 1 : 1 + k], bounds_slope[b],
+                                                                                    strict=True))
+                yield LapseFit(
+                    bias=float(theta[b, 0]), slopes=theta[b, 1 : 1 + k].copy(), lapse=float(theta[b, 1 + k]),
+                    tie_parameter=float(math.exp(theta[b, 2 + k])) if ties == "davidson" else None,
+                    log_likelihood=-float(value[b]), converged=True, separated=any(separated_dims),
+                    separated_dims=separated_dims)
+                continue
+            try:
+                yield fit_lapse_model(x[keep[b]], counts[b, keep[b]], ties, start=start)
+            except (ValueError, FloatingPointError):
+                yield None

@@ -6,6 +6,7 @@ built on them live beside: clustered.py (participant-level intervals), psychomet
 thresholds), pairs.py (pair table, Bradley–Terry with intervals), summaries.py (one per question kind).
 """
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -286,8 +287,11 @@ def student_t_cdf(t, df):
     return 1 - tail if t > 0 else tail
 
 
+@functools.lru_cache(maxsize=1024)
 def student_t_quantile(q, df):
-    """The q-quantile of Student's t with df degrees of freedom (bisection on the CDF)."""
+    """The q-quantile of Student's t with df degrees of freedom (bisection on the CDF: 200
+    incomplete-beta evaluations, so it is memoised — an analysis asks for the same few (q, df)
+    hundreds of times)."""
     low, high = -1e3, 1e3
     for _ in range(200):
         mid = (low + high) / 2
