@@ -69,9 +69,12 @@ bench: install-test proxy services
 
 # No test takes near 600 s (the slowest, the benchmark smoke tests, about a minute): a hang (e.g. a
 # task that never finishes cancelling when its event loop closes) fails that one test with its stack.
-# Not in test-fast: the per-test alarm cost it 7 s of its 90.
+# Not in test-fast: the per-test alarm cost it 7 s of its 90. The tests without browsers or
+# processes of their own run first, in two worker processes as in test-fast; then the rest, one at
+# a time (they start servers and browsers and time what they show).
 test: install-test chromium proxy services
-	$(TEST_ENV) $(PY) -m pytest --timeout 600 --timeout-method signal
+	$(TEST_ENV) $(PY) -m pytest -m "not browser and not services" -n 2 --dist worksteal --timeout 600 --timeout-method signal
+	$(TEST_ENV) $(PY) -m pytest -m "browser or services" --timeout 600 --timeout-method signal
 
 # The pure and database tests: no browser, no spawned processes (under 90 s), in two worker
 # processes, each with its own test database and Redis database (tests/settings.py).
