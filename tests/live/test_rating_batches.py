@@ -74,19 +74,21 @@ async def test_telemetry_the_broker_refused_fails_only_its_own_callers():
 
 
 @pytest.mark.asyncio
-async def test_it_does_not_publish_telemetry_it_published_lately_again(monkeypatch):
-    """The next trial's page resends the telemetry of the one before: published once, not twice,
-    until REPUBLISH_AFTER_S has passed (then a lost message goes out again)."""
+async def test_it_remembers_the_telemetry_it_published_for_a_while(monkeypatch):
+    """What the consumer asks before publishing a resend again (REPUBLISH_AFTER_S; after that a lost
+    message goes out again). Telemetry the broker refused is not remembered."""
     from uxlab.live import rating_batches
 
     broker = Broker()
     batcher = make_batcher(broker)
     await batcher.submit({"key": "t"}, telemetry=True, size=10)
-    await asyncio.wait_for(batcher.submit({"key": "t"}, telemetry=True, size=10), timeout=1)
-    assert broker.telemetry == [[{"key": "t"}]]
+    assert batcher.published_recently("t") and not batcher.published_recently("other")
+    broker.telemetry_error = ConnectionError("broker down")
+    with pytest.raises(ConnectionError):
+        await batcher.submit({"key": "refused"}, telemetry=True, size=10)
+    assert not batcher.published_recently("refused")
     monkeypatch.setattr(rating_batches, "REPUBLISH_AFTER_S", 0.0)
-    await batcher.submit({"key": "t"}, telemetry=True, size=10)
-    assert broker.telemetry == [[{"key": "t"}], [{"key": "t"}]]
+    assert not batcher.published_recently("t")
 
 
 @pytest.mark.asyncio
@@ -167,3 +169,52 @@ async def test_it_stores_and_confirms_an_answer_in_process_on_the_embedded_defau
         celery_app.conf.task_always_eager = False
     assert frame == {"type": "rating.stored", "key": key}
     assert await Rating.objects.filter(key=key, value="B").aexists()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_resent_telemetry_batch_stored_between_two_pages_is_confirmed_not_published_again(
+    participant, settings, monkeypatch
+):
+    """The next trial's page resends the telemetry of the one before as its socket opens. If it was
+    stored while no socket was open, its confirmation reached nobody: the resend is answered with
+    `telemetry.stored` at once, and not published a second time."""
+    import uuid
+
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from tests.conftest import mark_trials_shown
+    from uxlab.asgi import application
+    from uxlab.celery import app as celery_app
+    from uxlab.studies import actions
+    from uxlab.studies.models import TrialTelemetry
+
+    await database_sync_to_async(mark_trials_shown)(participant)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    celery_app.conf.task_always_eager = True
+    published = []
+    enqueue_telemetry = actions.enqueue_telemetry
+    monkeypatch.setattr(actions, "enqueue_telemetry", lambda payloads: (published.append(payloads),
+                                                                        enqueue_telemetry(payloads)))
+    frame = {"type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": 0, "frames": [],
+             "clock": {"offset_ms": 0, "rtt_ms": 1, "rounds": 6}, "frame_ms": 16.7, "reconnects": 0}
+
+    async def send_and_await_confirmation():
+        communicator = WebsocketCommunicator(
+            application, f"/ws/p/{participant.token}/", headers=[(b"origin", b"http://127.0.0.1")]
+        )
+        connected, _ = await communicator.connect()
+        assert connected and (await communicator.receive_json_from())["type"] == "hello"
+        await communicator.send_json_to(frame)
+        reply = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return reply
+
+    try:
+        first = await send_and_await_confirmation()
+        again = await send_and_await_confirmation()
+    finally:
+        celery_app.conf.task_always_eager = False
+    assert first == again == {"type": "telemetry.stored", "key": frame["key"]}
+    assert len(published) == 1 and await TrialTelemetry.objects.filter(key=frame["key"]).acount() == 1

@@ -27,8 +27,9 @@ AT_BOUND = 1e-9  # as `_projected_gradient_small`: a parameter this close to its
 
 
 def negative_log_likelihood(theta, x, counts, ties):
-    """Per resample, the value and gradient of `psychometric._negative_log_likelihood`, written
-    out operation for operation on a batch (the same clipping, so the same numbers)."""
+    """Per resample, the lapse model's NLL and its gradient (B,), (B, p); psychometric's
+    full-data fit calls it on a batch of one. Probabilities are clipped away from 0 and 1 (so a
+    separated table has a finite NLL), d/2 to ±350 (so e^±d/2 stays finite)."""
     k = x.shape[1]
     bias, slopes, lapse = theta[:, :1], theta[:, 1 : 1 + k], theta[:, 1 + k : 2 + k]
     d = bias + np.einsum("rk,bk->br", x, slopes)

@@ -124,39 +124,12 @@ def _table(rows):
 
 
 def _negative_log_likelihood(theta, x, counts, ties):
-    k = x.shape[1]
-    bias, slopes, lapse = theta[0], theta[1 : 1 + k], theta[1 + k]
-    # Elementwise sums, not BLAS products: on tables this small, a threaded BLAS costs ten times more.
-    d = bias + (x * slopes).sum(axis=1)
-    n_a, n_b, n_t = counts[:, 0], counts[:, 1], counts[:, 2]
-    if ties == "davidson":
-        nu = math.exp(theta[2 + k])
-        half = np.clip(d / 2, -350, 350)
-        a, b = np.exp(half), np.exp(-half)
-        z = a + b + nu
-        q_a, q_b, q_t = a / z, b / z, nu / z
-        p_a = np.maximum(lapse / 2 + (1 - lapse) * q_a, 1e-300)
-        p_b = np.maximum(lapse / 2 + (1 - lapse) * q_b, 1e-300)
-        p_t = np.maximum((1 - lapse) * q_t, 1e-300)
-        value = -float((n_a * np.log(p_a) + n_b * np.log(p_b) + n_t * np.log(p_t)).sum())
-        r_a, r_b, r_t = n_a / p_a, n_b / p_b, n_t / p_t
-        spread = (q_a - q_b) / 2
-        dd = -(1 - lapse) * (r_a * q_a * (0.5 - spread) + r_b * q_b * (-0.5 - spread) - r_t * q_t * spread)
-        d_lapse = -(r_a * (0.5 - q_a) + r_b * (0.5 - q_b) - r_t * q_t).sum()
-        d_nu = -(1 - lapse) * (-r_a * q_a * q_t - r_b * q_b * q_t + r_t * q_t * (1 - q_t)).sum()
-        gradient = np.concatenate([[dd.sum()], (x * dd[:, None]).sum(axis=0), [d_lapse, d_nu]])
-        return value, gradient
-    if ties == "half":
-        y, m = n_a + n_t / 2, n_a + n_b + n_t
-    else:
-        y, m = n_a, n_a + n_b
-    s = expit(d)
-    p = np.clip(lapse / 2 + (1 - lapse) * s, 1e-15, 1 - 1e-15)
-    value = -float((y * np.log(p) + (m - y) * np.log1p(-p)).sum())
-    dp = -(y / p - (m - y) / (1 - p))  # d(NLL)/dp per row
-    dd = dp * (1 - lapse) * s * (1 - s)
-    gradient = np.concatenate([[dd.sum()], (x * dd[:, None]).sum(axis=0), [float((dp * (0.5 - s)).sum())]])
-    return value, gradient
+    """The lapse model's NLL and its gradient at θ: batched_fit's, on a batch of one (one
+    implementation for the full-data fit and the bootstrap's resamples)."""
+    value, gradient = batched_fit.negative_log_likelihood(
+        np.asarray(theta, dtype=float)[None, :], x, np.asarray(counts, dtype=float)[None], ties
+    )
+    return float(value[0]), gradient[0]
 
 
 def fit_lapse_model(x, counts, ties=DEFAULT_TIES, lapse_max=LAPSE_MAX, start=None):

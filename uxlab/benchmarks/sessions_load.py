@@ -243,7 +243,7 @@ class Participant:
                 self.outbox[message["key"]] = (*entry[:2], 0.0, *entry[3:])  # resend at the next tick
 
     def must_be_stored_first(self, trial, telemetry_follows):
-        """What the page waits for before it moves on (web/static/uxlab/player.js: mustBeStoredFirst)."""
+        """What the page waits for before it moves on (uxlab/static/uxlab/outbox.js: mustBeStoredFirst)."""
         return [
             key for key, (_frame, _first, _last, kind, of_trial) in self.outbox.items()
             if (not telemetry_follows if kind == "telemetry.submit" else of_trial == trial)

@@ -390,7 +390,15 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
         await self.submit(message, actions.check_rating, rating_batches.submit, "rating")
 
     async def submit_telemetry(self, message, size):
-        # In the same batches as the answers (the page sends both at once): one task for both.
+        key = str(message.key)
+        if rating_batches.published_recently(key):
+            # A resend (the next trial's page sends its outbox as it opens) of telemetry this process
+            # has just handed to a worker: not published again. If it is stored already, its
+            # confirmation may have found no socket open (between two pages): say so now.
+            if await in_db_thread(actions.telemetry_is_stored)(key):
+                await self.send_frame(protocol.telemetry_stored_frame(key))
+            return
+        # Batched with this process's answers, in a message of its own (rating_batches).
         await self.submit(
             message,
             lambda context, message, now: actions.check_telemetry(context, message, now, size),

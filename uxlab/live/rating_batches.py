@@ -26,9 +26,9 @@ _batchers = weakref.WeakKeyDictionary()  # event loop -> RatingBatcher
 TELEMETRY_BATCH_BYTES = 1_048_576
 # A page resends its outbox whenever a socket opens: the next trial's page resends the telemetry of
 # the one before, which it left before that was stored. Telemetry this process published less than
-# this long ago is not published again (a worker would only find it stored); its `telemetry.stored`
-# reaches the participant's sockets when it is. After this, a resend goes out again (a broker that
-# lost the message).
+# this long ago is not published again (a worker would only find it stored): the consumer confirms
+# it at once if it is stored, else its `telemetry.stored` reaches the now open socket when it is.
+# After this, a resend goes out again (a broker that lost the message).
 REPUBLISH_AFTER_S = 60.0
 
 
@@ -48,6 +48,7 @@ class RatingBatcher:
         self.timer = None
         self.publishing = set()
         self.published_telemetry = {}  # key -> when it was published (monotonic s)
+        self.pruned_at = 0.0
 
     def submit(self, payload, telemetry=False, size=0):
         """A future that is done once the payload's batch is in the broker, or fails with the
@@ -56,9 +57,6 @@ class RatingBatcher:
         payload is a telemetry batch of `size` bytes, not an answer."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if telemetry and self.published_recently(payload["key"], loop.time()):
-            future.set_result(None)
-            return future
         self.pending.append((payload, telemetry, future))
         self.pending_bytes += size
         if len(self.pending) >= self.max_size or self.pending_bytes >= TELEMETRY_BATCH_BYTES:
@@ -87,13 +85,14 @@ class RatingBatcher:
             if items and await self.publish_items(publish, items) and publish is self.publish_telemetry:
                 self.remember_published(items)
 
-    def published_recently(self, key, now):
+    def published_recently(self, key):
         published = self.published_telemetry.get(key)
-        return published is not None and now - published < REPUBLISH_AFTER_S
+        return published is not None and asyncio.get_running_loop().time() - published < REPUBLISH_AFTER_S
 
     def remember_published(self, items):
         now = asyncio.get_running_loop().time()
-        if len(self.published_telemetry) > 10_000:
+        if len(self.published_telemetry) > 10_000 and now - self.pruned_at > REPUBLISH_AFTER_S / 10:
+            self.pruned_at = now
             self.published_telemetry = {
                 key: at for key, at in self.published_telemetry.items() if now - at < REPUBLISH_AFTER_S
             }
@@ -134,6 +133,12 @@ def batcher():
 def submit(payload):
     """Queue one checked answer for a worker; await the returned future (see RatingBatcher.submit)."""
     return batcher().submit(payload)
+
+
+def published_recently(key):
+    """Whether this process published the telemetry batch `key` less than REPUBLISH_AFTER_S ago
+    (the consumer does not publish such a resend again)."""
+    return batcher().published_recently(key)
 
 
 def submit_telemetry(payload, size):

@@ -12,7 +12,7 @@
 // markAnswered(name, key), form.
 
 import { postJson } from "./http.js";
-import { Outbox } from "./outbox.js";
+import { mustBeStoredFirst, Outbox } from "./outbox.js";
 
 const TEXT_KINDS = new Set(["wait_estimate", "free_text"]);
 
@@ -229,7 +229,9 @@ export class AnswerForm {
     const outbox = new Outbox(root.dataset.token);
     let deadline = performance.now() + (Number(root.dataset.saveTimeoutMs) || 60000);
     let asking = false;
-    const pending = () => outbox.messages().filter((m) => m.trial === this.trialIndex).length;
+    // What the player waits for (the last trial: its answers and every trial's telemetry).
+    const follows = root.dataset.telemetryFollows === "true";
+    const pending = () => outbox.messages().filter((m) => mustBeStoredFirst(m, this.trialIndex, follows)).length;
     const timer = setInterval(async () => {
       if (asking || performance.now() < deadline) return;
       const count = pending();

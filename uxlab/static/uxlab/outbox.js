@@ -10,6 +10,16 @@ export function newKey() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+// What must be stored before a trial page moves on. A trial with another to come
+// (`data-telemetry-follows`) waits for its answers only: its telemetry stays in the outbox, which
+// the next trial's page sends as its socket opens (workers store telemetry after every waiting
+// answer, docs/reliability.md). Any other trial (the last, or one whose answer may end the session)
+// waits for every trial's telemetry too: the done page cannot send it.
+export function mustBeStoredFirst(message, trialIndex, telemetryFollows) {
+  if (message.type === "telemetry.submit") return !telemetryFollows;
+  return message.trial === trialIndex;
+}
+
 export class Outbox {
   constructor(token) {
     this.storageKey = `uxlab.outbox.${token}`;

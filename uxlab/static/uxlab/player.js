@@ -4,7 +4,7 @@
 // The page never learns which backend is behind A or B.
 
 import { AnswerForm } from "./answers.js";
-import { newKey, Outbox } from "./outbox.js";
+import { mustBeStoredFirst, newKey, Outbox } from "./outbox.js";
 import { Clock, Connection } from "./socket.js";
 import { Panes, Presenter, Telemetry } from "./stream.js";
 
@@ -58,20 +58,10 @@ const presenter = new Presenter(panes, telemetry, {
   },
 });
 
-// What must be stored before the page moves on. A trial with another to come waits for its answers
-// only: its telemetry stays in the outbox, which the next trial's page sends as its socket opens
-// (workers store telemetry after every waiting answer, docs/reliability.md). A trial the server
-// does not mark so (the last, or one whose answer may end the session) waits for every trial's
-// telemetry too: the done page cannot send it.
 const telemetryFollows = root.dataset.telemetryFollows === "true";
 
-function mustBeStoredFirst(message) {
-  if (message.type === "telemetry.submit") return !telemetryFollows;
-  return message.trial === trialIndex;
-}
-
 function maybeLeave() {
-  const pending = outbox.messages().filter(mustBeStoredFirst);
+  const pending = outbox.messages().filter((m) => mustBeStoredFirst(m, trialIndex, telemetryFollows));
   if (form.complete && streamDone && pending.length === 0 && !leaving) {
     leaving = true;
     setStatus("Saved.");
@@ -182,8 +172,16 @@ function onMessage(message) {
         moveOn();
         break;
       }
-      // The server refused this message for good; keeping it would resend it forever.
-      if (message.ref && outbox.has(message.ref)) outbox.remove(message.ref);
+      // The server refused this message for good; keeping it would resend it forever. Refused
+      // telemetry (of this trial or an earlier one) is nothing the participant can mend: go on.
+      if (message.ref && outbox.has(message.ref)) {
+        const refused = outbox.entries()[message.ref];
+        outbox.remove(message.ref);
+        if (refused.type === "telemetry.submit") {
+          maybeLeave();
+          break;
+        }
+      }
       setStatus(`Something went wrong (${message.code}). Please reload the page.`);
       break;
   }

@@ -98,6 +98,7 @@ from uxlab.studies.actions.telemetry import (
     record_telemetry,
     refresh_fidelity,
     stored_telemetry_bytes,
+    telemetry_is_stored,
     trial_targets,
 )
 from uxlab.studies.actions.traces import RecordingRefused, cut_off, record_traces
@@ -207,6 +208,7 @@ __all__ = [
     "start_trial",
     "store_live_responses",
     "stored_telemetry_bytes",
+    "telemetry_is_stored",
     "study_counts",
     "study_is_full",
     "throttle_enrolment",

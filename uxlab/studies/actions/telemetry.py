@@ -65,6 +65,11 @@ def trial_targets(trial):
     return targets
 
 
+def telemetry_is_stored(key):
+    """Whether the telemetry batch with this key is stored."""
+    return TrialTelemetry.objects.filter(key=key).exists()
+
+
 def stored_telemetry_bytes(trial_id):
     """The size of the telemetry already stored for a trial (its JSON text)."""
     rows = TrialTelemetry.objects.filter(trial_id=trial_id).annotate(size=Length(Cast("payload", TextField())))
