@@ -12,7 +12,6 @@ reversals. State is a plain dict, so it is stored as JSON and replayed anywhere.
 
 import math
 
-from scipy import stats
 
 # rule name -> correct answers in a row that make the stimulus harder, and the convergence point.
 RULES = {"1up2down": (2, 0.5 ** 0.5), "1up3down": (3, 0.5 ** (1 / 3))}
@@ -59,5 +58,7 @@ def estimate(state, use_reversals, level=0.95):
     n = len(levels)
     mean = sum(levels) / n
     sd = math.sqrt(sum((value - mean) ** 2 for value in levels) / (n - 1))
+    from scipy import stats  # here, not at import: scipy.stats costs every process ~1.3 s to import
+
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "reversals_used": n}
