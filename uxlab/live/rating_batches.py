@@ -4,9 +4,10 @@ One broker message and one transaction per batch instead of per answer is what l
 keep up with a thousand answers a second (docs/reliability.md). The trials' telemetry gathered in
 the same window leaves in a second message, at low priority, so no answer waits in the queue behind
 telemetry (which costs a worker several times what answers do); one message per batch of trials,
-not per trial, since a task per trial cost the worker and the web process more than storing it. Publishing runs
-in a small thread pool of its own, so a hung broker blocks neither the event loop nor the thread
-that ORM calls share; every caller waits at most its own timeout and then tells its browser to retry.
+not per trial, since a task per trial cost the worker and the web process more than storing it.
+Publishing runs in a small thread pool of its own, so a hung broker blocks neither the event loop
+nor the thread that ORM calls share; every caller waits at most its own timeout and then tells its
+browser to retry.
 """
 
 import asyncio

@@ -14,7 +14,7 @@ RECORD_TRACE = "uxlab.studies.tasks.record_trace"
 RUN_JOB = "uxlab.studies.tasks.run_job"
 
 
-# Work no participant waits for (a trial's telemetry) goes out at this priority: on the Redis broker
+# Work answers must not queue behind (trials' telemetry) goes out at this priority: on the Redis broker
 # a worker takes every message of the default priority (answers, 0) before one of these, so answers
 # never queue behind telemetry (Redis keeps one list per priority step and reads them in order,
 # 0 first; kombu's `priority_steps`). A broker without priorities ignores it.
