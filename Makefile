@@ -8,9 +8,6 @@ PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# Python's default: cache compiled modules in __pycache__ (ignored by git). Some machines set
-# PYTHONDONTWRITEBYTECODE, which makes every test process compile the project again (~6 s each).
-export PYTHONDONTWRITEBYTECODE :=
 
 # Settings for the test suite: real Postgres and Redis on this machine (Redis database 15).
 TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/uxlab \

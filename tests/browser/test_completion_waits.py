@@ -56,27 +56,28 @@ def services_without_worker(services_env, tmp_path):
     yield from own_stack(services_env, tmp_path, None)
 
 
-def times_the_code_is_seen(page, code):
-    """The times at which a response to the page carried the completion code (a list that fills)."""
+def demo_session_in_a_browser(team, base_url, browser):
+    """A live demo study completed in a browser: (study, the code shown, the times a response to
+    the page carried the completion code)."""
+    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
+    page = browser.new_page()
     seen = []
 
     def on_response(response):
         try:
-            if code in response.text():
+            if study.completion_code in response.text():
                 seen.append(time.time())
         except Exception:  # redirects have no body
             pass
 
     page.on("response", on_response)
-    return seen
+    code = complete_session(page, base_url, study.code, attention_keys={"faster": "3"})
+    return study, code, seen
 
 
 def test_it_shows_the_completion_code_only_after_the_last_answer_is_stored(monkeypatch, team, slow_services, browser):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
-    page = browser.new_page()
-    code_seen_at = times_the_code_is_seen(page, study.completion_code)
-    code = complete_session(page, slow_services, study.code, attention_keys={"faster": "3"})
+    study, code, code_seen_at = demo_session_in_a_browser(team, slow_services, browser)
 
     participant = Participant.objects.get()
     ratings = Rating.objects.filter(participant=participant)
@@ -98,10 +99,7 @@ def test_a_trial_moves_on_before_its_telemetry_is_stored_and_the_last_waits_for_
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from uxlab.studies.models import TrialTelemetry
 
-    study = import_study(parse_study_yaml(DEMO.read_text()), team=team, status=Study.Status.LIVE)
-    page = browser.new_page()
-    code_seen_at = times_the_code_is_seen(page, study.completion_code)
-    code = complete_session(page, slow_telemetry_services, study.code, attention_keys={"faster": "3"})
+    study, code, code_seen_at = demo_session_in_a_browser(team, slow_telemetry_services, browser)
 
     participant = Participant.objects.get()
     trials = list(participant.trials.order_by("index"))

@@ -26,20 +26,30 @@ MAX_STEP = 0.1  # of a parameter's range, per Newton step
 AT_BOUND = 1e-9  # as `_projected_gradient_small`: a parameter this close to its bound is at it
 
 
+def _linear_part(theta, x, counts):
+    """k, the lapse (B, 1), d = bias + x·slopes (B, R) and the counts of A, B and ties (B, R) each."""
+    k = x.shape[1]
+    bias, slopes, lapse = theta[:, :1], theta[:, 1 : 1 + k], theta[:, 1 + k : 2 + k]
+    d = bias + np.einsum("rk,bk->br", x, slopes)
+    return k, lapse, d, (counts[..., 0], counts[..., 1], counts[..., 2])
+
+
+def _davidson_shares(theta, d, k):
+    """Davidson's shares of A, B and a tie without lapses: e^(d/2), e^(−d/2) and ν over their sum."""
+    nu = np.exp(theta[:, 2 + k : 3 + k])
+    half = np.clip(d / 2, -350, 350)
+    a, b = np.exp(half), np.exp(-half)
+    z = a + b + nu
+    return a / z, b / z, nu / z
+
+
 def negative_log_likelihood(theta, x, counts, ties):
     """Per resample, the lapse model's NLL and its gradient (B,), (B, p); psychometric's
     full-data fit calls it on a batch of one. Probabilities are clipped away from 0 and 1 (so a
     separated table has a finite NLL), d/2 to ±350 (so e^±d/2 stays finite)."""
-    k = x.shape[1]
-    bias, slopes, lapse = theta[:, :1], theta[:, 1 : 1 + k], theta[:, 1 + k : 2 + k]
-    d = bias + np.einsum("rk,bk->br", x, slopes)
-    n_a, n_b, n_t = counts[..., 0], counts[..., 1], counts[..., 2]
+    k, lapse, d, (n_a, n_b, n_t) = _linear_part(theta, x, counts)
     if ties == "davidson":
-        nu = np.exp(theta[:, 2 + k : 3 + k])
-        half = np.clip(d / 2, -350, 350)
-        a, b = np.exp(half), np.exp(-half)
-        z = a + b + nu
-        q_a, q_b, q_t = a / z, b / z, nu / z
+        q_a, q_b, q_t = _davidson_shares(theta, d, k)
         p_a = np.maximum(lapse / 2 + (1 - lapse) * q_a, 1e-300)
         p_b = np.maximum(lapse / 2 + (1 - lapse) * q_b, 1e-300)
         p_t = np.maximum((1 - lapse) * q_t, 1e-300)
@@ -71,17 +81,10 @@ def hessian(theta, x, counts, ties):
     Its second derivatives in (d, λ[, η]) are summed over rows with the chain rule's weights
     (1, x) for d. For each outcome o, p_o = c_o·λ + (1 − λ)·q_o and
     ∂²(−n_o log p_o) = n_o/p_o² · ∂p_o ∂p_oᵀ − n_o/p_o · ∂²p_o."""
-    k = x.shape[1]
-    bias, slopes, lapse = theta[:, :1], theta[:, 1 : 1 + k], theta[:, 1 + k : 2 + k]
-    d = bias + np.einsum("rk,bk->br", x, slopes)
-    n_a, n_b, n_t = counts[..., 0], counts[..., 1], counts[..., 2]
+    k, lapse, d, (n_a, n_b, n_t) = _linear_part(theta, x, counts)
     keep = 1 - lapse
     if ties == "davidson":
-        nu = np.exp(theta[:, 2 + k : 3 + k])
-        half = np.clip(d / 2, -350, 350)
-        a, b = np.exp(half), np.exp(-half)
-        z = a + b + nu
-        q_a, q_b, q_t = a / z, b / z, nu / z
+        q_a, q_b, q_t = _davidson_shares(theta, d, k)
         spread = (q_a - q_b) / 2
         spread_d = (q_a * (0.5 - spread) + q_b * (0.5 + spread)) / 2  # ∂spread/∂d
         outcomes = (
