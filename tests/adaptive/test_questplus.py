@@ -68,3 +68,16 @@ def test_it_summarises_a_grid_distribution():
     assert (summary["mean"], summary["sd"], summary["mode"]) == (2.0, 0.0, 2.0)
     uniform = grid_summary(np.arange(100), np.ones(100))
     assert uniform["low"] == pytest.approx(2.0, abs=0.6) and uniform["high"] == pytest.approx(97.0, abs=0.6)
+
+
+def test_replaying_answers_at_once_gives_the_posterior_of_updating_one_by_one():
+    rng = np.random.default_rng(7)
+    grid = np.log10(np.geomspace(0.01, 1.5, 30))
+    answers = [(float(rng.choice(grid) + rng.uniform(-0.01, 0.01)), bool(rng.random() < 0.7)) for _ in range(40)]
+    one_by_one, at_once = (QuestPlus(stimuli=grid, thresholds=grid, slopes=[1.5, 3.0], lapses=[0.0, 0.02])
+                           for _ in range(2))
+    for stimulus, correct in answers:
+        one_by_one.update(stimulus, correct)
+    at_once.replay(answers)
+    assert np.array_equal(one_by_one.posterior, at_once.posterior)
+    assert one_by_one.next_stimulus() == at_once.next_stimulus()

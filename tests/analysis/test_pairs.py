@@ -58,6 +58,22 @@ def test_it_reaches_the_same_bradley_terry_estimate_by_newton_as_by_mm():
     assert pairs.bradley_terry_newton(wins) == pytest.approx(mm, abs=1e-7)
 
 
+@pytest.mark.parametrize("arms, participants, rate", [(2, 4, 0.7), (4, 6, 0.3), (5, 30, 0.7)])
+def test_the_batched_bootstrap_fit_takes_each_resamples_own_newton_steps(arms, participants, rate):
+    from uxlab.analysis.clustered import bootstrap_weights
+
+    rng = np.random.default_rng(arms)
+    per_participant = rng.poisson(rate, size=(participants, arms, arms)).astype(float)
+    per_participant[:, np.arange(arms), np.arange(arms)] = 0
+    resamples = np.einsum("bp,pij->bij", bootstrap_weights(participants, 200, seed=1), per_participant)
+    connected = [stats.strongly_connected(wins) for wins in resamples]
+    if arms == 4:  # sparse: some resamples need the half-win regularisation, some not
+        assert 0 < sum(connected) < len(resamples)
+    assert pairs.strongly_connected_batch(resamples).tolist() == connected
+    one_by_one = np.array([pairs.bradley_terry_newton(wins) for wins in resamples])
+    assert np.array_equal(pairs.bradley_terry_newton_batch(resamples), one_by_one)
+
+
 def reference_davidson(wins, ties):
     """Davidson's likelihood written out per pair and maximised by Nelder–Mead."""
     k = len(wins)

@@ -9,6 +9,7 @@ procedure is adding a class to PROCEDURES; nothing else switches on its name.
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class Track:
     def log_value(self, e):
         return math.log10(self.reference) + self.sign * e
 
-    @property
+    @cached_property
     def levels(self):
         """The grid of difficulties e (log-spaced values over the range, the reference left out), easiest first."""
         values = np.geomspace(self.low, self.high, self.grid)
@@ -145,6 +146,19 @@ class QuestPlusProcedure(Procedure):
         return self.config["quest_plus"]
 
     def quest(self, history=()):
+        """The posterior after ``history`` ([level, correct] pairs). A session asks for the same
+        history several times per answer (summary, stopping rule, next level), so the last one
+        built is kept; callers only read it."""
+        key = tuple((float(level), bool(correct)) for level, correct in history)
+        cached = getattr(self, "_last_quest", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        quest = self._fresh_quest()
+        quest.replay((math.log10(level), correct) for level, correct in key)
+        self._last_quest = (key, quest)
+        return quest
+
+    def _fresh_quest(self):
         levels = np.array(self.track.levels)
         x = np.log10(levels)
         prior = None
@@ -152,13 +166,10 @@ class QuestPlusProcedure(Procedure):
             centre = math.log10(self.settings["prior"]["threshold"])
             logs = np.array([self.track.log_value(level) for level in levels])
             prior = np.exp(-0.5 * ((logs - centre) / self.settings["prior"]["sd_log10"]) ** 2) + 1e-12
-        quest = QuestPlus(
+        return QuestPlus(
             stimuli=x, thresholds=x, slopes=self.settings["slopes"], lapses=self.settings["lapses"],
             guess=self.settings["guess"], prior=prior,
         )
-        for level, correct in history:
-            quest.update(math.log10(level), correct)
-        return quest
 
     def start(self):
         return {"history": [], "trials": 0}

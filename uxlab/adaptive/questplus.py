@@ -68,12 +68,22 @@ class QuestPlus:
 
     def update(self, stimulus, correct):
         """Bayes' rule with one answer at ``stimulus`` (any value, not only a candidate)."""
-        p = self.p_correct([stimulus])[0]
-        self.posterior = self.posterior * (p if correct else 1 - p)
-        total = self.posterior.sum()
-        if total <= 0:  # cannot happen with a lapse rate above zero; guards a degenerate grid
-            raise ValueError("the answers left no parameter set with any probability")
-        self.posterior /= total
+        self.replay([(stimulus, correct)])
+
+    def replay(self, answers):
+        """``update`` with each (stimulus, correct) answer in turn; P(correct) is computed for all
+        of them at once, the posterior multiplied and normalised answer by answer as ``update``
+        does (the same arithmetic, so the same posterior to the last bit)."""
+        answers = list(answers)
+        if not answers:
+            return
+        p = self.p_correct([stimulus for stimulus, _correct in answers])
+        for likelihood, (_stimulus, correct) in zip(p, answers):
+            self.posterior = self.posterior * (likelihood if correct else 1 - likelihood)
+            total = self.posterior.sum()
+            if total <= 0:  # cannot happen with a lapse rate above zero; guards a degenerate grid
+                raise ValueError("the answers left no parameter set with any probability")
+            self.posterior /= total
 
     def expected_entropies(self):
         """The expected entropy of the posterior after an answer at each candidate stimulus."""

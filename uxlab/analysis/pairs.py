@@ -169,6 +169,45 @@ def bradley_terry_newton(wins, tol=1e-10, max_iter=100):
     return s - s.mean()
 
 
+def strongly_connected_batch(wins):
+    """strongly_connected for a stack of win matrices (B, k, k) at once: which reach every arm
+    from every other both ways, by squaring the reachability matrices log2(k) times."""
+    k = wins.shape[-1]
+    reach = (wins > 0) | np.eye(k, dtype=bool)
+    for _ in range(max(1, math.ceil(math.log2(max(k, 2))))):
+        reach = np.matmul(reach.astype(np.float64), reach.astype(np.float64)) > 0
+    return reach.all(axis=(1, 2))
+
+
+def bradley_terry_newton_batch(wins, tol=1e-10, max_iter=100):
+    """bradley_terry_newton on a stack of win matrices (B, k, k), all resamples of a bootstrap in
+    one: each matrix takes the same Newton steps as it would alone and stops when its own step is
+    below ``tol`` (tests/analysis/test_pairs.py checks the two agree)."""
+    wins = np.array(wins, dtype=float)
+    if wins.shape[0] == 0:
+        return np.zeros((0, wins.shape[-1]))
+    unconnected = ~strongly_connected_batch(wins)
+    wins[unconnected] += 0.5 * ((wins[unconnected] + np.swapaxes(wins[unconnected], 1, 2)) > 0)
+    games = wins + np.swapaxes(wins, 1, 2)
+    n, k = wins.shape[:2]
+    s = np.zeros((n, k))
+    total = wins.sum(axis=2)
+    active = np.arange(n)
+    ridge = 1e-12 * np.eye(k - 1)
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        strengths, played = s[active], games[active]
+        p = 1 / (1 + np.exp(strengths[:, None, :] - strengths[:, :, None]))  # p[b, i, j] = P(i beats j)
+        gradient = total[active] - (played * p).sum(axis=2)
+        w = played * p * np.swapaxes(p, 1, 2)
+        hessian = w - np.einsum("bi,ij->bij", w.sum(axis=2), np.eye(k))
+        step = np.linalg.solve(hessian[:, 1:, 1:] - ridge, -gradient[:, 1:, None])[:, :, 0]
+        s[active, 1:] += np.clip(step, -5, 5)
+        active = active[np.max(np.abs(step), axis=1) >= tol]
+    return s - s.mean(axis=1, keepdims=True)
+
+
 def _weighted(weights, per_participant):
     """Σ_p w_p · M_p without a BLAS call (threaded BLAS is slower than this on small arrays)."""
     return (weights[:, None, None] * per_participant).sum(axis=0)
@@ -215,12 +254,11 @@ def bradley_terry(choices: Sequence[Choice], arms: Sequence[str], ties="half", n
     samples = np.full((n_boot if enough else 1, len(arms)), np.nan)
     nus = []
     with one_blas_thread():
-        for b, w in enumerate(weights):
-            if ties == "half":
-                samples[b] = bradley_terry_newton(_weighted(w, matrices))
-            else:
-                samples[b], boot_nu, _ = davidson_fit(_weighted(w, wins), _weighted(w, tie_counts), start=theta)
-                nus.append(boot_nu)
+        if ties == "half" and enough:
+            samples[:] = bradley_terry_newton_batch(np.einsum("bp,pij->bij", weights, matrices))
+        for b, w in enumerate(weights if ties == "davidson" else []):
+            samples[b], boot_nu, _ = davidson_fit(_weighted(w, wins), _weighted(w, tie_counts), start=theta)
+            nus.append(boot_nu)
     low, high = np.percentile(samples, [2.5, 97.5], axis=0) if enough else ([None] * len(arms),) * 2
     differences = []
     for i, first in enumerate(arms):
