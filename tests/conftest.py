@@ -3,6 +3,7 @@ a small fast study, a consented participant and their first trial; plus the real
 and one Chromium for the integration and browser tests."""
 
 import asyncio
+import contextlib
 import os
 
 # Live arms in the suite talk to servers on this machine (`make test` sets the same): for the child
@@ -65,6 +66,27 @@ design:
   pairs: [[fast_arm, slow_arm]]
   seed: quick
 """
+
+
+@contextlib.contextmanager
+def rows_for_the_module(django_db_blocker):
+    """For a module-scoped fixture whose rows are slow to make (whole simulated sessions): they are
+    made once, in a transaction of the module's own; each test's transaction (pytest-django's, a
+    savepoint inside it) rolls back to them, and the module's transaction is rolled back at the
+    end, so nothing is ever committed. Only for tests in a transaction (`django_db`): a live server
+    or `transactional_db` test would not see the rows."""
+    from django.db import transaction
+
+    module_transaction = transaction.atomic()
+    with django_db_blocker.unblock():
+        module_transaction.__enter__()
+    try:
+        with django_db_blocker.unblock():
+            yield
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            module_transaction.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.conftest import import_yaml, mark_trials_shown
+from tests.conftest import import_yaml, mark_trials_shown, rows_for_the_module
 from uxlab.live.protocol import RatingSubmit
 from uxlab.studies import actions
 from uxlab.studies.models import AdaptiveStep
@@ -38,12 +38,45 @@ def run_participant(study, always_right, participant=None):
     return participant
 
 
-@pytest.fixture
-def adaptive_study(team):
-    study = import_yaml(EXAMPLE.read_text(), team)
+def simulated_study(text, code, team):
+    """The study in ``text`` as ``code``, with two whole sessions: one always right, one always wrong."""
+    study = import_yaml(text.replace("\ncode: speedthreshold\n", f"\ncode: {code}\n"), team)
     run_participant(study, True)
     run_participant(study, False)
-    return study
+    return study.pk
+
+
+@pytest.fixture(scope="module")
+def _simulated_studies(django_db_setup, django_db_blocker):
+    """The QUEST+ example and its two-track staircase variant, each with two simulated sessions,
+    made once for the module (rows_for_the_module: every test sees them as made)."""
+    from uxlab.studies.models import Team
+
+    text = EXAMPLE.read_text()
+    start = text.index("    procedure: quest_plus")
+    end = text.index("\n", text.index("sd_log10: 0.3")) + 1
+    with rows_for_the_module(django_db_blocker):
+        team = Team.objects.create(name="Simulated sessions", slug="simulated-sessions")
+        yield {"quest_plus": simulated_study(text, "simulated-quest", team),
+               "staircase": simulated_study(text[:start] + STAIRCASE_TWO_TRACKS + text[end:], "simulated-stairs", team)}
+
+
+def in_team(study_id, team):
+    """A module-made study, moved into the test's team (alice's) for the test."""
+    from uxlab.studies.models import Study
+
+    Study.objects.filter(pk=study_id).update(team=team)
+    return Study.objects.get(pk=study_id)
+
+
+@pytest.fixture
+def adaptive_study(_simulated_studies, team):
+    return in_team(_simulated_studies["quest_plus"], team)
+
+
+@pytest.fixture
+def staircase_study(_simulated_studies, team):
+    return in_team(_simulated_studies["staircase"], team)
 
 
 def test_it_shows_each_threshold_with_its_track_and_the_distribution(client, alice, adaptive_study):
@@ -183,17 +216,6 @@ STAIRCASE_TWO_TRACKS = """    procedure: staircase
     catch_trials: 0.1
     max_trials: 24
 """
-
-
-@pytest.fixture
-def staircase_study(team):
-    text = EXAMPLE.read_text()
-    start = text.index("    procedure: quest_plus")
-    end = text.index("\n", text.index("sd_log10: 0.3")) + 1
-    study = import_yaml(text[:start] + STAIRCASE_TWO_TRACKS + text[end:], team)
-    run_participant(study, True)
-    run_participant(study, False)
-    return study
 
 
 def test_summary_json_and_the_api_hold_the_adaptive_thresholds_the_page_shows(client, alice, adaptive_study):
