@@ -6,6 +6,7 @@ SQLite, the in-memory channel layer and Celery tasks executed in-process.
 
 import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -176,16 +177,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set, otherwise in-process memory (one web process only).
 REDIS_URL = env_str("REDIS_URL")
+# The web processes' asyncio Redis clients (channel layer, socket registry, stream relay, in-flight
+# slots) have no socket timeout. With one, redis-py sends every command under asyncio.wait_for, and
+# on Python 3.11 wait_for loses a cancellation that arrives as the send completes (CPython issue
+# 86296, fixed in 3.12): a closed socket's consumer then carries on, its channel-layer receive
+# polling Redis for ever (it hung test runs). Reads need no timeout: redis-py 8's default of 5 s
+# would race channels-redis's 5 s blocking pop, and uxlab's commands are quick. A Redis that
+# stops answering is noticed by TCP keepalive (about 20 s); one that is down, by the connect timeout.
+REDIS_ASYNC_OPTIONS = {
+    "socket_timeout": None,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "socket_keepalive_options": {
+        option: value
+        for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2))
+        if (option := getattr(socket, name, None)) is not None
+    },
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 defaults to a 5 s read timeout, equal to channels-redis's 5 s blocking pop:
-            # give reads room, or every idle socket's receive loop dies with a TimeoutError.
             # Every socket's group_add/discard borrows a connection: a thousand participants leaving
             # at once must not hit the pool's limit.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 2000}],
+                "hosts": [{"address": REDIS_URL, **REDIS_ASYNC_OPTIONS, "max_connections": 2000}],
                 "capacity": 1500,
                 "expiry": 60,
             },

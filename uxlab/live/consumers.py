@@ -426,7 +426,8 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(protocol.error_frame(error.code, error.message, str(message.key)))
             return
         try:
-            await asyncio.wait_for(publish(payload), timeout=settings.UXLAB_PUBLISH_TIMEOUT_S)
+            async with asyncio.timeout(settings.UXLAB_PUBLISH_TIMEOUT_S):  # not wait_for: see settings.REDIS_ASYNC_OPTIONS
+                await publish(payload)
         except Exception as error:
             log.warning("could not queue %s %s (%r); the browser will retry", what, message.key, error)
             # If the socket is gone, the browser resends after it reconnects.

@@ -54,7 +54,7 @@ class Slots:
         if settings.REDIS_URL:
             import redis.asyncio
 
-            self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+            self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, **settings.REDIS_ASYNC_OPTIONS)
 
     async def take(self, key, member, limit):
         """(taken, in flight afterwards or now)."""

@@ -78,7 +78,7 @@ class SocketRegistry:
         if redis_url:
             import redis.asyncio
 
-            self.redis = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+            self.redis = redis.asyncio.Redis.from_url(redis_url, **settings.REDIS_ASYNC_OPTIONS)
         self.local = {}  # token -> this process's channel names
         self.refresher = None
         self.budgets = {}  # token -> ParticipantBudget

@@ -23,7 +23,7 @@ class StreamBuffer:
         if settings.REDIS_URL:
             import redis.asyncio
 
-            self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+            self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, **settings.REDIS_ASYNC_OPTIONS)
 
     async def open(self, key):
         """Mark the buffer as started before its first message (a backend may take seconds to

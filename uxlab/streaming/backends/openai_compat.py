@@ -458,10 +458,13 @@ async def _stream_events(response, settings, t0, clock):
 
 
 async def _within(awaitable, deadline, clock, code):
-    """Await with a deadline on ``clock``; on expiry raise BackendError(code)."""
+    """Await with a deadline on ``clock``; on expiry raise BackendError(code). asyncio.timeout, not
+    wait_for: on Python 3.11 wait_for can lose the cancellation of a participant who left
+    (CPython issue 86296), and the stream would go on reading the backend."""
     remaining = deadline - clock()
     try:
-        return await asyncio.wait_for(awaitable, timeout=max(remaining, 0.0))
+        async with asyncio.timeout(max(remaining, 0.0)):
+            return await awaitable
     except TimeoutError:
         raise BackendError(code, f"nothing arrived in time ({code.replace('_', ' ')})") from None
 

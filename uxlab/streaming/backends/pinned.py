@@ -53,7 +53,8 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
             addresses = [str(literal)]
         else:
             try:
-                addresses = await asyncio.wait_for(self.resolver(host, port), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancellation on 3.11
+                    addresses = await self.resolver(host, port)
             except TimeoutError:
                 raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
             except (OSError, UnicodeError):
