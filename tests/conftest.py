@@ -197,7 +197,9 @@ def services_env(django_db_setup):
     """The environment of a child process that uses the test database pytest-django created."""
     from django.conf import settings
 
-    assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "run the suite with `make test`"
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", "run the suite with `make test`"
     assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
     # Every browser in the suite starts from 127.0.0.1: the enrolment rate limit (tested on its own
     # in tests/web/test_hostile_http.py) would otherwise count all of them as one client.

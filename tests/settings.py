@@ -49,3 +49,7 @@ from uxlab.settings import *  # noqa: E402, F403
 # bob, charlie in most researcher tests) otherwise costs a full PBKDF2 hash, about 0.4 s here. The
 # servers and workers a test starts import these settings too, so they verify the same hashes.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Transactional tests flush the database with DELETE, not TRUNCATE (tests/database_backend/base.py).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["ENGINE"] = "tests.database_backend"  # noqa: F405

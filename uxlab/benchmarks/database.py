@@ -21,6 +21,14 @@ MARK = "uxlab benchmark throwaway database"
 OLD_MARKS = {"uxlab bench_ratings throwaway database"}  # what bench_ratings wrote before
 
 
+def require_postgres(command, redis=False):
+    """Stop a benchmark that has no Postgres server to measure (the embedded default's SQLite is
+    not what it measures), or no Redis when it needs the channel layer too."""
+    if connection.vendor != "postgresql" or (redis and not settings.REDIS_URL):
+        needs = "DATABASE_URL (Postgres) and REDIS_URL" if redis else "DATABASE_URL pointing at a Postgres server"
+        raise CommandError(f"{command} needs {needs}")
+
+
 def admin_connection():
     database = settings.DATABASES["default"]
     return psycopg.connect(
@@ -43,8 +51,7 @@ class ThrowawayDatabase:
     """
 
     def __init__(self, name, keep=False, tables="migrations"):
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("benchmarks need DATABASE_URL pointing at a Postgres server")
+        require_postgres("benchmarks")
         self.name = name
         self.keep = keep
         self.tables = tables

@@ -32,11 +32,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
-from django.conf import settings
 from django.core.management.base import CommandError
 
 from uxlab.adaptive.questplus import weibull
-from uxlab.benchmarks.database import ThrowawayDatabase
+from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.management.commands import bench_recovery
 from uxlab.benchmarks.simulated_page import FRAME_MS
 
@@ -257,8 +256,7 @@ class Command(bench_recovery.Command):
         parser.add_argument("--keep-logs", action="store_true")
 
     def handle(self, **options):
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("bench_adaptive needs DATABASE_URL pointing at a Postgres server")
+        require_postgres("bench_adaptive")
         if options["participants"] < 1 or not 1 <= options["max_trials"] <= LEVELS * PROMPTS:
             raise CommandError(f"--participants must be >= 1 and --max-trials from 1 to {LEVELS * PROMPTS}")
         if not LOW < options["truth_median"] < REFERENCE:

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.models import Max, Min
 
-from uxlab.benchmarks.database import ThrowawayDatabase
+from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.processes import python, web_server
 from uxlab.streaming.pacing import percentile
 
@@ -60,8 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, participants, seconds, bound_ms, find_capacity, max_participants, skip_bare, **options):
-        if not settings.REDIS_URL or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("bench_pacing needs DATABASE_URL (Postgres) and REDIS_URL")
+        require_postgres("bench_pacing", redis=True)
         self.seconds = seconds
         self.quiet = options["json"]
         self.delivery = options["delivery"]

@@ -17,11 +17,10 @@ import uuid
 from pathlib import Path
 
 import orjson
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection
+from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection, require_postgres
 from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 from uxlab.streaming.pacing import percentile
 
@@ -156,8 +155,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (their folder is printed)")
 
     def handle(self, **options):
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("bench_ratings needs DATABASE_URL pointing at a Postgres server")
+        require_postgres("bench_ratings")
         self.options = options
         self.tmpdir = Path(tempfile.mkdtemp(prefix="uxlab-bench-"))
         self.processes = {}

@@ -27,11 +27,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from uxlab.analysis.planning import covers
-from uxlab.benchmarks.database import ThrowawayDatabase
+from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 from uxlab.benchmarks.simulated_page import SimulatedPage
 
@@ -212,8 +211,7 @@ class Command(BaseCommand):
     def handle(self, **options):
         from uxlab.analysis.simulation import ResponseModel
 
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("bench_recovery needs DATABASE_URL pointing at a Postgres server")
+        require_postgres("bench_recovery")
         self.options = options
         logging.getLogger("httpx").setLevel(logging.WARNING)
         try:

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection
+from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection, require_postgres
 from uxlab.benchmarks.processes import (
     REPO,
     Process,
@@ -112,8 +112,7 @@ class Command(BaseCommand):
                 "bench_sessions measures through a real reverse proxy and nginx is not installed: run "
                 "`make bench` (it installs Debian's nginx-light), then run this again"
             )
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            raise CommandError("bench_sessions needs DATABASE_URL pointing at a Postgres server")
+        require_postgres("bench_sessions")
         try:
             counts = [int(value) for value in str(options["processes"]).split(",")]
         except ValueError:
