@@ -31,16 +31,21 @@ def run_participant(study, values):
     return participant
 
 
-@pytest.fixture
-def rated_study(study):
+def add_answers(study):
+    """Four participants' answers (A, B, tie, A) and a free-text question, so its download is among
+    the pages every access test covers."""
     from uxlab.studies.models import Question
 
-    # A free-text question too, so its download is among the pages every access test covers.
     Question.objects.create(study=study, name="comment", kind="free_text", text="Anything else?", position=5,
                             options={"required": False})
     for values in (["A"], ["B"], ["tie"], ["A"]):
         run_participant(study, values)
     return study
+
+
+@pytest.fixture
+def rated_study(study):
+    return add_answers(study)
 
 
 @pytest.fixture

@@ -51,6 +51,70 @@ BUILDER_ACTIONS = [
 PUBLIC_WITH_CODE = {"study_entry", "pilot_entry"}
 
 
+@pytest.fixture(scope="module")
+def _cast(django_db_setup, django_db_blocker):
+    """The conftest cast and rated study, made once for the module's ~60 tests
+    (rows_for_the_module: each test sees them as made)."""
+    from tests.conftest import QUICK_STUDY_YAML, import_yaml, make_user, rows_for_the_module
+    from tests.web.conftest import add_answers
+    from uxlab.studies.models import Team
+
+    with rows_for_the_module(django_db_blocker):
+        team = Team.objects.create(name="Perception lab", slug="perception-lab")
+        other_team = Team.objects.create(name="Other lab", slug="other-lab")
+        study = add_answers(import_yaml(QUICK_STUDY_YAML, team))
+        yield {"team": team.pk, "other_team": other_team.pk, "study": study.pk,
+               "alice": make_user("alice", team, "owner").pk, "bob": make_user("bob", team, "viewer").pk,
+               "charlie": make_user("charlie", other_team, "owner").pk}
+
+
+@pytest.fixture
+def team(_cast):
+    from uxlab.studies.models import Team
+
+    return Team.objects.get(pk=_cast["team"])
+
+
+@pytest.fixture
+def other_team(_cast):
+    from uxlab.studies.models import Team
+
+    return Team.objects.get(pk=_cast["other_team"])
+
+
+@pytest.fixture
+def study(_cast):
+    from uxlab.studies.models import Study
+
+    return Study.objects.get(pk=_cast["study"])
+
+
+@pytest.fixture
+def rated_study(study):
+    return study
+
+
+def user_of(cast, name):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(pk=cast[name])
+
+
+@pytest.fixture
+def alice(_cast):
+    return user_of(_cast, "alice")
+
+
+@pytest.fixture
+def bob(_cast):
+    return user_of(_cast, "bob")
+
+
+@pytest.fixture
+def charlie(_cast):
+    return user_of(_cast, "charlie")
+
+
 def study_url(name, study, kwargs):
     return reverse(name, kwargs={"code": study.code, **kwargs})
 
