@@ -3,7 +3,6 @@ a small fast study, a consented participant and their first trial; plus the real
 and one Chromium for the integration and browser tests."""
 
 import asyncio
-import contextlib
 import os
 
 # Live arms in the suite talk to servers on this machine (`make test` sets the same): for the child
@@ -68,21 +67,35 @@ design:
 """
 
 
-@contextlib.contextmanager
-def rows_for_the_module(django_db_blocker):
-    """For a module-scoped fixture whose rows are slow to make (whole simulated sessions): they are
-    made once, in a transaction of the module's own; each test's transaction (pytest-django's, a
-    savepoint inside it) rolls back to them, and the module's transaction is rolled back at the
-    end, so nothing is ever committed. Only for tests in a transaction (`django_db`): a live server
-    or `transactional_db` test would not see the rows."""
+def rows_for_the_module(request, django_db_blocker, make):
+    """For a module-scoped fixture whose rows are slow to make (whole simulated sessions):
+    `yield from rows_for_the_module(request, django_db_blocker, make)` calls make() once, in a
+    transaction of the module's own, and yields what it returns. Each test's transaction
+    (pytest-django's, a savepoint inside it) rolls back to those rows, and the module's transaction
+    is rolled back at the end, so nothing is ever committed. The database stays blocked outside
+    make() and the tests' own `django_db`; a module with a transactional or live-server test is
+    refused (its flush would empty the rows, its server would not see them)."""
     from django.db import transaction
 
+    module_items = [item for item in request.session.items if item.module is request.module]
+    transactional = [
+        item.name for item in module_items
+        if {"transactional_db", "live_server"} & set(item.fixturenames)
+        or any(marker.kwargs.get("transaction") for marker in item.iter_markers("django_db"))
+    ]
+    if transactional:
+        raise RuntimeError(f"rows_for_the_module: transactional tests in {request.module.__name__}: {transactional}")
     module_transaction = transaction.atomic()
     with django_db_blocker.unblock():
         module_transaction.__enter__()
+        try:
+            made = make()
+        except BaseException:
+            transaction.set_rollback(True)
+            module_transaction.__exit__(None, None, None)
+            raise
     try:
-        with django_db_blocker.unblock():
-            yield
+        yield made
     finally:
         with django_db_blocker.unblock():
             transaction.set_rollback(True)

@@ -6,11 +6,12 @@ SQLite, the in-memory channel layer and Celery tasks executed in-process.
 
 import ipaddress
 import os
-import socket
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from uxlab.live.redis_connection import CancellableConnection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -178,21 +179,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channel layer: Redis when REDIS_URL is set, otherwise in-process memory (one web process only).
 REDIS_URL = env_str("REDIS_URL")
 # The web processes' asyncio Redis clients (channel layer, socket registry, stream relay, in-flight
-# slots) have no socket timeout. With one, redis-py sends every command under asyncio.wait_for, and
-# on Python 3.11 wait_for loses a cancellation that arrives as the send completes (CPython issue
-# 86296, fixed in 3.12): a closed socket's consumer then carries on, its channel-layer receive
-# polling Redis for ever (it hung test runs). Reads need no timeout: redis-py 8's default of 5 s
-# would race channels-redis's 5 s blocking pop, and uxlab's commands are quick. A Redis that
-# stops answering is noticed by TCP keepalive (about 20 s); one that is down, by the connect timeout.
+# slots) send under asyncio.timeout, not redis-py's asyncio.wait_for, which on Python 3.11 can lose
+# a cancellation (uxlab/live/redis_connection.py). A command fails after 15 s without an answer:
+# more than channels-redis's 5 s blocking pop, which redis-py 8's default of 5 s would race.
 REDIS_ASYNC_OPTIONS = {
-    "socket_timeout": None,
+    "connection_class": CancellableConnection,
+    "socket_timeout": 15,
     "socket_connect_timeout": 5,
-    "socket_keepalive": True,
-    "socket_keepalive_options": {
-        option: value
-        for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2))
-        if (option := getattr(socket, name, None)) is not None
-    },
 }
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -64,3 +64,36 @@ async def test_a_cancelled_task_busy_with_the_socket_registrys_client_ends():
         assert await stuck_after_cancel(busy, seed=2) == []
     finally:
         await client.aclose()
+
+
+@pytest.mark.services
+async def test_a_command_to_a_redis_that_stopped_answering_fails_within_the_timeout(tmp_path):
+    """A paused Redis (SIGSTOP: the kernel still accepts and acknowledges) fails a command after
+    the socket timeout rather than hanging it; cancelling one waiting on it still ends it."""
+    import os
+    import signal
+    import time
+
+    import redis.exceptions
+
+    from uxlab.benchmarks.processes import redis_server
+
+    server = redis_server(tmp_path / "redis.log")
+    server.start()
+    client = redis.asyncio.Redis.from_url(server.url, **{**settings.REDIS_ASYNC_OPTIONS, "socket_timeout": 1})
+    try:
+        assert await client.set("k", "v")
+        os.kill(server.process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await client.get("k")
+        assert time.monotonic() - started < 10  # one second a try, and redis-py's few retries
+        waiting = asyncio.ensure_future(client.get("k"))
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        done, _ = await asyncio.wait([waiting], timeout=1)
+        assert done and waiting.cancelled()
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        await client.aclose()
+        server.stop()

@@ -52,20 +52,23 @@ PUBLIC_WITH_CODE = {"study_entry", "pilot_entry"}
 
 
 @pytest.fixture(scope="module")
-def _cast(django_db_setup, django_db_blocker):
-    """The conftest cast and rated study, made once for the module's ~60 tests
-    (rows_for_the_module: each test sees them as made)."""
+def _cast(request, django_db_setup, django_db_blocker):
+    """The conftest cast and a rated study, made once for the module's ~60 tests
+    (rows_for_the_module: each test sees them as made). The study's code is not conftest's, so a
+    test may still import a fresh `study` beside it."""
     from tests.conftest import QUICK_STUDY_YAML, import_yaml, make_user, rows_for_the_module
     from tests.web.conftest import add_answers
     from uxlab.studies.models import Team
 
-    with rows_for_the_module(django_db_blocker):
+    def make():
         team = Team.objects.create(name="Perception lab", slug="perception-lab")
         other_team = Team.objects.create(name="Other lab", slug="other-lab")
-        study = add_answers(import_yaml(QUICK_STUDY_YAML, team))
-        yield {"team": team.pk, "other_team": other_team.pk, "study": study.pk,
-               "alice": make_user("alice", team, "owner").pk, "bob": make_user("bob", team, "viewer").pk,
-               "charlie": make_user("charlie", other_team, "owner").pk}
+        rated = add_answers(import_yaml(QUICK_STUDY_YAML.replace("\ncode: quick\n", "\ncode: rated\n"), team))
+        return {"team": team.pk, "other_team": other_team.pk, "rated_study": rated.pk,
+                "alice": make_user("alice", team, "owner").pk, "bob": make_user("bob", team, "viewer").pk,
+                "charlie": make_user("charlie", other_team, "owner").pk}
+
+    yield from rows_for_the_module(request, django_db_blocker, make)
 
 
 @pytest.fixture
@@ -83,15 +86,10 @@ def other_team(_cast):
 
 
 @pytest.fixture
-def study(_cast):
+def rated_study(_cast):
     from uxlab.studies.models import Study
 
-    return Study.objects.get(pk=_cast["study"])
-
-
-@pytest.fixture
-def rated_study(study):
-    return study
+    return Study.objects.get(pk=_cast["rated_study"])
 
 
 def user_of(cast, name):

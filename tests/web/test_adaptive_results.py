@@ -47,7 +47,7 @@ def simulated_study(text, code, team):
 
 
 @pytest.fixture(scope="module")
-def _simulated_studies(django_db_setup, django_db_blocker):
+def _simulated_studies(request, django_db_setup, django_db_blocker):
     """The QUEST+ example and its two-track staircase variant, each with two simulated sessions,
     made once for the module (rows_for_the_module: every test sees them as made)."""
     from uxlab.studies.models import Team
@@ -55,10 +55,13 @@ def _simulated_studies(django_db_setup, django_db_blocker):
     text = EXAMPLE.read_text()
     start = text.index("    procedure: quest_plus")
     end = text.index("\n", text.index("sd_log10: 0.3")) + 1
-    with rows_for_the_module(django_db_blocker):
+
+    def make():
         team = Team.objects.create(name="Simulated sessions", slug="simulated-sessions")
-        yield {"quest_plus": simulated_study(text, "simulated-quest", team),
-               "staircase": simulated_study(text[:start] + STAIRCASE_TWO_TRACKS + text[end:], "simulated-stairs", team)}
+        return {"quest_plus": simulated_study(text, "simulated-quest", team),
+                "staircase": simulated_study(text[:start] + STAIRCASE_TWO_TRACKS + text[end:], "simulated-stairs", team)}
+
+    yield from rows_for_the_module(request, django_db_blocker, make)
 
 
 def in_team(study_id, team):

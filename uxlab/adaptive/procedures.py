@@ -57,7 +57,7 @@ class Track:
     def levels(self):
         """The grid of difficulties e (log-spaced values over the range, the reference left out), easiest first."""
         values = np.geomspace(self.low, self.high, self.grid)
-        levels = sorted({round(self.distance(value), 12) for value in values} - {0.0}, reverse=True)
+        levels = tuple(sorted({round(self.distance(value), 12) for value in values} - {0.0}, reverse=True))
         if not levels:
             raise ValueError(f"track {self.name!r}: its range holds no value other than the reference")
         return levels

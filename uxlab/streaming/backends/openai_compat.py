@@ -462,8 +462,12 @@ async def _within(awaitable, deadline, clock, code):
     wait_for: on Python 3.11 wait_for can lose the cancellation of a participant who left
     (CPython issue 86296), and the stream would go on reading the backend."""
     remaining = deadline - clock()
+    if remaining <= 0:  # as wait_for did: a deadline already passed runs nothing, ready or not
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise BackendError(code, f"nothing arrived in time ({code.replace('_', ' ')})")
     try:
-        async with asyncio.timeout(max(remaining, 0.0)):
+        async with asyncio.timeout(remaining):
             return await awaitable
     except TimeoutError:
         raise BackendError(code, f"nothing arrived in time ({code.replace('_', ' ')})") from None
