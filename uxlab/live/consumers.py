@@ -426,7 +426,7 @@ class ParticipantConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(protocol.error_frame(error.code, error.message, str(message.key)))
             return
         try:
-            async with asyncio.timeout(settings.UXLAB_PUBLISH_TIMEOUT_S):  # not wait_for: see settings.REDIS_ASYNC_OPTIONS
+            async with asyncio.timeout(settings.UXLAB_PUBLISH_TIMEOUT_S):  # not wait_for: see live/redis_connection.py
                 await publish(payload)
         except Exception as error:
             log.warning("could not queue %s %s (%r); the browser will retry", what, message.key, error)

@@ -4,7 +4,7 @@ the channel layer, the socket registry, the stream relay, the in-flight slots).
 redis-py sends a command under asyncio.wait_for when the connection has a socket timeout, and on
 Python 3.11 wait_for loses a cancellation that arrives as the send completes (CPython issue 86296,
 fixed in 3.12). A closed socket's task then carried on as if never cancelled: its channel-layer
-receive polled Redis every 5 s for ever, holding a connection (tests/live/test_redis_clients.py).
+receive polled Redis every 5 s for ever, holding a connection (tests/live/test_redis_connection.py).
 This class sends under asyncio.timeout instead, which keeps the cancellation, and keeps the socket
 timeout for everything else (reads use asyncio.timeout already), so a Redis that stops answering
 still fails a command within the timeout rather than hanging it.

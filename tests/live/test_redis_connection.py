@@ -1,4 +1,4 @@
-"""The web processes' Redis clients let a cancelled task end (settings.REDIS_ASYNC_OPTIONS): with a
+"""The web processes' Redis clients let a cancelled task end (uxlab/live/redis_connection.py): with a
 socket timeout, redis-py sends under asyncio.wait_for, which on Python 3.11 can lose the
 cancellation (CPython issue 86296), and a closed socket's channel-layer receive then polled Redis
 for ever. Each round cancels a task at a random moment of its work, as a closing socket does."""
@@ -12,6 +12,8 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
 pytestmark = pytest.mark.asyncio
+
+assert settings.REDIS_URL, "run the suite with `make test` (REDIS_URL is needed)"
 
 ROUNDS = 300  # with the old 15 s socket timeout the channel layer's receive stuck within a few rounds
 
@@ -40,7 +42,6 @@ async def stuck_after_cancel(start_work, seed):
     return stuck
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (make test sets REDIS_URL)")
 async def test_a_cancelled_channel_layer_receive_ends():
     layer = RedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
     try:
@@ -52,7 +53,6 @@ async def test_a_cancelled_channel_layer_receive_ends():
         await layer.close_pools()
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (make test sets REDIS_URL)")
 async def test_a_cancelled_task_busy_with_the_socket_registrys_client_ends():
     client = redis.asyncio.Redis.from_url(settings.REDIS_URL, **settings.REDIS_ASYNC_OPTIONS)
     try:
