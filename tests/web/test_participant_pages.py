@@ -1,6 +1,7 @@
 """The participant's steps over HTTP: entry, checks, consent, instructions, and where reloads land."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -29,23 +30,52 @@ def test_it_allocates_nobody_until_start_and_then_walks_the_steps_in_order(clien
     response = client.post(f"/s/{study.code}/", {"PROLIFIC_PID": "abc", "STUDY_ID": "st"})
     participant = ExternalIdentity.objects.get(external_id="abc").participant
     token = participant.token
-    assert response.url == f"/p/{token}/"
+    # Each step's page sends the participant straight on to the next step's page (no hop through
+    # their own page, which sends them to the same place).
+    assert response.url == f"/p/{token}/checks/"
     assert client.get(f"/p/{token}/").url == f"/p/{token}/checks/"
     assert client.get(f"/p/{token}/trial/").url == f"/p/{token}/checks/"  # not yet: sent to the step they are on
 
-    assert post_checks(client, token).json() == {"passed": True, "next_url": f"/p/{token}/"}
+    assert post_checks(client, token).json() == {"passed": True, "next_url": f"/p/{token}/consent/"}
     participant.refresh_from_db()
     assert participant.checks["clock_sync_quality"] == "good" and participant.layout == "side_by_side"
     assert client.get(f"/p/{token}/").url == f"/p/{token}/consent/"
-    client.post(f"/p/{token}/consent/", {"decision": "agree"})
+    assert client.post(f"/p/{token}/consent/", {"decision": "agree"}).url == f"/p/{token}/instructions/"
     assert client.get(f"/p/{token}/").url == f"/p/{token}/instructions/"
-    client.post(f"/p/{token}/instructions/")
+    assert client.post(f"/p/{token}/instructions/").url == f"/p/{token}/trial/"
     assert client.get(f"/p/{token}/").url == f"/p/{token}/trial/"
     page = client.get(f"/p/{token}/trial/").content.decode()
     assert 'data-answering="after_both"' in page and 'data-layout="side_by_side"' in page
     assert "Trial 1 of 1" in page
     # The same id again: the same participant, at the same step.
     assert client.get(f"/s/{study.code}/?PROLIFIC_PID=abc").url == f"/p/{token}/"
+
+
+@pytest.mark.django_db
+def test_it_renders_a_questions_fields_anew_once_the_question_changes(client, participant):
+    """Each question's fields are rendered once per process (views_participant.question_html) and
+    kept by the values they are rendered from: an edit shows on the next page."""
+    from uxlab.studies.models import Question
+
+    Participant.objects.filter(pk=participant.pk).update(
+        checked_at=timezone.now(), checks={"passed": True}, layout="side_by_side", instructions_seen_at=timezone.now()
+    )
+    url = f"/p/{participant.token}/trial/"
+    first = client.get(url).content.decode()
+    assert first.count('data-question="faster"') == 1 and "Which response felt faster?" in first
+    # The kept fields are the same fields (the CSRF token's mask differs from page to page).
+    def fields(page):
+        form = re.search(r'<form id="answers".*?</form>', page, re.DOTALL).group(0)
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", form)
+
+    assert fields(client.get(url).content.decode()) == fields(first)
+    Question.objects.filter(study=participant.study, name="faster").update(
+        text="Which one felt quicker?", options={"ask": "every_trial"}
+    )
+    again = client.get(url).content.decode()
+    assert "Which one felt quicker?" in again and "Which response felt faster?" not in again
+    Question.objects.filter(study=participant.study, name="faster").update(kind="forced_choice")
+    assert 'value="tie"' in again and 'value="tie"' not in client.get(url).content.decode()
 
 
 @pytest.mark.django_db

@@ -10,17 +10,19 @@ import hmac
 import logging
 from typing import Annotated, Literal
 
+import orjson
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from uxlab.studies import actions
 from uxlab.studies.assignment import StudyFull
-from uxlab.studies.models import Participant, Study
+from uxlab.studies.models import Participant, Question, Study
 from uxlab.web.throttle import client_address
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ COMPLETION_REDIRECT_S = 30
 
 
 def get_participant(token):
-    participant = Participant.objects.select_related("study").filter(token=token).first()
+    participant = actions.participant_by_token(token)
     if participant is None:
         raise Http404("This study link is not valid.")
     return participant
@@ -161,7 +163,7 @@ def study_entry(request, code):
             )
         except actions.AlreadyStarted as started:
             return resume_or_refuse(request, study, started.participant)
-        return remember_owner(redirect("web:participant_home", token=participant.token), request, study, participant)
+        return remember_owner(to_current_step(participant), request, study, participant)
     return render(request, "participate/welcome.html", {"study": study, "params": carried_params(study, params)})
 
 
@@ -186,6 +188,16 @@ def participant_home(request, token):
         return render(request, "participate/expired.html", context)
     actions.touch_participant(participant)
     return redirect(STEP_URLS[step], token=token)
+
+
+def to_current_step(participant):
+    """A redirect to the page of the step the participant is on now: where their own page
+    (participant_home) would send them, without the extra request. A step page moving them on
+    ends with it."""
+    step = actions.participant_step(participant)
+    if step in STEP_URLS:
+        return redirect(STEP_URLS[step], token=participant.token)
+    return redirect("web:participant_home", token=participant.token)
 
 
 def at_step(participant, step):
@@ -277,7 +289,7 @@ def checks(request, token):
         )
         passed = actions.record_checks(participant, results, viewport_ok=viewport_ok, stacked=not viewport_ok)
         return JsonResponse(
-            {"passed": passed, "next_url": reverse("web:participant_home", args=[token]) if passed else None}
+            {"passed": passed, "next_url": to_current_step(participant).url if passed else None}
         )
     context = {
         "participant": participant,
@@ -309,7 +321,7 @@ def consent(request, token):
         if not participant.mode and actions.study_is_full(study):
             return closed_response(request, study, "full")
         actions.record_consent(participant)
-        return redirect("web:participant_home", token=token)
+        return to_current_step(participant)
     return render(request, "participate/consent.html", {"participant": participant, "study": study})
 
 
@@ -323,7 +335,7 @@ def instructions(request, token):
     if request.method == "POST":
         assistive = request.POST.get("assistive_technology") == "yes" if session.ask_assistive_technology else None
         actions.mark_instructions_seen(participant, assistive_technology=assistive)
-        return redirect("web:participant_home", token=token)
+        return to_current_step(participant)
     has_practice = participant.study.prompts.filter(role="practice").exists()
     context = {
         "participant": participant,
@@ -371,8 +383,10 @@ def extend(request, token):
 
 def trial(request, token):
     participant = get_participant(token)
-    questions = list(participant.study.questions.all())
-    step, current = actions.participant_position(participant, questions)
+    questions = actions.study_questions(participant.study)
+    # The trials are read once, with their answers counted, for the step, the pending trial and the counts.
+    trials = actions.trials_with_answers(participant, questions) if participant.assignment else []
+    step, current = actions.participant_position(participant, questions, trials)
     if step != "trial":
         # A finished trial's page comes here for the next one: straight on to the step it is
         # (the done page after the last), through the participant's page only when it has more to say.
@@ -386,11 +400,12 @@ def trial(request, token):
             participant = actions.reserve_trials(participant)
         except StudyFull:
             return closed_response(request, participant.study, "full")
-        current = actions.pending_trial(participant, questions)
+        trials = actions.trials_with_answers(participant, questions)
+        current = actions.pending_trial(participant, questions, trials)
     actions.touch_participant(participant)
     study = participant.study
     session = study.session
-    indexes = list(participant.trials.values_list("index", "kind"))
+    indexes = [(each.index, each.kind) for each in trials]
     counted = sorted(index for index, kind in indexes if kind != "practice")
     trial_count = len(counted)
     adaptive = participant.assignment.get("design") == "adaptive"
@@ -413,7 +428,7 @@ def trial(request, token):
         # answer), waits for all telemetry: the done page cannot send it.
         "telemetry_follows": not is_last and not adaptive,
         # A question asked once (ask: once) is on the first trial's page only.
-        "questions": [question for question in questions if question.asked_on(current.index)],
+        "questions": [question_html(question) for question in questions if question.asked_on(current.index)],
         "session": session,
         "stacked": participant.layout == "stacked",
         "min_exposure_ms": round(session.min_exposure_s * 1000),
@@ -421,6 +436,23 @@ def trial(request, token):
         **session_timer(participant),
     }
     return render(request, "participate/trial.html", context)
+
+
+QUESTION_FIELDS = tuple(field.attname for field in Question._meta.concrete_fields)
+MAX_RENDERED_QUESTIONS = 1024
+_rendered_questions = {}
+
+
+def question_html(question):
+    """A question's form fields: the same on every trial of every participant of its study, so each
+    is rendered once per process, kept by everything it is rendered from (every field's value)."""
+    key = tuple(orjson.dumps(getattr(question, name), option=orjson.OPT_SORT_KEYS) for name in QUESTION_FIELDS)
+    html = _rendered_questions.get(key)
+    if html is None:
+        if len(_rendered_questions) >= MAX_RENDERED_QUESTIONS:
+            _rendered_questions.clear()
+        html = _rendered_questions[key] = render_to_string("participate/_question.html", {"question": question})
+    return html
 
 
 # --- Completion ----------------------------------------------------------------------------------

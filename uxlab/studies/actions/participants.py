@@ -3,12 +3,43 @@
 import hashlib
 
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.utils import timezone
 
 from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials, ends_its_run
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
-from uxlab.studies.models import Participant, Question, Study, Trial
+from uxlab.studies.models import Participant, Prompt, Question, Rating, Study, Trial
+from uxlab.studies.rows import ModelColumns, fetch_rows
+
+PARTICIPANT_COLUMNS = ModelColumns(Participant, "p")
+STUDY_COLUMNS = ModelColumns(Study, "s")
+QUESTION_COLUMNS = ModelColumns(Question, "q")
+TRIAL_COLUMNS = ModelColumns(Trial, "t")
+PROMPT_COLUMNS = ModelColumns(Prompt, "pr")
+PARTICIPANT_BY_TOKEN = (
+    f"SELECT {PARTICIPANT_COLUMNS.sql}, {STUDY_COLUMNS.sql} FROM {PARTICIPANT_COLUMNS.table} p"
+    f' INNER JOIN {STUDY_COLUMNS.table} s ON s."id" = p."study_id" WHERE p."token" = %s'
+)
+STUDY_QUESTIONS = (
+    f'SELECT {QUESTION_COLUMNS.sql} FROM {QUESTION_COLUMNS.table} q WHERE q."study_id" = %s'
+    ' ORDER BY q."position", q."id"'  # Question.Meta.ordering
+)
+
+
+def participant_by_token(token):
+    """The participant with this token, their study read with them (one statement, written once:
+    every participant page starts here; studies/rows.py); None when there is none."""
+    rows = fetch_rows(PARTICIPANT_BY_TOKEN, [token])
+    if not rows:
+        return None
+    participant = PARTICIPANT_COLUMNS.instance(rows[0][: PARTICIPANT_COLUMNS.width])
+    participant.study = STUDY_COLUMNS.instance(rows[0][PARTICIPANT_COLUMNS.width :])
+    return participant
+
+
+def study_questions(study):
+    """The study's questions in their order, as `study.questions.all()` reads them."""
+    return [QUESTION_COLUMNS.instance(row) for row in fetch_rows(STUDY_QUESTIONS, [study.pk])]
 
 
 def record_consent(participant):
@@ -165,10 +196,11 @@ def participant_step(participant):
     return participant_position(participant)[0]
 
 
-def participant_position(participant, questions=None):
+def participant_position(participant, questions=None, trials=None):
     """(step, pending trial): participant_step, and the trial pending_trial finds when the step
     depended on it (else None), so a page that needs both reads the trials once. `questions`: the
-    study's questions, when the caller has read them."""
+    study's questions, and `trials` the participant's (trials_with_answers), when the caller has
+    read them."""
     if participant.is_withdrawn:
         return "withdrawn", None
     if participant.is_expired:
@@ -183,7 +215,7 @@ def participant_position(participant, questions=None):
         return "done", None
     if not participant.assignment:
         return "trial", None
-    pending = pending_trial(participant, questions)
+    pending = pending_trial(participant, questions, trials)
     return ("trial" if pending is not None else "done"), pending
 
 
@@ -220,31 +252,65 @@ def touch_participant(participant):
 # --- Where the participant is --------------------------------------------------------------------
 
 
-def pending_trial(participant, questions=None):
+def pending_trial(participant, questions=None, trials=None):
     """The first trial not yet streamed or with a required question unanswered (its prompt read
     with it); None when every trial was streamed and answered (or none is reserved yet). A skipped
     trial (it could not be shown) is passed by: the participant goes on without it. `questions`:
-    the study's questions, when the caller has read them. A question asked once (``ask: once``) is
-    required on the first trial only (Question.FIRST_TRIAL_INDEX).
+    the study's questions, when the caller has read them; `trials`: the participant's trials as
+    trials_with_answers reads them, when the caller has. A question asked once (``ask: once``) is
+    required on the first trial only (Question.FIRST_TRIAL_INDEX)."""
+    if trials is None:
+        trials = trials_with_answers(participant, questions)
+    for trial in trials:
+        if trial.status == Trial.Status.SKIPPED:
+            continue
+        if (
+            trial.started_at is None
+            or trial.required_answered < trial.required_count
+            or (trial.index == Question.FIRST_TRIAL_INDEX and trial.once_answered < trial.once_count)
+        ):
+            return trial
+    return None
 
-    One query for the trials: each trial's answered required questions are counted in it, so no
-    trial or rating is read that is not pending."""
+
+def trials_with_answers(participant, questions=None):
+    """The participant's trials in order, each with its prompt and how many of the study's required
+    questions it has answers to: `required_answered` of the `required_count` asked on every trial,
+    `once_answered` of the `once_count` asked once. One statement, written once per count of
+    questions (studies/rows.py): no rating is read, only counted."""
     if questions is None:
-        questions = participant.study.questions.all()
+        questions = study_questions(participant.study)
     required = [question for question in questions if question.required]
     every = [question.pk for question in required if not question.asked_once]
     once = [question.pk for question in required if question.asked_once]
-    trials = participant.trials.exclude(status=Trial.Status.SKIPPED).select_related("prompt").order_by("index")
-    pending = Q(started_at__isnull=True)
-    if every:
-        answered = Count("ratings__question", filter=Q(ratings__question__in=every), distinct=True)
-        trials = trials.annotate(required_answered=answered)
-        pending |= Q(required_answered__lt=len(every))
-    if once:
-        answered_once = Count("ratings__question", filter=Q(ratings__question__in=once), distinct=True)
-        trials = trials.annotate(once_answered=answered_once)
-        pending |= Q(index=Question.FIRST_TRIAL_INDEX, once_answered__lt=len(once))
-    return trials.filter(pending).first()
+    rows = fetch_rows(trials_with_answers_sql(len(every), len(once)), [*every, *once, participant.pk])
+    trials = []
+    for row in rows:
+        trial = TRIAL_COLUMNS.instance(row[: TRIAL_COLUMNS.width])
+        trial.prompt = PROMPT_COLUMNS.instance(row[TRIAL_COLUMNS.width : TRIAL_COLUMNS.width + PROMPT_COLUMNS.width])
+        trial.required_answered, trial.once_answered = row[-2:]
+        trial.required_count, trial.once_count = len(every), len(once)
+        trials.append(trial)
+    return trials
+
+
+def answered_count_sql(count):
+    """How many of `count` questions (parameters) a trial `t` has answers to."""
+    if not count:
+        return "0"
+    placeholders = ", ".join(["%s"] * count)
+    return (
+        f'(SELECT COUNT(DISTINCT r."question_id") FROM {Rating._meta.db_table} r'
+        f' WHERE r."trial_id" = t."id" AND r."question_id" IN ({placeholders}))'
+    )
+
+
+def trials_with_answers_sql(every, once):
+    return (
+        f"SELECT {TRIAL_COLUMNS.sql}, {PROMPT_COLUMNS.sql}, {answered_count_sql(every)}, {answered_count_sql(once)}"
+        f' FROM {TRIAL_COLUMNS.table} t INNER JOIN {PROMPT_COLUMNS.table} pr ON pr."id" = t."prompt_id"'
+        ' WHERE t."participant_id" = %s ORDER BY t."index"'
+    )
 
 
 def is_last_trial(participant, trial):
