@@ -9,12 +9,17 @@ path is allowed only with everything but the last trial's answers stored.
 import time
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from uxlab.studies.actions.adaptive import end_runs
-from uxlab.studies.actions.attention import score_attention_checks
-from uxlab.studies.actions.participants import is_last_trial, missing_telemetry, pending_trial
+from uxlab.studies.actions.attention import score_attention_checks, score_attention_trials
+from uxlab.studies.actions.participants import (
+    is_last_trial,
+    missing_telemetry,
+    pending_trial,
+    study_questions,
+    trials_with_answers,
+)
 from uxlab.studies.actions.sessions import announce_session_closed
 from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.models import Participant, Rating, Trial
@@ -26,27 +31,34 @@ UNCONFIRMED_REASONS = ("save_timeout",)
 GIVE_UP_SLACK_S = 2.0
 
 
-# Skipped trials lost to a backend (actions.live, actions.trials): its restarts used up by failures,
-# or the arm refusing more streams. Not a participant's reloads ("restart_limit", "blocked") or gaps.
-BACKEND_SKIPS = Q(skip_reason="arm_busy") | (
-    Q(skip_reason__startswith="restart_limit: ") & ~Q(skip_reason="restart_limit: gap")
-)
+# Why a trial skipped because of a backend was skipped (actions.live, actions.trials): its restarts
+# used up by failures, or the arm refusing more streams. Not a participant's reloads
+# ("restart_limit", "blocked") or gaps.
+BACKEND_SKIP_REASON = "arm_busy"
+BACKEND_RESTART_PREFIX = "restart_limit: "
+GAP_SKIP_REASON = "restart_limit: gap"
 
 
-def lost_to_backends(participant):
-    """Whether a trial of the participant was skipped because a backend failed."""
-    return participant.trials.filter(BACKEND_SKIPS, status=Trial.Status.SKIPPED).exists()
+def lost_to_a_backend(trial):
+    """Whether the trial was skipped because a backend failed."""
+    reason = trial.skip_reason
+    return trial.status == Trial.Status.SKIPPED and (
+        reason == BACKEND_SKIP_REASON or (reason.startswith(BACKEND_RESTART_PREFIX) and reason != GAP_SKIP_REASON)
+    )
 
 
-def completion_outcome(participant):
+def completion_outcome(participant, trials=None):
     """incomplete when the participant's own reloads skipped a trial (an attention check included:
     skipping more must never pay better), else failed_attention when an attention check was failed,
-    else backend_failure when a trial was lost to a failing backend, else completed."""
-    if participant.trials.filter(status=Trial.Status.SKIPPED).exclude(BACKEND_SKIPS).exists():
+    else backend_failure when a trial was lost to a failing backend, else completed. `trials`: the
+    participant's trials, when the caller has read them."""
+    if trials is None:
+        trials = list(participant.trials.all())
+    if any(trial.status == Trial.Status.SKIPPED and not lost_to_a_backend(trial) for trial in trials):
         return Participant.Outcome.INCOMPLETE
-    if participant.trials.filter(kind="attention", attention_passed=False).exists():
+    if any(trial.kind == "attention" and trial.attention_passed is False for trial in trials):
         return Participant.Outcome.FAILED_ATTENTION
-    if lost_to_backends(participant):
+    if any(lost_to_a_backend(trial) for trial in trials):
         return Participant.Outcome.BACKEND_FAILURE
     return Participant.Outcome.COMPLETED
 
@@ -60,24 +72,35 @@ def complete_participant(participant):
         return True
     if not participant.has_consented or participant.is_expired or not participant.assignment:
         return False
-    if pending_trial(participant) is not None or missing_telemetry(participant):
+    questions = study_questions(participant.study)
+    trials = trials_with_answers(participant, questions)
+    if pending_trial(participant, questions, trials) is not None or missing_telemetry(participant):
         return False
-    score_attention_checks(participant)
-    outcome = completion_outcome(participant)
+    # A safety net: an attention check is scored when its answer is stored (record_ratings).
+    unscored = [trial.pk for trial in trials if trial.kind == "attention" and trial.attention_passed is None]
+    if unscored:
+        score_attention_trials(unscored)
+        trials = trials_with_answers(participant, questions)
+    outcome = completion_outcome(participant, trials)
     if outcome == Participant.Outcome.COMPLETED and not Rating.objects.filter(participant=participant).exists():
         return False  # nothing stored: not a completion (the other outcomes end the session without the code)
     code, _url = participant.study.completion_for(outcome)
+    ended = {
+        "completed_at": timezone.now(),
+        "status": Participant.Status.COMPLETED,
+        "outcome": outcome,
+        "completion_code_shown": code,
+    }
     with transaction.atomic():
-        completed = Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
-            completed_at=timezone.now(),
-            status=Participant.Status.COMPLETED,
-            outcome=outcome,
-            completion_code_shown=code,
-        )
+        completed = Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(**ended)
         if completed:
             end_runs([participant.pk])  # a run whose last trial was skipped
             announce_session_closed([participant.pk], "completed")
-    participant.refresh_from_db()
+    if completed:
+        for name, value in ended.items():
+            setattr(participant, name, value)
+    else:
+        participant.refresh_from_db()  # another request completed them first, perhaps otherwise
     return True
 
 
