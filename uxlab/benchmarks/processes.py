@@ -81,6 +81,38 @@ def group_cpu_seconds(pgid):
     return total / tick
 
 
+def server_cpu_seconds(pid):
+    """User + system CPU seconds a forking server (Postgres's postmaster) has used with every
+    process it started: its own, its exited children's (reaped into its cutime and cstime) and its
+    live children's. None when the process is not on this machine (or not readable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    total = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(child[1]) == pid:
+            total += int(child[11]) + int(child[12])
+    return total / tick
+
+
+def parent_pid(pid):
+    """The parent of a local process; None when it is not on this machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def database_url(name=None):
     """A URL for the database `name` (default: the configured one) on the configured server."""
     database = settings.DATABASES["default"]

@@ -37,8 +37,10 @@ from uxlab.benchmarks.processes import (
     free_port,
     free_port_range,
     group_cpu_seconds,
+    parent_pid,
     python,
     redis_server,
+    server_cpu_seconds,
     wait_for_port,
 )
 from uxlab.processes import find_nginx
@@ -76,6 +78,14 @@ class ConnectionSampler(threading.Thread):
         self.stopping.set()
         self.join()
         return self.most
+
+
+def postgres_server_pid():
+    """The pid of the Postgres server (the postmaster: a backend's parent) when it runs on this
+    machine; None otherwise."""
+    with admin_connection() as admin:
+        backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
+    return parent_pid(backend)
 
 
 def worker_processes():
@@ -180,6 +190,8 @@ class Command(BaseCommand):
             children = self.children(serve.log_text())
             cpu_before = {name: group_cpu_seconds(pid) for name, pid in children.items()}
             cpu_before["redis"] = group_cpu_seconds(redis.pid)
+            postgres = postgres_server_pid()
+            cpu_before["postgres"] = server_cpu_seconds(postgres) if postgres else None
             sampler = ConnectionSampler(database.name)
             sampler.start()
             faults = self.schedule_faults(count, children, web_ports)
@@ -196,6 +208,9 @@ class Command(BaseCommand):
             }
             cpu["redis"] = round(group_cpu_seconds(redis.pid) - cpu_before["redis"], 2)
             cpu["load_generator"] = round(load["load_cpu_seconds"], 2)
+            if cpu_before["postgres"] is not None and (postgres_now := server_cpu_seconds(postgres)) is not None:
+                # The whole server's, every database's: this run's and whatever else ran meanwhile.
+                cpu["postgres"] = round(postgres_now - cpu_before["postgres"], 2)
             log = serve.log_text()
         return self.report(count, load, wall, cpu, max_connections, log, run_started)
 
