@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -16,10 +16,12 @@ STUDY_COLUMNS = ModelColumns(Study, "s")
 QUESTION_COLUMNS = ModelColumns(Question, "q")
 TRIAL_COLUMNS = ModelColumns(Trial, "t")
 PROMPT_COLUMNS = ModelColumns(Prompt, "pr")
-PARTICIPANT_BY_TOKEN = (
+PARTICIPANT_AND_STUDY = (
     f"SELECT {PARTICIPANT_COLUMNS.sql}, {STUDY_COLUMNS.sql} FROM {PARTICIPANT_COLUMNS.table} p"
-    f' INNER JOIN {STUDY_COLUMNS.table} s ON s."id" = p."study_id" WHERE p."token" = %s'
+    f' INNER JOIN {STUDY_COLUMNS.table} s ON s."id" = p."study_id"'
 )
+PARTICIPANT_BY_TOKEN = f'{PARTICIPANT_AND_STUDY} WHERE p."token" = %s'
+PARTICIPANT_BY_ID = f'{PARTICIPANT_AND_STUDY} WHERE p."id" = %s'
 STUDY_QUESTIONS = (
     f'SELECT {QUESTION_COLUMNS.sql} FROM {QUESTION_COLUMNS.table} q WHERE q."study_id" = %s'
     ' ORDER BY q."position", q."id"'  # Question.Meta.ordering
@@ -30,10 +32,12 @@ def participant_by_token(token):
     """The participant with this token, their study read with them (one statement, written once:
     every participant page starts here; studies/rows.py); None when there is none."""
     rows = fetch_rows(PARTICIPANT_BY_TOKEN, [token])
-    if not rows:
-        return None
-    participant = PARTICIPANT_COLUMNS.instance(rows[0][: PARTICIPANT_COLUMNS.width])
-    participant.study = STUDY_COLUMNS.instance(rows[0][PARTICIPANT_COLUMNS.width :])
+    return participant_and_study(rows[0]) if rows else None
+
+
+def participant_and_study(row):
+    participant = PARTICIPANT_COLUMNS.instance(row[: PARTICIPANT_COLUMNS.width])
+    participant.study = STUDY_COLUMNS.instance(row[PARTICIPANT_COLUMNS.width :])
     return participant
 
 
@@ -60,9 +64,7 @@ def reserve_trials(participant):
     participant is on their way to the first trial. Raises StudyFull (and records nothing) when the
     study's quotas leave no room."""
     with transaction.atomic():
-        # The study's row lock serialises assignments, so cell counts are read and raised atomically.
-        Study.objects.select_for_update().filter(pk=participant.study_id).first()
-        locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        locked = lock_participant_and_study(participant.pk)
         if locked.assignment or not locked.has_consented:
             return locked
         locked.assignment_seed = assignment_seed(locked)
@@ -70,6 +72,20 @@ def reserve_trials(participant):
         assign_trials(locked)
         locked.save(update_fields=["assignment_seed", "assignment", "assigned_at"])
         return locked
+
+
+# The study's row lock serialises assignments, so cell counts are read and raised atomically. It is
+# the weaker NO KEY UPDATE lock: a participant (or anything else) referring to the study checks its
+# foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for every assignment in turn.
+# Study edits and status changes take FOR UPDATE, which still waits for it.
+LOCK_PARTICIPANT_AND_STUDY = f"{PARTICIPANT_BY_ID} FOR UPDATE OF p FOR NO KEY UPDATE OF s"
+
+
+def lock_participant_and_study(participant_id):
+    """The participant with their study, both rows locked until the transaction ends (one statement)."""
+    if connection.vendor != "postgresql":  # the embedded SQLite: every write transaction is serial
+        return Participant.objects.select_related("study").get(pk=participant_id)
+    return participant_and_study(fetch_rows(LOCK_PARTICIPANT_AND_STUDY, [participant_id])[0])
 
 
 def give_consent(participant):
