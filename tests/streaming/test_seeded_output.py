@@ -10,7 +10,7 @@ import pytest
 
 from uxlab.live import protocol
 from uxlab.streaming.arms import schedule_for_spec
-from uxlab.streaming.delivery import SERVER_PACED, plan_messages
+from uxlab.streaming.delivery import plan_messages
 from uxlab.streaming.profiles import SyntheticProfile
 from uxlab.streaming.schedule import build_schedule
 from uxlab.streaming.trial import trial_frames
@@ -37,6 +37,7 @@ def pane(profile, seed, reasoning=""):
 
 
 # name -> (panes, trial_frames keyword arguments, delivery mode)
+# fmt: off
 CASES = {
     "demo": ({"A": pane(WAFER, "t1:A"), "B": pane(LOADED, "t1:B")}, {}, "controlled"),
     "demo_swapped": ({"A": pane(LOADED, "42:A"), "B": pane(WAFER, "42:B")}, {}, "controlled"),
@@ -45,18 +46,19 @@ CASES = {
         {"A": pane({**REASONING, "thinking_display": "visible", "thinking_tokens_per_second": 400}, "v:A", THOUGHT),
          "B": pane({**REASONING, "thinking_display": "none"}, "v:B", THOUGHT)},
         {}, "controlled",
-    ),  # fmt: skip
+    ),
     "gamma_stalls_chunks": (
         {"A": pane({"jitter": "gamma", "jitter_cv": 0.6, "stall_probability": 0.1, "stall_s": 0.4, "chunk_tokens": 3}, "g:A"),
          "B": pane({"jitter": "normal", "jitter_cv": 0.3, "stall_probability": 1.0, "stall_s": 0.05}, "g:B")},
         {}, "server_paced",
-    ),  # fmt: skip
+    ),
     "no_jitter_sequential": (
         {"A": pane({"jitter": "none", "tokens_per_second": 30, "chunk_tokens": 4}, 7),
          "B": pane({"jitter_cv": 1.5, "tokens_per_second": 90, "ttft_s": 0.0}, "s:B")},
         {"layout": "sequential", "gap_s": 1.5}, "controlled",
-    ),  # fmt: skip
+    ),
 }
+# fmt: on
 
 PINS = {
     # name: (sha256 of both panes' schedules, sha256 of the encoded plan)
@@ -99,9 +101,9 @@ def test_it_gives_the_pinned_due_times_of_a_loaded_gpu_pane():
 
 def test_it_gives_the_pinned_first_wire_frames_of_chunked_panes():
     assert encoded("gamma_stalls_chunks")[:3] == [
-        ("0.5", '{"type":"stream.delta","seq":1,"pane":"A","phase":"answer","text":"Sunlight holds","tokens":3,'
-         '"due_ms":500.0,"parts":[[500.0,"Sunl"],[500.0,"ight"],[500.0," holds"]]}'),
+        ("0.5", ('{"type":"stream.delta","seq":1,"pane":"A","phase":"answer","text":"Sunlight holds","tokens":3,'
+                 '"due_ms":500.0,"parts":[[500.0,"Sunl"],[500.0,"ight"],[500.0," holds"]]}')),
         ("0.5", '{"type":"stream.delta","seq":2,"pane":"B","phase":"answer","text":"Sunl","tokens":1,"due_ms":500.0}'),
-        ("0.5525212939329887", '{"type":"stream.delta","seq":3,"pane":"A","phase":"answer","text":" every colour,",'
-         '"tokens":3,"due_ms":552.521,"parts":[[552.521," every"],[552.521," colour"],[552.521,","]]}'),
+        ("0.5525212939329887", ('{"type":"stream.delta","seq":3,"pane":"A","phase":"answer","text":" every colour,",'
+                                '"tokens":3,"due_ms":552.521,"parts":[[552.521," every"],[552.521," colour"],[552.521,","]]}')),
     ]  # fmt: skip
