@@ -163,11 +163,12 @@ def stream_start_frame(trial, delivery, t0_ms, lookahead_ms, after_seq, resumed,
 
 
 def stream_delta_frame(seq, pane, phase, text, tokens, due_ms, parts=None):
-    """A pane's text; ``parts`` ([due_ms, text] per token) when its tokens are due at different times."""
-    fields = {"seq": seq, "pane": pane, "phase": phase, "text": text, "tokens": tokens, "due_ms": due_ms}
+    """A pane's text; ``parts`` ([due_ms, text] per token) when its tokens are due at different times.
+    Built as one dict (not through ``encode``): a trial's plan encodes one per message."""
+    fields = {"type": "stream.delta", "seq": seq, "pane": pane, "phase": phase, "text": text, "tokens": tokens, "due_ms": due_ms}
     if parts:
         fields["parts"] = parts
-    return encode("stream.delta", **fields)
+    return orjson.dumps(fields).decode()
 
 
 def stream_done_frame(seq, pane, due_ms):

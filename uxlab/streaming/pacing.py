@@ -53,24 +53,26 @@ def coalesce(pane: str, tokens: list[Token], frame_s: float = FRAME_S) -> list[F
     """
     if not tokens:
         return [Frame(pane, 0.0, "", ANSWER, 0, True)]
-    first_due = tokens[0].due_s
+    dues = [token.due_s for token in tokens]
+    texts = [token.text for token in tokens]
+    phases = [token.phase for token in tokens]
+    first_due, slack = dues[0], frame_s * _EPS_FRAMES
     frames: list[Frame] = []
-    group: list[Token] = []
 
-    def close(last):
-        texts = tuple(token.text for token in group)
-        dues = tuple(token.due_s for token in group)
-        frames.append(Frame(pane, dues[0], "".join(texts), group[0].phase, len(group), last, dues, texts))
+    def close(start, end, last):
+        group_dues, group_texts = tuple(dues[start:end]), tuple(texts[start:end])
+        frames.append(Frame(pane, group_dues[0], "".join(group_texts), phases[start], end - start, last, group_dues, group_texts))
 
-    window_end = None
-    for token in tokens:
-        if window_end is not None and (token.phase != group[0].phase or token.due_s >= window_end - frame_s * _EPS_FRAMES):
-            close(False)
-            group = []
-        if not group:
-            window_end = first_due + (math.floor((token.due_s - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
-        group.append(token)
-    close(True)
+    # The group so far is tokens[start:index]; a token of another phase or past its window starts the next.
+    start, phase = 0, phases[0]
+    window_end = first_due + (math.floor((first_due - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
+    for index in range(1, len(dues)):
+        due = dues[index]
+        if phases[index] != phase or due >= window_end - slack:
+            close(start, index, False)
+            start, phase = index, phases[index]
+            window_end = first_due + (math.floor((due - first_due) / frame_s + _EPS_FRAMES) + 1) * frame_s
+    close(start, len(dues), True)
     return frames
 
 

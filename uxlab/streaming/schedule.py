@@ -10,7 +10,8 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import cycle, islice
+from functools import partial
+from itertools import accumulate, cycle, islice
 
 from uxlab.streaming.profiles import SyntheticProfile
 from uxlab.streaming.tokens import split_tokens
@@ -38,17 +39,20 @@ def _rng(seed: int | str, stream: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))
 
 
-def _gap(rng: random.Random, jitter: str, mean: float, cv: float) -> float:
-    """One inter-token gap with the given mean and coefficient of variation, never negative."""
+def _gap_drawer(rng: random.Random, jitter: str, mean: float, cv: float) -> Callable[[], float]:
+    """A function drawing one inter-token gap with the given mean and coefficient of variation,
+    never negative. Its parameters are worked out once per phase, not once per token; each call
+    makes the same draws from ``rng`` as the distribution's own method called with them."""
     if jitter == "none" or cv < _MIN_CV:
-        return mean
+        return lambda: mean
     if jitter == "lognormal":
         sigma2 = math.log1p(cv * cv)
-        return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
+        return partial(rng.lognormvariate, math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
     if jitter == "gamma":
-        return rng.gammavariate(1 / (cv * cv), mean * cv * cv)
+        return partial(rng.gammavariate, 1 / (cv * cv), mean * cv * cv)
     # Normal, clipped at zero: the mean is preserved only while cv is small (< ~0.4).
-    return max(0.0, rng.gauss(mean, mean * cv))
+    gauss, sd = rng.gauss, mean * cv
+    return lambda: max(0.0, gauss(mean, sd))
 
 
 def build_schedule(
@@ -77,20 +81,25 @@ def build_schedule(
     if not phased:
         return []
 
-    gap_rng = _rng(seed, "gaps")
-    stall_rng = _rng(seed, "stalls")
-    means = {THINKING: 1 / profile.thinking_speed, ANSWER: 1 / profile.tokens_per_second}
-    times = [0.0]
-    for _, phase in phased[1:]:
-        gap = _gap(gap_rng, profile.jitter, means[phase], profile.jitter_cv)
-        if stall_rng.random() < profile.stall_probability:
-            gap += profile.stall_s
-        times.append(times[-1] + gap)
+    # Each token after the first follows a gap of its own phase (thinking tokens come first), plus a
+    # stall when its draw from the stall stream says so. A draw below 0 never happens, so with no
+    # stalls that stream is not drawn from at all (nothing else uses it).
+    gap_rng = _rng(seed, "gaps")  # one stream for both phases, drawn in token order
+    draw_thinking = _gap_drawer(gap_rng, profile.jitter, 1 / profile.thinking_speed, profile.jitter_cv)
+    draw_answer = _gap_drawer(gap_rng, profile.jitter, 1 / profile.tokens_per_second, profile.jitter_cv)
+    thinking_gaps = max(0, len(thinking_texts) - 1)
+    gaps = [draw_thinking() for _ in range(thinking_gaps)]
+    gaps += [draw_answer() for _ in range(len(phased) - 1 - thinking_gaps)]
+    if profile.stall_probability > 0:
+        stall_draw, stall_probability, stall_s = _rng(seed, "stalls").random, profile.stall_probability, profile.stall_s
+        gaps = [gap + stall_s if stall_draw() < stall_probability else gap for gap in gaps]
+    times = list(accumulate(gaps, initial=0.0))
 
     size = profile.chunk_tokens
-    for start in range(0, len(times), size):
-        last = times[min(start + size, len(times)) - 1]
-        times[start : start + size] = [last] * len(times[start : start + size])
+    if size > 1:
+        for start in range(0, len(times), size):
+            last = times[min(start + size, len(times)) - 1]
+            times[start : start + size] = [last] * len(times[start : start + size])
     shift = profile.ttft_s - times[0]
     return [Token(t + shift, text, phase) for t, (text, phase) in zip(times, phased)]
 

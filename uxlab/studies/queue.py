@@ -21,12 +21,17 @@ RUN_JOB = "uxlab.studies.tasks.run_job"
 LOW_PRIORITY = 9
 
 
-def enqueue(task_name, *args, priority=None):
+def enqueue(task_name, *args, priority=None, argsrepr=None):
     """Publish one task message (retrying a flaky broker briefly, as CELERY_TASK_PUBLISH_RETRY_POLICY
-    says); raises when the broker does not take it, so the caller can tell the browser to retry."""
+    says); raises when the broker does not take it, so the caller can tell the browser to retry.
+
+    ``argsrepr`` is what monitoring (worker logs' context, events, ``inspect``) shows of the
+    arguments instead of Celery's repr of them: for a batch of answers that repr cost about 40 % of
+    publishing it. The message's body, queue and priority are the same either way."""
     if app.conf.task_always_eager:
         return registered_task(task_name).apply_async(args=list(args))
-    return app.send_task(task_name, args=list(args), retry=True, priority=priority)
+    options = {} if argsrepr is None else {"argsrepr": argsrepr, "kwargsrepr": "{}"}
+    return app.send_task(task_name, args=list(args), retry=True, priority=priority, **options)
 
 
 def registered_task(task_name):

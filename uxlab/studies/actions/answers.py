@@ -80,14 +80,17 @@ def check_rating(context, message, received_at):
 def enqueue_ratings(payloads):
     """Hand a batch of answers to a worker in one broker message (on the embedded default, store
     them right here). Raises when the broker does not take it; the caller tells browsers to retry."""
-    queue.enqueue(queue.STORE_RATINGS, list(payloads))
+    payloads = list(payloads)
+    queue.enqueue(queue.STORE_RATINGS, payloads, argsrepr=f"[<{len(payloads)} answer(s)>]")
 
 
 def enqueue_telemetry(payloads):
     """Hand a batch of trials' telemetry to a worker in one broker message, at low priority: no
     answer waits behind it in the queue (a trial's telemetry costs a worker several times what its
     answers do). Raises when the broker does not take it."""
-    queue.enqueue(queue.STORE_TELEMETRY_BATCH, list(payloads), priority=queue.LOW_PRIORITY)
+    payloads = list(payloads)
+    argsrepr = f"[<telemetry of {len(payloads)} trial(s)>]"
+    queue.enqueue(queue.STORE_TELEMETRY_BATCH, payloads, priority=queue.LOW_PRIORITY, argsrepr=argsrepr)
 
 
 def without_nul(value):

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uxlab.streaming import delivery, kinds
 from uxlab.studies.design import SessionDesign
-from uxlab.studies.models import Arm, Participant, Prompt, RecordedTrace, Study, Trial
+from uxlab.studies.models import Arm, Participant, Prompt, Question, RecordedTrace, Study, Trial
 
 
 class TrialUnavailable(Exception):
@@ -99,29 +97,91 @@ class ParticipantContext:
         return self.answering == "min_exposure" and now_s >= t0 + self.min_exposure_s - EXPOSURE_SLACK_S
 
 
+# What a socket knows of its participant, in one statement: the participant and their study's
+# design, their trials (index, id, t0, finished) in index order, and the study's questions (every
+# column, in Question's ordering) as JSON rows.
+PARTICIPANT_CONTEXT_SQL = """
+SELECT p.id, p.token, p.status, p.completed_at, p.consented_at IS NOT NULL, s.design,
+       trials.indexes, trials.ids, trials.t0s, trials.finished,
+       (SELECT json_agg(row_to_json(q) ORDER BY q.position, q.id) FROM {question} q WHERE q.study_id = s.id)
+FROM {participant} p
+JOIN {study} s ON s.id = p.study_id
+CROSS JOIN LATERAL (
+    SELECT array_agg(t."index" ORDER BY t."index") AS indexes, array_agg(t.id ORDER BY t."index") AS ids,
+           array_agg(t.stream_t0 ORDER BY t."index") AS t0s,
+           array_agg(t.finished_at IS NOT NULL ORDER BY t."index") AS finished
+    FROM {trial} t WHERE t.participant_id = p.id
+) trials
+WHERE p.token = %s
+""".format(
+    participant=Participant._meta.db_table,
+    study=Study._meta.db_table,
+    trial=Trial._meta.db_table,
+    question=Question._meta.db_table,
+)
+
+
 def load_participant_context(token):
+    """The ParticipantContext of the participant with this token, or None if there is none.
+
+    One statement and no ORM compilation on Postgres (every socket connect and reload runs it);
+    the ORM's three queries elsewhere (load_participant_context_portable)."""
     if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
         return None
-    participant = Participant.objects.select_related("study").filter(token=token).first()
+    if connection.vendor != "postgresql":
+        return load_participant_context_portable(token)
+    with connection.cursor() as cursor:
+        cursor.execute(PARTICIPANT_CONTEXT_SQL, [token])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    participant_id, token, status, completed_at, consented, design, indexes, ids, t0s, finished, questions = row
+    columns = Question._meta.concrete_fields
+    names = [column.attname for column in columns]
+    questions = [
+        Question.from_db(connection.alias, names, [question[column.column] for column in columns])
+        for question in json_value(questions) or ()
+    ]
+    trials = zip(indexes or (), ids or (), t0s or (), finished or ())
+    state = session_state(status, completed_at)
+    return participant_context(
+        participant_id, token, consented, state, SessionDesign.of(json_value(design)), questions, trials
+    )
+
+
+def load_participant_context_portable(token):
+    """load_participant_context through the ORM (the embedded default's SQLite)."""
+    participant = next(iter(Participant.objects.select_related("study").filter(token=token)[:1]), None)
     if participant is None:
         return None
-    session = participant.study.session
-    trials = participant.trials.values_list("index", "id", "stream_t0", "finished_at")
+    trials = [
+        (index, trial_id, t0, finished_at is not None)
+        for index, trial_id, t0, finished_at in participant.trials.values_list("index", "id", "stream_t0", "finished_at")
+    ]
+    return participant_context(
+        participant.pk, participant.token, participant.has_consented,
+        session_state(participant.status, participant.completed_at), participant.study.session,
+        participant.study.questions.all(), trials,
+    )  # fmt: skip
+
+
+def participant_context(participant_id, token, consented, state, session, questions, trials):
+    """A ParticipantContext from what was read: `trials` as (index, id, t0, finished) in index order."""
     context = ParticipantContext(
-        participant_id=participant.pk,
-        token=participant.token,
-        group_name=participant.group_name,
-        consented=participant.has_consented,
-        state=session_state(participant.status, participant.completed_at),
+        participant_id=participant_id,
+        token=token,
+        group_name=Participant.group_name_of(participant_id),
+        consented=consented,
+        state=state,
         answering=session.answering,
         min_exposure_s=session.min_exposure_s,
-        questions={question.name: (question.pk, question) for question in participant.study.questions.all()},
+        questions={question.name: (question.pk, question) for question in questions},
     )
-    for index, trial_id, t0, finished_at in trials:
+    for index, trial_id, t0, finished in trials:
         context.trial_ids[index] = trial_id
         if t0 is not None:
             context.started[index] = t0
-        if finished_at is not None:
+        if finished:
             context.finished.add(index)
     return context
 
@@ -475,14 +535,29 @@ def interrupt_trial(participant_id, index, reason):
     )
 
 
+# A trial's stream was sent to the end: finished once (a second finish keeps the first's time and
+# status); the send timing, when given, replaces the stored one.
+FINISH_TRIAL_SQL = """
+UPDATE {trial} SET
+    finished_at = COALESCE(finished_at, %(now)s),
+    status = CASE WHEN finished_at IS NULL THEN %(finished)s ELSE status END,
+    server_timing = CASE WHEN %(has_timing)s THEN %(server_timing)s ELSE server_timing END
+WHERE participant_id = %(participant)s AND "index" = %(index)s
+""".format(trial=Trial._meta.db_table)
+
+
 def finish_trial(participant_id, index, server_timing=None):
     """The whole stream was sent: mark the trial finished (once: a second finish keeps the first's
-    time and status) and keep the server's send timing. One UPDATE, no read first."""
-    unfinished = Q(finished_at__isnull=True)
-    changes = {
-        "finished_at": Coalesce(F("finished_at"), Value(timezone.now())),
-        "status": Case(When(unfinished, then=Value(Trial.Status.FINISHED)), default=F("status")),
+    time and status) and keep the server's send timing. One UPDATE, no read first, and no ORM
+    expressions to compile (every trial of every socket ends here)."""
+    params = {
+        "now": timezone.now(),
+        "finished": Trial.Status.FINISHED,
+        "has_timing": server_timing is not None,
+        # Adapted as the ORM adapts the field's values.
+        "server_timing": Trial._meta.get_field("server_timing").get_db_prep_save(server_timing, connection),
+        "participant": participant_id,
+        "index": index,
     }
-    if server_timing is not None:
-        changes["server_timing"] = server_timing
-    Trial.objects.filter(participant_id=participant_id, index=index).update(**changes)
+    with connection.cursor() as cursor:
+        cursor.execute(FINISH_TRIAL_SQL, params)

@@ -364,7 +364,12 @@ class Participant(models.Model):
     def group_name(self):
         """The channel-layer group that receives this participant's confirmations. Named by the
         numeric id, never the token: the name travels in broker payloads and dead-letter records."""
-        return f"participant.{self.pk}"
+        return self.group_name_of(self.pk)
+
+    @staticmethod
+    def group_name_of(participant_id):
+        """``group_name`` of the participant with this id, without loading them."""
+        return f"participant.{participant_id}"
 
     @property
     def has_consented(self):
