@@ -96,9 +96,11 @@ class ReplayServer:
             for delay, text in script.pieces:
                 await asyncio.sleep(delay)
                 data = text.encode()
+                # Taken before the write: the earliest the client can have the event. Taken after
+                # it, a loaded machine could run the client (and time the chunk) before this line.
+                self.sent_at.append(time.monotonic())
                 writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 await writer.drain()
-                self.sent_at.append(time.monotonic())
             if script.complete:
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
