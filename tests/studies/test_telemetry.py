@@ -1,6 +1,7 @@
 """How the worker stores a telemetry batch (actions/telemetry.py): its statements, the summary of
 the trial's latest batch, and batches of one trial stored by two workers at once."""
 
+import asyncio
 import threading
 import time
 import uuid
@@ -134,10 +135,14 @@ def in_another_worker(action):
     return thread, outcome
 
 
-def wait_until_a_session_waits_for_a_lock(timeout_s=10):
+def wait_until_it_waits_for_a_lock(thread, outcome, timeout_s=10):
     deadline = time.monotonic() + timeout_s
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
+            if not thread.is_alive():
+                raise AssertionError(f"the other worker did not wait for the trial's row: {outcome!r}")
+            # Within a transaction the statistics views keep their first snapshot unless told not to.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
             )
@@ -163,10 +168,48 @@ def test_a_batch_that_waited_for_its_trial_counts_the_batches_stored_meanwhile(s
         # Another worker holds the trial while it stores the first batch.
         Trial.objects.select_for_update().get(pk=shown_trial.pk)
         thread, outcome = in_another_worker(lambda: actions.record_telemetry(waiting))
-        wait_until_a_session_waits_for_a_lock()
+        wait_until_it_waits_for_a_lock(thread, outcome)
         TrialTelemetry.objects.create(
             key=first["key"], trial=shown_trial, payload=first["telemetry"], received_at=timezone.now()
         )
     thread.join(timeout=10)
     assert outcome == [None]  # stored, or not kept, and confirmed: not an error
     assert list(TrialTelemetry.objects.values_list("key", flat=True)) == [uuid.UUID(first["key"])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_confirms_the_batches_of_one_message_in_one_send(shown_trial):
+    """store_telemetry_batch stores each batch in its own transaction, and confirms them all at the
+    end in one send: the participant's web process gets one message holding every confirmation."""
+    from asgiref.sync import sync_to_async
+    from channels_redis.core import RedisChannelLayer
+    from django.conf import settings
+
+    from uxlab.studies import tasks
+    from uxlab.studies.events import BATCH_TYPE
+
+    batches = [batch(shown_trial) for _ in range(3)]
+
+    def store():
+        try:
+            return tasks.store_telemetry_batch.apply(args=[batches]).get()
+        finally:
+            connections.close_all()
+
+    async def scenario():
+        # The participant's page, on a web process of its own (the worker sends through settings' layer).
+        web = RedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
+        channel = await web.new_channel()
+        await web.group_add(shown_trial.participant.group_name, channel)
+        try:
+            assert await sync_to_async(store)() == {"telemetry": 3}
+            message = await asyncio.wait_for(web.receive(channel), 5)
+            assert message["type"] == BATCH_TYPE
+            assert [event["key"] for event in message["events"][channel]] == [payload["key"] for payload in batches]
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(web.receive(channel), 0.3)
+        finally:
+            await web.flush()
+            await web.close_pools()
+
+    asyncio.run(scenario())
