@@ -60,7 +60,8 @@ def test_it_stores_a_first_batch_in_two_statements_and_a_resend_in_one(shown_tri
 
 def test_it_keeps_the_summary_of_the_latest_batch_whatever_order_they_are_stored_in(shown_trial):
     now = timezone.now()
-    latest, earlier = batch(shown_trial, received_at=now), batch(shown_trial, frames=[], received_at=now - timedelta(seconds=5))
+    latest = batch(shown_trial, received_at=now)
+    earlier = batch(shown_trial, frames=[], received_at=now - timedelta(seconds=5))
     actions.record_telemetry(latest)
     summary = Trial.objects.get(pk=shown_trial.pk).fidelity
     assert summary["panes"]["A"]["frames_painted"] > 0

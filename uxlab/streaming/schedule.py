@@ -38,17 +38,21 @@ def _rng(seed: int | str, stream: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))
 
 
-def _gap(rng: random.Random, jitter: str, mean: float, cv: float) -> float:
-    """One inter-token gap with the given mean and coefficient of variation, never negative."""
+def _gaps(rng: random.Random, jitter: str, mean: float, cv: float) -> Callable[[], float]:
+    """A function drawing inter-token gaps with the given mean and coefficient of variation, never
+    negative; the distribution's parameters are worked out once, not per token."""
     if jitter == "none" or cv < _MIN_CV:
-        return mean
+        return lambda: mean
     if jitter == "lognormal":
         sigma2 = math.log1p(cv * cv)
-        return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
+        mu, sigma = math.log(mean) - sigma2 / 2, math.sqrt(sigma2)
+        return lambda: rng.lognormvariate(mu, sigma)
     if jitter == "gamma":
-        return rng.gammavariate(1 / (cv * cv), mean * cv * cv)
+        alpha, beta = 1 / (cv * cv), mean * cv * cv
+        return lambda: rng.gammavariate(alpha, beta)
     # Normal, clipped at zero: the mean is preserved only while cv is small (< ~0.4).
-    return max(0.0, rng.gauss(mean, mean * cv))
+    sd = mean * cv
+    return lambda: max(0.0, rng.gauss(mean, sd))
 
 
 def build_schedule(
@@ -78,13 +82,16 @@ def build_schedule(
         return []
 
     gap_rng = _rng(seed, "gaps")
-    stall_rng = _rng(seed, "stalls")
+    stall = _rng(seed, "stalls").random
     means = {THINKING: 1 / profile.thinking_speed, ANSWER: 1 / profile.tokens_per_second}
+    phases = {phase for _, phase in phased[1:]}
+    draw = {phase: _gaps(gap_rng, profile.jitter, means[phase], profile.jitter_cv) for phase in phases}
+    stall_probability, stall_s = profile.stall_probability, profile.stall_s
     times = [0.0]
     for _, phase in phased[1:]:
-        gap = _gap(gap_rng, profile.jitter, means[phase], profile.jitter_cv)
-        if stall_rng.random() < profile.stall_probability:
-            gap += profile.stall_s
+        gap = draw[phase]()
+        if stall() < stall_probability:
+            gap += stall_s
         times.append(times[-1] + gap)
 
     size = profile.chunk_tokens

@@ -204,7 +204,7 @@ def _fit_error(model, mean, target):
 
 
 def _model_quantile(model, mean, q):
-    """Quantile q of a gap distribution with this mean and cv (as schedule._gap draws them)."""
+    """Quantile q of a gap distribution with this mean and cv (as schedule._gaps draws them)."""
     family, cv = model
     if family == "none" or cv <= 0:
         return mean

@@ -59,14 +59,7 @@ def trial_targets(trial, layout=None, recordings=None):
         for seq, pane, due_s, tokens, phase, *token_dues in trial.server_timing.get("relayed", []):
             targets[pane][seq] = (due_s, tokens, phase, *token_dues)
         return targets
-    frames = trial_frames(trial_pane_specs(trial, recordings), **(layout or trial_layout(trial)))
-    messages = delivery.plan_messages(frames, trial.delivery or delivery.CONTROLLED)
-    targets = {"A": {}, "B": {}}
-    for message in messages:
-        if message.kind == "delta":
-            frame = message.frame
-            targets[frame.pane][message.seq] = (frame.due_s, frame.tokens, frame.phase, frame.token_dues())
-    return targets
+    return delivery.delta_targets(trial_frames(trial_pane_specs(trial, recordings), **(layout or trial_layout(trial))))
 
 
 def telemetry_is_stored(key):
@@ -291,7 +284,7 @@ def refresh_fidelity(trial, latest=None, layout=None, recordings=None):
     summary = fidelity_summary(trial, payload, trial_targets(trial, layout, recordings))
     trial.fidelity = summary
     trial.hidden_during_stream = summary["time_hidden_s"] > 0
-    Trial.objects.filter(pk=trial.pk).update(fidelity=trial.fidelity, hidden_during_stream=trial.hidden_during_stream)
+    Trial.objects.filter(pk=trial.pk).update(fidelity=summary, hidden_during_stream=trial.hidden_during_stream)
 
 
 def fidelity_summary(trial, telemetry, targets):
