@@ -43,18 +43,18 @@ def statements(queries):
     return [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
 
 
-def test_it_stores_a_first_batch_in_two_statements_and_a_resend_in_one(shown_trial):
+def test_it_stores_a_first_batch_in_three_statements_and_takes_a_resend_in_one(shown_trial):
     first = batch(shown_trial)
     with CaptureQueriesContext(connection) as queries:
         actions.record_telemetry(first)
-    assert len(statements(queries)) == 2, statements(queries)
+    assert len(statements(queries)) == 3, statements(queries)
     assert Trial.objects.get(pk=shown_trial.pk).fidelity["panes"]["A"]["tokens_shown"] > 0
     with CaptureQueriesContext(connection) as queries:
         actions.record_telemetry(first)
     assert len(statements(queries)) == 1, statements(queries)
     with CaptureQueriesContext(connection) as queries:
         actions.record_telemetry(batch(shown_trial))  # a second batch of the trial
-    assert len(statements(queries)) == 2, statements(queries)
+    assert len(statements(queries)) == 3, statements(queries)
     assert TrialTelemetry.objects.filter(trial=shown_trial).count() == 2
 
 

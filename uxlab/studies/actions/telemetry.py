@@ -73,39 +73,29 @@ def stored_telemetry_bytes(trial_id):
     return rows.aggregate(total=Sum("size"))["total"] or 0
 
 
-# A telemetry batch's first statement: whether its key is stored and, if it is not, its trial's row,
-# locked until the transaction ends, with what its fidelity summary needs (the arms, the prompt,
-# the session's layout, the study's recorded traces of the prompt). No trial: it is gone.
+# A new telemetry batch's first statement in its transaction: its trial's row, locked until the
+# transaction ends, with what its fidelity summary needs (the arms, the prompt, the session's
+# layout, the study's recorded traces of the prompt). No row: the trial is gone.
 LOCK_TRIAL_SQL = """
-WITH locked AS (
-    SELECT t.id, t.seed, t.delivery, t.status, t.restarts, t.resumes, t.server_timing, t.stimulus,
-           t.prompt_id, p.study_id, s.design -> 'layout' AS layout, s.design -> 'sequential_gap_s' AS gap_s,
-           pr.text, pr.response, pr.reasoning,
-           a.kind AS kind_a, a.profile AS profile_a, a.study_id AS study_a,
-           b.kind AS kind_b, b.profile AS profile_b, b.study_id AS study_b
-    FROM {trial} t
-    JOIN {participant} p ON p.id = t.participant_id
-    JOIN {study} s ON s.id = p.study_id
-    JOIN {prompt} pr ON pr.id = t.prompt_id
-    JOIN {arm} a ON a.id = t.arm_a_id
-    JOIN {arm} b ON b.id = t.arm_b_id
-    WHERE t.id = %(trial)s AND NOT EXISTS (SELECT 1 FROM {telemetry} WHERE key = %(key)s)
-    FOR UPDATE OF t
-)
-SELECT EXISTS (SELECT 1 FROM {telemetry} WHERE key = %(key)s),
-       locked.id, locked.seed, locked.delivery, locked.status, locked.restarts, locked.resumes,
-       locked.server_timing, locked.stimulus, locked.layout, locked.gap_s, locked.text, locked.response,
-       locked.reasoning, locked.kind_a, locked.profile_a, locked.study_a, locked.kind_b, locked.profile_b,
-       locked.study_b,
+SELECT t.seed, t.delivery, t.status, t.restarts, t.resumes, t.server_timing, t.stimulus,
+       s.design -> 'layout', s.design -> 'sequential_gap_s', pr.text, pr.response, pr.reasoning,
+       a.kind, a.profile, a.study_id, b.kind, b.profile, b.study_id,
        (SELECT jsonb_object_agg(ra.name, jsonb_build_object('text', r.text, 'reasoning', r.reasoning, 'chunks', r.chunks))
         FROM {recorded} r JOIN {arm} ra ON ra.id = r.arm_id
-        WHERE ra.study_id = locked.study_id AND r.prompt_id = locked.prompt_id)
-FROM (VALUES (1)) AS one LEFT JOIN locked ON TRUE
+        WHERE ra.study_id = p.study_id AND r.prompt_id = t.prompt_id)
+FROM {trial} t
+JOIN {participant} p ON p.id = t.participant_id
+JOIN {study} s ON s.id = p.study_id
+JOIN {prompt} pr ON pr.id = t.prompt_id
+JOIN {arm} a ON a.id = t.arm_a_id
+JOIN {arm} b ON b.id = t.arm_b_id
+WHERE t.id = %(trial)s
+FOR UPDATE OF t
 """
 
 # The second, with the trial's row locked (so the sum sees every batch stored before): keep the
 # batch if the trial's telemetry stays within the limit (the first batch whatever its size), once
-# per key (a batch stored by another worker since the first statement is a conflict, not an
+# per key (a batch stored by another worker since its key was looked up is a conflict, not an
 # error), and save the trial's fidelity summary, computed from this batch, if it is the trial's
 # latest. It returns the bytes stored before, whether a later batch is stored and whether this
 # one was kept.
@@ -148,47 +138,52 @@ def record_telemetry(payload):
     A trial keeps its first batch whatever its size and later ones while its telemetry stays
     within UXLAB_TELEMETRY_BYTES_PER_TRIAL; a batch past that is confirmed but not kept.
 
-    On Postgres a batch is four statements (BEGIN, LOCK_TRIAL_SQL, STORE_TELEMETRY_SQL, COMMIT)
-    and a resend three; the summary is computed between the two, from the batch in hand."""
+    On Postgres a resend (from another web process, or a redelivered message) is one statement,
+    and a new batch five: its key looked up, then BEGIN, LOCK_TRIAL_SQL, STORE_TELEMETRY_SQL and
+    COMMIT, the summary computed between the two from the batch in hand."""
     if connection.vendor != "postgresql":
         return record_telemetry_portable(payload)
     key = UUID(payload["key"])
+    if not telemetry_is_stored(key):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(LOCK_TRIAL_SQL, {"trial": payload["trial_id"]})
+            row = cursor.fetchone()
+            if row is None:
+                drop_if_withdrawn(payload, key)
+                return
+            store_batch(cursor, payload, key, *locked_trial(payload["trial_id"], row))
+    events.send_event_on_commit(payload["group_name"], {"type": "telemetry.stored", "key": str(key)})
+
+
+def store_batch(cursor, payload, key, trial, layout, recordings):
+    """STORE_TELEMETRY_SQL for a batch whose trial is locked, with the trial's summary computed from
+    the batch in hand (saved if the batch is the trial's latest)."""
     telemetry = payload["telemetry"]
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(LOCK_TRIAL_SQL, {"trial": payload["trial_id"], "key": key})
-            is_stored, trial_id, *row = cursor.fetchone()
-            if not is_stored:
-                if trial_id is None:
-                    drop_if_withdrawn(payload, key)
-                    return
-                trial, layout, recordings = locked_trial(trial_id, row)
-                summary = None
-                if timing_is_stored(trial):
-                    summary = fidelity_summary(trial, telemetry, trial_targets(trial, layout, recordings))
-                size = len(orjson.dumps(telemetry))
-                cursor.execute(
-                    STORE_TELEMETRY_SQL,
-                    {
-                        "trial": trial_id,
-                        "key": key,
-                        "payload": json_parameter(TrialTelemetry, "payload", telemetry),
-                        "received_at": parse_datetime(payload["received_at"]),
-                        "now": timezone.now(),
-                        "size": size,
-                        "limit": settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL,
-                        "summarise": summary is not None,
-                        "fidelity": json_parameter(Trial, "fidelity", summary) if summary else None,
-                        "hidden": bool(summary and summary["time_hidden_s"] > 0),
-                    },
-                )
-                stored, later, kept = cursor.fetchone()
-                if stored and stored + size > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
-                    log.warning("trial %s has %d bytes of telemetry; batch %s is not kept", trial_id, stored, key)
-                elif kept and later:
-                    # Stored out of order: the summary is the latest batch's, read back.
-                    refresh_fidelity(trial, layout=layout, recordings=recordings)
-        events.send_event_on_commit(payload["group_name"], {"type": "telemetry.stored", "key": str(key)})
+    summary = None
+    if timing_is_stored(trial):
+        summary = fidelity_summary(trial, telemetry, trial_targets(trial, layout, recordings))
+    size = len(orjson.dumps(telemetry))
+    cursor.execute(
+        STORE_TELEMETRY_SQL,
+        {
+            "trial": trial.pk,
+            "key": key,
+            "payload": json_parameter(TrialTelemetry, "payload", telemetry),
+            "received_at": parse_datetime(payload["received_at"]),
+            "now": timezone.now(),
+            "size": size,
+            "limit": settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL,
+            "summarise": summary is not None,
+            "fidelity": json_parameter(Trial, "fidelity", summary) if summary else None,
+            "hidden": bool(summary and summary["time_hidden_s"] > 0),
+        },
+    )
+    stored, later, kept = cursor.fetchone()
+    if stored and stored + size > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
+        log.warning("trial %s has %d bytes of telemetry; batch %s is not kept", trial.pk, stored, key)
+    elif kept and later:
+        # Stored out of order: the summary is the latest batch's, read back.
+        refresh_fidelity(trial, layout=layout, recordings=recordings)
 
 
 def json_parameter(model, field_name, value):
