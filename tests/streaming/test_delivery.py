@@ -1,4 +1,7 @@
-from uxlab.streaming.delivery import CONTROLLED, SERVER_PACED, messages_after, plan_messages
+from hypothesis import given
+from hypothesis import strategies as st
+
+from uxlab.streaming.delivery import CONTROLLED, MODES, SERVER_PACED, delta_targets, messages_after, plan_messages
 from uxlab.streaming.pacing import Frame
 
 
@@ -42,3 +45,27 @@ def test_it_resumes_after_a_sequence_number():
     assert [m.seq for m in messages_after(messages, 3)] == [4, 5, 6]
     assert messages_after(messages, 6) == []
     assert messages_after(messages, 0) == messages
+
+
+frame_lists = st.lists(
+    st.builds(
+        Frame,
+        pane=st.sampled_from("AB"),
+        due_s=st.floats(0, 10),
+        text=st.just("x"),
+        phase=st.sampled_from(["thinking", "answer"]),
+        tokens=st.integers(0, 3),
+        last=st.booleans(),
+    ),
+    max_size=30,
+)
+
+
+@given(frame_lists, st.sampled_from(MODES))
+def test_it_numbers_the_delta_targets_as_the_plan_numbers_its_deltas(frames, mode):
+    planned = {"A": {}, "B": {}}
+    for message in plan_messages(frames, mode):
+        if message.kind == "delta":
+            frame = message.frame
+            planned[frame.pane][message.seq] = (frame.due_s, frame.tokens, frame.phase, frame.token_dues())
+    assert delta_targets(frames) == planned

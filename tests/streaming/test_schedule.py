@@ -84,6 +84,25 @@ def test_it_is_the_same_in_another_process_with_another_hash_seed():
     assert out.strip() == str([t.due_s for t in build_schedule(p, " a b c d e f", "trial-abc")])
 
 
+# Due times as the schedule gave them when these were written: a stored trial's targets are rebuilt
+# from its seed whenever its fidelity is summarised, so they must not move by a bit between versions.
+PINNED = {
+    "none": [0.2, 0.20500000000000002, 0.225, 0.245, 0.265, 0.535],
+    "lognormal": [0.2, 0.20603596359236676, 0.2204445099217036, 0.24088416375176538, 0.27306470400697247, 0.548578012712148],
+    "gamma": [0.2, 0.20696624428410668, 0.22330328635499663, 0.2435350980828538, 0.2712919748740714, 0.5454261743984888],
+    "normal": [0.2, 0.2055513461965777, 0.22099033119126524, 0.23930645666466133, 0.26742924448616184, 0.5246826874269039],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("jitter", sorted(PINNED))
+def test_it_gives_the_same_due_times_to_the_bit_as_it_always_has(jitter):
+    profile = SyntheticProfile(
+        ttft_s=0.2, tokens_per_second=50, jitter=jitter, jitter_cv=0.3, stall_probability=0.5, stall_s=0.25,
+        thinking_tokens=2, thinking_tokens_per_second=200,
+    )  # fmt: skip
+    assert [token.due_s for token in build_schedule(profile, " a b c d", "trial-7:A", "hm")] == PINNED[jitter]
+
+
 # 399 gaps with cv <= 0.3: the relative SD of the total is <= 0.3 / sqrt(399) = 1.5%, so +-10% is
 # more than 6 standard deviations; derandomize keeps the drawn cases fixed across runs.
 @settings(derandomize=True, max_examples=60)

@@ -45,6 +45,21 @@ def plan_messages(frames, mode=CONTROLLED, lookahead_s=LOOKAHEAD_S):
     return messages
 
 
+def delta_targets(frames):
+    """{pane: {seq: (due_s, tokens, phase, token_dues)}} of the delta messages, numbered as
+    plan_messages numbers them (in any mode: the mode changes when a message is sent, not its
+    number), without building the messages: what fidelity needs of a trial's plan."""
+    targets = {"A": {}, "B": {}}
+    seq = 0
+    for frame in frames:
+        if frame.tokens:
+            seq += 1
+            targets[frame.pane][seq] = (frame.due_s, frame.tokens, frame.phase, frame.token_dues())
+        if frame.last:
+            seq += 1
+    return targets
+
+
 def messages_after(messages, after_seq):
     """The messages a browser that has seen everything up to ``after_seq`` still needs."""
     return [message for message in messages if message.seq > after_seq]

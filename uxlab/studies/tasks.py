@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from uxlab.studies import actions, queue
+from uxlab.studies import actions, events, queue
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,20 @@ def store_ratings(self, payloads, telemetry=()):
     try:
         return store_and_confirm(self, payloads, retry_args=lambda remaining: [remaining]) if payloads else {}
     finally:
-        for payload in telemetry:
-            store_telemetry_or_queue_it(payload)
+        with events.sent_together():
+            for payload in telemetry:
+                store_telemetry_or_queue_it(payload)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def store_telemetry_batch(payloads):
     """Store the telemetry of several trials (published together by one web process, at low
     priority), each batch in its own transaction as store_telemetry stores it; one that cannot be
-    stored is handed to store_telemetry, which retries it on its own."""
-    for payload in payloads:
-        store_telemetry_or_queue_it(payload)
+    stored is handed to store_telemetry, which retries it on its own. Their confirmations go out
+    together, once all are stored."""
+    with events.sent_together():
+        for payload in payloads:
+            store_telemetry_or_queue_it(payload)
     return {"telemetry": len(payloads)}
 
 
