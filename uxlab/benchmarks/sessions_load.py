@@ -321,6 +321,17 @@ def concurrency(streams, start, end, step=0.1):
     return counts
 
 
+def take_priority(nice):
+    """Run at this CPU priority (a negative nice needs root or CAP_SYS_NICE); returns the nice
+    value the process has. Participants' browsers have machines of their own: timed from a process
+    that waits for a core behind the server it measures, every latency would include that wait."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except (PermissionError, OSError):
+        pass
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 async def main(spec):
     results = Results()
     client = HttpClient(spec["base_url"], max_connections=spec.get("http_connections", 200), timeout=120)
@@ -390,6 +401,7 @@ if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with open(sys.argv[1]) as spec_file:
         spec = json.load(spec_file)
-    sys.stdout.write(json.dumps(asyncio.run(main(spec))) + "\n")
+    nice = take_priority(spec.get("nice", 0))
+    sys.stdout.write(json.dumps(asyncio.run(main(spec)) | {"nice": nice}) + "\n")
     sys.stdout.flush()
     os._exit(0)

@@ -110,6 +110,11 @@ class Command(BaseCommand):
             help="with 2+ web processes, restart web-1 this many seconds in (default with --seconds: halfway; negative: never)",
         )  # fmt: skip
         parser.add_argument("--think", type=float, default=1.0, help="mean seconds between a trial's end and its answers")
+        parser.add_argument(
+            "--load-nice", type=int, default=-10,
+            help="the load generator's CPU priority (nice; below 0 needs root, else it stays at 0): participants' "
+            "browsers have machines of their own, so their timings should not wait for a core behind the server",
+        )  # fmt: skip
         parser.add_argument("--database", default="uxlab_bench_sessions", help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--keep-logs", action="store_true")
@@ -252,6 +257,7 @@ class Command(BaseCommand):
         spec = {
             "base_url": f"http://127.0.0.1:{port}", "code": "demo", "participants": options["participants"],
             "ramp_s": options["ramp"], "seconds": options["seconds"], "think_s": options["think"],
+            "nice": options["load_nice"],
         }  # fmt: skip
         spec_path = self.tmpdir / "spec.json"
         spec_path.write_text(json.dumps(spec))
@@ -325,6 +331,7 @@ class Command(BaseCommand):
             "resumed_across_processes": len(across),
             "cpu_seconds": cpu,
             "cpu_percent": {name: round(100 * value / wall, 1) for name, value in cpu.items()},
+            "load_generator_nice": load["nice"],
             "duration_s": round(duration, 1),
             "http_requests": load["http_requests"],
             "errors": load["errors"],
