@@ -129,10 +129,10 @@ DB_POOL_TIMEOUT_S = env_float("DB_POOL_TIMEOUT_S", 10.0)
 # Seconds a persistent connection is kept: without a pool, and in Celery worker processes, which
 # run one task at a time and so keep one connection each instead of a pool (uxlab/celery.py).
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
-# Statements a connection has run this often are prepared on the server (0: never).
+# A statement a connection has run this many times is prepared on the server (0: never).
 DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 2)
-if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0:
-    raise ImproperlyConfigured("DB_POOL_MAX_SIZE and DB_POOL_MIN_SIZE must not be negative")
+if DB_POOL_MAX_SIZE < 0 or DB_POOL_MIN_SIZE < 0 or DB_PREPARE_THRESHOLD < 0:
+    raise ImproperlyConfigured("DB_POOL_MAX_SIZE, DB_POOL_MIN_SIZE and DB_PREPARE_THRESHOLD must not be negative")
 if DATABASE_URL:
     if DB_POOL_MAX_SIZE:
         # Checked before each loan, so a connection killed meanwhile is replaced, not handed out.
@@ -153,8 +153,9 @@ if DATABASE_URL:
         }
     if DB_PREPARE_THRESHOLD:
         # Parameters go to the server apart from the statement (psycopg's server-side binding), and
-        # a statement a connection has run DB_PREPARE_THRESHOLD times is prepared: Postgres plans
-        # it once per connection, not on every call. Planning was the largest part of the server's
+        # a statement a connection has run DB_PREPARE_THRESHOLD times is prepared (from its next
+        # run on): Postgres plans it once per connection, not on every call. One statement then
+        # takes at most 65,535 parameters (studies/rows.py in_chunks splits the id lists that grow). Planning was the largest part of the server's
         # CPU in bench_sessions (pg_stat_statements: 9.3 s of planning against ~7 s of execution
         # for 500 sessions; a trial start's statement took 1.4 ms to plan, 0.4 ms to run).
         DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -79,12 +79,12 @@ def checks_passed(page, scene):
     press_enter_on(page, "Start")
     page.wait_for_url(re.compile(r"/checks/$"))
     scene.token = token_of(page)
-    # Hold the page on its result: the step it would go to next answers "no content".
-    home = f"{scene.url}/p/{scene.token}/"
-    page.route(home, lambda route: route.fulfill(status=204))
+    # Hold the page on its result: the step it would go to next (consent) answers "no content".
+    next_step = f"{scene.url}/p/{scene.token}/consent/"
+    page.route(next_step, lambda route: route.fulfill(status=204))
     page.locator("#checks-status", has_text="All set").wait_for(timeout=20_000)
     page.wait_for_timeout(200)  # the held navigation has been answered
-    page.unroute(home)
+    page.unroute(next_step)
 
 
 def consent(page, scene):
@@ -250,14 +250,14 @@ def adaptive_with_inline_errors(page, scene):
 def preview_entry(page, scene):
     """Preview as participant from the builder: the preview's checks page, held on its result."""
     visit("/studies/{draft}/build/", ready="#valid-note")(page, scene)
-    home = re.compile(r"/p/[^/]+/$")
-    page.route(home, lambda route: route.fulfill(status=204))
+    next_step = re.compile(r"/p/[^/]+/consent/$")
+    page.route(next_step, lambda route: route.fulfill(status=204))
     with page.expect_navigation():
         page.get_by_role("button", name="Preview as participant").click()
     page.wait_for_url(re.compile(r"/checks/$"))
     page.locator("#checks-status", has_text="All set").wait_for(timeout=20_000)
     page.wait_for_timeout(200)  # the held navigation has been answered
-    page.unroute(home)
+    page.unroute(next_step)
 
 
 def team_with_invite(page, scene):

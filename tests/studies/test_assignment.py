@@ -135,6 +135,22 @@ def test_it_fills_quotas_and_releases_the_slots_of_expired_sessions(team):
 
 
 @pytest.mark.django_db
+def test_it_expires_sessions_in_statements_of_a_bounded_number_of_ids(team, monkeypatch):
+    """A statement takes at most 65,535 parameters (bound on the server): the ids go in chunks."""
+    from functools import partial
+
+    from uxlab.studies.actions import sessions
+    from uxlab.studies.rows import in_chunks
+
+    monkeypatch.setattr(sessions, "in_chunks", partial(in_chunks, size=2))
+    study = import_yaml(BALANCE_STUDY_YAML, team)
+    running = [actions.give_consent(actions.enroll_participant(study)) for _ in range(5)]
+    Participant.objects.filter(pk__in=[p.pk for p in running]).update(last_seen_at=running[0].consented_at.replace(year=2000))
+    assert actions.expire_sessions() == 5
+    assert set(Participant.objects.values_list("status", "outcome")) == {("expired", "timed_out")}
+
+
+@pytest.mark.django_db
 def test_it_orders_trials_differently_by_seeded_shuffle(team):
     study = import_yaml(BALANCE_STUDY_YAML.replace("trials_per_participant: 4", "order: shuffle"), team)
     orders = {

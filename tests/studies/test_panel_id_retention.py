@@ -61,6 +61,22 @@ def test_the_task_erases_panel_ids_of_sessions_that_ended_long_ago(study, team, 
     assert AuditEntry.objects.count() == 2
 
 
+def test_it_erases_in_statements_of_a_bounded_number_of_ids(study, settings, monkeypatch):
+    """A statement takes at most 65,535 parameters (bound on the server): the ids go in chunks."""
+    from functools import partial
+
+    from uxlab.studies.actions import privacy
+    from uxlab.studies.rows import in_chunks
+
+    settings.UXLAB_PANEL_ID_RETENTION_DAYS = 30
+    monkeypatch.setattr(privacy, "in_chunks", partial(in_chunks, size=2))
+    for number in range(5):
+        with_panel_id(study, f"OLD-{number}", created_at=ago(100), completed_at=ago(99), status="completed")
+    assert actions.erase_old_panel_ids() == 5
+    assert not ExternalIdentity.objects.exists()
+    assert AuditEntry.objects.get().data["count"] == 5  # one audit entry for the study, all chunks counted
+
+
 def test_zero_days_keeps_panel_ids(study, settings):
     settings.UXLAB_PANEL_ID_RETENTION_DAYS = 0
     with_panel_id(study, "KEPT", created_at=ago(1000), completed_at=ago(999), status="completed")

@@ -73,3 +73,35 @@ def test_concurrent_reservations_never_pass_the_quota(study):
         thread.join(30)
     assert sorted(outcomes) == [False] * 5 + [True] * 3
     assert actions.live_cell_counts(study) == {"0:greeting": 3}
+
+
+def test_it_locks_the_study_before_the_participant(study):
+    """As a draft's save does (the study, then its preview participants): the other order deadlocks."""
+    participant = consented(study)
+    study_locked, reserving_done, errors = threading.Event(), threading.Event(), []
+
+    def reserve():
+        try:
+            assert study_locked.wait(10)
+            with transaction.atomic():
+                actions.lock_participant_and_study(participant.pk)  # waits for the study
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            reserving_done.set()
+            close_old_connections()
+
+    reserver = threading.Thread(target=reserve)
+    reserver.start()
+    try:
+        with transaction.atomic():
+            Study.objects.select_for_update().get(pk=study.pk)
+            study_locked.set()
+            reserving_done.wait(0.5)  # the reservation is now waiting for the study's row
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            # The participant's row is free: the waiting reservation has not locked it first.
+            Participant.objects.select_for_update().get(pk=participant.pk)
+    finally:
+        reserver.join(10)
+    assert errors == [] and reserving_done.is_set()

@@ -107,3 +107,17 @@ def test_it_converts_values_per_database_vendor(shown):
 
     converted = {column.target.attname for _position, column, _chain in columns.converters(connection)}
     assert {"assignment", "checks"} <= converted
+
+
+def test_it_splits_id_lists_into_statements_postgres_can_bind():
+    from django.db import OperationalError, connection, transaction
+
+    from uxlab.studies.rows import in_chunks
+
+    chunks = in_chunks(range(70_000))
+    assert [len(chunk) for chunk in chunks] == [10_000] * 7 and chunks[-1][-1] == 69_999
+    assert in_chunks([]) == []
+    assert sum(Participant.objects.filter(pk__in=chunk).count() for chunk in chunks) == 0
+    if connection.features.uses_server_side_binding:  # why: one statement cannot take them all
+        with pytest.raises(OperationalError, match="parameters"), transaction.atomic():
+            Participant.objects.filter(pk__in=list(range(70_000))).count()

@@ -104,6 +104,15 @@ def server_cpu_seconds(pid):
     return total / tick
 
 
+def process_name(pid):
+    """A local process's name (its /proc comm); None when it is not on this machine."""
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None
+
+
 def parent_pid(pid):
     """The parent of a local process; None when it is not on this machine."""
     try:

@@ -53,3 +53,14 @@ def fetch_rows(sql, params, using="default"):
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+# Postgres takes at most 65,535 parameters in one statement once they are bound on the server
+# (settings.DB_PREPARE_THRESHOLD); a list of ids for `__in` that may grow with a study is split.
+MAX_IDS_PER_STATEMENT = 10_000
+
+
+def in_chunks(ids, size=MAX_IDS_PER_STATEMENT):
+    """`ids` in lists of at most `size`."""
+    ids = list(ids)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]

@@ -78,7 +78,9 @@ def reserve_trials(participant):
 # the weaker NO KEY UPDATE lock: a participant (or anything else) referring to the study checks its
 # foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for every assignment in turn.
 # Study edits and status changes take FOR UPDATE, which still waits for it.
-LOCK_PARTICIPANT_AND_STUDY = f"{PARTICIPANT_BY_ID} FOR UPDATE OF p FOR NO KEY UPDATE OF s"
+# The study's lock is taken first, as everything else that locks both takes them (a draft's save
+# locks the study, then deletes its preview participants): Postgres locks in the clauses' order.
+LOCK_PARTICIPANT_AND_STUDY = f"{PARTICIPANT_BY_ID} FOR NO KEY UPDATE OF s FOR UPDATE OF p"
 
 
 def lock_participant_and_study(participant_id):
@@ -252,8 +254,9 @@ def mark_instructions_seen(participant, assistive_technology=None):
     """The participant read the instructions; with the study's assistive-technology question, their
     answer is kept too (True, or False when they left it unticked)."""
     extra = {} if assistive_technology is None else {"assistive_technology": assistive_technology}
+    now = timezone.now()
     Participant.objects.filter(pk=participant.pk, instructions_seen_at__isnull=True).update(
-        instructions_seen_at=timezone.now(), **extra
+        instructions_seen_at=now, last_seen_at=now, **extra
     )
     participant.refresh_from_db()
 

@@ -23,6 +23,7 @@ from uxlab.studies import events
 from uxlab.studies.actions.audit import record_audit
 from uxlab.studies.actions.jobs import discard_export_files
 from uxlab.studies.models import AuditEntry, ExternalIdentity, FailedTask, Participant, Trial
+from uxlab.studies.rows import in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ def erase_old_panel_ids(now=None, days=None):
     erased = 0
     for study_id, ids in by_study.items():
         with transaction.atomic():
-            count, _ = ExternalIdentity.objects.filter(participant_id__in=ids).delete()
-            Participant.objects.filter(pk__in=ids).update(panel_id_erased_at=now)
+            count = 0
+            for chunk in in_chunks(ids):  # a statement takes at most 65,535 parameters
+                count += ExternalIdentity.objects.filter(participant_id__in=chunk).delete()[0]
+                Participant.objects.filter(pk__in=chunk).update(panel_id_erased_at=now)
             record_audit(
                 study_id, None, AuditEntry.Action.PANEL_IDS_ERASED,
                 f"{count} panel id{'' if count == 1 else 's'} erased (sessions ended over {days} days ago)",

@@ -13,6 +13,7 @@ from uxlab.studies.actions.adaptive import end_runs
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
 from uxlab.studies.events import send_events_on_commit
 from uxlab.studies.models import Participant, Rating, Study, Trial
+from uxlab.studies.rows import in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +81,22 @@ def expire_study_sessions(study, now, *, over_limit, abandoned):
     if not ids:
         return 0
     code, _url = study.completion_for(Participant.Outcome.TIMED_OUT)
-    with transaction.atomic():
-        expired = Participant.objects.filter(
-            pk__in=ids, status=Participant.Status.CONSENTED, completed_at__isnull=True
-        ).update(status=Participant.Status.EXPIRED, expired_at=now)
-        announce_session_closed(ids, "expired")
-        end_runs(ids, now)
-        Participant.objects.filter(pk__in=ids, status=Participant.Status.EXPIRED, outcome="").update(
-            outcome=Participant.Outcome.TIMED_OUT
-        )
-        if code:
-            started = Trial.objects.filter(participant_id__in=ids, started_at__isnull=False).values("participant_id")
-            Participant.objects.filter(
-                pk__in=started, outcome=Participant.Outcome.TIMED_OUT, completion_code_shown=""
-            ).update(completion_code_shown=code)
+    expired = 0
+    for chunk in in_chunks(ids):
+        with transaction.atomic():
+            expired += Participant.objects.filter(
+                pk__in=chunk, status=Participant.Status.CONSENTED, completed_at__isnull=True
+            ).update(status=Participant.Status.EXPIRED, expired_at=now)
+            announce_session_closed(chunk, "expired")
+            end_runs(chunk, now)
+            Participant.objects.filter(pk__in=chunk, status=Participant.Status.EXPIRED, outcome="").update(
+                outcome=Participant.Outcome.TIMED_OUT
+            )
+            if code:
+                started = Trial.objects.filter(participant_id__in=chunk, started_at__isnull=False).values("participant_id")
+                Participant.objects.filter(
+                    pk__in=started, outcome=Participant.Outcome.TIMED_OUT, completion_code_shown=""
+                ).update(completion_code_shown=code)
     return expired
 
 

@@ -38,6 +38,7 @@ from uxlab.benchmarks.processes import (
     free_port_range,
     group_cpu_seconds,
     parent_pid,
+    process_name,
     python,
     redis_server,
     server_cpu_seconds,
@@ -82,10 +83,14 @@ class ConnectionSampler(threading.Thread):
 
 def postgres_server_pid():
     """The pid of the Postgres server (the postmaster: a backend's parent) when it runs on this
-    machine; None otherwise."""
+    machine; None otherwise (a server elsewhere, or in a container, whose pids are not this
+    machine's)."""
     with admin_connection() as admin:
         backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
-    return parent_pid(backend)
+        server = parent_pid(backend)  # read while the backend is alive
+        if server is None or not all(process_name(pid) == "postgres" for pid in (backend, server)):
+            return None
+    return server
 
 
 def worker_processes():
