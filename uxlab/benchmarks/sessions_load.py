@@ -323,8 +323,9 @@ def concurrency(streams, start, end, step=0.1):
 
 def take_priority(nice):
     """Run at this CPU priority (a negative nice needs root or CAP_SYS_NICE); returns the nice
-    value the process has. Participants' browsers have machines of their own: timed from a process
-    that waits for a core behind the server it measures, every latency would include that wait."""
+    value the process has. Participants' browsers have machines of their own; here the load
+    generator shares the server's cores, and a higher priority shows how much of a latency is its
+    own wait for a core (bench_sessions --load-nice)."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     except (PermissionError, OSError):

@@ -116,9 +116,9 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--think", type=float, default=1.0, help="mean seconds between a trial's end and its answers")
         parser.add_argument(
-            "--load-nice", type=int, default=-10,
-            help="the load generator's CPU priority (nice; below 0 needs root, else it stays at 0): participants' "
-            "browsers have machines of their own, so their timings should not wait for a core behind the server",
+            "--load-nice", type=int, default=0,
+            help="the load generator's CPU priority (nice; below 0 needs root, else it stays at 0), to see how much "
+            "of a latency is the load generator waiting for a core behind the server (docs/benchmarks.md)",
         )  # fmt: skip
         parser.add_argument("--database", default="uxlab_bench_sessions", help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
