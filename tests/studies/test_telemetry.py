@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import import_yaml, mark_trials_shown
+from tests.studies.test_trial_start import TRACE_STUDY as TRIAL_START_TRACE_STUDY
 from uxlab.studies import actions
 from uxlab.studies.models import Arm, RecordedTrace, Trial, TrialTelemetry
 
@@ -76,24 +77,10 @@ def test_it_keeps_the_summary_of_the_latest_batch_whatever_order_they_are_stored
     assert newest["panes"]["A"]["frames_painted"] == 0 and newest["interrupted"] is True
 
 
-TRACE_STUDY = """
-version: 1
-code: traced
-title: A recorded trace, shown after the other pane
-consent: {text: You agree.}
-arms:
-  - {name: recorded, kind: live, base_url: "http://127.0.0.1:9/v1", model: m}
-  - {name: replayed, kind: trace, recorded_arm: recorded, tokens_per_second: 500, ttft_s: 0.1}
-  - {name: paced, ttft_s: 0.1, tokens_per_second: 200}
-prompts:
-  - {name: p, text: Say some words., response: The prompt's own answer.}
-questions:
-  - {name: faster, kind: forced_choice_tie, text: "Which felt faster?"}
-design:
-  pairs: [[replayed, paced]]
-  layout: sequential
-  sequential_gap_s: 0.5
-"""
+# The trial-start tests' recorded-trace study, shown one pane after the other.
+TRACE_STUDY = TRIAL_START_TRACE_STUDY.replace("title: A recorded trace", "title: A recorded trace, shown after the other pane").replace(
+    "  pairs: [[replayed, paced]]\n", "  pairs: [[replayed, paced]]\n  layout: sequential\n  sequential_gap_s: 0.5\n"
+)
 
 
 def test_it_summarises_from_what_it_read_in_one_statement_as_from_the_trial_itself(team):

@@ -58,50 +58,47 @@ def wait_for_port(port, process=None, timeout=60):
     raise ProcessError(f"nothing listened on port {port} within {timeout} s")
 
 
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the process name (state is [0], ppid [1], pgrp [2],
+    utime [11], stime [12], cutime [13], cstime [14]); None when it is not on this machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def every_process_stat():
+    """(pid, stat fields) of every process now on this machine."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := stat_fields(entry.name)) is not None:
+            yield int(entry.name), fields
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds a process has used so far (from /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(f"no process {pid} on this machine")  # an OSError, as before
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def group_cpu_seconds(pgid):
     """The same, summed over every live process of a process group (a worker and its pool)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    ticks = sum(int(fields[11]) + int(fields[12]) for _pid, fields in every_process_stat() if int(fields[2]) == pgid)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def server_cpu_seconds(pid):
     """User + system CPU seconds a forking server (Postgres's postmaster) has used with every
     process it started: its own, its exited children's (reaped into its cutime and cstime) and its
     live children's. None when the process is not on this machine (or not readable)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
+    own = stat_fields(pid)
+    if own is None:
         return None
-    total = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            child = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(child[1]) == pid:
-            total += int(child[11]) + int(child[12])
-    return total / tick
+    ticks = sum(int(value) for value in own[11:15])  # utime, stime, cutime, cstime
+    ticks += sum(int(fields[11]) + int(fields[12]) for _pid, fields in every_process_stat() if int(fields[1]) == pid)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def process_name(pid):
@@ -115,11 +112,8 @@ def process_name(pid):
 
 def parent_pid(pid):
     """The parent of a local process; None when it is not on this machine."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[1])
 
 
 def database_url(name=None):
