@@ -192,8 +192,8 @@ def participant_home(request, token):
 
 def to_current_step(participant):
     """A redirect to the page of the step the participant is on now: where their own page
-    (participant_home) would send them, without the extra request. A step page moving them on
-    ends with it."""
+    (participant_home) would send them, without the extra request. Step pages that move the
+    participant on end with it."""
     step = actions.participant_step(participant)
     if step in STEP_URLS:
         return redirect(STEP_URLS[step], token=participant.token)

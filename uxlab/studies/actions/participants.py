@@ -76,10 +76,10 @@ def reserve_trials(participant):
 
 # The study's row lock serialises assignments, so cell counts are read and raised atomically. It is
 # the weaker NO KEY UPDATE lock: a participant (or anything else) referring to the study checks its
-# foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for every assignment in turn.
-# Study edits and status changes take FOR UPDATE, which still waits for it.
-# The study's lock is taken first, as everything else that locks both takes them (a draft's save
-# locks the study, then deletes its preview participants): Postgres locks in the clauses' order.
+# foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for every assignment in turn;
+# study edits and status changes take FOR UPDATE, which still waits for it. The study is locked
+# before the participant (Postgres locks in the clauses' order), as everything else that locks both
+# does: a draft's save locks the study, then deletes its preview participants.
 LOCK_PARTICIPANT_AND_STUDY = f"{PARTICIPANT_BY_ID} FOR NO KEY UPDATE OF s FOR UPDATE OF p"
 
 
