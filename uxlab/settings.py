@@ -155,7 +155,7 @@ if DATABASE_URL:
         # Parameters go to the server apart from the statement (psycopg's server-side binding), and
         # a statement a connection has run DB_PREPARE_THRESHOLD times is prepared (from its next
         # run on): Postgres plans it once per connection, not on every call. One statement then
-        # takes at most 65,535 parameters (studies/rows.py in_chunks splits the id lists that grow). Planning was the largest part of the server's
+        # takes at most 65,535 parameters (studies/raw_sql.py in_chunks splits the id lists that grow). Planning was the largest part of the server's
         # CPU in bench_sessions (pg_stat_statements: 9.3 s of planning against ~7 s of execution
         # for 500 sessions; a trial start's statement took 1.4 ms to plan, 0.4 ms to run).
         DATABASES["default"].setdefault("OPTIONS", {}).update(

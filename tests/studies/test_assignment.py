@@ -140,7 +140,7 @@ def test_it_expires_sessions_in_statements_of_a_bounded_number_of_ids(team, monk
     from functools import partial
 
     from uxlab.studies.actions import sessions
-    from uxlab.studies.rows import in_chunks
+    from uxlab.studies.raw_sql import in_chunks
 
     monkeypatch.setattr(sessions, "in_chunks", partial(in_chunks, size=2))
     study = import_yaml(BALANCE_STUDY_YAML, team)

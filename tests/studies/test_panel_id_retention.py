@@ -66,7 +66,7 @@ def test_it_erases_in_statements_of_a_bounded_number_of_ids(study, settings, mon
     from functools import partial
 
     from uxlab.studies.actions import privacy
-    from uxlab.studies.rows import in_chunks
+    from uxlab.studies.raw_sql import in_chunks
 
     settings.UXLAB_PANEL_ID_RETENTION_DAYS = 30
     monkeypatch.setattr(privacy, "in_chunks", partial(in_chunks, size=2))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from uxlab.studies.actions.adaptive import adaptive_config, assign_adaptive_trials, ends_its_run
 from uxlab.studies.assignment import attention_positions, cell_key, plan_trials
 from uxlab.studies.models import Participant, Prompt, Question, Rating, Study, Trial
-from uxlab.studies.rows import ModelColumns, fetch_rows
+from uxlab.studies.raw_sql import ModelColumns, fetch_rows
 
 PARTICIPANT_COLUMNS = ModelColumns(Participant, "p")
 STUDY_COLUMNS = ModelColumns(Study, "s")
@@ -30,7 +30,7 @@ STUDY_QUESTIONS = (
 
 def participant_by_token(token):
     """The participant with this token, their study read with them (one statement, written once:
-    every participant page starts here; studies/rows.py); None when there is none."""
+    every participant page starts here; studies/raw_sql.py); None when there is none."""
     rows = fetch_rows(PARTICIPANT_BY_TOKEN, [token])
     return participant_and_study(rows[0]) if rows else None
 
@@ -296,7 +296,7 @@ def trials_with_answers(participant, questions=None):
     """The participant's trials in order, each with its prompt and how many of the study's required
     questions it has answers to: `required_answered` of the `required_count` asked on every trial,
     `once_answered` of the `once_count` asked once. One statement, written once per count of
-    questions (studies/rows.py): no rating is read, only counted."""
+    questions (studies/raw_sql.py): no rating is read, only counted."""
     if questions is None:
         questions = study_questions(participant.study)
     required = [question for question in questions if question.required]

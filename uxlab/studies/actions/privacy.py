@@ -23,7 +23,7 @@ from uxlab.studies import events
 from uxlab.studies.actions.audit import record_audit
 from uxlab.studies.actions.jobs import discard_export_files
 from uxlab.studies.models import AuditEntry, ExternalIdentity, FailedTask, Participant, Trial
-from uxlab.studies.rows import in_chunks
+from uxlab.studies.raw_sql import in_chunks
 
 log = logging.getLogger(__name__)
 

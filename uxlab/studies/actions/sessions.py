@@ -13,7 +13,7 @@ from uxlab.studies.actions.adaptive import end_runs
 from uxlab.studies.actions.enrolment import prune_enrolment_throttles
 from uxlab.studies.events import send_events_on_commit
 from uxlab.studies.models import Participant, Rating, Study, Trial
-from uxlab.studies.rows import in_chunks
+from uxlab.studies.raw_sql import in_chunks
 
 log = logging.getLogger(__name__)
 

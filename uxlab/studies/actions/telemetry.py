@@ -16,9 +16,10 @@ from uxlab.streaming import delivery, fidelity
 from uxlab.streaming.trial import trial_frames
 from uxlab.studies import events
 from uxlab.studies.actions.answers import RatingRejected, TrialNotShown, check_session, withdrawn_participants
-from uxlab.studies.actions.trials import json_value, trial_layout, trial_pane_specs
+from uxlab.studies.actions.trials import trial_layout, trial_pane_specs
 from uxlab.studies.design import SessionDesign
 from uxlab.studies.models import Arm, Participant, Prompt, RecordedTrace, Study, Trial, TrialTelemetry
+from uxlab.studies.raw_sql import json_parameter, json_value
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +185,6 @@ def store_batch(cursor, payload, key, trial, layout, recordings):
     elif kept and later:
         # Stored out of order: the summary is the latest batch's, read back.
         refresh_fidelity(trial, layout=layout, recordings=recordings)
-
-
-def json_parameter(model, field_name, value):
-    """A value for a JSONField's column in raw SQL, encoded as the ORM encodes it."""
-    return model._meta.get_field(field_name).get_db_prep_save(value, connection)
 
 
 def locked_trial(trial_id, row):

@@ -1,6 +1,5 @@
 """Opening, resuming and finishing a trial's stream, and what a socket knows of its participant."""
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from django.utils import timezone
 from uxlab.streaming import delivery, kinds
 from uxlab.studies.design import SessionDesign
 from uxlab.studies.models import Arm, Participant, Prompt, Question, RecordedTrace, Study, Trial
+from uxlab.studies.raw_sql import json_parameter, json_value
 
 
 class TrialUnavailable(Exception):
@@ -372,11 +372,6 @@ JOIN {arm} b ON b.id = d.arm_b_id
 )
 
 
-def json_value(value):
-    """A jsonb column read through a raw cursor (Django reads them as text, for JSONField to parse)."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def start_trial(participant_id, index, after_seq=None):
     """Open (or reopen) a trial's stream and return its panes, delivery mode, t0 and resume point.
 
@@ -554,8 +549,7 @@ def finish_trial(participant_id, index, server_timing=None):
         "now": timezone.now(),
         "finished": Trial.Status.FINISHED,
         "has_timing": server_timing is not None,
-        # Adapted as the ORM adapts the field's values.
-        "server_timing": Trial._meta.get_field("server_timing").get_db_prep_save(server_timing, connection),
+        "server_timing": json_parameter(Trial, "server_timing", server_timing),
         "participant": participant_id,
         "index": index,
     }

@@ -1,4 +1,4 @@
-"""The participant reads written once in SQL (studies/rows.py, actions/participants.py) give what
+"""The participant reads written once in SQL (studies/raw_sql.py, actions/participants.py) give what
 the ORM gives: the same instances, field for field, and the same counts of answered questions."""
 
 import uuid
@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.conftest import QUICK_STUDY_YAML, SCREENER_QUESTION_YAML, import_yaml, mark_trials_shown
 from uxlab.studies import actions
 from uxlab.studies.models import Participant, Question, Rating, Trial
-from uxlab.studies.rows import ModelColumns
+from uxlab.studies.raw_sql import ModelColumns
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ def test_it_converts_values_per_database_vendor(shown):
 def test_it_splits_id_lists_into_statements_postgres_can_bind():
     from django.db import OperationalError, connection, transaction
 
-    from uxlab.studies.rows import in_chunks
+    from uxlab.studies.raw_sql import in_chunks
 
     chunks = in_chunks(range(70_000))
     assert [len(chunk) for chunk in chunks] == [10_000] * 7 and chunks[-1][-1] == 69_999
