@@ -8,7 +8,8 @@ KEYS = {
     "participants", "completed", "p99_trial_start_ms", "p99_submit_to_stored_ms", "max_db_connections",
     "db_pool_size", "trials_left_streaming", "lost", "duplicated", "web_restarts", "p99_receive_lateness_ms",
     "concurrent_streams_min", "concurrent_streams_median", "ratings_per_second", "resumed_across_processes",
-    "cpu_seconds", "cpu_percent", "processes", "load_generator_nice",
+    "cpu_seconds", "cpu_percent", "processes", "load_generator_nice", "cpu_ms_per_session", "machine_cores",
+    "machine_busy_percent", "machine_saturated_s", "run_queue_median", "run_queue_max",
 }  # fmt: skip
 
 
@@ -31,3 +32,10 @@ def test_it_runs_two_whole_sessions_through_nginx_and_moves_one_across_processes
     assert result["cpu_seconds"]["postgres"] > 0
     # The load generator's CPU priority is reported (the default: the same as the server's).
     assert result["load_generator_nice"] == os.getpriority(os.PRIO_PROCESS, 0)
+    # What each session cost, per process and in all, and how busy the whole machine was meanwhile.
+    per_session = result["cpu_ms_per_session"]
+    assert per_session["total"] == pytest.approx(sum(per_session[name] for name in result["cpu_seconds"]), abs=0.5)
+    assert per_session["web-2"] == pytest.approx(1000 * result["cpu_seconds"]["web-2"] / 2, abs=0.1)
+    assert result["machine_cores"] == os.cpu_count()
+    assert 0 < result["machine_busy_percent"] <= 100
+    assert result["run_queue_max"] >= 1

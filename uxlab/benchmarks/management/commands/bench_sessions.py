@@ -4,11 +4,15 @@ channel layer, a Celery worker and beat — on a throwaway database and a redis-
 
     python manage.py bench_sessions --participants 500 --ramp 30 --json
     python manage.py bench_sessions --participants 1000 --seconds 60 --processes 1,2 --json
+    python manage.py bench_sessions --participants 500 --ramp 30 --find-capacity --json
 
 Participants arrive over --ramp seconds (0: all at once) and each runs one session, or sessions
 back to back until --seconds have passed (uxlab/benchmarks/sessions_load.py). With two or more web
 processes and --seconds, one is restarted halfway (or at --restart-web-at) so its participants'
-sockets move to another process and resume; --kill-worker-at kills the worker (serve restarts it). Prints JSON; see
+sockets move to another process and resume; --kill-worker-at kills the worker (serve restarts it).
+--find-capacity searches for the most participants (up to --participants) whose run stays within the
+p99 trial-start and answer-confirmed bounds, each step a run of its own. Every run also says how busy
+the whole machine was (uxlab/benchmarks/machine.py). Prints JSON; see
 docs/benchmarks.md. Needs Debian's nginx (`make bench`): without it the benchmark stops.
 """
 
@@ -31,6 +35,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection, require_postgres
+from uxlab.benchmarks.machine import MachineSampler
 from uxlab.benchmarks.processes import (
     REPO,
     Process,
@@ -47,6 +52,9 @@ from uxlab.benchmarks.processes import (
 from uxlab.processes import find_nginx
 
 DEMO_STUDY = REPO / "uxlab" / "studies" / "examples" / "demo.yaml"
+# --find-capacity: the first step's participants, and how close the search gets.
+CAPACITY_START = 50
+CAPACITY_STEP = 25
 STARTED = re.compile(r"(\S+) started \(pid (\d+)\)")
 EXITED = re.compile(r"(\S+) \(pid (\d+)\) exited")
 
@@ -120,6 +128,13 @@ class Command(BaseCommand):
             help="the load generator's CPU priority (nice; below 0 needs root, else it stays at 0), to see how much "
             "of a latency is the load generator waiting for a core behind the server (docs/benchmarks.md)",
         )  # fmt: skip
+        parser.add_argument(
+            "--find-capacity", action="store_true",
+            help="the most participants arriving over --ramp seconds (at most --participants) whose run meets the "
+            "bounds below: doubling from 50, then halving the gap to within 25",
+        )  # fmt: skip
+        parser.add_argument("--start-bound-ms", type=float, default=250.0, help="p99 trial start bound for --find-capacity")
+        parser.add_argument("--stored-bound-ms", type=float, default=1000.0, help="p99 answer confirmed bound for --find-capacity")
         parser.add_argument("--database", default="uxlab_bench_sessions", help="throwaway database to create and drop")
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--keep-logs", action="store_true")
@@ -133,6 +148,10 @@ class Command(BaseCommand):
                 "`make bench` (it installs Debian's nginx-light), then run this again"
             )
         require_postgres("bench_sessions")
+        if options["participants"] < 1:
+            raise CommandError("--participants must be at least 1")
+        if options["start_bound_ms"] <= 0 or options["stored_bound_ms"] <= 0:
+            raise CommandError("--start-bound-ms and --stored-bound-ms must be above 0")
         try:
             counts = [int(value) for value in str(options["processes"]).split(",")]
         except ValueError:
@@ -145,7 +164,10 @@ class Command(BaseCommand):
             # count against the stack's (it was the unexplained +2 over the bound): close it.
             database.release_connections()
             for count in counts:
-                runs.append(self.run(database, redis, count))
+                if options["find_capacity"]:
+                    runs.append(self.find_capacity(database, redis, count))
+                else:
+                    runs.append(self.run(database, redis, count, options["participants"]))
         if options["keep_logs"]:
             self.stderr.write(f"logs kept in {self.tmpdir}")
         else:
@@ -167,8 +189,7 @@ class Command(BaseCommand):
 
     # --- one run ------------------------------------------------------------------------------
 
-    def run(self, database, redis, count):
-        options = self.options
+    def run(self, database, redis, count, participants):
         port, base_port = free_port(), free_port_range(count)
         queue = f"bench-sessions-{uuid.uuid4().hex[:8]}"
         env = database.env(
@@ -186,7 +207,7 @@ class Command(BaseCommand):
         if count > 1:
             argv += ["--proxy", "nginx"]
         serve = Process(argv, env, log_path, ready=port, timeout=120, cwd=REPO)
-        self.say(f"{count} web process(es) behind nginx on port {port}; {options['participants']} participants")
+        self.say(f"{count} web process(es) behind nginx on port {port}; {participants} participants")
         run_started = time.time()
         with serve:
             deadline = time.monotonic() + 120
@@ -204,11 +225,14 @@ class Command(BaseCommand):
             cpu_before["postgres"] = server_cpu_seconds(postgres) if postgres else None
             sampler = ConnectionSampler(database.name)
             sampler.start()
+            machine = MachineSampler()
+            machine.start()
             faults = self.schedule_faults(count, children, web_ports)
-            load, wall = self.load(port)
+            load, wall = self.load(port, participants)
             for fault in faults:
                 fault.cancel()
             max_connections = sampler.stop()
+            self.machine = machine.stop()
             self.connections_by_process = dict(sorted(sampler.by_process.items()))
             children_now = self.children(serve.log_text())
             cpu = {
@@ -257,10 +281,10 @@ class Command(BaseCommand):
             timer.start()
         return timers
 
-    def load(self, port):
+    def load(self, port, participants):
         options = self.options
         spec = {
-            "base_url": f"http://127.0.0.1:{port}", "code": "demo", "participants": options["participants"],
+            "base_url": f"http://127.0.0.1:{port}", "code": "demo", "participants": participants,
             "ramp_s": options["ramp"], "seconds": options["seconds"], "think_s": options["think"],
             "nice": options["load_nice"],
         }  # fmt: skip
@@ -274,6 +298,56 @@ class Command(BaseCommand):
         if done.returncode != 0:
             raise CommandError(f"the load process failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1]), time.monotonic() - started
+
+    # --- capacity ----------------------------------------------------------------------------
+
+    def passes(self, run):
+        """A run within the bounds: every participant completed with nothing lost, duplicated, left
+        unconfirmed or left streaming, no error, and p99 trial start and answer confirmed within them."""
+        options = self.options
+        return (
+            run["completed"] == run["participants"] and run["errors"] == 0
+            and (run["lost"], run["duplicated"], run["unconfirmed"], run["trials_left_streaming"]) == (0, 0, 0, 0)
+            and run["p99_trial_start_ms"] is not None and run["p99_trial_start_ms"] <= options["start_bound_ms"]
+            and run["p99_submit_to_stored_ms"] is not None and run["p99_submit_to_stored_ms"] <= options["stored_bound_ms"]
+        )  # fmt: skip
+
+    def find_capacity(self, database, redis, count):
+        """The largest number of participants arriving over --ramp whose run passes: doubling from
+        CAPACITY_START, then halving the gap until it is within CAPACITY_STEP; never above --participants.
+        Each step is a whole run of its own (a fresh serve), summarised with its concurrency and how
+        busy the machine was."""
+        options = self.options
+        ceiling = options["participants"]
+        steps, good, bad, n = [], 0, None, min(CAPACITY_START, ceiling)
+        while True:
+            run = self.run(database, redis, count, n)
+            steps.append(step_summary(run, self.passes(run)))
+            if not steps[-1]["passed"]:
+                bad = n
+                break
+            good = n
+            if n >= ceiling:
+                break
+            n = min(n * 2, ceiling)
+        while bad is not None and bad - good > CAPACITY_STEP:
+            n = (good + bad) // 2
+            run = self.run(database, redis, count, n)
+            steps.append(step_summary(run, self.passes(run)))
+            if steps[-1]["passed"]:
+                good = n
+            else:
+                bad = n
+        ramp = options["ramp"]
+        return {
+            "processes": count,
+            "capacity": good,
+            "capacity_is_ceiling": bad is None,
+            "ramp_s": ramp,
+            "arrivals_per_second": round(good / ramp, 2) if ramp else None,
+            "bounds": {"p99_trial_start_ms": options["start_bound_ms"], "p99_submit_to_stored_ms": options["stored_bound_ms"]},
+            "capacity_runs": steps,
+        }
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -336,6 +410,8 @@ class Command(BaseCommand):
             "resumed_across_processes": len(across),
             "cpu_seconds": cpu,
             "cpu_percent": {name: round(100 * value / wall, 1) for name, value in cpu.items()},
+            "cpu_ms_per_session": per_session(cpu, load["sessions_completed"]),
+            **self.machine,
             "load_generator_nice": load["nice"],
             "duration_s": round(duration, 1),
             "http_requests": load["http_requests"],
@@ -343,6 +419,27 @@ class Command(BaseCommand):
             "error_samples": load["error_samples"],
             "load_average": load_average,
         }
+
+
+STEP_KEYS = (
+    "participants", "completed", "p50_trial_start_ms", "p99_trial_start_ms", "p50_submit_to_stored_ms",
+    "p99_submit_to_stored_ms", "p99_receive_lateness_ms", "concurrent_streams_min", "concurrent_streams_median",
+    "lost", "duplicated", "trials_left_streaming", "errors", "duration_s", "machine_busy_percent",
+    "machine_saturated_s", "run_queue_median",
+)  # fmt: skip
+
+
+def step_summary(run, passed):
+    return {key: run[key] for key in STEP_KEYS} | {"cpu_ms_per_session": run["cpu_ms_per_session"].get("total"), "passed": passed}
+
+
+def per_session(cpu, sessions):
+    """Each process's CPU per completed session (ms), and the whole stack's as `total`: what a launch
+    of N sessions over S seconds asks of the machine is about N x total / S core-milliseconds a second."""
+    if not sessions:
+        return {}
+    figures = {name: round(1000 * value / sessions, 1) for name, value in cpu.items()}
+    return figures | {"total": round(1000 * sum(cpu.values()) / sessions, 1)}
 
 
 def rounded(value):
