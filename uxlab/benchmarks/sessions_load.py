@@ -30,6 +30,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 from uxlab.benchmarks.http_client import HttpClient
+from uxlab.benchmarks.sockets import recv_within
 
 OUTBOX_RESEND_S = 15.0
 TRIAL_TIMEOUT_S = 120.0
@@ -156,7 +157,7 @@ class Participant:
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
         while True:
             try:
-                raw = await asyncio.wait_for(self.websocket.recv(), max(0.1, deadline - time.monotonic()))
+                raw = await recv_within(self.websocket, max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 raise RuntimeError(f"trial {trial} did not end in {TRIAL_TIMEOUT_S} s") from None
             except Exception as error:  # the socket closed mid-trial: reopen and resume, as the page does
@@ -257,7 +258,7 @@ class Participant:
                 raise RuntimeError(f"trial {trial}: never confirmed in {TRIAL_TIMEOUT_S:.0f} s: "
                                    f"{kinds.count('rating.submit')} answers, {kinds.count('telemetry.submit')} telemetry")
             try:
-                raw = await asyncio.wait_for(self.websocket.recv(), 1.0)
+                raw = await recv_within(self.websocket, 1.0)
                 message = orjson.loads(raw)
                 if message["type"] == "error":
                     raise RuntimeError(f"trial {trial}: {message}")

@@ -38,6 +38,7 @@ from uxlab.adaptive.questplus import weibull
 from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.management.commands import bench_recovery
 from uxlab.benchmarks.simulated_page import FRAME_MS
+from uxlab.benchmarks.sockets import recv_within
 
 REFERENCE = 60.0
 LOW = 6.0
@@ -193,12 +194,12 @@ class PageBrowser:
                     await self.trial(socket, index)
 
     async def trial(self, socket, index):
-        hello = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+        hello = orjson.loads(await recv_within(socket, self.timeout))
         assert hello["type"] == "hello", hello
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
         t0_ms, frames = None, []
         while True:
-            frame = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+            frame = orjson.loads(await recv_within(socket, self.timeout))
             kind = frame["type"]
             if kind == "stream.start":
                 t0_ms = frame["t0_ms"]
@@ -222,7 +223,7 @@ class PageBrowser:
             await socket.send(text)
         while pending:
             try:
-                frame = orjson.loads(await asyncio.wait_for(socket.recv(), bench_recovery.RESEND_AFTER_S))
+                frame = orjson.loads(await recv_within(socket, bench_recovery.RESEND_AFTER_S))
             except TimeoutError:
                 for text in pending.values():
                     await socket.send(text)
