@@ -55,6 +55,15 @@ def summary(values):
     return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values) if values else None}
 
 
+def must_be_stored_first(kind, of_trial, trial, telemetry_follows):
+    """Whether the page of `trial` waits for an outbox message (its type and trial) to be stored
+    before it moves on (uxlab/static/uxlab/outbox.js: mustBeStoredFirst): the trial's answers, and
+    every trial's telemetry unless the page says `data-telemetry-follows`."""
+    if kind == "telemetry.submit":
+        return not telemetry_follows
+    return of_trial == trial
+
+
 def answer_value(kind, rng):
     if kind in ("forced_choice", "preference"):
         return rng.choice(["A", "B"])
@@ -244,10 +253,10 @@ class Participant:
                 self.outbox[message["key"]] = (*entry[:2], 0.0, *entry[3:])  # resend at the next tick
 
     def must_be_stored_first(self, trial, telemetry_follows):
-        """What the page waits for before it moves on (uxlab/static/uxlab/outbox.js: mustBeStoredFirst)."""
+        """The outbox keys the page waits for before it moves on."""
         return [
             key for key, (_frame, _first, _last, kind, of_trial) in self.outbox.items()
-            if (not telemetry_follows if kind == "telemetry.submit" else of_trial == trial)
+            if must_be_stored_first(kind, of_trial, trial, telemetry_follows)
         ]  # fmt: skip
 
     async def wait_outbox_empty(self, trial, telemetry_follows=False):
