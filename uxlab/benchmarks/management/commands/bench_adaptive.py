@@ -35,6 +35,7 @@ import orjson
 from django.core.management.base import CommandError
 
 from uxlab.adaptive.questplus import weibull
+from uxlab.benchmarks import sessions_load
 from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.management.commands import bench_recovery
 from uxlab.benchmarks.simulated_page import FRAME_MS
@@ -155,12 +156,15 @@ CONNECT_ATTEMPTS = 5
 
 class PageBrowser:
     """One participant as the page behaves: open the participant's link, which leads to the trial
-    the server has ready; a socket per trial page; stream it to the end, answer, wait until the
-    answer and telemetry are stored; then the next page, until the done page."""
+    the server has ready; a socket per trial page, which first sends what the outbox still holds;
+    stream the trial to the end, answer, and wait until what the page waits for is stored (its
+    answers; every trial's telemetry too unless the page says `data-telemetry-follows`, in which case
+    its telemetry stays in the outbox for the next page); then the next page, until the done page."""
 
     def __init__(self, base_url, token, observer, timeout):
         self.base_url, self.token, self.observer, self.timeout = base_url, token, observer, timeout
         self.result = {"trials": [], "errors": [], "completed": False}
+        self.outbox = {}  # key -> (message, type, trial), until the server says it is stored
 
     async def run(self):
         from websockets.asyncio.client import connect
@@ -177,6 +181,7 @@ class PageBrowser:
                     self.result["errors"].append({"code": "no_trial_page", "status": page.status_code})
                     return self.result
                 index = int(found[1])
+                telemetry_follows = sessions_load.TELEMETRY_FOLLOWS.search(page.text) is not None
                 # A page that cannot open its socket tries again, as the participant page does; a
                 # loaded machine can keep a handshake waiting past websockets' 10 s default.
                 for attempt in range(CONNECT_ATTEMPTS):
@@ -191,11 +196,12 @@ class PageBrowser:
                             return self.result
                         await asyncio.sleep(0.5 * (attempt + 1))
                 async with socket:
-                    await self.trial(socket, index)
+                    await self.trial(socket, index, telemetry_follows)
 
-    async def trial(self, socket, index):
+    async def trial(self, socket, index, telemetry_follows):
         hello = orjson.loads(await recv_within(socket, self.timeout))
         assert hello["type"] == "hello", hello
+        await self.send_outbox(socket)  # earlier trials' telemetry, as the page sends it when its socket opens
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
         t0_ms, frames = None, []
         while True:
@@ -208,9 +214,11 @@ class PageBrowser:
                 frames.append([frame["seq"], receive, math.ceil(max(receive, frame["due_ms"]) / FRAME_MS) * FRAME_MS])
             elif kind in ("stream.end", "stream.interrupted"):
                 break
-            elif kind == "error":
+            elif kind == "error" and frame.get("ref") not in self.outbox:
                 self.result["errors"].append(frame)
                 return
+            else:
+                self.note(frame)  # an earlier trial's telemetry stored (or refused)
         speeds = await asyncio.get_running_loop().run_in_executor(EYES, pane_speeds, self.token, index)
         value, right, e = self.observer.answer(speeds)
         self.result["trials"].append({"index": index, "e": e, "right": right})
@@ -218,21 +226,28 @@ class PageBrowser:
                      "clock": {"offset_ms": 0.0, "rtt_ms": 1.0, "rounds": 6}, "frame_ms": FRAME_MS}
         rating = {"type": "rating.submit", "key": str(uuid.uuid4()), "trial": index, "question": "faster",
                   "value": value, "response_ms": 800}
-        pending = {message["key"]: orjson.dumps(message).decode() for message in (telemetry, rating)}
-        for text in pending.values():
-            await socket.send(text)
-        while pending:
+        for message in (telemetry, rating):
+            self.outbox[message["key"]] = (orjson.dumps(message).decode(), message["type"], index)
+            await socket.send(self.outbox[message["key"]][0])
+        while any(sessions_load.must_be_stored_first(kind, of_trial, index, telemetry_follows)
+                  for _text, kind, of_trial in self.outbox.values()):
             try:
                 frame = orjson.loads(await recv_within(socket, bench_recovery.RESEND_AFTER_S))
             except TimeoutError:
-                for text in pending.values():
-                    await socket.send(text)
+                await self.send_outbox(socket)
                 continue
-            if frame["type"] in ("rating.stored", "telemetry.stored"):
-                pending.pop(frame["key"], None)
-            elif frame["type"] == "error":
-                self.result["errors"].append(frame)
-                pending.pop(frame.get("ref"), None)
+            self.note(frame)
+
+    async def send_outbox(self, socket):
+        for text, _kind, _trial in list(self.outbox.values()):
+            await socket.send(text)
+
+    def note(self, frame):
+        if frame["type"] in ("rating.stored", "telemetry.stored"):
+            self.outbox.pop(frame["key"], None)
+        elif frame["type"] == "error":
+            self.result["errors"].append(frame)
+            self.outbox.pop(frame.get("ref"), None)
 
 
 class Command(bench_recovery.Command):
