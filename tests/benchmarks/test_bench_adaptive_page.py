@@ -31,7 +31,7 @@ class Server:
 
     def __init__(self, trials, adaptive, confirm_telemetry):
         self.trials, self.adaptive, self.confirm_telemetry = trials, adaptive, confirm_telemetry
-        self.answered, self.telemetry_stored, self.closed = set(), set(), []
+        self.answered, self.telemetry_stored, self.closed, self.paths = set(), set(), [], []
 
     def current(self):
         return min(set(range(self.trials)) - self.answered, default=None)
@@ -39,6 +39,7 @@ class Server:
     def page(self, connection, request):
         if "Upgrade" in request.headers:
             return None
+        self.paths.append(request.path)
         current = self.current()
         if request.path.endswith("/done/"):
             return connection.respond(http.HTTPStatus.OK, f"Your code: {bench_adaptive.CODE_WORD}")
@@ -94,6 +95,8 @@ async def test_a_trial_whose_telemetry_follows_moves_on_once_its_answer_is_store
     # The first two pages left with their telemetry unconfirmed; the last page's socket sent it
     # again as it opened, and the last page left only when every trial's telemetry was stored.
     assert closed == [(0, []), (1, []), (2, [0, 1, 2])]
+    # The participant's link, then each trial page's continue URL (the last one's leads to the done page).
+    assert server.paths == [f"/p/{TOKEN}/"] + [f"/p/{TOKEN}/trial/"] * 3 + [f"/p/{TOKEN}/done/"]
 
 
 async def test_a_page_without_telemetry_follows_waits_for_its_telemetry(monkeypatch):

@@ -9,7 +9,7 @@ A simulated participant answers like a 2AFC observer: P(right) = γ + (1 − γ 
 (log10 e − log10 e_t)))), with e the two panes' distance in log10 speed, e_t their own threshold
 distance, γ = 0.5, β = --slope and λ = --lapse (3 %). It learns each trial's two speeds from the
 server's own pane specs (what the panes streamed), finds its next trial the way the page does (the
-participant's home URL), and streams every trial to its end before answering.
+page's continue URL), and streams every trial to its end before answering.
 
 Prints `threshold_rmse_log` (log10 estimate minus truth), `median_trials`, `coverage` of the 95 %
 intervals, and the same under `fixed_pairs`. It works in a throwaway database and, unless given
@@ -171,8 +171,9 @@ class PageBrowser:
 
         ws_url = self.base_url.replace("http", "ws", 1) + f"/ws/p/{self.token}/"
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60, follow_redirects=True) as client:
+            path = f"/p/{self.token}/"  # the participant's link; then each trial page's data-continue-url
             while True:
-                page = await client.get(f"/p/{self.token}/")
+                page = await client.get(path)
                 if page.url.path.endswith("/done/"):
                     self.result["completed"] = page.status_code == 200 and CODE_WORD in page.text
                     return self.result
@@ -197,6 +198,7 @@ class PageBrowser:
                         await asyncio.sleep(0.5 * (attempt + 1))
                 async with socket:
                     await self.trial(socket, index, telemetry_follows)
+                path = f"/p/{self.token}/trial/"
 
     async def trial(self, socket, index, telemetry_follows):
         hello = orjson.loads(await recv_within(socket, self.timeout))
