@@ -30,6 +30,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 from uxlab.benchmarks.http_client import HttpClient
+from uxlab.benchmarks.sockets import recv_within
 
 OUTBOX_RESEND_S = 15.0
 TRIAL_TIMEOUT_S = 120.0
@@ -52,6 +53,15 @@ def percentile(values, q):
 
 def summary(values):
     return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values) if values else None}
+
+
+def must_be_stored_first(kind, of_trial, trial, telemetry_follows):
+    """Whether the page of `trial` waits for an outbox message (its type and trial) to be stored
+    before it moves on (uxlab/static/uxlab/outbox.js: mustBeStoredFirst): the trial's answers, and
+    every trial's telemetry unless the page says `data-telemetry-follows`."""
+    if kind == "telemetry.submit":
+        return not telemetry_follows
+    return of_trial == trial
 
 
 def answer_value(kind, rng):
@@ -156,7 +166,7 @@ class Participant:
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
         while True:
             try:
-                raw = await asyncio.wait_for(self.websocket.recv(), max(0.1, deadline - time.monotonic()))
+                raw = await recv_within(self.websocket, max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 raise RuntimeError(f"trial {trial} did not end in {TRIAL_TIMEOUT_S} s") from None
             except Exception as error:  # the socket closed mid-trial: reopen and resume, as the page does
@@ -243,10 +253,10 @@ class Participant:
                 self.outbox[message["key"]] = (*entry[:2], 0.0, *entry[3:])  # resend at the next tick
 
     def must_be_stored_first(self, trial, telemetry_follows):
-        """What the page waits for before it moves on (uxlab/static/uxlab/outbox.js: mustBeStoredFirst)."""
+        """The outbox keys the page waits for before it moves on."""
         return [
             key for key, (_frame, _first, _last, kind, of_trial) in self.outbox.items()
-            if (not telemetry_follows if kind == "telemetry.submit" else of_trial == trial)
+            if must_be_stored_first(kind, of_trial, trial, telemetry_follows)
         ]  # fmt: skip
 
     async def wait_outbox_empty(self, trial, telemetry_follows=False):
@@ -257,7 +267,7 @@ class Participant:
                 raise RuntimeError(f"trial {trial}: never confirmed in {TRIAL_TIMEOUT_S:.0f} s: "
                                    f"{kinds.count('rating.submit')} answers, {kinds.count('telemetry.submit')} telemetry")
             try:
-                raw = await asyncio.wait_for(self.websocket.recv(), 1.0)
+                raw = await recv_within(self.websocket, 1.0)
                 message = orjson.loads(raw)
                 if message["type"] == "error":
                     raise RuntimeError(f"trial {trial}: {message}")

@@ -9,7 +9,7 @@ A simulated participant answers like a 2AFC observer: P(right) = γ + (1 − γ 
 (log10 e − log10 e_t)))), with e the two panes' distance in log10 speed, e_t their own threshold
 distance, γ = 0.5, β = --slope and λ = --lapse (3 %). It learns each trial's two speeds from the
 server's own pane specs (what the panes streamed), finds its next trial the way the page does (the
-participant's home URL), and streams every trial to its end before answering.
+page's continue URL), and streams every trial to its end before answering.
 
 Prints `threshold_rmse_log` (log10 estimate minus truth), `median_trials`, `coverage` of the 95 %
 intervals, and the same under `fixed_pairs`. It works in a throwaway database and, unless given
@@ -35,9 +35,11 @@ import orjson
 from django.core.management.base import CommandError
 
 from uxlab.adaptive.questplus import weibull
+from uxlab.benchmarks import sessions_load
 from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.management.commands import bench_recovery
 from uxlab.benchmarks.simulated_page import FRAME_MS
+from uxlab.benchmarks.sockets import recv_within
 
 REFERENCE = 60.0
 LOW = 6.0
@@ -154,20 +156,24 @@ CONNECT_ATTEMPTS = 5
 
 class PageBrowser:
     """One participant as the page behaves: open the participant's link, which leads to the trial
-    the server has ready; a socket per trial page; stream it to the end, answer, wait until the
-    answer and telemetry are stored; then the next page, until the done page."""
+    the server has ready; a socket per trial page, which first sends what the outbox still holds;
+    stream the trial to the end, answer, and wait until what the page waits for is stored (its
+    answers; every trial's telemetry too unless the page says `data-telemetry-follows`, in which case
+    its telemetry stays in the outbox for the next page); then the next page, until the done page."""
 
     def __init__(self, base_url, token, observer, timeout):
         self.base_url, self.token, self.observer, self.timeout = base_url, token, observer, timeout
         self.result = {"trials": [], "errors": [], "completed": False}
+        self.outbox = {}  # key -> (message, type, trial), until the server says it is stored
 
     async def run(self):
         from websockets.asyncio.client import connect
 
         ws_url = self.base_url.replace("http", "ws", 1) + f"/ws/p/{self.token}/"
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60, follow_redirects=True) as client:
+            path = f"/p/{self.token}/"  # the participant's link; then each trial page's data-continue-url
             while True:
-                page = await client.get(f"/p/{self.token}/")
+                page = await client.get(path)
                 if page.url.path.endswith("/done/"):
                     self.result["completed"] = page.status_code == 200 and CODE_WORD in page.text
                     return self.result
@@ -176,6 +182,7 @@ class PageBrowser:
                     self.result["errors"].append({"code": "no_trial_page", "status": page.status_code})
                     return self.result
                 index = int(found[1])
+                telemetry_follows = sessions_load.TELEMETRY_FOLLOWS.search(page.text) is not None
                 # A page that cannot open its socket tries again, as the participant page does; a
                 # loaded machine can keep a handshake waiting past websockets' 10 s default.
                 for attempt in range(CONNECT_ATTEMPTS):
@@ -190,15 +197,17 @@ class PageBrowser:
                             return self.result
                         await asyncio.sleep(0.5 * (attempt + 1))
                 async with socket:
-                    await self.trial(socket, index)
+                    await self.trial(socket, index, telemetry_follows)
+                path = f"/p/{self.token}/trial/"
 
-    async def trial(self, socket, index):
-        hello = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+    async def trial(self, socket, index, telemetry_follows):
+        hello = orjson.loads(await recv_within(socket, self.timeout))
         assert hello["type"] == "hello", hello
+        await self.send_outbox(socket)  # earlier trials' telemetry, as the page sends it when its socket opens
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
         t0_ms, frames = None, []
         while True:
-            frame = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+            frame = orjson.loads(await recv_within(socket, self.timeout))
             kind = frame["type"]
             if kind == "stream.start":
                 t0_ms = frame["t0_ms"]
@@ -207,9 +216,11 @@ class PageBrowser:
                 frames.append([frame["seq"], receive, math.ceil(max(receive, frame["due_ms"]) / FRAME_MS) * FRAME_MS])
             elif kind in ("stream.end", "stream.interrupted"):
                 break
-            elif kind == "error":
+            elif kind == "error" and frame.get("ref") not in self.outbox:
                 self.result["errors"].append(frame)
                 return
+            else:
+                self.note(frame)  # an earlier trial's telemetry stored (or refused)
         speeds = await asyncio.get_running_loop().run_in_executor(EYES, pane_speeds, self.token, index)
         value, right, e = self.observer.answer(speeds)
         self.result["trials"].append({"index": index, "e": e, "right": right})
@@ -217,21 +228,28 @@ class PageBrowser:
                      "clock": {"offset_ms": 0.0, "rtt_ms": 1.0, "rounds": 6}, "frame_ms": FRAME_MS}
         rating = {"type": "rating.submit", "key": str(uuid.uuid4()), "trial": index, "question": "faster",
                   "value": value, "response_ms": 800}
-        pending = {message["key"]: orjson.dumps(message).decode() for message in (telemetry, rating)}
-        for text in pending.values():
-            await socket.send(text)
-        while pending:
+        for message in (telemetry, rating):
+            self.outbox[message["key"]] = (orjson.dumps(message).decode(), message["type"], index)
+            await socket.send(self.outbox[message["key"]][0])
+        while any(sessions_load.must_be_stored_first(kind, of_trial, index, telemetry_follows)
+                  for _text, kind, of_trial in self.outbox.values()):
             try:
-                frame = orjson.loads(await asyncio.wait_for(socket.recv(), bench_recovery.RESEND_AFTER_S))
+                frame = orjson.loads(await recv_within(socket, bench_recovery.RESEND_AFTER_S))
             except TimeoutError:
-                for text in pending.values():
-                    await socket.send(text)
+                await self.send_outbox(socket)
                 continue
-            if frame["type"] in ("rating.stored", "telemetry.stored"):
-                pending.pop(frame["key"], None)
-            elif frame["type"] == "error":
-                self.result["errors"].append(frame)
-                pending.pop(frame.get("ref"), None)
+            self.note(frame)
+
+    async def send_outbox(self, socket):
+        for text, _kind, _trial in list(self.outbox.values()):
+            await socket.send(text)
+
+    def note(self, frame):
+        if frame["type"] in ("rating.stored", "telemetry.stored"):
+            self.outbox.pop(frame["key"], None)
+        elif frame["type"] == "error":
+            self.result["errors"].append(frame)
+            self.outbox.pop(frame.get("ref"), None)
 
 
 class Command(bench_recovery.Command):

@@ -33,6 +33,7 @@ from uxlab.analysis.planning import covers
 from uxlab.benchmarks.database import ThrowawayDatabase, require_postgres
 from uxlab.benchmarks.processes import celery_worker, redis_server, web_server
 from uxlab.benchmarks.simulated_page import SimulatedPage
+from uxlab.benchmarks.sockets import recv_within
 
 RATIOS = (1.1, 1.25, 1.5, 2.0, 3.0, 8.0)
 BASE_SPEED = 50.0
@@ -104,7 +105,7 @@ class SimulatedBrowser:
         while True:
             try:
                 async with connect(url, origin=self.base_url, max_queue=None, compression=None) as socket:
-                    hello = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+                    hello = orjson.loads(await recv_within(socket, self.timeout))
                     assert hello["type"] == "hello", hello
                     for text in list(self.pending.values()):
                         await socket.send(text)
@@ -139,7 +140,7 @@ class SimulatedBrowser:
         await socket.send(orjson.dumps({"type": "trial.start", "trial": index}).decode())
         t0_ms, page = None, SimulatedPage()
         while True:
-            frame = orjson.loads(await asyncio.wait_for(socket.recv(), self.timeout))
+            frame = orjson.loads(await recv_within(socket, self.timeout))
             kind = frame["type"]
             now_ms = time.time() * 1000
             if kind == "stream.start":
@@ -177,7 +178,7 @@ class SimulatedBrowser:
         deadline = time.monotonic() + self.settle_timeout
         while self.pending and time.monotonic() < deadline:
             try:
-                self.note(orjson.loads(await asyncio.wait_for(socket.recv(), RESEND_AFTER_S)))
+                self.note(orjson.loads(await recv_within(socket, RESEND_AFTER_S)))
             except TimeoutError:
                 for text in list(self.pending.values()):
                     await socket.send(text)
