@@ -39,3 +39,4 @@ def test_it_runs_two_whole_sessions_through_nginx_and_moves_one_across_processes
     assert result["machine_cores"] == os.cpu_count()
     assert 0 < result["machine_busy_percent"] <= 100
     assert result["run_queue_max"] >= 1
+    assert len(result["cpu_reference_ms"]) == 2 and all(value > 0 for value in result["cpu_reference_ms"])

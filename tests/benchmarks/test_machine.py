@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from uxlab.benchmarks.machine import MachineSampler, parse_proc_stat, summarize
+from uxlab.benchmarks.machine import MachineSampler, parse_proc_stat, reference_loop_ms, summarize
 
 PROC_STAT = """cpu  100 5 50 800 40 3 2 0 0 0
 cpu0 50 2 25 400 20 1 1 0 0 0
@@ -61,3 +61,9 @@ def test_it_sees_every_core_kept_busy():
     assert figures["machine_busy_percent"] >= 85
     assert figures["machine_saturated_s"] >= 0.6
     assert figures["run_queue_max"] >= os.cpu_count()
+
+
+def test_the_reference_loop_takes_longer_for_more_work():
+    short, long = reference_loop_ms(100_000), reference_loop_ms(2_000_000)
+
+    assert 0 < short < long

@@ -8,9 +8,23 @@ run whose cores were all busy, with a dozen processes waiting, says so in its JS
 import os
 import statistics
 import threading
+import time
 
 # A sample at or above this share of every core busy counts as a saturated interval.
 SATURATED_PERCENT = 95.0
+# The reference loop's length: ~0.1 s of one core on this repository's development machine.
+REFERENCE_ADDITIONS = 2_000_000
+
+
+def reference_loop_ms(additions=REFERENCE_ADDITIONS):
+    """How long this machine takes (ms) for a fixed loop of Python additions, on one core. The same
+    code and interpreter on a shared machine has run 1.6 times slower from one hour to the next;
+    taken before and after a run, it tells whether two runs' figures can be compared at all."""
+    started = time.perf_counter()
+    total = 0
+    for number in range(additions):
+        total += number
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def parse_proc_stat(text):

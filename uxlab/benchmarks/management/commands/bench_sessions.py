@@ -35,7 +35,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from uxlab.benchmarks.database import ThrowawayDatabase, admin_connection, require_postgres
-from uxlab.benchmarks.machine import MachineSampler
+from uxlab.benchmarks.machine import MachineSampler, reference_loop_ms
 from uxlab.benchmarks.processes import (
     REPO,
     Process,
@@ -225,6 +225,7 @@ class Command(BaseCommand):
             cpu_before["postgres"] = server_cpu_seconds(postgres) if postgres else None
             sampler = ConnectionSampler(database.name)
             sampler.start()
+            reference_before = reference_loop_ms()  # the stack is up and idle
             machine = MachineSampler()
             machine.start()
             faults = self.schedule_faults(count, children, web_ports)
@@ -232,7 +233,7 @@ class Command(BaseCommand):
             for fault in faults:
                 fault.cancel()
             max_connections = sampler.stop()
-            self.machine = machine.stop()
+            self.machine = machine.stop() | {"cpu_reference_ms": [reference_before, reference_loop_ms()]}
             self.connections_by_process = dict(sorted(sampler.by_process.items()))
             children_now = self.children(serve.log_text())
             cpu = {
