@@ -18,7 +18,7 @@ REFERENCE_ADDITIONS = 2_000_000
 
 def reference_loop_ms(additions=REFERENCE_ADDITIONS):
     """How long this machine takes (ms) for a fixed loop of Python additions, on one core. The same
-    code and interpreter on a shared machine has run 1.6 times slower from one hour to the next;
+    code and interpreter on a shared machine has run 1.5 times slower from one hour to the next;
     taken before and after a run, it tells whether two runs' figures can be compared at all."""
     started = time.perf_counter()
     total = 0
