@@ -68,6 +68,15 @@ class ClockEstimate(ClientMessage):
     uncertainty_ms: Number | None = Field(default=None, ge=0)
 
 
+class TelemetryTruncated(ClientMessage):
+    """How many entries of each list a page left out of a batch to fit the frame's limits."""
+
+    frames: Int = Field(default=0, ge=0, le=2**53)
+    updates: Int = Field(default=0, ge=0, le=2**53)
+    visibility: Int = Field(default=0, ge=0, le=2**53)
+    focus: Int = Field(default=0, ge=0, le=2**53)
+
+
 class TelemetrySubmit(ClientMessage):
     """What the browser saw during one trial; times are ms after t0 on the browser's clock."""
 
@@ -85,6 +94,9 @@ class TelemetrySubmit(ClientMessage):
     clock: ClockEstimate | None = None
     frame_ms: Number | None = Field(default=None, gt=0, le=1000)
     reconnects: Int = Field(default=0, ge=0, le=10_000)
+    # Set when the page thinned the batch to fit MAX_TELEMETRY_BYTES and the caps above (the latest
+    # messages' updates first, then their frames): absent from a batch sent whole.
+    truncated: TelemetryTruncated | None = None
 
 
 ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping, TelemetrySubmit], Field(discriminator="type")]
