@@ -26,6 +26,8 @@ const telemetry = new Telemetry();
 let lastSeq = null; // the last stream message shown or queued; null before the stream starts
 let awaitingResume = false;
 let streamDone = false;
+let skipped = false; // the server skipped this trial: the page moves on once what it holds is stored
+let skipShown = false; // the page has said so long enough to be read
 let leaving = false;
 let resendTimer = null;
 
@@ -61,11 +63,14 @@ const presenter = new Presenter(panes, telemetry, {
 
 const telemetryFollows = root.dataset.telemetryFollows === "true";
 
+// Go on once this trial is done with (answered, or skipped) and everything the page must have
+// stored first is confirmed: this trial's answers and, unless the next trial's page sends it, every
+// trial's telemetry (outbox.js, mustBeStoredFirst).
 function maybeLeave() {
   const pending = outbox.messages().filter((m) => mustBeStoredFirst(m, trialIndex, telemetryFollows));
-  if (form.complete && streamDone && pending.length === 0 && !leaving) {
+  if (((form.complete && streamDone) || skipShown) && pending.length === 0 && !leaving) {
     leaving = true;
-    setStatus("Saved.");
+    setStatus(skipped ? "Moving on…" : "Saved.");
     connection.close();
     location.assign(continueUrl);
   }
@@ -90,13 +95,19 @@ function leaveClosedSession() {
 }
 
 // The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
-// server has recorded why, and the study goes on with the next trial (or the end).
+// server has recorded why, and the study goes on with the next trial (or the end), after what the
+// page must have stored first, exactly as after an answered trial: the done page cannot send
+// anything, so the last trial waits for every trial's telemetry, with the same give-up.
 function moveOn() {
-  if (leaving) return;
-  leaving = true;
+  if (leaving || skipped) return;
+  skipped = true;
   setStatus("This trial cannot be shown. Moving on to the next one…");
-  connection.close();
-  setTimeout(() => location.assign(continueUrl), 2000);
+  form.watchFinalSave();
+  setTimeout(() => {
+    skipShown = true;
+    maybeLeave();
+    if (!leaving) setStatus("This trial cannot be shown. Saving your earlier answers before moving on…");
+  }, 2000);
 }
 
 function startTrial() {
@@ -174,11 +185,12 @@ function onMessage(message) {
         break;
       }
       // The server refused this message for good; keeping it would resend it forever. Refused
-      // telemetry (of this trial or an earlier one) is nothing the participant can mend: go on.
+      // telemetry (of this trial or an earlier one), or anything once the trial was skipped, is
+      // nothing the participant can mend: go on.
       if (message.ref && outbox.has(message.ref)) {
         const refused = outbox.entries()[message.ref];
         outbox.remove(message.ref);
-        if (refused.type === "telemetry.submit") {
+        if (refused.type === "telemetry.submit" || skipped) {
           maybeLeave();
           break;
         }
@@ -195,9 +207,9 @@ const connection = new Connection(root.dataset.socketPath, {
   async onOpen() {
     if (lastSeq !== null) telemetry.reconnects += 1;
     for (const message of outbox.messages()) connection.send(message);
-    if (streamDone) return;
+    if (streamDone || skipped) return;
     await clock.sync(connection, lastSeq === null ? SYNC_ROUNDS : RESYNC_ROUNDS);
-    if (!streamDone) startTrial();
+    if (!streamDone && !skipped) startTrial();
   },
 });
 
