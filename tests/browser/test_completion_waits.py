@@ -336,3 +336,35 @@ def test_a_skipped_last_trial_whose_earlier_telemetry_is_never_stored_gives_up_a
     participant.refresh_from_db()
     assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count == 1
     assert participant.completed_at is None
+
+
+def test_the_done_pages_saving_state_gives_up_after_the_save_timeout(monkeypatch, team, services_without_worker, browser):
+    """Every trial answered, one trial's telemetry missing and nothing left to send it (the page that
+    held it was closed, say): the done page says it is saving, looks again every few seconds, and
+    after the study's save timeout takes the give-up path, recorded, instead of waiting for ever."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.utils import timezone
+
+    from uxlab.studies.models import TrialTelemetry
+
+    participant, _batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=False)
+    first, last = participant.trials.order_by("index")
+    now = timezone.now()
+    Trial.objects.filter(pk=last.pk).update(
+        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
+    )
+    Rating.objects.create(participant=participant, trial=last, question=first.ratings.get().question, value="B",
+                          response_ms=900, received_at=now)
+    TrialTelemetry.objects.create(key=uuid.uuid4(), trial=last, payload={"frames": []}, received_at=now)
+    page = browser.new_page()
+
+    opened_at = time.time()
+    page.goto(f"{services_without_worker}/p/{participant.token}/done/")
+    assert page.locator("#saving").is_visible()
+    page.locator("#completion-code").wait_for(timeout=30_000)
+
+    assert time.time() - opened_at >= 3  # not before the save timeout
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    participant.refresh_from_db()
+    assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count == 0
+    assert participant.completed_at is None and participant.outcome == "completed"
