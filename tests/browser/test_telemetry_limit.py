@@ -180,3 +180,34 @@ def test_a_session_whose_telemetry_is_past_the_limit_sends_it_thinned_and_comple
         assert added == list(range(100_000, 100_000 + len(added)))
         assert trial.fidelity["telemetry_truncated"] == left_out
         assert all(pane["tokens_shown"] == pane["tokens"] for pane in trial.fidelity["panes"].values())
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_oversized_batch_an_older_page_left_in_the_outbox_is_thinned_under_its_key_and_stored(
+    monkeypatch, team, stack, browser
+):
+    """A batch past the limit that an older version of the page left in the outbox (the first trial's,
+    never stored: the server refused it unread) is thinned when the last trial's page opens and sent
+    under its own key; the session completes with it stored. Before, the page sent it as it was, the
+    server refused it again, and the last page waited for it until it gave up."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from tests.browser.test_completion_waits import first_trial_answered_and_its_telemetry_only_in_the_outbox, page_with_outbox
+
+    participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=False)
+    batch["updates"] += [[100_000 + i, 1, 5000 + i * 16, 5004 + i * 16] for i in range(60_000)]
+    page, _saving = page_with_outbox(browser, participant.token, [batch])
+    sent = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(payload)))
+
+    page.goto(f"{stack.url}/p/{participant.token}/")
+    assert page.locator("#progress-label").inner_text() == "Trial 2 of 2"
+    answer_trial(page)
+    page.wait_for_url(re.compile(r"/done/$"))
+
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    assert max(len(payload.encode()) for payload in sent) <= MAX_TELEMETRY_BYTES
+    stored = TrialTelemetry.objects.get(key=batch["key"])
+    assert stored.payload["frames"] == batch["frames"] and stored.payload["truncated"]["updates"] > 0
+    participant.refresh_from_db()
+    assert participant.completed_at is not None and participant.completion_unconfirmed_at is None
