@@ -5,6 +5,7 @@ tests/faulty_worker.py and waits UXLAB_TEST_STORE_DELAY_S before storing each ba
 that process).
 """
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -201,3 +202,169 @@ def test_an_adaptive_sessions_last_trial_gives_up_like_a_fixed_ones_and_ends_the
     assert participant.completion_unconfirmed_at is not None and participant.outcome == "completed"
     run = participant.adaptive_run
     assert run.finished_at is not None and run.steps.count() == 2 and participant.trials.count() == 3
+
+
+# --- the last trial skipped when its page starts it ----------------------------------------------
+
+# Two short trials; a short save timeout, so a page that waits in vain gives up quickly.
+SKIPPED_LAST_STUDY = """
+version: 1
+code: skiplast
+title: The last trial skipped
+consent: {text: You agree.}
+completion: {code: SKIPLAST42}
+arms:
+  - {name: quick, ttft_s: 0.1, tokens_per_second: 200}
+  - {name: slower, ttft_s: 0.2, tokens_per_second: 100}
+prompts:
+  - {name: p0, text: First question., response: A short fixed answer.}
+  - {name: p1, text: Second question., response: Another short answer.}
+questions:
+  - {name: faster, kind: forced_choice_tie, text: "Which felt faster?"}
+design:
+  pairs: [[quick, slower]]
+  save_timeout_s: 3
+"""
+
+
+def first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=True, save_timeout_s=3):
+    """A participant whose first trial was streamed and answered, its answer stored but not its
+    telemetry (the page's outbox still holds the batch: its publish failed, say), and (unless told
+    otherwise) whose last trial was interrupted by a failing backend with its restarts used up, so
+    the server skips it when its page starts it (trial_skipped). Returns (participant, batch)."""
+    from django.utils import timezone
+
+    from tests.conftest import import_yaml
+    from uxlab.studies import actions
+
+    study = import_yaml(SKIPPED_LAST_STUDY.replace("save_timeout_s: 3", f"save_timeout_s: {save_timeout_s}"), team)
+    participant = actions.give_consent(actions.enroll_participant(study))
+    now = timezone.now()
+    Participant.objects.filter(pk=participant.pk).update(
+        checks={"passed": True}, checked_at=now, instructions_seen_at=now, layout="side_by_side"
+    )
+    first, last = participant.trials.order_by("index")
+    Trial.objects.filter(pk=first.pk).update(
+        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
+    )
+    Rating.objects.create(
+        participant=participant, trial=first, question=study.questions.get(), value="A", response_ms=900, received_at=now
+    )
+    if last_trial_skipped_at_start:
+        Trial.objects.filter(pk=last.pk).update(
+            status=Trial.Status.INTERRUPTED, stream_t0=time.time() - 30, started_at=now, delivery="controlled",
+            restarts=study.session.max_restarts, server_timing={"interrupted": "connect_failed"},
+        )
+    batch = {
+        "type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": first.index,
+        "frames": [[1, -240.5, 16.7]], "updates": [[1, 1, 16.7, 19.1]], "visibility": [], "focus": [],
+        "clock": {"offset_ms": 0.2, "rtt_ms": 0.5, "rounds": 12, "uncertainty_ms": 0.25}, "frame_ms": 16.7, "reconnects": 0,
+    }
+    return participant, batch
+
+
+def page_with_outbox(browser, token, messages):
+    """A page whose browser has `messages` in the participant's outbox, as an earlier page left them."""
+    import json
+
+    context = browser.new_context()
+    outbox = json.dumps({message["key"]: message for message in messages})
+    context.add_init_script(
+        f"if (localStorage.getItem('uxlab.outbox.{token}') === null) localStorage.setItem('uxlab.outbox.{token}', {json.dumps(outbox)});"
+    )
+    page = context.new_page()
+    saving = []
+
+    def on_response(response):
+        try:
+            if 'id="saving"' in response.text():
+                saving.append(time.time())
+        except Exception:  # redirects have no body
+            pass
+
+    page.on("response", on_response)
+    return page, saving
+
+
+def test_a_skipped_last_trial_waits_for_earlier_telemetry_as_the_last_trial_does(
+    monkeypatch, team, slow_telemetry_services, browser
+):
+    """The last trial's page, skipped at start, sends the outbox and waits for the first trial's
+    telemetry to be stored, as an answered last trial does, before it goes to the completion code;
+    the done page never has to wait for it ("saving"). Before, it went on after 2 s, whatever the
+    outbox held."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from uxlab.studies.models import TrialTelemetry
+
+    # Longer than the worker takes to store it: the page must wait for it, not give up.
+    participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, save_timeout_s=4 * TELEMETRY_DELAY_S)
+    page, saving = page_with_outbox(browser, participant.token, [batch])
+
+    page.goto(f"{slow_telemetry_services}/p/{participant.token}/")
+    assert page.locator("#progress-label").inner_text() == "Trial 2 of 2"
+    page.wait_for_url(re.compile(r"/done/$"), timeout=30_000)
+    code_seen_at = time.time()
+
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    assert saving == []
+    stored = TrialTelemetry.objects.get(key=batch["key"])
+    assert stored.trial.index == 0 and stored.stored_at.timestamp() < code_seen_at
+    participant.refresh_from_db()
+    assert participant.completed_at is not None and participant.completion_unconfirmed_at is None
+    assert participant.outcome == "backend_failure"
+    assert participant.trials.get(index=1).status == Trial.Status.SKIPPED
+    assert page.evaluate(f"localStorage.getItem('uxlab.outbox.{participant.token}')") == "{}"
+
+
+def test_a_skipped_last_trial_whose_earlier_telemetry_is_never_stored_gives_up_after_the_save_timeout(
+    monkeypatch, team, services_without_worker, browser
+):
+    """No worker stores the first trial's telemetry: the skipped last trial's page waits the study's
+    save timeout and takes the give-up path, recorded, as an answered last trial does. Before, it
+    went to the done page, whose "saving" had no give-up: it waited for ever."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team)
+    page, saving = page_with_outbox(browser, participant.token, [batch])
+
+    page.goto(f"{services_without_worker}/p/{participant.token}/")
+    assert page.locator("#progress-label").inner_text() == "Trial 2 of 2"
+    page.locator("#completion-code").wait_for(timeout=30_000)
+
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    assert "may not have reached us" in page.locator("main").inner_text()
+    assert saving == []
+    participant.refresh_from_db()
+    assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count == 1
+    assert participant.completed_at is None
+
+
+def test_the_done_pages_saving_state_gives_up_after_the_save_timeout(monkeypatch, team, services_without_worker, browser):
+    """Every trial answered, one trial's telemetry missing and nothing left to send it (the page that
+    held it was closed, say): the done page says it is saving, looks again every few seconds, and
+    after the study's save timeout takes the give-up path, recorded, instead of waiting for ever."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.utils import timezone
+
+    from uxlab.studies.models import TrialTelemetry
+
+    participant, _batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=False)
+    first, last = participant.trials.order_by("index")
+    now = timezone.now()
+    Trial.objects.filter(pk=last.pk).update(
+        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
+    )
+    Rating.objects.create(participant=participant, trial=last, question=first.ratings.get().question, value="B",
+                          response_ms=900, received_at=now)
+    TrialTelemetry.objects.create(key=uuid.uuid4(), trial=last, payload={"frames": []}, received_at=now)
+    page = browser.new_page()
+
+    opened_at = time.time()
+    page.goto(f"{services_without_worker}/p/{participant.token}/done/")
+    assert page.locator("#saving").is_visible()
+    page.locator("#completion-code").wait_for(timeout=30_000)
+
+    assert time.time() - opened_at >= 3  # not before the save timeout
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    participant.refresh_from_db()
+    assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count == 0
+    assert participant.completed_at is None and participant.outcome == "completed"

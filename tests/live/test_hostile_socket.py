@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import import_yaml, mark_trials_shown
 from uxlab.asgi import application
-from uxlab.live import consumers
+from uxlab.live import consumers, protocol
 from uxlab.streaming.delivery import plan_messages
 from uxlab.streaming.trial import trial_frames
 from uxlab.studies import actions
@@ -143,6 +143,57 @@ async def test_it_refuses_the_loose_types_a_hostile_client_sends(participant, fr
     await communicator.disconnect()
     trial = await Trial.objects.aget(participant=participant, index=0)
     assert trial.stream_t0 is None and trial.status == Trial.Status.ASSIGNED
+
+
+def oversized(message, padding_field):
+    """`message` padded past its frame limit, with `key` second as the page sends it."""
+    limit = protocol.MAX_TELEMETRY_BYTES if message["type"] == "telemetry.submit" else protocol.MAX_FRAME_BYTES
+    if padding_field == "frames":
+        message = {**message, "frames": [[seq, 100.125 + seq, 116.5 + seq] for seq in range(1, limit // 20)]}
+    else:
+        message = {**message, padding_field: "x" * (limit + 1)}
+    text = json.dumps(message)
+    assert len(text.encode()) > limit
+    return text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "message, padding_field",
+    [(telemetry(0), "frames"), (rating(0), "value")],
+    ids=["telemetry over 1 MiB", "answer over 16 KiB"],
+)
+async def test_it_names_the_key_of_a_keyed_frame_it_refuses_as_too_large(participant, message, padding_field):
+    """A frame over its limit is refused before it is parsed, yet its refusal names the key the page
+    put near its start (`ref`), so the page's outbox drops the message instead of resending it on
+    every reconnect, for ever."""
+    communicator = await connect_in_process(participant.token)
+    await communicator.send_to(text_data=oversized(message, padding_field))
+    error = await communicator.receive_json_from()
+    assert error == {"type": "error", "code": "too_large", "message": error["message"], "ref": message["key"]}
+    await communicator.send_json_to({"type": "ping", "t": 1.5})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The key after a megabyte: looking for it would cost what the limit saves.
+        '{"type": "telemetry.submit", "frames": [' + "[1, 2.5, 3.5], " * 80_000 + '[1, 2, 3]], "key": "%s"}' % uuid.uuid4(),
+        # Not a key: only a UUID is named.
+        '{"type": "rating.submit", "key": "not-a-uuid", "value": "' + "x" * 20_000 + '"}',
+        '{"type": "ping", "t": 1, "padding": "' + "x" * 20_000 + '"}',
+    ],
+    ids=["key far from the start", "key not a UUID", "no key"],
+)
+async def test_it_refuses_a_frame_too_large_without_a_ref_when_no_key_is_near_its_start(participant, text):
+    communicator = await connect_in_process(participant.token)
+    await communicator.send_to(text_data=text)
+    error = await communicator.receive_json_from()
+    assert error["type"] == "error" and error["code"] == "too_large" and "ref" not in error
+    await communicator.disconnect()
 
 
 @pytest.mark.asyncio

@@ -201,3 +201,26 @@ def test_it_confirms_the_batches_of_one_message_in_one_send(shown_trial):
             await web.close_pools()
 
     asyncio.run(scenario())
+
+
+def test_it_keeps_what_a_thinned_batch_left_out_with_the_batch_and_in_the_trials_summary(shown_trial):
+    """A page thins a batch past a frame's limit (docs/protocol.md, Telemetry) and says how many entries
+    it left out: the check keeps that with the batch (a batch sent whole stores no mark), and the
+    trial's fidelity summary carries it as telemetry_truncated."""
+    from uxlab.live.protocol import TelemetrySubmit
+
+    context = actions.load_participant_context(shown_trial.participant.token)
+    context.learn_started(0, timezone.now().timestamp())
+    left_out = {"frames": 0, "updates": 5120, "visibility": 0, "focus": 0}
+    whole = TelemetrySubmit(type="telemetry.submit", key=uuid.uuid4(), trial=0, frames=FRAMES)
+    thinned = TelemetrySubmit(type="telemetry.submit", key=uuid.uuid4(), trial=0, frames=FRAMES, truncated=left_out)
+
+    whole_payload = actions.check_telemetry(context, whole, timezone.now())
+    actions.record_telemetry(whole_payload)
+    assert "truncated" not in whole_payload["telemetry"]
+    assert "telemetry_truncated" not in Trial.objects.get(pk=shown_trial.pk).fidelity
+
+    thinned_payload = actions.check_telemetry(context, thinned, timezone.now())
+    actions.record_telemetry(thinned_payload)
+    assert TrialTelemetry.objects.get(key=thinned.key).payload["truncated"] == left_out
+    assert Trial.objects.get(pk=shown_trial.pk).fidelity["telemetry_truncated"] == left_out

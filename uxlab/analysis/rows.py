@@ -321,6 +321,7 @@ TELEMETRY_COLUMNS = (
     Column("tokens", "integer", "for updates: how many of the message's tokens (the next ones in its order) the frame showed"),
     Column("presented_ms", "number", "for updates: the conservative presentation estimate (when the frame's rendering was done), ms after t0"),
     Column("received_at", "datetime", "when the web server received the batch (ISO 8601 UTC)"),
+    Column("batch_truncated", "json", "empty unless the page thinned the batch to fit a telemetry frame: how many entries of each list (frames, updates, visibility, focus) it left out (docs/protocol.md, Telemetry)"),
 )
 
 
@@ -346,7 +347,7 @@ def telemetry_rows(study, options):
     )
     for participant, index, key, payload, received in queryset.iterator(chunk_size=CHUNK):
         for item in telemetry_items(payload):
-            yield (study.code, participant, index, str(key), *item, received)
+            yield (study.code, participant, index, str(key), *item, received, payload.get("truncated"))
 
 
 def telemetry_table():

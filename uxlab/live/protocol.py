@@ -6,6 +6,7 @@ browser can act on. Frame sizes are counted in bytes (UTF-8), as the browser sen
 by the small functions at the bottom. docs/protocol.md documents both directions.
 """
 
+import re
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
@@ -67,6 +68,15 @@ class ClockEstimate(ClientMessage):
     uncertainty_ms: Number | None = Field(default=None, ge=0)
 
 
+class TelemetryTruncated(ClientMessage):
+    """How many entries of each list a page left out of a batch to fit the frame's limits."""
+
+    frames: Int = Field(default=0, ge=0, le=2**53)
+    updates: Int = Field(default=0, ge=0, le=2**53)
+    visibility: Int = Field(default=0, ge=0, le=2**53)
+    focus: Int = Field(default=0, ge=0, le=2**53)
+
+
 class TelemetrySubmit(ClientMessage):
     """What the browser saw during one trial; times are ms after t0 on the browser's clock."""
 
@@ -84,6 +94,9 @@ class TelemetrySubmit(ClientMessage):
     clock: ClockEstimate | None = None
     frame_ms: Number | None = Field(default=None, gt=0, le=1000)
     reconnects: Int = Field(default=0, ge=0, le=10_000)
+    # Set when the page thinned the batch to fit MAX_TELEMETRY_BYTES and the caps above (the latest
+    # messages' updates first, then their frames): absent from a batch sent whole.
+    truncated: TelemetryTruncated | None = None
 
 
 ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping, TelemetrySubmit], Field(discriminator="type")]
@@ -97,15 +110,28 @@ def frame_bytes(text):
     return len(text) if len(text) * 4 <= MAX_FRAME_BYTES else len(text.encode("utf-8", "surrogatepass"))
 
 
+# A keyed message's `key` among a frame's first characters (the page sends `type`, then `key`), so
+# that a frame refused as too large before it is parsed still names the message it refuses.
+KEY_NEAR_START = re.compile(r'"key"\s*:\s*"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"')
+KEY_SEARCH_CHARS = 256
+
+
+def key_near_start(text):
+    """The UUID a frame names as its `key` within its first KEY_SEARCH_CHARS characters, or None."""
+    match = KEY_NEAR_START.search(text, 0, KEY_SEARCH_CHARS)
+    return match.group(1) if match else None
+
+
 def parse_client_frame(text, size=None):
     """Parse one text frame from the browser (`size`: its bytes, if known), or raise ProtocolError."""
     if text is None:
         raise ProtocolError("bad_frame", "Only text frames are accepted.")
+    too_large = f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES})."
     if len(text) > MAX_TELEMETRY_BYTES:  # never fewer bytes than characters: no need to count
-        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES}).")
+        raise ProtocolError("too_large", too_large, key_near_start(text))
     size = frame_bytes(text) if size is None else size
     if size > MAX_TELEMETRY_BYTES:
-        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes (telemetry: {MAX_TELEMETRY_BYTES}).")
+        raise ProtocolError("too_large", too_large, key_near_start(text))
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -113,7 +139,7 @@ def parse_client_frame(text, size=None):
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "A frame must be a JSON object.")
     if size > MAX_FRAME_BYTES and data.get("type") != "telemetry.submit":
-        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
+        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.", key_near_start(text))
     ref = data.get("key") if isinstance(data.get("key"), str) else None
     if "\x00" in text or "\\u0000" in text:  # Postgres keeps no NUL in text: refuse it here, not in a worker
         raise ProtocolError("bad_message", "Text may not contain NUL characters (U+0000).", ref if ref and "\x00" not in ref else None)

@@ -468,8 +468,14 @@ def done(request, token):
     if not confirmed and participant.completion_unconfirmed_at is None:
         if actions.participant_step(participant) != "done":
             return redirect("web:participant_home", token=token)
-        # Everything is answered but a last telemetry batch is still being stored: look again soon.
-        return render(request, "participate/saving.html", {"participant": participant, "study": participant.study})
+        # Everything is answered but a last telemetry batch is still being stored: look again soon,
+        # and after the study's save timeout take the give-up path (nothing may be left to send it).
+        context = {
+            "participant": participant,
+            "study": participant.study,
+            "save_timeout_ms": round(participant.study.session.save_timeout_s * 1000),
+        }
+        return render(request, "participate/saving.html", context)
     code, url = actions.shown_completion(participant)
     preview = participant.mode == "preview"  # a researcher's run-through: no redirect to the panel
     context = {

@@ -9,9 +9,9 @@
 // answer picked, as a click would leave it. Arrow keys move between a question's answers; Tab
 // moves to the next question; Enter sends. So "1, Tab, 4, Tab, 2" answers the first three
 // questions 1, 4 and 2. Interface used by player.js: allow(), complete, answered,
-// markAnswered(name, key), form.
+// markAnswered(name, key), watchFinalSave(), form.
 
-import { postJson } from "./http.js";
+import { giveUpAfterSaveTimeout } from "./final_save.js";
 import { mustBeStoredFirst, Outbox } from "./outbox.js";
 
 const TEXT_KINDS = new Set(["wait_estimate", "free_text"]);
@@ -27,6 +27,7 @@ export class AnswerForm {
     this.changedAt = new Map(); // question name -> performance.now() of its last change
     this.allowedAt = null;
     this.submitted = false;
+    this.watchingFinalSave = false;
     this.errorLine = form.querySelector("#answers-error");
     this.sendButton = form.querySelector("#send-answers");
     const mode = this.root?.dataset.answering || "after_both";
@@ -221,38 +222,16 @@ export class AnswerForm {
     this.watchFinalSave();
   }
 
-  // On the last trial, if the answers are still unconfirmed after the study's save timeout, record
-  // that on the server and show the completion code anyway (the server keeps the fact).
+  // On the last trial, if what the page waits for is still unconfirmed after the study's save
+  // timeout, record that on the server and show the completion code anyway (the server keeps the
+  // fact). Called once the answers are sent, or when the trial was skipped (player.js).
   watchFinalSave() {
     const root = this.root;
-    if (!root || root.dataset.lastTrial !== "true") return;
+    if (!root || root.dataset.lastTrial !== "true" || this.watchingFinalSave) return;
+    this.watchingFinalSave = true;
     const outbox = new Outbox(root.dataset.token);
-    let deadline = performance.now() + (Number(root.dataset.saveTimeoutMs) || 60000);
-    let asking = false;
     // What the player waits for (the last trial: its answers and every trial's telemetry).
     const follows = root.dataset.telemetryFollows === "true";
-    const pending = () => outbox.messages().filter((m) => mustBeStoredFirst(m, this.trialIndex, follows)).length;
-    const timer = setInterval(async () => {
-      if (asking || performance.now() < deadline) return;
-      const count = pending();
-      if (count === 0) {
-        clearInterval(timer); // saved: the player moves on by itself
-        return;
-      }
-      asking = true;
-      try {
-        const response = await postJson(root.dataset.unconfirmedUrl, { pending: count });
-        if (response.ok) {
-          clearInterval(timer);
-          location.assign((await response.json()).next_url);
-          return;
-        }
-        // Not yet (409: the server counts the save timeout from the end of the stream): ask again.
-      } catch {
-        // Offline: keep the answers in the outbox; the player resends them when it reconnects.
-      }
-      deadline = performance.now() + 5000;
-      asking = false;
-    }, 500);
+    giveUpAfterSaveTimeout(root, () => outbox.messages().filter((m) => mustBeStoredFirst(m, this.trialIndex, follows)).length);
   }
 }

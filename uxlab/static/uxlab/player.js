@@ -6,7 +6,7 @@
 import { AnswerForm } from "./answers.js";
 import { mustBeStoredFirst, newKey, Outbox } from "./outbox.js";
 import { Clock, Connection } from "./socket.js";
-import { Panes, Presenter, Telemetry } from "./stream.js";
+import { fitTelemetry, Panes, Presenter, Telemetry } from "./stream.js";
 
 // Clock-sync rounds before a trial starts (a fresh page) and after a reconnect: the estimate comes
 // from the fastest round, and more rounds make a fast one likelier on a busy network or machine.
@@ -26,6 +26,8 @@ const telemetry = new Telemetry();
 let lastSeq = null; // the last stream message shown or queued; null before the stream starts
 let awaitingResume = false;
 let streamDone = false;
+let skipped = false; // the server skipped this trial: the page moves on once what it holds is stored
+let skipShown = false; // the page has said so long enough to be read
 let leaving = false;
 let resendTimer = null;
 
@@ -50,7 +52,8 @@ const presenter = new Presenter(panes, telemetry, {
   onComplete() {
     streamDone = true;
     root.dataset.streamDone = "true";
-    const batch = telemetry.message(newKey(), trialIndex, clock);
+    // Never more than a telemetry frame may carry: the server would refuse it unread.
+    const batch = fitTelemetry(telemetry.message(newKey(), trialIndex, clock));
     outbox.put(batch);
     connection.send(batch);
     form.allow();
@@ -60,11 +63,14 @@ const presenter = new Presenter(panes, telemetry, {
 
 const telemetryFollows = root.dataset.telemetryFollows === "true";
 
+// Go on once this trial is done with (answered, or skipped) and everything the page must have
+// stored first is confirmed: this trial's answers and, unless the next trial's page sends it, every
+// trial's telemetry (outbox.js, mustBeStoredFirst).
 function maybeLeave() {
   const pending = outbox.messages().filter((m) => mustBeStoredFirst(m, trialIndex, telemetryFollows));
-  if (form.complete && streamDone && pending.length === 0 && !leaving) {
+  if (((form.complete && streamDone) || skipShown) && pending.length === 0 && !leaving) {
     leaving = true;
-    setStatus("Saved.");
+    setStatus(skipped ? "Moving on…" : "Saved.");
     connection.close();
     location.assign(continueUrl);
   }
@@ -89,13 +95,19 @@ function leaveClosedSession() {
 }
 
 // The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
-// server has recorded why, and the study goes on with the next trial (or the end).
+// server has recorded why, and the study goes on with the next trial (or the end), after what the
+// page must have stored first, exactly as after an answered trial: the done page cannot send
+// anything, so the last trial waits for every trial's telemetry, with the same give-up.
 function moveOn() {
-  if (leaving) return;
-  leaving = true;
+  if (leaving || skipped) return;
+  skipped = true;
   setStatus("This trial cannot be shown. Moving on to the next one…");
-  connection.close();
-  setTimeout(() => location.assign(continueUrl), 2000);
+  form.watchFinalSave();
+  setTimeout(() => {
+    skipShown = true;
+    maybeLeave();
+    if (!leaving) setStatus("This trial cannot be shown. Saving your earlier answers before moving on…");
+  }, 2000);
 }
 
 function startTrial() {
@@ -173,11 +185,12 @@ function onMessage(message) {
         break;
       }
       // The server refused this message for good; keeping it would resend it forever. Refused
-      // telemetry (of this trial or an earlier one) is nothing the participant can mend: go on.
+      // telemetry (of this trial or an earlier one), or anything once the trial was skipped, is
+      // nothing the participant can mend: go on.
       if (message.ref && outbox.has(message.ref)) {
         const refused = outbox.entries()[message.ref];
         outbox.remove(message.ref);
-        if (refused.type === "telemetry.submit") {
+        if (refused.type === "telemetry.submit" || skipped) {
           maybeLeave();
           break;
         }
@@ -194,11 +207,19 @@ const connection = new Connection(root.dataset.socketPath, {
   async onOpen() {
     if (lastSeq !== null) telemetry.reconnects += 1;
     for (const message of outbox.messages()) connection.send(message);
-    if (streamDone) return;
+    if (streamDone || skipped) return;
     await clock.sync(connection, lastSeq === null ? SYNC_ROUNDS : RESYNC_ROUNDS);
-    if (!streamDone) startTrial();
+    if (!streamDone && !skipped) startTrial();
   },
 });
+
+// A batch an older version of this page left in the outbox may be past the limit: thinned once here,
+// under the same key (the server refused it unread, so never stored it), it can be stored.
+for (const message of outbox.messages()) {
+  if (message.type !== "telemetry.submit") continue;
+  const fitted = fitTelemetry(message);
+  if (fitted !== message) outbox.put(fitted);
+}
 
 // A reload after answering but before everything was stored: show the answers as given and resend.
 for (const message of outbox.messages()) {

@@ -1,7 +1,14 @@
 // "Saving your last answers": looks again every few seconds without reloading the page (a timed
 // reload would interrupt a screen reader, WCAG 2.2.1), and opens the completion page once it is there.
+// Nothing on this page sends what is missing (a trial's telemetry the last trial's page did not see
+// stored), so it does not wait for ever: after the study's save timeout it takes the last page's
+// give-up path (final_save.js), which the server records.
+
+import { giveUpAfterSaveTimeout } from "./final_save.js";
+import { Outbox } from "./outbox.js";
 
 const SAVING_MARK = 'id="saving"';
+const saving = document.getElementById("saving");
 
 async function check() {
   try {
@@ -17,3 +24,6 @@ async function check() {
 }
 
 setTimeout(check, 3000);
+// What this browser still holds unconfirmed is counted with the give-up (it may hold nothing).
+const outbox = new Outbox(saving.dataset.token);
+giveUpAfterSaveTimeout(saving, () => outbox.messages().length, { untilSaved: false });

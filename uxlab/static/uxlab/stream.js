@@ -248,6 +248,62 @@ export class Telemetry {
   }
 }
 
+// What one telemetry.submit frame may carry: its bytes (UTF-8) and the entries of each list, as
+// uxlab/live/protocol.py has them (MAX_TELEMETRY_BYTES, TelemetrySubmit); the server refuses a
+// frame past them. tests/live/test_telemetry_limits.py keeps the two in step.
+export const TELEMETRY_LIMITS = { bytes: 1048576, frames: 50000, updates: 100000, visibility: 2000, focus: 2000 };
+const TELEMETRY_LISTS = ["frames", "updates", "visibility", "focus"];
+
+// A telemetry batch as it may be sent: the batch itself when it fits the limits, else a copy
+// thinned to fit, whose `truncated` says how many entries of each list it leaves out (added to any
+// the batch already left out, so thinning again changes nothing). The per-frame detail goes first:
+// the updates of the latest messages, every update of a message or none (a message without updates
+// is judged at its paint time); then, only if every message's own entry does not fit either, the
+// latest messages' frames. Of visibility and focus changes the first ones are kept. A long trial's
+// telemetry is mostly updates and frames, a few dozen bytes each per message and animation frame.
+export function fitTelemetry(batch, limits = TELEMETRY_LIMITS) {
+  const sizeOf = (value) => new TextEncoder().encode(JSON.stringify(value)).length;
+  const counted = TELEMETRY_LISTS.every((name) => (batch[name] || []).length <= limits[name]);
+  if (counted && sizeOf(batch) <= limits.bytes) return batch;
+  const left = Object.fromEntries(TELEMETRY_LISTS.map((name) => [name, batch.truncated?.[name] || 0]));
+  const thinned = { ...batch };
+  for (const name of ["visibility", "focus"]) {
+    thinned[name] = (batch[name] || []).slice(0, limits[name]);
+    left[name] += (batch[name] || []).length - thinned[name].length;
+  }
+  // The bytes left for frames and updates once the rest is in, with the widest counts the mark can
+  // hold. Their entries are numbers (or null): one byte a character, and a comma each.
+  const widest = Object.fromEntries(TELEMETRY_LISTS.map((name) => [name, Number.MAX_SAFE_INTEGER]));
+  const room = limits.bytes - sizeOf({ ...thinned, frames: [], updates: [], truncated: widest });
+  const cost = (entry) => JSON.stringify(entry).length + 1;
+  const lists = { frames: batch.frames || [], updates: batch.updates || [] };
+  const groups = {}; // list -> seq -> [bytes, entries]
+  let bytes = 0;
+  for (const name of ["frames", "updates"]) {
+    groups[name] = new Map();
+    for (const entry of lists[name]) {
+      const [size, count] = groups[name].get(entry[0]) || [0, 0];
+      groups[name].set(entry[0], [size + cost(entry), count + 1]);
+      bytes += cost(entry);
+    }
+  }
+  for (const name of ["updates", "frames"]) {
+    let kept = lists[name].length;
+    const dropped = new Set();
+    for (const seq of [...groups[name].keys()].sort((a, b) => b - a)) {
+      if (bytes <= room && kept <= limits[name]) break;
+      const [size, count] = groups[name].get(seq);
+      dropped.add(seq);
+      bytes -= size;
+      kept -= count;
+    }
+    thinned[name] = lists[name].filter((entry) => !dropped.has(entry[0]));
+    left[name] += lists[name].length - thinned[name].length;
+  }
+  thinned.truncated = left;
+  return thinned;
+}
+
 // --- presentation --------------------------------------------------------------------------------
 
 export class Presenter {

@@ -39,7 +39,9 @@ def check_telemetry(context, message, received_at, size=0):
         if taken and sum(taken.values()) + size > settings.UXLAB_TELEMETRY_BYTES_PER_TRIAL:
             raise RatingRejected("telemetry_limit", "This trial has all the telemetry it can take.")
         taken[key] = size
-    telemetry = message.model_dump(mode="json", exclude={"type", "key", "trial"})
+    # A batch sent whole stores no `truncated` (nor did batches before pages could thin them).
+    left_out = {"truncated"} if message.truncated is None else set()
+    telemetry = message.model_dump(mode="json", exclude={"type", "key", "trial", *left_out})
     return {
         "key": str(message.key),
         "participant_id": context.participant_id,
@@ -296,4 +298,8 @@ def fidelity_summary(trial, telemetry, targets):
         clock=telemetry.get("clock"),
     )
     summary["restarts"], summary["resumes"] = trial.restarts, trial.resumes
+    if telemetry.get("truncated"):
+        # Thinned by the page to fit a frame: a message it left the updates of is judged at its paint
+        # time, one it left out entirely counts as not shown.
+        summary["telemetry_truncated"] = telemetry["truncated"]
     return summary
