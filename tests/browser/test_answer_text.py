@@ -6,12 +6,10 @@ token by token through AnswerText with the same text set at once as one paragrap
 
 import pytest
 
-from uxlab.settings import BASE_DIR
+from tests.browser.static_page import open_static_page
 
 pytestmark = pytest.mark.browser
 
-STATIC = BASE_DIR / "uxlab" / "static" / "uxlab"
-ORIGIN = "http://uxlab.test"
 PAGE = """<!doctype html><html><head><link rel="stylesheet" href="/uxlab.css"></head>
 <body><div style="display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; width: 900px">
 <div class="answer" id="streamed"></div><div class="answer" id="whole"></div></div>
@@ -36,18 +34,7 @@ TEXTS = {
 
 @pytest.fixture
 def page(browser):
-    page = browser.new_page(viewport={"width": 1000, "height": 800})
-    files = {"/": (PAGE, "text/html"), "/uxlab.css": ((STATIC / "uxlab.css").read_text(), "text/css"),
-             "/stream.js": ((STATIC / "stream.js").read_text(), "text/javascript")}  # fmt: skip
-
-    def serve(route):
-        body, content_type = files[route.request.url.removeprefix(ORIGIN)]
-        route.fulfill(body=body, content_type=content_type)
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
-    page.wait_for_function("window.ready === true")
-    return page
+    return open_static_page(browser, PAGE, ["uxlab.css", "stream.js"], viewport={"width": 1000, "height": 800})
 
 
 def tokens_of(text):

@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 from django.db.models import Max
 
+from tests.browser.outbox_states import (
+    first_trial_answered_and_its_telemetry_only_in_the_outbox,
+    page_with_outbox,
+)
 from tests.browser.participant_flow import complete_session
 from tests.stack import Stack
 from uxlab.benchmarks.processes import free_port
@@ -205,86 +209,6 @@ def test_an_adaptive_sessions_last_trial_gives_up_like_a_fixed_ones_and_ends_the
 
 
 # --- the last trial skipped when its page starts it ----------------------------------------------
-
-# Two short trials; a short save timeout, so a page that waits in vain gives up quickly.
-SKIPPED_LAST_STUDY = """
-version: 1
-code: skiplast
-title: The last trial skipped
-consent: {text: You agree.}
-completion: {code: SKIPLAST42}
-arms:
-  - {name: quick, ttft_s: 0.1, tokens_per_second: 200}
-  - {name: slower, ttft_s: 0.2, tokens_per_second: 100}
-prompts:
-  - {name: p0, text: First question., response: A short fixed answer.}
-  - {name: p1, text: Second question., response: Another short answer.}
-questions:
-  - {name: faster, kind: forced_choice_tie, text: "Which felt faster?"}
-design:
-  pairs: [[quick, slower]]
-  save_timeout_s: 3
-"""
-
-
-def first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=True, save_timeout_s=3):
-    """A participant whose first trial was streamed and answered, its answer stored but not its
-    telemetry (the page's outbox still holds the batch: its publish failed, say), and (unless told
-    otherwise) whose last trial was interrupted by a failing backend with its restarts used up, so
-    the server skips it when its page starts it (trial_skipped). Returns (participant, batch)."""
-    from django.utils import timezone
-
-    from tests.conftest import import_yaml
-    from uxlab.studies import actions
-
-    study = import_yaml(SKIPPED_LAST_STUDY.replace("save_timeout_s: 3", f"save_timeout_s: {save_timeout_s}"), team)
-    participant = actions.give_consent(actions.enroll_participant(study))
-    now = timezone.now()
-    Participant.objects.filter(pk=participant.pk).update(
-        checks={"passed": True}, checked_at=now, instructions_seen_at=now, layout="side_by_side"
-    )
-    first, last = participant.trials.order_by("index")
-    Trial.objects.filter(pk=first.pk).update(
-        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
-    )
-    Rating.objects.create(
-        participant=participant, trial=first, question=study.questions.get(), value="A", response_ms=900, received_at=now
-    )
-    if last_trial_skipped_at_start:
-        Trial.objects.filter(pk=last.pk).update(
-            status=Trial.Status.INTERRUPTED, stream_t0=time.time() - 30, started_at=now, delivery="controlled",
-            restarts=study.session.max_restarts, server_timing={"interrupted": "connect_failed"},
-        )
-    batch = {
-        "type": "telemetry.submit", "key": str(uuid.uuid4()), "trial": first.index,
-        "frames": [[1, -240.5, 16.7]], "updates": [[1, 1, 16.7, 19.1]], "visibility": [], "focus": [],
-        "clock": {"offset_ms": 0.2, "rtt_ms": 0.5, "rounds": 12, "uncertainty_ms": 0.25}, "frame_ms": 16.7, "reconnects": 0,
-    }
-    return participant, batch
-
-
-def page_with_outbox(browser, token, messages):
-    """A page whose browser has `messages` in the participant's outbox, as an earlier page left them."""
-    import json
-
-    context = browser.new_context()
-    outbox = json.dumps({message["key"]: message for message in messages})
-    context.add_init_script(
-        f"if (localStorage.getItem('uxlab.outbox.{token}') === null) localStorage.setItem('uxlab.outbox.{token}', {json.dumps(outbox)});"
-    )
-    page = context.new_page()
-    saving = []
-
-    def on_response(response):
-        try:
-            if 'id="saving"' in response.text():
-                saving.append(time.time())
-        except Exception:  # redirects have no body
-            pass
-
-    page.on("response", on_response)
-    return page, saving
-
 
 def test_a_skipped_last_trial_waits_for_earlier_telemetry_as_the_last_trial_does(
     monkeypatch, team, slow_telemetry_services, browser

@@ -6,16 +6,18 @@ import re
 
 import pytest
 
+from tests.browser.outbox_states import (
+    first_trial_answered_and_its_telemetry_only_in_the_outbox,
+    page_with_outbox,
+)
 from tests.browser.participant_flow import answer_trial, start_session
+from tests.browser.static_page import open_static_page
 from tests.conftest import import_yaml
 from uxlab.live.protocol import MAX_TELEMETRY_BYTES
-from uxlab.settings import BASE_DIR
 from uxlab.studies.models import Participant, TrialTelemetry
 
 pytestmark = pytest.mark.browser
 
-STATIC = BASE_DIR / "uxlab" / "static" / "uxlab"
-ORIGIN = "http://uxlab.test"
 PAGE = """<!doctype html><html><body><script type="module">
 import { fitTelemetry, TELEMETRY_LIMITS } from "/stream.js";
 window.fit = (batch, limits) => {
@@ -40,17 +42,7 @@ window.ready = true;
 
 @pytest.fixture
 def page(browser):
-    page = browser.new_page()
-    files = {"/": (PAGE, "text/html"), "/stream.js": ((STATIC / "stream.js").read_text(), "text/javascript")}
-
-    def serve(route):
-        body, content_type = files[route.request.url.removeprefix(ORIGIN)]
-        route.fulfill(body=body, content_type=content_type)
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
-    page.wait_for_function("window.ready === true")
-    return page
+    return open_static_page(browser, PAGE, ["stream.js"])
 
 
 def fit(page, messages, per_message, visibility_every=0, limits=None):
@@ -192,8 +184,6 @@ def test_an_oversized_batch_an_older_page_left_in_the_outbox_is_thinned_under_it
     under its own key; the session completes with it stored. Before, the page sent it as it was, the
     server refused it again, and the last page waited for it until it gave up."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from tests.browser.test_completion_waits import first_trial_answered_and_its_telemetry_only_in_the_outbox, page_with_outbox
-
     participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=False)
     batch["updates"] += [[100_000 + i, 1, 5000 + i * 16, 5004 + i * 16] for i in range(60_000)]
     page, _saving = page_with_outbox(browser, participant.token, [batch])
