@@ -15,7 +15,7 @@ def a_run(participants, start_ms=50.0, stored_ms=200.0, **changes):
         "p99_trial_start_ms": start_ms, "p50_submit_to_stored_ms": 50.0, "p99_submit_to_stored_ms": stored_ms,
         "p99_receive_lateness_ms": 5.0, "concurrent_streams_min": 1, "concurrent_streams_median": participants // 2,
         "lost": 0, "duplicated": 0, "unconfirmed": 0, "trials_left_streaming": 0, "errors": 0, "duration_s": 60.0,
-        "machine_busy_percent": 50.0, "machine_saturated_s": 0.0, "run_queue_median": 2,
+        "machine_busy_percent": 50.0, "machine_saturated_s": 0.0, "run_queue_median": 2, "cpu_reference_ms": [100.0, 101.0],
         "cpu_ms_per_session": {"total": 250.0},
     } | changes  # fmt: skip
 

@@ -426,7 +426,7 @@ STEP_KEYS = (
     "participants", "completed", "p50_trial_start_ms", "p99_trial_start_ms", "p50_submit_to_stored_ms",
     "p99_submit_to_stored_ms", "p99_receive_lateness_ms", "concurrent_streams_min", "concurrent_streams_median",
     "lost", "duplicated", "trials_left_streaming", "errors", "duration_s", "machine_busy_percent",
-    "machine_saturated_s", "run_queue_median",
+    "machine_saturated_s", "run_queue_median", "cpu_reference_ms",
 )  # fmt: skip
 
 
