@@ -15,7 +15,8 @@ def a_run(participants, start_ms=50.0, stored_ms=200.0, **changes):
         "p99_trial_start_ms": start_ms, "p50_submit_to_stored_ms": 50.0, "p99_submit_to_stored_ms": stored_ms,
         "p99_receive_lateness_ms": 5.0, "concurrent_streams_min": 1, "concurrent_streams_median": participants // 2,
         "lost": 0, "duplicated": 0, "unconfirmed": 0, "trials_left_streaming": 0, "errors": 0, "duration_s": 60.0,
-        "machine_busy_percent": 50.0, "machine_saturated_s": 0.0, "run_queue_median": 2, "cpu_reference_ms": [100.0, 101.0],
+        "machine_busy_percent": 50.0, "machine_saturated_s": 0.0, "run_queue_median": 2,
+        "cpu_reference_ms": [100.0, 101.0],
         "cpu_ms_per_session": {"total": 250.0},
     } | changes  # fmt: skip
 
@@ -85,3 +86,26 @@ def test_a_step_fails_on_anything_lost_or_past_a_bound(changes):
 
     assert command.passes(a_run(100, start_ms=250.0, stored_ms=1000.0))
     assert not command.passes(a_run(100, start_ms=250.0, stored_ms=1000.0) | changes)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--ramp", "-700"],  # a negative timeout for the load process: a traceback after the stack was up
+        ["--ramp", "nan"],
+        ["--seconds", "-1"],
+        ["--think", "-0.5"],
+        ["--start-bound-ms", "nan"],  # every step would fail against it: capacity 0
+        ["--processes", "0"],  # serve read 0 as its default (one per core) while the JSON said 0
+        ["--processes", "2,-1"],
+    ],
+)
+def test_absurd_options_stop_before_anything_starts(arguments):
+    from django.core.management import CommandError, call_command
+
+    from uxlab.processes import find_nginx
+
+    if find_nginx() is None:
+        pytest.skip("bench_sessions stops earlier without nginx")
+    with pytest.raises(CommandError, match="must be"):
+        call_command("bench_sessions", "--participants", "1", *arguments)

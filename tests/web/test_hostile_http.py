@@ -205,6 +205,24 @@ def test_cheat_giving_up_is_recorded_with_its_reason_and_exported(client, study)
     assert row["completion_code"] == "QUICK123" and row["outcome"] == "completed"
 
 
+def test_cheat_a_completed_session_cannot_be_recorded_as_given_up(client, study):
+    """A confirmed session posting the give-up (a page that missed its last confirmation, or a
+    script) goes to its code; it was marked unconfirmed, with the count it sent, before."""
+    token = walk_to_trials(client, study)
+    participant = Participant.objects.get(token=token)
+    stream(participant, 0)
+    store_answer(participant, 0, "B")
+    store_telemetry(participant, 0)
+    assert "QUICK123" in client.get(f"/p/{token}/done/").content.decode()
+    waited_since_the_stream_ended(participant, 0, 61)
+    response = client.post(f"/p/{token}/unconfirmed/", '{"pending": 9999}', content_type="application/json")
+    assert response.status_code == 200 and response.json() == {"next_url": f"/p/{token}/done/"}
+    participant.refresh_from_db()
+    assert participant.completed_at is not None
+    assert (participant.completion_unconfirmed_at, participant.unconfirmed_count, participant.unconfirmed_reason) == (None, 0, "")
+    assert participant.completion_code_shown == "QUICK123"
+
+
 def test_cheat_the_give_up_route_shows_no_code_before_the_adaptive_runs_last_trial(client, team):
     """Every adaptive trial is the last one made so far; only the one whose answer ends the run
     whatever it is may be given up (else a participant would leave with a code after one trial)."""

@@ -521,6 +521,10 @@ def unconfirmed(request, token):
         return JsonResponse({"error": "bad_request", "message": message}, status=400)
     if participant.is_withdrawn:
         return JsonResponse({"error": "session_withdrawn", "message": actions.SESSION_CLOSED["withdrawn"][1]}, status=410)
+    if participant.completed_at is not None:
+        # Everything was stored before this page gave up (it missed the confirmation): the code is
+        # shown as it is, and a confirmed session is not recorded as unconfirmed.
+        return JsonResponse({"next_url": reverse("web:done", args=[token])})
     if not actions.may_give_up(participant):
         return JsonResponse({"error": "not_allowed"}, status=409)
     actions.record_unconfirmed_completion(participant, give_up.pending, give_up.reason)

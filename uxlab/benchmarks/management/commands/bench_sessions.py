@@ -17,6 +17,7 @@ docs/benchmarks.md. Needs Debian's nginx (`make bench`): without it the benchmar
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -150,12 +151,17 @@ class Command(BaseCommand):
         require_postgres("bench_sessions")
         if options["participants"] < 1:
             raise CommandError("--participants must be at least 1")
-        if options["start_bound_ms"] <= 0 or options["stored_bound_ms"] <= 0:
+        if not all(math.isfinite(options[name]) and options[name] > 0 for name in ("start_bound_ms", "stored_bound_ms")):
             raise CommandError("--start-bound-ms and --stored-bound-ms must be above 0")
+        for name in ("ramp", "seconds", "think"):
+            if not (math.isfinite(options[name]) and options[name] >= 0):
+                raise CommandError(f"--{name} must be a number of seconds, 0 or more")
         try:
             counts = [int(value) for value in str(options["processes"]).split(",")]
         except ValueError:
             raise CommandError("--processes takes a number or a comma-separated list of numbers") from None
+        if min(counts) < 1:
+            raise CommandError("--processes must be at least 1 (each number of a list)")
         self.tmpdir = Path(tempfile.mkdtemp(prefix="uxlab-bench-sessions-"))
         runs = []
         with redis_server(self.tmpdir / "redis.log") as redis, ThrowawayDatabase(options["database"], tables="models") as database:
@@ -425,7 +431,7 @@ class Command(BaseCommand):
 STEP_KEYS = (
     "participants", "completed", "p50_trial_start_ms", "p99_trial_start_ms", "p50_submit_to_stored_ms",
     "p99_submit_to_stored_ms", "p99_receive_lateness_ms", "concurrent_streams_min", "concurrent_streams_median",
-    "lost", "duplicated", "trials_left_streaming", "errors", "duration_s", "machine_busy_percent",
+    "lost", "duplicated", "unconfirmed", "trials_left_streaming", "errors", "duration_s", "machine_busy_percent",
     "machine_saturated_s", "run_queue_median", "cpu_reference_ms",
 )  # fmt: skip
 
