@@ -11,7 +11,8 @@ next trial's socket opens; the last trial waits for all of it), until the done p
 completion code. A socket that closes mid-trial is reopened and the trial resumed after the last
 `seq` seen (`after_seq`), as the page does.
 
-Prints one JSON object on stdout. Run: python -m uxlab.benchmarks.sessions_load SPEC.json
+Writes one JSON object to OUTPUT (a file, not a pipe: a result of a few hundred kilobytes once
+arrived cut short through the pipe). Run: python -m uxlab.benchmarks.sessions_load SPEC.json OUTPUT.json
 """
 
 import asyncio
@@ -413,6 +414,7 @@ if __name__ == "__main__":
     with open(sys.argv[1]) as spec_file:
         spec = json.load(spec_file)
     nice = take_priority(spec.get("nice", 0))
-    sys.stdout.write(json.dumps(asyncio.run(main(spec)) | {"nice": nice}) + "\n")
-    sys.stdout.flush()
+    result = json.dumps(asyncio.run(main(spec)) | {"nice": nice})
+    with open(sys.argv[2], "w") as output:
+        output.write(result)
     os._exit(0)

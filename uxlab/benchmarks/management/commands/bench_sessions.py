@@ -297,14 +297,16 @@ class Command(BaseCommand):
         }  # fmt: skip
         spec_path = self.tmpdir / "spec.json"
         spec_path.write_text(json.dumps(spec))
+        output_path = self.tmpdir / "load.json"
+        output_path.unlink(missing_ok=True)
         started = time.monotonic()
         done = subprocess.run(
-            python("uxlab.benchmarks.sessions_load", str(spec_path)), cwd=REPO, capture_output=True, text=True,
+            python("uxlab.benchmarks.sessions_load", str(spec_path), str(output_path)), cwd=REPO, capture_output=True, text=True,
             timeout=options["ramp"] + options["seconds"] + 600,
         )  # fmt: skip
         if done.returncode != 0:
             raise CommandError(f"the load process failed:\n{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1]), time.monotonic() - started
+        return json.loads(output_path.read_text()), time.monotonic() - started
 
     # --- capacity ----------------------------------------------------------------------------
 
