@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.conftest import import_yaml
 from uxlab.studies import actions
-from uxlab.studies.models import Participant, Rating, Trial
+from uxlab.studies.models import Participant, Rating, Trial, TrialTelemetry
 
 
 def two_trial_study(code, title, completion_code, quick="ttft_s: 0.1, tokens_per_second: 200",
@@ -65,6 +65,24 @@ def first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_s
         "frames": [[1, -240.5, 16.7]], "updates": [[1, 1, 16.7, 19.1]], "visibility": [], "focus": [],
         "clock": {"offset_ms": 0.2, "rtt_ms": 0.5, "rounds": 12, "uncertainty_ms": 0.25}, "frame_ms": 16.7, "reconnects": 0,
     }
+    return participant, batch
+
+
+def every_trial_answered_and_the_first_trials_telemetry_only_in_the_outbox(team, save_timeout_s=3):
+    """As first_trial_answered_and_its_telemetry_only_in_the_outbox, but the last trial was streamed
+    and answered too, its answer and telemetry stored (a minute ago): only the first trial's
+    telemetry is missing, so the done page says it is saving. Returns (participant, batch)."""
+    participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(
+        team, last_trial_skipped_at_start=False, save_timeout_s=save_timeout_s
+    )
+    first, last = participant.trials.order_by("index")
+    now = timezone.now()
+    Trial.objects.filter(pk=last.pk).update(
+        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
+    )
+    Rating.objects.create(participant=participant, trial=last, question=first.ratings.get().question, value="B",
+                          response_ms=900, received_at=now)
+    TrialTelemetry.objects.create(key=uuid.uuid4(), trial=last, payload={"frames": []}, received_at=now)
     return participant, batch
 
 
