@@ -49,6 +49,17 @@ def test_it_finds_the_capacity_to_within_a_step(truth):
     assert len(command.sizes) <= 8
 
 
+def test_synchronised_arrivals_have_a_capacity_but_no_arrival_rate():
+    """--ramp 0: every participant arrives at once, so arrivals_per_second is null (JSON), not a
+    division by zero or a rate over a made-up window."""
+    command = command_with_capacity(137, ramp=0.0)
+
+    result = command.find_capacity(None, None, 1)
+
+    assert 137 - CAPACITY_STEP < result["capacity"] <= 137
+    assert result["ramp_s"] == 0.0 and result["arrivals_per_second"] is None
+
+
 def test_a_machine_that_carries_the_ceiling_says_so_and_stops_there():
     command = command_with_capacity(10_000)
 

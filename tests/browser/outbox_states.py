@@ -9,26 +9,31 @@ from django.utils import timezone
 
 from tests.conftest import import_yaml
 from uxlab.studies import actions
-from uxlab.studies.models import Participant, Rating, Trial
+from uxlab.studies.models import Participant, Rating, Trial, TrialTelemetry
 
-# Two short trials; a short save timeout, so a page that waits in vain gives up quickly.
-SKIPPED_LAST_STUDY = """
+
+def two_trial_study(code, title, completion_code, quick="ttft_s: 0.1, tokens_per_second: 200",
+                    slower="ttft_s: 0.2, tokens_per_second: 100", save_timeout_s=3):
+    """The study YAML of the browser tests of what an outbox holds: two trials of one pair of arms
+    (`quick` and `slower`: their latency fields), one forced-choice question, and a short save
+    timeout by default, so a page that waits in vain gives up (and fails its test) quickly."""
+    return f"""
 version: 1
-code: skiplast
-title: The last trial skipped
-consent: {text: You agree.}
-completion: {code: SKIPLAST42}
+code: {code}
+title: {title}
+consent: {{text: You agree.}}
+completion: {{code: {completion_code}}}
 arms:
-  - {name: quick, ttft_s: 0.1, tokens_per_second: 200}
-  - {name: slower, ttft_s: 0.2, tokens_per_second: 100}
+  - {{name: quick, {quick}}}
+  - {{name: slower, {slower}}}
 prompts:
-  - {name: p0, text: First question., response: A short fixed answer.}
-  - {name: p1, text: Second question., response: Another short answer.}
+  - {{name: p0, text: First question., response: A short fixed answer to the first question.}}
+  - {{name: p1, text: Second question., response: Another short answer to the second one.}}
 questions:
-  - {name: faster, kind: forced_choice_tie, text: "Which felt faster?"}
+  - {{name: faster, kind: forced_choice_tie, text: "Which felt faster?"}}
 design:
   pairs: [[quick, slower]]
-  save_timeout_s: 3
+  save_timeout_s: {save_timeout_s}
 """
 
 
@@ -37,7 +42,7 @@ def first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_s
     telemetry (the page's outbox still holds the batch: its publish failed, say), and (unless told
     otherwise) whose last trial was interrupted by a failing backend with its restarts used up, so
     the server skips it when its page starts it (trial_skipped). Returns (participant, batch)."""
-    study = import_yaml(SKIPPED_LAST_STUDY.replace("save_timeout_s: 3", f"save_timeout_s: {save_timeout_s}"), team)
+    study = import_yaml(two_trial_study("skiplast", "The last trial skipped", "SKIPLAST42", save_timeout_s=save_timeout_s), team)
     participant = actions.give_consent(actions.enroll_participant(study))
     now = timezone.now()
     Participant.objects.filter(pk=participant.pk).update(
@@ -60,6 +65,24 @@ def first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_s
         "frames": [[1, -240.5, 16.7]], "updates": [[1, 1, 16.7, 19.1]], "visibility": [], "focus": [],
         "clock": {"offset_ms": 0.2, "rtt_ms": 0.5, "rounds": 12, "uncertainty_ms": 0.25}, "frame_ms": 16.7, "reconnects": 0,
     }
+    return participant, batch
+
+
+def every_trial_answered_and_the_first_trials_telemetry_only_in_the_outbox(team, save_timeout_s=3):
+    """As first_trial_answered_and_its_telemetry_only_in_the_outbox, but the last trial was streamed
+    and answered too, its answer and telemetry stored (a minute ago): only the first trial's
+    telemetry is missing, so the done page says it is saving. Returns (participant, batch)."""
+    participant, batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(
+        team, last_trial_skipped_at_start=False, save_timeout_s=save_timeout_s
+    )
+    first, last = participant.trials.order_by("index")
+    now = timezone.now()
+    Trial.objects.filter(pk=last.pk).update(
+        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
+    )
+    Rating.objects.create(participant=participant, trial=last, question=first.ratings.get().question, value="B",
+                          response_ms=900, received_at=now)
+    TrialTelemetry.objects.create(key=uuid.uuid4(), trial=last, payload={"frames": []}, received_at=now)
     return participant, batch
 
 

@@ -14,6 +14,7 @@ import pytest
 from django.db.models import Max
 
 from tests.browser.outbox_states import (
+    every_trial_answered_and_the_first_trials_telemetry_only_in_the_outbox,
     first_trial_answered_and_its_telemetry_only_in_the_outbox,
     page_with_outbox,
 )
@@ -267,19 +268,7 @@ def test_the_done_pages_saving_state_gives_up_after_the_save_timeout(monkeypatch
     held it was closed, say): the done page says it is saving, looks again every few seconds, and
     after the study's save timeout takes the give-up path, recorded, instead of waiting for ever."""
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from django.utils import timezone
-
-    from uxlab.studies.models import TrialTelemetry
-
-    participant, _batch = first_trial_answered_and_its_telemetry_only_in_the_outbox(team, last_trial_skipped_at_start=False)
-    first, last = participant.trials.order_by("index")
-    now = timezone.now()
-    Trial.objects.filter(pk=last.pk).update(
-        status=Trial.Status.FINISHED, stream_t0=time.time() - 60, started_at=now, finished_at=now, delivery="controlled"
-    )
-    Rating.objects.create(participant=participant, trial=last, question=first.ratings.get().question, value="B",
-                          response_ms=900, received_at=now)
-    TrialTelemetry.objects.create(key=uuid.uuid4(), trial=last, payload={"frames": []}, received_at=now)
+    participant, _batch = every_trial_answered_and_the_first_trials_telemetry_only_in_the_outbox(team)
     page = browser.new_page()
 
     opened_at = time.time()
@@ -292,3 +281,33 @@ def test_the_done_pages_saving_state_gives_up_after_the_save_timeout(monkeypatch
     participant.refresh_from_db()
     assert participant.completion_unconfirmed_at is not None and participant.unconfirmed_count == 0
     assert participant.completed_at is None and participant.outcome == "completed"
+
+
+def test_the_done_pages_saving_state_sends_the_telemetry_its_outbox_holds_before_it_gives_up(
+    monkeypatch, team, stack, browser
+):
+    """Every trial answered, the first trial's telemetry only in this browser's outbox (its publish
+    failed, and the last page was closed before it gave up, say): the saving page sends the batch
+    over the participant's socket and shows the code once it is stored, long before the save
+    timeout, with nothing recorded as unconfirmed. Before, the page had no socket: it waited out the
+    save timeout and gave up with the batch still in the outbox."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from uxlab.studies.models import TrialTelemetry
+
+    save_timeout_s = 20
+    participant, batch = every_trial_answered_and_the_first_trials_telemetry_only_in_the_outbox(team, save_timeout_s)
+    page, saving = page_with_outbox(browser, participant.token, [batch])
+
+    opened_at = time.time()
+    page.goto(f"{stack.url}/p/{participant.token}/done/")
+    page.locator("#completion-code").wait_for(timeout=(save_timeout_s + 10) * 1000)
+    code_seen_at = time.time()
+
+    assert saving and min(saving) < code_seen_at  # the page said it was saving first
+    assert page.locator("#completion-code").inner_text() == "SKIPLAST42"
+    stored = TrialTelemetry.objects.get(key=batch["key"])
+    assert stored.trial.index == 0 and stored.stored_at.timestamp() < code_seen_at
+    participant.refresh_from_db()
+    assert participant.completed_at is not None and participant.completion_unconfirmed_at is None
+    assert code_seen_at - opened_at < save_timeout_s
+    assert page.evaluate(f"localStorage.getItem('uxlab.outbox.{participant.token}')") == "{}"

@@ -9,6 +9,7 @@ import pytest
 from tests.browser.outbox_states import (
     first_trial_answered_and_its_telemetry_only_in_the_outbox,
     page_with_outbox,
+    two_trial_study,
 )
 from tests.browser.participant_flow import answer_trial, start_session
 from tests.browser.static_page import open_static_page
@@ -102,24 +103,10 @@ def test_it_keeps_each_list_within_its_count_and_the_first_visibility_changes(pa
 
 # Two trials streaming for a couple of seconds each; a short save timeout, so that a last page waiting
 # for telemetry that never comes gives up (and fails this test) quickly.
-STUDY = """
-version: 1
-code: bigtelemetry
-title: Telemetry past a frame's limit
-consent: {text: You agree.}
-completion: {code: BIGTEL42}
-arms:
-  - {name: quick, ttft_s: 0.8, tokens_per_second: 40}
-  - {name: slower, ttft_s: 1.2, tokens_per_second: 25}
-prompts:
-  - {name: p0, text: First question., response: A short fixed answer to the first question.}
-  - {name: p1, text: Second question., response: Another short answer to the second one.}
-questions:
-  - {name: faster, kind: forced_choice_tie, text: "Which felt faster?"}
-design:
-  pairs: [[quick, slower]]
-  save_timeout_s: 3
-"""
+STUDY = two_trial_study(
+    "bigtelemetry", "Telemetry past a frame's limit", "BIGTEL42",
+    quick="ttft_s: 0.8, tokens_per_second: 40", slower="ttft_s: 1.2, tokens_per_second: 25",
+)
 
 # Appended to stream.js as the test serves it: every trial's telemetry grows by 60,000 updates of
 # later messages (seq 100,000 on), about 1.3 MiB, as minutes of streaming would.

@@ -43,6 +43,14 @@ def test_it_takes_a_batch_the_page_thinned_with_what_it_left_out():
     assert protocol.parse_client_frame(json.dumps({**thinned_batch(), "truncated": None})).truncated is None
 
 
+@pytest.mark.parametrize("truncated", [{}, {"frames": 0}, {"frames": 0, "updates": 0, "visibility": 0, "focus": 0}])
+def test_it_reads_a_truncation_mark_that_left_nothing_out_as_no_mark(truncated):
+    """A page (or a script) that marks a batch `truncated` with nothing left out did not thin it: the
+    batch is taken as sent whole, so nothing downstream claims it was thinned."""
+    message = protocol.parse_client_frame(json.dumps({**thinned_batch(), "truncated": truncated}))
+    assert message.truncated is None
+
+
 @pytest.mark.parametrize("truncated", [{"updates": -1}, {"updates": 1.0}, {"updates": "5"}, {"seconds": 3}])
 def test_it_refuses_a_truncation_mark_it_cannot_read(truncated):
     with pytest.raises(protocol.ProtocolError) as refused:

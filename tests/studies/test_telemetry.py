@@ -224,3 +224,19 @@ def test_it_keeps_what_a_thinned_batch_left_out_with_the_batch_and_in_the_trials
     actions.record_telemetry(thinned_payload)
     assert TrialTelemetry.objects.get(key=thinned.key).payload["truncated"] == left_out
     assert Trial.objects.get(pk=shown_trial.pk).fidelity["telemetry_truncated"] == left_out
+
+
+@pytest.mark.parametrize("nothing_left_out", [{}, {"frames": 0, "updates": 0, "visibility": 0, "focus": 0}])
+def test_it_stores_a_batch_marked_truncated_with_nothing_left_out_as_sent_whole(shown_trial, nothing_left_out):
+    """`truncated: {}` or all counts zero thinned nothing: the batch is stored with no mark and the
+    trial's fidelity summary claims no thinning."""
+    from uxlab.live.protocol import TelemetrySubmit
+
+    context = actions.load_participant_context(shown_trial.participant.token)
+    context.learn_started(0, timezone.now().timestamp())
+    marked = TelemetrySubmit(type="telemetry.submit", key=uuid.uuid4(), trial=0, frames=FRAMES, truncated=nothing_left_out)
+
+    actions.record_telemetry(actions.check_telemetry(context, marked, timezone.now()))
+
+    assert "truncated" not in TrialTelemetry.objects.get(key=marked.key).payload
+    assert "telemetry_truncated" not in Trial.objects.get(pk=shown_trial.pk).fidelity

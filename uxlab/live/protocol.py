@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 from uuid import UUID
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError, field_validator
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16_384
@@ -76,6 +76,9 @@ class TelemetryTruncated(ClientMessage):
     visibility: Int = Field(default=0, ge=0, le=2**53)
     focus: Int = Field(default=0, ge=0, le=2**53)
 
+    def left_anything_out(self):
+        return any((self.frames, self.updates, self.visibility, self.focus))
+
 
 class TelemetrySubmit(ClientMessage):
     """What the browser saw during one trial; times are ms after t0 on the browser's clock."""
@@ -97,6 +100,14 @@ class TelemetrySubmit(ClientMessage):
     # Set when the page thinned the batch to fit MAX_TELEMETRY_BYTES and the caps above (the latest
     # messages' updates first, then their frames): absent from a batch sent whole.
     truncated: TelemetryTruncated | None = None
+
+    @field_validator("truncated")
+    @classmethod
+    def no_mark_if_nothing_was_left_out(cls, truncated):
+        """`truncated: {}` or every count zero thinned nothing: the batch was sent whole, and is
+        taken as one, so nothing downstream (the stored batch, its fidelity summary, the export)
+        claims it was thinned."""
+        return truncated if truncated is not None and truncated.left_anything_out() else None
 
 
 ClientFrame = Annotated[Union[TrialStart, RatingSubmit, Ping, TelemetrySubmit], Field(discriminator="type")]

@@ -425,7 +425,8 @@ def trial(request, token):
         "is_last": is_last,
         # A trial with another to come leaves once its answers are stored; its telemetry follows
         # from the next trial's page. The last one, and any adaptive one (the run may end at its
-        # answer), waits for all telemetry: the done page cannot send it.
+        # answer), waits for all telemetry: the completion code needs it (the done page can only
+        # send what the browser's outbox still holds).
         "telemetry_follows": not is_last and not adaptive,
         # A question asked once (ask: once) is on the first trial's page only.
         "questions": [question_html(question) for question in questions if question.asked_on(current.index)],
@@ -468,8 +469,9 @@ def done(request, token):
     if not confirmed and participant.completion_unconfirmed_at is None:
         if actions.participant_step(participant) != "done":
             return redirect("web:participant_home", token=token)
-        # Everything is answered but a last telemetry batch is still being stored: look again soon,
-        # and after the study's save timeout take the give-up path (nothing may be left to send it).
+        # Everything is answered but a last telemetry batch is still being stored: send what the
+        # browser's outbox holds, look again soon, and after the study's save timeout take the
+        # give-up path (the batch may not be in this browser at all).
         context = {
             "participant": participant,
             "study": participant.study,

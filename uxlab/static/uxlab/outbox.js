@@ -14,7 +14,8 @@ export function newKey() {
 // (`data-telemetry-follows`) waits for its answers only: its telemetry stays in the outbox, which
 // the next trial's page sends as its socket opens (workers store telemetry after every waiting
 // answer, docs/reliability.md). Any other trial (the last, or one whose answer may end the session)
-// waits for every trial's telemetry too: the done page cannot send it.
+// waits for every trial's telemetry too: the completion code needs it (the done page's saving state
+// sends only what this browser's outbox still holds, as a last resort).
 export function mustBeStoredFirst(message, trialIndex, telemetryFollows) {
   if (message.type === "telemetry.submit") return !telemetryFollows;
   return message.trial === trialIndex;

@@ -96,8 +96,8 @@ function leaveClosedSession() {
 
 // The trial cannot be shown (its restarts are used up, or its backend is busy or down): the
 // server has recorded why, and the study goes on with the next trial (or the end), after what the
-// page must have stored first, exactly as after an answered trial: the done page cannot send
-// anything, so the last trial waits for every trial's telemetry, with the same give-up.
+// page must have stored first, exactly as after an answered trial: the last trial waits for every
+// trial's telemetry, with the same give-up.
 function moveOn() {
   if (leaving || skipped) return;
   skipped = true;
