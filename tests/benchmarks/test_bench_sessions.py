@@ -27,6 +27,8 @@ def test_it_runs_two_whole_sessions_through_nginx_and_moves_one_across_processes
     assert 0 < result["max_db_connections"] <= result["db_pool_size"]
     # web-1 was restarted by the benchmark; the supervisor brought it back and nothing else died.
     assert (result["web_restarts_caused"], result["web_restarts"]) == (1, 0)
+    # ... while a trial was streaming (the restart waits for one), so it could move a socket mid-trial.
+    assert result["streaming_at_web_restart"] >= 1
     # The Postgres server runs on this machine (tests/settings.py): its CPU is measured too.
     assert {"web-2", "proxy", "worker", "load_generator", "postgres"} <= set(result["cpu_seconds"])
     assert result["cpu_seconds"]["postgres"] > 0

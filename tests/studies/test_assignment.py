@@ -159,3 +159,35 @@ def test_it_orders_trials_differently_by_seeded_shuffle(team):
     }
     assert len(orders) > 1
     random.seed(0)  # nothing here depends on the global generator
+
+
+@pytest.mark.django_db
+def test_the_ordinal_and_cell_counts_leave_out_previews_pilots_expired_sessions_and_the_participant(team):
+    """An assignment reads its ordinal and the cells' counts in one hand-written statement: it
+    counts what the ORM query it replaced counted (studies/actions/participants.py)."""
+    from django.db.models import Count
+
+    from uxlab.studies.actions.participants import ordinal_and_cell_counts
+    from uxlab.studies.models import Trial
+
+    study = import_yaml(BALANCE_STUDY_YAML, team)
+    real = [actions.give_consent(actions.enroll_participant(study)) for _ in range(3)]
+    for mode in ("preview", "pilot"):
+        tried = actions.enroll_participant(study)
+        Participant.objects.filter(pk=tried.pk).update(mode=mode)
+        tried.refresh_from_db()
+        actions.give_consent(tried)
+    Participant.objects.filter(pk=real[0].pk).update(status=Participant.Status.EXPIRED)
+    unassigned = actions.enroll_participant(study)
+
+    expected_counts = dict(
+        Trial.objects.filter(participant__study=study, kind="trial", participant__mode="")
+        .exclude(participant__status=Participant.Status.EXPIRED)
+        .values_list("cell")
+        .annotate(count=Count("id"))
+    )
+    assert sum(expected_counts.values()) == 2 * 4  # two live real participants, four trials each
+    assert ordinal_and_cell_counts(study, unassigned) == (3, expected_counts)
+    assert ordinal_and_cell_counts(study, real[1]) == (2, expected_counts)  # not counting themself
+    assert actions.live_cell_counts(study) == expected_counts
+    assert [item["ordinal"] for item in (p.assignment for p in real)] == [0, 1, 2]

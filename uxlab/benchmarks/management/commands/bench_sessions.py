@@ -102,6 +102,31 @@ def postgres_server_pid():
     return server
 
 
+# A web restart waits for this many streaming trials (a tenth of the participants, 1 to 20), for at
+# most RESTART_WAIT_S after its planned moment.
+RESTART_WAIT_S = 120.0
+
+
+def restart_when_streaming(participants):
+    return max(1, min(20, participants // 10))
+
+
+def wait_for_streaming_trials(study_id, at_least, timeout_s, poll_s=0.1):
+    """How many of the study's trials are streaming, once at least `at_least` are (or the timeout
+    passes); from a thread of its own, with a connection of its own that it closes."""
+    from uxlab.studies.models import Trial
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            streaming = Trial.objects.filter(participant__study_id=study_id, status=Trial.Status.STREAMING).count()
+            if streaming >= at_least or time.monotonic() > deadline:
+                return streaming
+            time.sleep(poll_s)
+    finally:
+        connections["default"].close()
+
+
 def worker_processes():
     """The Celery worker's pool processes (its default: one per core), one connection each."""
     return getattr(settings, "CELERY_WORKER_CONCURRENCY", None) or os.cpu_count() or 1
@@ -234,7 +259,7 @@ class Command(BaseCommand):
             reference_before = reference_loop_ms()  # the stack is up and idle
             machine = MachineSampler()
             machine.start()
-            faults = self.schedule_faults(count, children, web_ports)
+            faults = self.schedule_faults(count, children, web_ports, participants)
             load, wall = self.load(port, participants)
             for fault in faults:
                 fault.cancel()
@@ -260,9 +285,10 @@ class Command(BaseCommand):
         """The current pid of each of serve's children, from its log."""
         return {name: int(pid) for name, pid in STARTED.findall(log)}
 
-    def schedule_faults(self, count, children, web_ports):
+    def schedule_faults(self, count, children, web_ports, count_participants):
         options = self.options
         self.caused_web_restarts, self.web_back_at, self.web_restarted_at = 0, None, None
+        self.streaming_at_web_restart = None
         timers = []
         # The load process begins one second after it starts (sessions_load.main).
         if options["kill_worker_at"] is not None:
@@ -275,6 +301,12 @@ class Command(BaseCommand):
             web = children["web-1"]
 
             def restart_web():
+                # At the planned moment a slow machine may still have every participant on the
+                # pages before the trials, and a restart then moves no socket: it waits (a while at
+                # most) until trials are streaming, so it lands mid-trial.
+                self.streaming_at_web_restart = wait_for_streaming_trials(
+                    self.study_id, restart_when_streaming(count_participants), RESTART_WAIT_S
+                )
                 self.caused_web_restarts += 1
                 self.web_restarted_at = time.time()
                 os.kill(web, signal.SIGTERM)  # uvicorn closes its sockets (1012) and exits; serve restarts it
@@ -413,6 +445,7 @@ class Command(BaseCommand):
             "duplicated": len(keys) - len(stored),
             "web_restarts": web_exits - self.caused_web_restarts,
             "web_restarts_caused": self.caused_web_restarts,
+            "streaming_at_web_restart": self.streaming_at_web_restart,
             "worker_restarts": sum(1 for name, _pid in restarts if name == "worker"),
             "resumed": sum(1 for resume in resumes if resume[1]),
             "resumes_with_gap": sum(1 for resume in resumes if resume[1] is False),
