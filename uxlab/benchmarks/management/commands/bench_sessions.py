@@ -31,6 +31,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
@@ -40,6 +41,7 @@ from uxlab.benchmarks.machine import MachineSampler, reference_loop_ms
 from uxlab.benchmarks.processes import (
     REPO,
     Process,
+    database_url,
     free_port,
     free_port_range,
     group_cpu_seconds,
@@ -76,8 +78,8 @@ class ConnectionSampler(threading.Thread):
             while not self.stopping.is_set():
                 rows = admin.execute(
                     "select coalesce(nullif(application_name, ''), '(unnamed)'), count(*) from pg_stat_activity"
-                    " where datname = %s and backend_type = 'client backend' group by 1",
-                    [self.database],
+                    " where datname = %s and backend_type = 'client backend' and application_name <> %s group by 1",
+                    [self.database, BENCHMARK_APPLICATION],
                 ).fetchall()
                 self.most = max(self.most, sum(count for _name, count in rows))
                 for name, count in rows:
@@ -102,6 +104,8 @@ def postgres_server_pid():
     return server
 
 
+# The benchmark's own connection to the run's database (wait_for_streaming_trials), left out of the count.
+BENCHMARK_APPLICATION = "uxlab-benchmark-probe"
 # A web restart waits for this many streaming trials (a tenth of the participants, 1 to 20), for at
 # most RESTART_WAIT_S after its planned moment.
 RESTART_WAIT_S = 120.0
@@ -111,20 +115,23 @@ def restart_when_streaming(participants):
     return max(1, min(20, participants // 10))
 
 
-def wait_for_streaming_trials(study_id, at_least, timeout_s, poll_s=0.1):
+def wait_for_streaming_trials(database, study_id, at_least, timeout_s, poll_s=0.1):
     """How many of the study's trials are streaming, once at least `at_least` are (or the timeout
-    passes); from a thread of its own, with a connection of its own that it closes."""
-    from uxlab.studies.models import Trial
+    passes). On a connection of its own, named BENCHMARK_APPLICATION so that the connection count
+    (ConnectionSampler) leaves it out: it is the benchmark's, not the stack's."""
+    from uxlab.studies.models import Participant, Trial
 
+    sql = (
+        f"select count(*) from {Trial._meta.db_table} t join {Participant._meta.db_table} p"
+        " on p.id = t.participant_id where p.study_id = %s and t.status = %s"
+    )
     deadline = time.monotonic() + timeout_s
-    try:
+    with psycopg.connect(database_url(database), application_name=BENCHMARK_APPLICATION, autocommit=True) as own:
         while True:
-            streaming = Trial.objects.filter(participant__study_id=study_id, status=Trial.Status.STREAMING).count()
+            streaming = own.execute(sql, [study_id, Trial.Status.STREAMING]).fetchone()[0]
             if streaming >= at_least or time.monotonic() > deadline:
                 return streaming
             time.sleep(poll_s)
-    finally:
-        connections["default"].close()
 
 
 def worker_processes():
@@ -259,7 +266,7 @@ class Command(BaseCommand):
             reference_before = reference_loop_ms()  # the stack is up and idle
             machine = MachineSampler()
             machine.start()
-            faults = self.schedule_faults(count, children, web_ports, participants)
+            faults = self.schedule_faults(count, children, web_ports, participants, database.name)
             load, wall = self.load(port, participants)
             for fault in faults:
                 fault.cancel()
@@ -285,7 +292,7 @@ class Command(BaseCommand):
         """The current pid of each of serve's children, from its log."""
         return {name: int(pid) for name, pid in STARTED.findall(log)}
 
-    def schedule_faults(self, count, children, web_ports, count_participants):
+    def schedule_faults(self, count, children, web_ports, count_participants, database_name):
         options = self.options
         self.caused_web_restarts, self.web_back_at, self.web_restarted_at = 0, None, None
         self.streaming_at_web_restart = None
@@ -305,7 +312,7 @@ class Command(BaseCommand):
                 # pages before the trials, and a restart then moves no socket: it waits (a while at
                 # most) until trials are streaming, so it lands mid-trial.
                 self.streaming_at_web_restart = wait_for_streaming_trials(
-                    self.study_id, restart_when_streaming(count_participants), RESTART_WAIT_S
+                    database_name, self.study_id, restart_when_streaming(count_participants), RESTART_WAIT_S
                 )
                 self.caused_web_restarts += 1
                 self.web_restarted_at = time.time()
