@@ -55,3 +55,23 @@ def test_demo_setup_with_debug_keeps_the_demo_password(settings):
     run("demo_setup")
     user = get_user_model().objects.get(username=DEMO_USERNAME)
     assert user.check_password(DEMO_PASSWORD) and not user.is_superuser
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False])
+def test_demo_setup_run_again_says_which_password_logs_in(settings, debug):
+    """`make demo` runs demo_setup every time. A second run printed "password 'unchanged'", which
+    reads as a password to type (and is not one); it now names the demo password when that is the
+    researcher's, and otherwise says the password was printed by the first run."""
+    settings.DEBUG = debug
+    first = run("demo_setup")
+    again = run("demo_setup")
+
+    user = get_user_model().objects.get(username=DEMO_USERNAME)
+    assert "'unchanged'" not in again
+    if debug:
+        assert f"password {DEMO_PASSWORD!r}" in again
+    else:
+        printed = first.split("password '")[1].split("'")[0]
+        assert user.check_password(printed) and printed not in again
+        assert "password '" not in again and "first" in again

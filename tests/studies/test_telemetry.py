@@ -240,3 +240,13 @@ def test_it_stores_a_batch_marked_truncated_with_nothing_left_out_as_sent_whole(
 
     assert "truncated" not in TrialTelemetry.objects.get(key=marked.key).payload
     assert "telemetry_truncated" not in Trial.objects.get(pk=shown_trial.pk).fidelity
+
+
+def test_it_summarises_an_update_claiming_more_tokens_than_its_message_has_without_building_them(shown_trial):
+    """A batch the socket took before counts were bounded (or any payload in the queue): an update of
+    a trillion tokens counts as the message's own tokens, not a list of a trillion entries (a
+    MemoryError, or the worker's memory, before)."""
+    payload = batch(shown_trial, updates=[[1, 10**12, 20.0, 21.0]])
+    actions.record_telemetry(payload)
+    panes = Trial.objects.get(pk=shown_trial.pk).fidelity["panes"]
+    assert all(pane["tokens_shown"] <= pane["tokens"] for pane in panes.values())

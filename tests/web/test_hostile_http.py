@@ -418,6 +418,33 @@ def test_cheat_trials_skipped_by_the_participants_own_reloads_earn_no_code(clien
     assert row["failed_attention_check"] is True and (row["outcome"], row["completion_code"]) == ("incomplete", "")
 
 
+def test_cheat_the_give_up_route_does_not_dodge_a_last_attention_check(client, checked):
+    """The checked study's attention check is its last trial. A script that streams it, leaves it
+    unanswered and posts the give-up once the save timeout has passed got the main code (outcome
+    completed), where answering it wrongly gets FAILATT: skipping paid better than answering. The
+    give-up waits for the check's answer (the page's outbox resends it meanwhile), as for any trial
+    before the last."""
+    token = walk_to_trials(client, checked)
+    participant = Participant.objects.get(token=token)
+    stream(participant, 0)
+    store_answer(participant, 0, "A")
+    store_telemetry(participant, 0)
+    check = participant.trials.get(kind="attention")
+    assert check.index == participant.trials.order_by("-index").first().index  # the last trial
+    stream(participant, check.index)
+    waited_since_the_stream_ended(participant, check.index, 3600)
+    give_up = lambda: client.post(f"/p/{token}/unconfirmed/", '{"pending": 0}', content_type="application/json")  # noqa: E731
+    assert give_up().status_code == 409
+    assert "QUICK123" not in client.get(f"/p/{token}/done/", follow=True).content.decode()
+    participant.refresh_from_db()
+    assert participant.completion_unconfirmed_at is None and participant.outcome == ""
+
+    # Once the check's answer is stored (its telemetry still missing), the page may give up as before.
+    store_answer(participant, check.index, "tie")
+    assert give_up().status_code == 200
+    assert "QUICK123" in client.get(f"/p/{token}/done/").content.decode()
+
+
 def test_cheat_skipping_every_trial_ends_the_session_as_incomplete_not_a_page_that_waits(client, study):
     token = walk_to_trials(client, study)
     participant = Participant.objects.get(token=token)

@@ -150,6 +150,22 @@ def test_the_results_page_of_a_study_without_answers_says_what_to_do(client, ali
     assert 'id="no-results"' in page and reverse("web:prolific", args=[study.code]) in page
 
 
+@pytest.mark.parametrize("debug", [True, False])
+def test_the_results_pages_simulation_command_runs_as_printed(client, alice, study, settings, debug):
+    """The empty results page offers simulated participants. In the demo (DEBUG=true from `make demo`,
+    not from the shell or .env) the printed command stopped at "SECRET_KEY is required unless
+    DEBUG=true": it says DEBUG=true when the server runs with it, as demo_setup and the README do."""
+    from uxlab.studies.management.commands.demo_setup import simulate_command
+
+    settings.DEBUG = debug
+    client.force_login(alice)
+    page = client.get(reverse("web:results", args=[study.code])).content.decode()
+    command = simulate_command(study.code)
+    assert f"<code>{command}</code>" in page
+    assert command.startswith("DEBUG=true ") == debug
+    assert command.endswith(f"manage.py simulate_participants {study.code} --participants 20")
+
+
 def test_the_results_page_with_answers_has_no_empty_state(client, alice, rated_study):
     client.force_login(alice)
     assert b'id="no-results"' not in client.get(reverse("web:results", args=[rated_study.code])).content

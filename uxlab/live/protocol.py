@@ -23,6 +23,14 @@ MAX_SEQ = 1_000_000
 # Numbers are taken as sent: a string, a bool or (for an integer) a float is a bad_message.
 Int = Annotated[int, Strict()]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+# Telemetry times are ms after the trial's t0 on the page's clock. A session lasts at most a day
+# (design.time_limit_minutes) and its extensions, so no page measures a time past this (about 11.6
+# days) either side of t0; bounded, a trial's summary (differences, percentiles) stays finite.
+MAX_TELEMETRY_MS = 1e9
+TelemetryMs = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_TELEMETRY_MS, le=MAX_TELEMETRY_MS)]
+# A stream message's number, and how many of its tokens one update showed: no message has more.
+Seq = Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)]
+TokenCount = Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)]
 
 
 class ProtocolError(Exception):
@@ -87,13 +95,13 @@ class TelemetrySubmit(ClientMessage):
     key: UUID
     trial: Int = Field(ge=0, le=10_000)
     # [seq, receive_ms, paint_ms] per stream.delta message (paint_ms null if never painted).
-    frames: list[tuple[Int, Number | None, Number | None]] = Field(max_length=50_000)
+    frames: list[tuple[Seq, TelemetryMs | None, TelemetryMs | None]] = Field(max_length=50_000)
     # [seq, tokens, frame_ms, presented_ms] per update: `tokens` of message `seq` (the next ones in
     # its order) shown by the frame that began at frame_ms; presented_ms is the conservative
     # presentation estimate (null if the page left before it was taken).
-    updates: list[tuple[Int, Int, Number, Number | None]] = Field(default_factory=list, max_length=100_000)
-    visibility: list[tuple[Number, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
-    focus: list[tuple[Number, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
+    updates: list[tuple[Seq, TokenCount, TelemetryMs, TelemetryMs | None]] = Field(default_factory=list, max_length=100_000)
+    visibility: list[tuple[TelemetryMs, Literal["hidden", "visible"]]] = Field(default_factory=list, max_length=2_000)
+    focus: list[tuple[TelemetryMs, Literal["blur", "focus"]]] = Field(default_factory=list, max_length=2_000)
     clock: ClockEstimate | None = None
     frame_ms: Number | None = Field(default=None, gt=0, le=1000)
     reconnects: Int = Field(default=0, ge=0, le=10_000)

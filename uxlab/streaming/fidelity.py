@@ -77,7 +77,12 @@ def token_times(targets, observed, updates=None, frame_ms=DEFAULT_FRAME_MS):
         dues = _token_dues(target)
         shown = []
         for count, frame, presented in updates.get(seq, ()):
-            shown.extend([(frame, frame + frame_ms if presented is None else presented)] * count)
+            # Past the message's own tokens an update shows nothing more: a count the page cannot have
+            # sent (a script's trillion) takes no more than the message's tokens of memory.
+            room = len(dues) - len(shown)
+            if room <= 0:
+                break
+            shown.extend([(frame, frame + frame_ms if presented is None else presented)] * min(count, room))
         if not updates.get(seq):
             paint = observed.get(seq, (None, None))[1]
             if paint is not None:

@@ -131,6 +131,11 @@ def may_give_up(participant, now=None):
     pending = pending_trial(participant)
     if pending is not None and (pending.index != trials[-1].index or not is_last_trial(participant, pending)):
         return False  # an earlier trial unanswered, or an adaptive trial that a next one may follow
+    if pending is not None and pending.kind == "attention":
+        # An attention check left unanswered would be dodged (outcome completed where a wrong answer
+        # is failed_attention): the page waits for its answer, which its outbox resends, as for any
+        # trial before the last; a participant who never answers it has abandoned the session.
+        return False
     over = stream_over_at(trials[-1])
     now = time.time() if now is None else now
     if over is None or now < over + participant.study.session.save_timeout_s - GIVE_UP_SLACK_S:

@@ -483,8 +483,9 @@ def step_summary(run, passed):
 
 
 def per_session(cpu, sessions):
-    """Each process's CPU per completed session (ms), and the whole stack's as `total`: what a launch
-    of N sessions over S seconds asks of the machine is about N x total / S core-milliseconds a second."""
+    """Each process's CPU per completed session (ms), and the whole stack's as `total`: at its peak a
+    launch of N sessions arriving over S seconds, each lasting L seconds, asks of the machine about
+    N x total / max(S, L) core-milliseconds a second (docs/deployment.md, "Sizing a launch")."""
     if not sessions:
         return {}
     figures = {name: round(1000 * value / sessions, 1) for name, value in cpu.items()}

@@ -29,6 +29,14 @@ def python_command():
         return "python"
 
 
+def simulate_command(code, participants=20):
+    """The command that adds simulated participants to a study, as it runs from the project's folder:
+    with DEBUG=true in front when this process runs with it (the demo's DEBUG comes from `make demo`,
+    not from the shell or .env, and without it the command stops asking for a SECRET_KEY)."""
+    debug = "DEBUG=true " if settings.DEBUG else ""
+    return f"{debug}{python_command()} manage.py simulate_participants {code} --participants {participants}"
+
+
 class Command(BaseCommand):
     help = "Load the demo study, create the demo researcher, and print the links to use."
 
@@ -43,8 +51,13 @@ class Command(BaseCommand):
         if created:
             user.set_password(password)
             user.save()
+            login = f"password {password!r}"
         else:
-            password = "unchanged"
+            # Made by an earlier run (`make demo` runs this every time): its password stands.
+            if settings.DEBUG and user.check_password(DEMO_PASSWORD):
+                login = f"password {DEMO_PASSWORD!r}"
+            else:
+                login = "the password printed when this command first made it"
             if user.is_staff or user.is_superuser:  # made by an older demo_setup
                 user.is_staff = user.is_superuser = False
                 user.save(update_fields=["is_staff", "is_superuser"])
@@ -58,7 +71,6 @@ class Command(BaseCommand):
             "\n"
             f"  Participant link:  {base_url}/s/{study.code}/\n"
             f"  Researcher login:  {base_url}/accounts/login/  "
-            f"(user {DEMO_USERNAME!r}, password {password!r})\n"
-            f"  Results with data: {'DEBUG=true ' if settings.DEBUG else ''}{python_command()} manage.py "
-            f"simulate_participants {study.code} --participants 20\n"
+            f"(user {DEMO_USERNAME!r}, {login})\n"
+            f"  Results with data: {simulate_command(study.code)}\n"
         )
