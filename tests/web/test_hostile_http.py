@@ -397,12 +397,18 @@ def skip(participant, index, reason):
         actions.skip_trial(Trial.objects.select_for_update().get(participant=participant, index=index), reason)
 
 
-def test_cheat_trials_skipped_by_the_participants_own_reloads_earn_no_code(client, checked):
+def first_trial_done(client, checked):
+    """A participant of the checked study whose first trial is streamed, answered and its telemetry stored."""
     token = walk_to_trials(client, checked)
     participant = Participant.objects.get(token=token)
     stream(participant, 0)
     store_answer(participant, 0, "A")
     store_telemetry(participant, 0)
+    return token, participant
+
+
+def test_cheat_trials_skipped_by_the_participants_own_reloads_earn_no_code(client, checked):
+    token, participant = first_trial_done(client, checked)
     # A script reloads the attention check past the restart limit (default 2) instead of answering.
     check = participant.trials.get(kind="attention")
     for _ in range(3):
@@ -424,11 +430,7 @@ def test_cheat_the_give_up_route_does_not_dodge_a_last_attention_check(client, c
     completed), where answering it wrongly gets FAILATT: skipping paid better than answering. The
     give-up waits for the check's answer (the page's outbox resends it meanwhile), as for any trial
     before the last."""
-    token = walk_to_trials(client, checked)
-    participant = Participant.objects.get(token=token)
-    stream(participant, 0)
-    store_answer(participant, 0, "A")
-    store_telemetry(participant, 0)
+    token, participant = first_trial_done(client, checked)
     check = participant.trials.get(kind="attention")
     assert check.index == participant.trials.order_by("-index").first().index  # the last trial
     stream(participant, check.index)
