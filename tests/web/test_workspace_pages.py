@@ -76,6 +76,39 @@ def test_a_downloaded_study_imports_again_under_another_code(client, alice, team
     assert copy.title == original.title and copy.status == "draft"
 
 
+def large_study_yaml(prompts=20, response_chars=80_000):
+    """The demo with prompts whose responses make a file of about 1.6 MB: within the format's
+    2,000,000 characters (docs/study-format.md), as manage.py import_study takes it."""
+    lines = DEMO_YAML.split("\nprompts:\n", 1)
+    long_prompts = "".join(
+        f"  - name: long{index}\n    text: Question {index}?\n    response: {'word ' * (response_chars // 5)}\n"
+        for index in range(prompts)
+    )
+    return lines[0] + "\nprompts:\n" + long_prompts + lines[1]
+
+
+def test_the_import_page_takes_a_file_as_large_as_the_format_allows(client, alice, team):
+    """The page refused any file over 1 MiB ("file: larger than 1024 KiB") while the format, and
+    manage.py import_study, take 2,000,000 characters: a study downloaded from this server could not
+    be imported again from the browser. Past the format's size the parser's message says so."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from uxlab.studies.study_files import parse_study_yaml
+
+    text = large_study_yaml()
+    assert 1024 * 1024 < len(text.encode()) and len(text) < 2_000_000
+    parse_study_yaml(text)  # the command line takes it
+    client.force_login(alice)
+    upload = SimpleUploadedFile("large.yaml", text.encode())
+    response = client.post(reverse("web:import_study"), {"file": upload, "team": team.slug})
+    assert response.status_code == 302, re.sub(r"<[^>]+>", " ", response.content.decode())[-2000:]
+    assert Study.objects.get(code="demo").prompts.count() > 20
+
+    too_large = SimpleUploadedFile("huge.yaml", large_study_yaml(prompts=30).encode())
+    refused = client.post(reverse("web:import_study"), {"file": too_large, "team": team.slug, "code": "demo-huge"})
+    assert refused.status_code == 400 and b"at most 2,000,000 characters" in refused.content
+
+
 def test_a_broken_file_lists_every_error_with_its_path(client, alice, team):
     client.force_login(alice)
     broken = DEMO_YAML.replace("tokens_per_second: 15.3", "tokens_per_second: 0")

@@ -11,9 +11,12 @@ from django.views.decorators.http import require_http_methods
 from uxlab.studies.actions import teams as team_actions
 from uxlab.studies.models import Study
 from uxlab.studies.study_files import StudyFileError, import_study, parse_study_yaml, validate_study_data
+from uxlab.studies.study_files.schema import MAX_FILE_CHARS
 from uxlab.web.views_teams import team_choices
 
-MAX_STUDY_FILE_BYTES = 1024 * 1024
+# The format's limit is in characters (schema.MAX_FILE_CHARS), which the parser counts and names; a
+# character is at most four bytes of UTF-8, so no file within it is refused here first.
+MAX_STUDY_FILE_BYTES = 4 * MAX_FILE_CHARS
 DEMO_CODE = "demo"
 
 
@@ -46,7 +49,7 @@ def study_file_text(request):
     upload = request.FILES.get("file")
     if upload is not None:
         if upload.size > MAX_STUDY_FILE_BYTES:
-            return None, [f"file: larger than {MAX_STUDY_FILE_BYTES // 1024} KiB"]
+            return None, [f"file: larger than {MAX_STUDY_FILE_BYTES:,} bytes (a study file is at most {MAX_FILE_CHARS:,} characters)"]
         try:
             return upload.read().decode("utf-8"), []
         except UnicodeDecodeError:
@@ -55,7 +58,7 @@ def study_file_text(request):
     if not text.strip():
         return None, ["Choose a study file or paste its YAML."]
     if len(text.encode()) > MAX_STUDY_FILE_BYTES:
-        return None, [f"text: larger than {MAX_STUDY_FILE_BYTES // 1024} KiB"]
+        return None, [f"text: larger than {MAX_STUDY_FILE_BYTES:,} bytes (a study file is at most {MAX_FILE_CHARS:,} characters)"]
     return text, []
 
 
