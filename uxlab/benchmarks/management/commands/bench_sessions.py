@@ -115,9 +115,9 @@ def restart_when_streaming(participants):
     return max(1, min(20, participants // 10))
 
 
-def wait_for_streaming_trials(database, study_id, at_least, timeout_s, poll_s=0.1):
+def wait_for_streaming_trials(database, study_id, at_least, timeout_s, stop, poll_s=0.1):
     """How many of the study's trials are streaming, once at least `at_least` are (or the timeout
-    passes). On a connection of its own, named BENCHMARK_APPLICATION so that the connection count
+    passes); None if `stop` (an Event: the load is over) is set first. On a connection of its own, named BENCHMARK_APPLICATION so that the connection count
     (ConnectionSampler) leaves it out: it is the benchmark's, not the stack's."""
     from uxlab.studies.models import Participant, Trial
 
@@ -131,7 +131,8 @@ def wait_for_streaming_trials(database, study_id, at_least, timeout_s, poll_s=0.
             streaming = own.execute(sql, [study_id, Trial.Status.STREAMING]).fetchone()[0]
             if streaming >= at_least or time.monotonic() > deadline:
                 return streaming
-            time.sleep(poll_s)
+            if stop.wait(poll_s):
+                return None
 
 
 def worker_processes():
@@ -174,13 +175,6 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         self.options = options
-        self.nginx = find_nginx()
-        if self.nginx is None:
-            raise CommandError(
-                "bench_sessions measures through a real reverse proxy and nginx is not installed: run "
-                "`make bench` (it installs Debian's nginx-light), then run this again"
-            )
-        require_postgres("bench_sessions")
         if options["participants"] < 1:
             raise CommandError("--participants must be at least 1")
         if not all(math.isfinite(options[name]) and options[name] > 0 for name in ("start_bound_ms", "stored_bound_ms")):
@@ -194,6 +188,14 @@ class Command(BaseCommand):
             raise CommandError("--processes takes a number or a comma-separated list of numbers") from None
         if min(counts) < 1:
             raise CommandError("--processes must be at least 1 (each number of a list)")
+        # Absurd options are refused first, whatever is installed; then what the run needs.
+        self.nginx = find_nginx()
+        if self.nginx is None:
+            raise CommandError(
+                "bench_sessions measures through a real reverse proxy and nginx is not installed: run "
+                "`make bench` (it installs Debian's nginx-light), then run this again"
+            )
+        require_postgres("bench_sessions")
         self.tmpdir = Path(tempfile.mkdtemp(prefix="uxlab-bench-sessions-"))
         runs = []
         with redis_server(self.tmpdir / "redis.log") as redis, ThrowawayDatabase(options["database"], tables="models") as database:
@@ -268,8 +270,10 @@ class Command(BaseCommand):
             machine.start()
             faults = self.schedule_faults(count, children, web_ports, participants, database.name)
             load, wall = self.load(port, participants)
+            self.load_over.set()
             for fault in faults:
                 fault.cancel()
+                fault.join(timeout=RESTART_WAIT_S)  # a restart under way finishes; its probe connection closes
             max_connections = sampler.stop()
             self.machine = machine.stop() | {"cpu_reference_ms": [reference_before, reference_loop_ms()]}
             self.connections_by_process = dict(sorted(sampler.by_process.items()))
@@ -296,6 +300,7 @@ class Command(BaseCommand):
         options = self.options
         self.caused_web_restarts, self.web_back_at, self.web_restarted_at = 0, None, None
         self.streaming_at_web_restart = None
+        self.load_over = threading.Event()
         timers = []
         # The load process begins one second after it starts (sessions_load.main).
         if options["kill_worker_at"] is not None:
@@ -311,9 +316,13 @@ class Command(BaseCommand):
                 # At the planned moment a slow machine may still have every participant on the
                 # pages before the trials, and a restart then moves no socket: it waits (a while at
                 # most) until trials are streaming, so it lands mid-trial.
-                self.streaming_at_web_restart = wait_for_streaming_trials(
-                    database_name, self.study_id, restart_when_streaming(count_participants), RESTART_WAIT_S
+                streaming = wait_for_streaming_trials(
+                    database_name, self.study_id, restart_when_streaming(count_participants), RESTART_WAIT_S,
+                    self.load_over,
                 )
+                if streaming is None:
+                    return  # the participants finished first: nothing left to move
+                self.streaming_at_web_restart = streaming
                 self.caused_web_restarts += 1
                 self.web_restarted_at = time.time()
                 os.kill(web, signal.SIGTERM)  # uvicorn closes its sockets (1012) and exits; serve restarts it
