@@ -188,7 +188,7 @@ def test_the_results_pages_simulation_command_runs_as_printed(client, alice, stu
     """The empty results page offers simulated participants. In the demo (DEBUG=true from `make demo`,
     not from the shell or .env) the printed command stopped at "SECRET_KEY is required unless
     DEBUG=true": it says DEBUG=true when the server runs with it, as demo_setup and the README do."""
-    from uxlab.studies.management.commands.demo_setup import simulate_command
+    from uxlab.studies.command_lines import simulate_command
 
     settings.DEBUG = debug
     client.force_login(alice)

@@ -19,7 +19,7 @@ from uxlab.analysis.results import FREE_TEXT_COLUMNS, free_text_rows, options_fr
 from uxlab.analysis.rows import export_tables, recent_trial_records
 from uxlab.analysis.stats import EXCLUSION_RULES
 from uxlab.studies.access import get_study_for_user, is_study_owner
-from uxlab.studies.management.commands.demo_setup import simulate_command
+from uxlab.studies.command_lines import simulate_command
 from uxlab.web import views_jobs
 from uxlab.web.downloads import psychds_response, results_summary, rules_from, table_response
 

@@ -5,7 +5,6 @@ the password is random (printed once) rather than the well-known demo password.
 """
 
 import secrets
-import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -13,28 +12,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from uxlab.studies.command_lines import simulate_command
 from uxlab.studies.models import Membership, Study, Team
 from uxlab.studies.study_files import import_study, parse_study_yaml
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 DEMO_USERNAME = "researcher"
 DEMO_PASSWORD = "uxlab-demo"
-
-
-def python_command():
-    """How to run this project's Python from its folder (the virtualenv's, when that is in use)."""
-    try:
-        return str(Path(sys.executable).relative_to(settings.BASE_DIR))
-    except ValueError:
-        return "python"
-
-
-def simulate_command(code, participants=20):
-    """The command that adds simulated participants to a study, as it runs from the project's folder:
-    with DEBUG=true in front when this process runs with it (the demo's DEBUG comes from `make demo`,
-    not from the shell or .env, and without it the command stops asking for a SECRET_KEY)."""
-    debug = "DEBUG=true " if settings.DEBUG else ""
-    return f"{debug}{python_command()} manage.py simulate_participants {code} --participants {participants}"
 
 
 class Command(BaseCommand):
